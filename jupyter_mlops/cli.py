@@ -1,0 +1,89 @@
+"""``jupyter mlops …``: read the journal from the command line (one dispatch module, like nbdime's).
+
+Exit codes: 0 success, 1 a negative answer (used by ``check``), 2 bad input (missing journal, bad
+argument, a journal from a newer version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.project import find_root, journal_path
+from jupyter_mlops.report import render_session, render_sessions
+
+
+class CliError(Exception):
+    """Bad input: printed as one line, exit 2."""
+
+
+def _open_journal(root: str | None, near: Path) -> Journal:
+    base = Path(root).resolve() if root else find_root(near)
+    return Journal(journal_path(base), create=False)
+
+
+def _notebook_key(notebook: str, root: Path) -> str:
+    path = Path(notebook).resolve()
+    if path.suffix != ".ipynb":
+        raise CliError(f"{notebook}: expected a .ipynb notebook path")
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError as exc:
+        raise CliError(f"{notebook} is outside the project root {root}") from exc
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    near = Path(args.notebook).resolve().parent if args.notebook else Path.cwd()
+    journal = _open_journal(args.root, near)
+    root = journal.path.parent.parent
+    key = _notebook_key(args.notebook, root) if args.notebook else None
+    details = [journal.session_detail(s["id"]) for s in journal.sessions(key)]
+    if args.json:
+        print(json.dumps(details, indent=2, default=str))
+    elif not details:
+        print(f"no tracked sessions{' of ' + key if key else ''} in {journal.path}")
+    else:
+        print(render_sessions(details))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    journal = _open_journal(args.root, Path.cwd())
+    detail = journal.session_detail(journal.find_session(args.run))
+    print(json.dumps(detail, indent=2, default=str) if args.json else render_session(detail, full=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jupyter mlops", description="Reproducible notebook experiments.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    runs = sub.add_parser("runs", help="list tracked sessions with their cells, data, params and metrics")
+    runs.add_argument("notebook", nargs="?", help="only the sessions of this notebook")
+    runs.add_argument("--json", action="store_true", help="machine-readable output")
+    runs.add_argument("--root", help="project root (default: the git root of the notebook or cwd)")
+    runs.set_defaults(func=cmd_runs)
+
+    show = sub.add_parser("show", help="one session in full")
+    show.add_argument("run", help="session id, a unique prefix of it, or 'latest'")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.add_argument("--root", help="project root (default: the git root of cwd)")
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (JournalError, CliError) as exc:
+        print(f"jupyter mlops {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

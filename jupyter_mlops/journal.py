@@ -1,0 +1,419 @@
+"""The journal: one SQLite file that every other part reads; the only source of truth.
+
+WAL mode lets the CLI and the server read while kernels write. ``synchronous=NORMAL`` keeps every committed
+cell across a killed kernel (the WAL is intact; only an OS crash can lose the last commits) without an
+fsync per cell, which alone would cost most of the per-cell budget. One transaction per cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    experiment TEXT,
+    notebook TEXT,
+    root TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    state TEXT NOT NULL,              -- running | ended | abandoned
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    python TEXT,
+    ipython TEXT,
+    options TEXT NOT NULL             -- JSON of the %mlops_track options
+);
+CREATE TABLE IF NOT EXISTS cell_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER NOT NULL,
+    cell_id TEXT NOT NULL,
+    execution_count INTEGER,
+    code TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    duration REAL NOT NULL,
+    status TEXT NOT NULL,             -- ok | error | refused
+    error TEXT,
+    reproducible INTEGER,             -- the verdict after this cell; NULL when not assessed
+    issues TEXT                       -- JSON list of the issues of that verdict
+);
+CREATE INDEX IF NOT EXISTS cell_runs_session ON cell_runs(session_id, seq);
+CREATE TABLE IF NOT EXISTS file_accesses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    cell_run_id INTEGER REFERENCES cell_runs(id),
+    path TEXT NOT NULL,               -- relative to the project root, POSIX separators
+    mode TEXT NOT NULL,               -- read | write | declared
+    size INTEGER,
+    mtime_ns INTEGER,
+    md5 TEXT,
+    nfiles INTEGER,
+    pending INTEGER NOT NULL DEFAULT 0,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS file_accesses_session ON file_accesses(session_id);
+CREATE TABLE IF NOT EXISTS params (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    cell_run_id INTEGER REFERENCES cell_runs(id),
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,              -- JSON
+    source TEXT NOT NULL              -- parameters | watched | api
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    cell_run_id INTEGER REFERENCES cell_runs(id),
+    name TEXT NOT NULL,
+    value REAL,
+    step INTEGER,
+    logged_at REAL NOT NULL,
+    source TEXT NOT NULL,             -- api | watched
+    reproducible INTEGER              -- was the state reproducible when it was logged
+);
+"""
+
+
+class JournalError(Exception):
+    """A journal that cannot be used, with a message that says what to do."""
+
+
+@dataclass
+class FileRecord:
+    path: str
+    mode: str
+    size: int | None = None
+    mtime_ns: int | None = None
+    md5: str | None = None
+    nfiles: int | None = None
+    pending: bool = False
+    error: str | None = None
+
+
+@dataclass
+class ParamRecord:
+    name: str
+    value: Any
+    source: str
+
+
+@dataclass
+class MetricRecord:
+    name: str
+    value: float | None
+    step: int | None
+    logged_at: float
+    source: str
+    reproducible: bool | None = None
+
+
+@dataclass
+class CellRunRecord:
+    seq: int
+    cell_id: str
+    execution_count: int | None
+    code: str
+    code_hash: str
+    started_at: float
+    duration: float
+    status: str
+    error: str | None = None
+    reproducible: bool | None = None
+    issues: list[dict] = field(default_factory=list)
+    files: list[FileRecord] = field(default_factory=list)
+    params: list[ParamRecord] = field(default_factory=list)
+    metrics: list[MetricRecord] = field(default_factory=list)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=repr, allow_nan=True)
+
+
+def _bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+class Journal:
+    """Writes and reads the journal. Thread-safe: the hasher completes digests from its workers."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        if not create and not path.exists():
+            raise JournalError(
+                f"no journal at {path}: run a notebook with `%load_ext jupyter_mlops` and `%mlops_track` "
+                "first, or pass --root to point at the project"
+            )
+        try:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            if create:
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._check_schema(create)
+        except sqlite3.DatabaseError as exc:
+            raise JournalError(f"cannot open the journal {path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def _check_schema(self, create: bool) -> None:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if has_meta:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise JournalError(
+                    f"the journal {self.path} was written by a newer jupyter-mlops (schema {version}, "
+                    f"this one reads {SCHEMA_VERSION}): upgrade with `pip install -U jupyter-mlops`"
+                )
+            if version == SCHEMA_VERSION:
+                return
+        if not create:
+            raise JournalError(f"{self.path} is not a jupyter-mlops journal (no schema version)")
+        # executescript would commit an open transaction first, so the script carries its own.
+        self._db.executescript(
+            f"BEGIN IMMEDIATE;{_SCHEMA}"
+            f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # --- writing -----------------------------------------------------------------------------------
+
+    def start_session(
+        self, session_id: str, *, experiment: str | None, notebook: str | None, root: str,
+        python: str, ipython: str, options: Mapping[str, Any],
+    ) -> None:
+        with self._lock, self._transaction() as db:
+            self._mark_abandoned(db)
+            db.execute(
+                "INSERT INTO sessions(id, experiment, notebook, root, started_at, state, host, pid, python,"
+                " ipython, options) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                (session_id, experiment, notebook, root, time.time(), socket.gethostname(), os.getpid(),
+                 python, ipython, _json(dict(options))),
+            )
+
+    @staticmethod
+    def _mark_abandoned(db: sqlite3.Connection) -> None:
+        """Sessions of this host whose kernel died without ending them ended abnormally."""
+        host = socket.gethostname()
+        for row in db.execute("SELECT id, pid FROM sessions WHERE state='running' AND host=?", (host,)):
+            if not _pid_alive(row["pid"]):
+                last = db.execute(
+                    "SELECT MAX(started_at + duration) FROM cell_runs WHERE session_id=?", (row["id"],)
+                ).fetchone()[0]
+                db.execute(
+                    "UPDATE sessions SET state='abandoned', ended_at=? WHERE id=?", (last, row["id"])
+                )
+
+    def set_notebook(self, session_id: str, notebook: str) -> None:
+        """The notebook became known after the session started (found by a cell id)."""
+        with self._lock, self._transaction() as db:
+            db.execute(
+                "UPDATE sessions SET notebook=?, experiment=COALESCE(experiment, ?) WHERE id=?",
+                (notebook, Path(notebook).stem, session_id),
+            )
+
+    def end_session(self, session_id: str) -> None:
+        with self._lock, self._transaction() as db:
+            db.execute(
+                "UPDATE sessions SET state='ended', ended_at=? WHERE id=?", (time.time(), session_id)
+            )
+
+    def add_cell_run(self, session_id: str, run: CellRunRecord) -> tuple[int, list[int]]:
+        """Store one finished cell with everything it touched; returns its id and its file rows' ids."""
+        with self._lock, self._transaction() as db:
+            cur = db.execute(
+                "INSERT INTO cell_runs(session_id, seq, cell_id, execution_count, code, code_hash,"
+                " started_at, duration, status, error, reproducible, issues)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, run.seq, run.cell_id, run.execution_count, run.code, run.code_hash,
+                 run.started_at, run.duration, run.status, run.error, _bool(run.reproducible),
+                 _json(run.issues) if run.issues else None),
+            )
+            run_id = int(cur.lastrowid)
+            file_ids = self._insert_files(db, session_id, run_id, run.files)
+            self._insert_params(db, session_id, run_id, run.params)
+            self._insert_metrics(db, session_id, run_id, run.metrics)
+        return run_id, file_ids
+
+    def add_session_records(
+        self, session_id: str, *, files: Iterable[FileRecord] = (), params: Iterable[ParamRecord] = (),
+        metrics: Iterable[MetricRecord] = (),
+    ) -> list[int]:
+        """Records that belong to the session but to no cell (declared data, API calls between cells)."""
+        with self._lock, self._transaction() as db:
+            file_ids = self._insert_files(db, session_id, None, files)
+            self._insert_params(db, session_id, None, params)
+            self._insert_metrics(db, session_id, None, metrics)
+        return file_ids
+
+    @staticmethod
+    def _insert_files(
+        db: sqlite3.Connection, session_id: str, run_id: int | None, files: Iterable[FileRecord]
+    ) -> list[int]:
+        ids = []
+        for f in files:
+            cur = db.execute(
+                "INSERT INTO file_accesses(session_id, cell_run_id, path, mode, size, mtime_ns, md5, nfiles,"
+                " pending, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, run_id, f.path, f.mode, f.size, f.mtime_ns, f.md5, f.nfiles, int(f.pending),
+                 f.error),
+            )
+            ids.append(int(cur.lastrowid))
+        return ids
+
+    @staticmethod
+    def _insert_params(
+        db: sqlite3.Connection, session_id: str, run_id: int | None, params: Iterable[ParamRecord]
+    ) -> None:
+        db.executemany(
+            "INSERT INTO params(session_id, cell_run_id, name, value, source) VALUES (?, ?, ?, ?, ?)",
+            [(session_id, run_id, p.name, _json(p.value), p.source) for p in params],
+        )
+
+    @staticmethod
+    def _insert_metrics(
+        db: sqlite3.Connection, session_id: str, run_id: int | None, metrics: Iterable[MetricRecord]
+    ) -> None:
+        db.executemany(
+            "INSERT INTO metrics(session_id, cell_run_id, name, value, step, logged_at, source, reproducible)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(session_id, run_id, m.name, m.value, m.step, m.logged_at, m.source, _bool(m.reproducible))
+             for m in metrics],
+        )
+
+    def complete_file(
+        self, file_id: int, *, size: int | None, mtime_ns: int | None, md5: str | None,
+        nfiles: int | None, error: str | None,
+    ) -> None:
+        """Fill in a digest that was computed after its cell had returned."""
+        with self._lock, self._transaction() as db:
+            db.execute(
+                "UPDATE file_accesses SET size=?, mtime_ns=?, md5=?, nfiles=?, error=?, pending=0 WHERE id=?",
+                (size, mtime_ns, md5, nfiles, error, file_id),
+            )
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def sessions(self, notebook: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM sessions"
+        args: tuple = ()
+        if notebook is not None:
+            sql += " WHERE notebook = ?"
+            args = (notebook,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY started_at", args).fetchall()
+        return [_session_dict(r) for r in rows]
+
+    def find_session(self, ref: str) -> str:
+        """A session id from a full id, a unique prefix, or ``latest``."""
+        with self._lock:
+            if ref == "latest":
+                row = self._db.execute("SELECT id FROM sessions ORDER BY started_at DESC LIMIT 1").fetchone()
+                rows = [row] if row else []
+            else:
+                rows = self._db.execute(
+                    "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                    (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+                ).fetchall()
+        if not rows:
+            raise JournalError(f"no session {ref!r} in {self.path}: `jupyter mlops runs` lists them")
+        if len(rows) > 1:
+            raise JournalError(f"session prefix {ref!r} is ambiguous: give more characters")
+        return str(rows[0]["id"])
+
+    def session_detail(self, session_id: str) -> dict:
+        """One session with its cell runs, files, params and metrics, as plain JSON-able data."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+            if row is None:
+                raise JournalError(f"no session {session_id!r} in {self.path}")
+            runs = self._db.execute(
+                "SELECT * FROM cell_runs WHERE session_id=? ORDER BY seq", (session_id,)
+            ).fetchall()
+            files = self._db.execute(
+                "SELECT f.*, c.seq AS seq, c.cell_id AS cell_id FROM file_accesses f"
+                " LEFT JOIN cell_runs c ON c.id = f.cell_run_id WHERE f.session_id=? ORDER BY f.id",
+                (session_id,),
+            ).fetchall()
+            params = self._db.execute(
+                "SELECT p.*, c.seq AS seq FROM params p LEFT JOIN cell_runs c ON c.id = p.cell_run_id"
+                " WHERE p.session_id=? ORDER BY p.id", (session_id,),
+            ).fetchall()
+            metrics = self._db.execute(
+                "SELECT m.*, c.seq AS seq FROM metrics m LEFT JOIN cell_runs c ON c.id = m.cell_run_id"
+                " WHERE m.session_id=? ORDER BY m.id", (session_id,),
+            ).fetchall()
+        detail = _session_dict(row)
+        detail["cell_runs"] = [_run_dict(r) for r in runs]
+        detail["files"] = [
+            {k: r[k] for k in ("path", "mode", "size", "mtime_ns", "md5", "nfiles", "error", "seq", "cell_id")}
+            | {"pending": bool(r["pending"])}
+            for r in files
+        ]
+        detail["params"] = [
+            {"name": r["name"], "value": json.loads(r["value"]), "source": r["source"], "seq": r["seq"]}
+            for r in params
+        ]
+        detail["metrics"] = [
+            {"name": r["name"], "value": r["value"], "step": r["step"], "logged_at": r["logged_at"],
+             "source": r["source"], "seq": r["seq"],
+             "reproducible": None if r["reproducible"] is None else bool(r["reproducible"])}
+            for r in metrics
+        ]
+        return detail
+
+
+def _session_dict(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    out["options"] = json.loads(row["options"])
+    return out
+
+
+def _run_dict(row: sqlite3.Row) -> dict:
+    out = dict(row)
+    del out["session_id"]
+    out["reproducible"] = None if row["reproducible"] is None else bool(row["reproducible"])
+    out["issues"] = json.loads(row["issues"]) if row["issues"] else []
+    return out
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

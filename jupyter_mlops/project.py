@@ -1,0 +1,59 @@
+"""Where a project lives and which of its files count as data.
+
+Every recorded path is relative to the project root, so a journal stays meaningful when the project is
+cloned elsewhere and matches the paths DVC writes in ``dvc.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+JOURNAL_DIR = ".mlops"
+JOURNAL_NAME = "journal.sqlite"
+
+# Folders whose files are never the user's data: our own store, VCS internals, editor/Jupyter litter.
+_IGNORED_PARTS = frozenset({JOURNAL_DIR, ".git", ".dvc", ".ipynb_checkpoints", "__pycache__", ".venv"})
+# Source and bytecode are opened by `import`; a cell reading a module as data is rare enough to ignore.
+_IGNORED_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd"})
+
+
+def find_root(start: Path) -> Path:
+    """The git work tree containing ``start``, else ``start`` itself (the notebook's folder)."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return start
+
+
+def journal_path(root: Path) -> Path:
+    return root / JOURNAL_DIR / JOURNAL_NAME
+
+
+class DataPaths:
+    """Decides whether a path a cell opened is project data, and names it relative to the root."""
+
+    def __init__(self, root: Path, notebook: Path | None = None) -> None:
+        self.root = root.resolve()
+        self._root_prefix = str(self.root) + os.sep
+        self._notebook = str(notebook.resolve()) if notebook else None
+
+    def relative(self, path: str) -> str | None:
+        """The root-relative POSIX path when ``path`` is project data, else None.
+
+        ``path`` must be absolute; symlinks are not resolved here because that costs a syscall per
+        component on the cell's hot path. A file reached through a symlink from outside is not data.
+        """
+        if not path.startswith(self._root_prefix) or path == self._notebook:
+            return None
+        rel = path[len(self._root_prefix):]
+        parts = rel.split(os.sep)
+        if _IGNORED_PARTS.intersection(parts):
+            return None
+        if os.path.splitext(parts[-1])[1] in _IGNORED_SUFFIXES:
+            return None
+        return "/".join(parts)
+
+    def absolute(self, rel: str) -> str:
+        return str(self.root / rel)

@@ -1,0 +1,94 @@
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from jupyter_mlops.journal import (
+    SCHEMA_VERSION,
+    CellRunRecord,
+    FileRecord,
+    Journal,
+    JournalError,
+    MetricRecord,
+    ParamRecord,
+)
+
+
+def _session(journal: Journal, sid: str = "s1") -> None:
+    journal.start_session(sid, experiment="exp", notebook="nb.ipynb", root="/r", python="3", ipython="9",
+                          options={"strict": False})
+
+
+def _run(seq: int, **kw) -> CellRunRecord:
+    return CellRunRecord(seq=seq, cell_id=f"c{seq}", execution_count=seq, code="x = 1", code_hash="h",
+                         started_at=1.0 + seq, duration=0.01, status="ok", **kw)
+
+
+def test_a_cell_run_is_stored_with_everything_it_touched(tmp_path):
+    j = Journal(tmp_path / ".mlops" / "journal.sqlite")
+    _session(j)
+    j.add_cell_run("s1", _run(1, files=[FileRecord("d.csv", "read", 3, 5, "abc")],
+                             params=[ParamRecord("lr", 0.1, "parameters")],
+                             metrics=[MetricRecord("auc", 0.8, None, 2.0, "api", True)]))
+    detail = j.session_detail("s1")
+    assert [r["cell_id"] for r in detail["cell_runs"]] == ["c1"]
+    assert (detail["files"][0]["path"], detail["files"][0]["md5"], detail["files"][0]["seq"]) == ("d.csv", "abc", 1)
+    assert detail["params"] == [{"name": "lr", "value": 0.1, "source": "parameters", "seq": 1}]
+    assert detail["metrics"][0]["value"] == 0.8 and detail["metrics"][0]["reproducible"] is True
+
+
+def test_a_pending_digest_is_completed_later(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    _session(j)
+    _, ids = j.add_cell_run("s1", _run(1, files=[FileRecord("big.bin", "write", pending=True)]))
+    j.complete_file(ids[0], size=10, mtime_ns=1, md5="ff", nfiles=None, error=None)
+    f = j.session_detail("s1")["files"][0]
+    assert (f["md5"], f["pending"]) == ("ff", False)
+
+
+def test_sessions_by_prefix_and_latest(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    _session(j, "abc123")
+    _session(j, "abd456")
+    assert j.find_session("abc") == "abc123"
+    assert j.find_session("latest") == "abd456"
+    with pytest.raises(JournalError, match="ambiguous"):
+        j.find_session("ab")
+    with pytest.raises(JournalError, match="no session 'zz'"):
+        j.find_session("zz")
+
+
+def test_missing_journal_says_how_to_make_one(tmp_path):
+    with pytest.raises(JournalError, match="%mlops_track"):
+        Journal(tmp_path / "none.sqlite", create=False)
+
+
+def test_journal_of_a_newer_version_is_refused_with_advice(tmp_path):
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(JournalError, match=r"newer jupyter-mlops.*pip install -U"):
+        Journal(path)
+
+
+def test_corrupt_journal_is_a_clear_error(tmp_path):
+    path = tmp_path / "j.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(JournalError, match="cannot open the journal"):
+        Journal(path)
+
+
+def test_session_of_a_dead_kernel_is_marked_abandoned(tmp_path):
+    path = tmp_path / "j.sqlite"
+    code = (
+        "import sys; from jupyter_mlops.journal import Journal;"
+        "j = Journal(__import__('pathlib').Path(sys.argv[1]));"
+        "j.start_session('dead', experiment=None, notebook=None, root='/', python='3', ipython='9', options={})"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    j = Journal(path)
+    _session(j, "alive")
+    states = {s["id"]: s["state"] for s in j.sessions()}
+    assert states == {"dead": "abandoned", "alive": "running"}
