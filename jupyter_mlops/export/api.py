@@ -1,0 +1,167 @@
+"""The public face of export and verify: what the CLI and the JupyterLab server call.
+
+``export_notebook`` plans (pure modules), then writes only files whose content changes, so a second export
+of an unchanged notebook touches nothing and DVC sees nothing new. ``verify_notebook`` re-runs the notebook
+(see ``rerun``) and compares (see ``compare``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_mlops.cli import CliError
+from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
+from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
+from jupyter_mlops.export.layout import Layout
+from jupyter_mlops.export.nbgen import stage_notebooks
+from jupyter_mlops.export.notebook import read_notebook
+from jupyter_mlops.export.observed import journal_facts
+from jupyter_mlops.export.paramsfile import merge_params
+from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
+from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.project import find_root, journal_path
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    written: list[str]          # paths relative to the project root
+    refused: str | None         # why nothing was written (one line), else None
+    stages: list[str]
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    rows: list[dict]            # {"what": "metric auc" | "file model.joblib" | "param lr", "tracked", "now", "ok"}
+    message: str
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """The result plus what the CLI tells the user (notes) and shows on ``--dry-run`` (the plan)."""
+
+    result: ExportResult
+    plan: PipelinePlan | None
+    notes: list[str] = field(default_factory=list)
+
+
+def export_notebook(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
+                    dry_run: bool = False, allow_dirty: bool = False) -> ExportResult:
+    """Write ``dvc.yaml``, ``params.yaml`` and the stage notebooks for ``notebook`` (see ``export_report``)."""
+    return export_report(notebook, out=out, stages=stages, force=force, dry_run=dry_run,
+                         allow_dirty=allow_dirty).result
+
+
+def export_report(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
+                  dry_run: bool = False, allow_dirty: bool = False) -> ExportReport:
+    path = Path(notebook).resolve()
+    nb, source = read_notebook(path)
+    root = find_root(path.parent)
+    key = path.relative_to(root).as_posix()
+    layout = Layout(_out_dir(out, root))
+    facts = journal_facts(root, key, nb)
+    notes = [] if facts.found else ["no tracked session of this notebook: deps and outs come from the code alone"]
+    if facts.dirty and not allow_dirty:
+        refused = (f"{key}'s tracked state is not reproducible ({facts.dirty}): restart the kernel and run all "
+                   "cells, then export again (or pass --allow-dirty)")
+        return ExportReport(ExportResult([], refused, []), None, notes)
+    plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
+                         declared=facts.declared, exists=lambda p: (root / p).exists())
+    names = [s.name for s in plan.stages]
+    files = _foreign_notebooks(stage_notebooks(plan, source), root, force)
+    if isinstance(files, str):
+        return ExportReport(ExportResult([], files, names), plan, notes)
+    merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name), force=force)
+    if merged.refused:
+        return ExportReport(ExportResult([], merged.refused, names), plan, notes)
+    files[layout.dvc_yaml] = merged.text or ""
+    if plan.params:
+        params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
+        files[layout.params_yaml] = params.text
+        notes += [f"params.yaml keeps {k}: {old!r} (the notebook says {new!r}); --force takes the notebook's"
+                  for k, (old, new) in params.kept.items()]
+        if params.skipped:
+            notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
+    notes += plan.notes
+    written = [p for p, text in files.items() if _read(root / p) != text]
+    stale = [p for p in map(layout.stage_notebook, merged.dropped) if _generated_from(root / p) == key]
+    notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
+    if not dry_run:
+        for rel in stale:
+            (root / rel).unlink()
+        for rel in written:
+            target = root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_text(files[rel], encoding="utf-8")
+            os.replace(tmp, target)
+    return ExportReport(ExportResult(written, None, names), plan, notes)
+
+
+def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence[str] = (),
+                    progress: Callable[[int, int], None] | None = None) -> VerifyResult:
+    """Re-run ``notebook`` in a clean kernel and compare with its last tracked session."""
+    path = Path(notebook).resolve()
+    nb, _ = read_notebook(path)
+    gates = [parse_expectation(e) for e in expect]
+    root = find_root(path.parent)
+    key = path.relative_to(root).as_posix()
+    tracked = _last_session(root, key)
+    from jupyter_mlops.export.rerun import rerun_notebook  # papermill and jupyter_client: only when verifying
+
+    rerun = rerun_notebook(root, key, tracked, kernel=nb.kernel_name, progress=progress)
+    rows = compare_runs(tracked, rerun, tolerance=tolerance, gates=gates)
+    ok, message = summarize(key, tracked, rerun, rows)
+    return VerifyResult(ok, rows, message)
+
+
+def _last_session(root: Path, key: str) -> dict:
+    try:
+        journal = Journal(journal_path(root), create=False)
+    except JournalError as exc:
+        raise CliError(f"nothing to verify {key} against: {exc}") from exc
+    try:
+        sessions = journal.sessions(key)
+        if not sessions:
+            raise CliError(f"no tracked session of {key} in {journal.path}: run it with %mlops_track first")
+        return journal.session_detail(sessions[-1]["id"])
+    finally:
+        journal.close()
+
+
+def _out_dir(out: Path | None, root: Path) -> str:
+    if out is None:
+        return "."
+    folder = Path(out).resolve()
+    try:
+        return folder.relative_to(root).as_posix() or "."
+    except ValueError as exc:
+        raise CliError(f"--out {out} is outside the project {root}: DVC paths must stay inside it") from exc
+
+
+def _foreign_notebooks(files: dict[str, str], root: Path, force: bool) -> dict[str, str] | str:
+    """The stage notebooks, or why not: a file at a stage notebook's path that export did not generate."""
+    for rel in files:
+        if not force and (root / rel).exists() and _generated_from(root / rel) is None:
+            return f"{rel} exists and was not generated by export: move it or pass --force to overwrite it"
+    return dict(files)
+
+
+def _generated_from(path: Path) -> str | None:
+    """The source notebook of a stage notebook export wrote; None for any other file."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata") or {}
+        return str(meta["jupyter_mlops"]["generated_from"])
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None

@@ -1,0 +1,84 @@
+"""What the journal knows about a notebook: the files each current cell read and wrote, and whether the
+notebook's state was reproducible when last tracked. Read-only; a missing journal is not an error here.
+
+A cell's facts come from its newest run whose code equals the cell's code now, searching back through
+the notebook's sessions: a partial last session (a few cells re-run) still leaves the others known, and
+an edited cell's old files are not trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_mlops.export.notebook import Notebook
+from jupyter_mlops.export.stages import Observed
+from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.project import journal_path
+
+_SESSIONS_SEARCHED = 20
+
+
+@dataclass(frozen=True)
+class JournalFacts:
+    cells: dict[str, Observed] = field(default_factory=dict)
+    declared: tuple[str, ...] = ()
+    dirty: str | None = None      # why the latest session's state is not reproducible, else None
+    found: bool = False           # any session of this notebook at all
+
+
+def journal_facts(root: Path, notebook: str, nb: Notebook) -> JournalFacts:
+    path = journal_path(root)
+    if not path.exists():
+        return JournalFacts()
+    try:
+        journal = Journal(path, create=False)
+    except JournalError:
+        return JournalFacts()
+    try:
+        sessions = journal.sessions(notebook)[-_SESSIONS_SEARCHED:]
+        details = [journal.session_detail(s["id"]) for s in reversed(sessions)]
+    finally:
+        journal.close()
+    if not details:
+        return JournalFacts()
+    by_code = {}
+    for cell in nb.cells:
+        if cell.kind == "code":
+            by_code.setdefault(cell.source.strip(), cell.cell_id)
+    ids = {c.cell_id: c.source.strip() for c in nb.cells if c.kind == "code"}
+    cells: dict[str, Observed] = {}
+    for detail in details:
+        for run_seq, cell_id in _matching_runs(detail, ids, by_code):
+            if cell_id in cells:
+                continue
+            files = [f for f in detail["files"] if f["seq"] == run_seq]
+            cells[cell_id] = Observed(
+                reads=tuple(dict.fromkeys(f["path"] for f in files if f["mode"] == "read")),
+                writes=tuple(dict.fromkeys(f["path"] for f in files if f["mode"] == "write")),
+                logs_metrics=any(m["seq"] == run_seq for m in detail["metrics"]),
+            )
+    latest = details[0]
+    declared = tuple(dict.fromkeys(f["path"] for f in latest["files"] if f["mode"] == "declared"))
+    return JournalFacts(cells, declared, _dirty(latest), True)
+
+
+def _matching_runs(detail: dict, ids: dict[str, str], by_code: dict[str, str]) -> list[tuple[int, str]]:
+    """(seq, notebook cell id) of the session's runs whose code is a current cell's, newest first."""
+    out = []
+    for run in reversed(detail["cell_runs"]):
+        code = run["code"].strip()
+        if ids.get(run["cell_id"]) == code:
+            out.append((run["seq"], run["cell_id"]))
+        elif code in by_code:
+            out.append((run["seq"], by_code[code]))
+    return out
+
+
+def _dirty(latest: dict) -> str | None:
+    runs = latest["cell_runs"]
+    if not runs or runs[-1]["reproducible"] is not False:
+        return None
+    issues = runs[-1]["issues"]
+    first = issues[0].get("message") if issues and isinstance(issues[0], dict) else None
+    return first or "the last tracked cell run left an out-of-order state"
