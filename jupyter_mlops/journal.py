@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# How a journal of each older version is brought to the next: journals are kept across upgrades.
+_MIGRATIONS = {
+    1: "ALTER TABLE cell_runs ADD COLUMN rebound TEXT;",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +54,8 @@ CREATE TABLE IF NOT EXISTS cell_runs (
     status TEXT NOT NULL,             -- ok | error | refused
     error TEXT,
     reproducible INTEGER,             -- the verdict after this cell; NULL when not assessed
-    issues TEXT                       -- JSON list of the issues of that verdict
+    issues TEXT,                      -- JSON list of the issues of that verdict
+    rebound TEXT                      -- JSON list of the names the run bound anew (the detector's runtime facts)
 );
 CREATE INDEX IF NOT EXISTS cell_runs_session ON cell_runs(session_id, seq);
 CREATE TABLE IF NOT EXISTS file_accesses (
@@ -135,6 +140,7 @@ class CellRunRecord:
     error: str | None = None
     reproducible: bool | None = None
     issues: list[dict] = field(default_factory=list)
+    rebound: list[str] | None = None
     files: list[FileRecord] = field(default_factory=list)
     params: list[ParamRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
@@ -161,7 +167,9 @@ class Journal:
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False, isolation_level=None)
+            self._db: sqlite3.Connection | None = sqlite3.connect(
+                str(path), timeout=10.0, check_same_thread=False, isolation_level=None
+            )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA busy_timeout = 10000")
             if create:
@@ -186,6 +194,9 @@ class Journal:
                 )
             if version == SCHEMA_VERSION:
                 return
+            if version in _MIGRATIONS:
+                self._migrate()
+                return
         if not create:
             raise JournalError(f"{self.path} is not a jupyter-mlops journal (no schema version)")
         # executescript would commit an open transaction first, so the script carries its own.
@@ -193,6 +204,20 @@ class Journal:
             f"BEGIN IMMEDIATE;{_SCHEMA}"
             f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
         )
+
+    def _migrate(self) -> None:
+        """Upgrade in one transaction; another kernel may be doing the same, so re-read the version inside."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+            while version < SCHEMA_VERSION:
+                self._db.execute(_MIGRATIONS[version])
+                version += 1
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -204,9 +229,15 @@ class Journal:
             raise
         self._db.execute("COMMIT")
 
+    @property
+    def is_open(self) -> bool:
+        return self._db is not None
+
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # --- writing -----------------------------------------------------------------------------------
 
@@ -255,11 +286,12 @@ class Journal:
         with self._lock, self._transaction() as db:
             cur = db.execute(
                 "INSERT INTO cell_runs(session_id, seq, cell_id, execution_count, code, code_hash,"
-                " started_at, duration, status, error, reproducible, issues)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " started_at, duration, status, error, reproducible, issues, rebound)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, run.seq, run.cell_id, run.execution_count, run.code, run.code_hash,
                  run.started_at, run.duration, run.status, run.error, _bool(run.reproducible),
-                 _json(run.issues) if run.issues else None),
+                 _json(run.issues) if run.issues else None,
+                 None if run.rebound is None else _json(sorted(run.rebound))),
             )
             run_id = int(cur.lastrowid)
             file_ids = self._insert_files(db, session_id, run_id, run.files)
@@ -406,14 +438,20 @@ def _run_dict(row: sqlite3.Row) -> dict:
     del out["session_id"]
     out["reproducible"] = None if row["reproducible"] is None else bool(row["reproducible"])
     out["issues"] = json.loads(row["issues"]) if row["issues"] else []
+    out["rebound"] = json.loads(row["rebound"]) if row["rebound"] else None
     return out
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether the kernel process still runs; a killed kernel its parent has not reaped yet is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True

@@ -92,3 +92,19 @@ def test_session_of_a_dead_kernel_is_marked_abandoned(tmp_path):
     _session(j, "alive")
     states = {s["id"]: s["state"] for s in j.sessions()}
     assert states == {"dead": "abandoned", "alive": "running"}
+
+
+def test_a_version_1_journal_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "j.sqlite"
+    with sqlite3.connect(path) as db:  # the first released layout of cell_runs, without `rebound`
+        db.executescript(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+            "INSERT INTO meta VALUES ('schema_version', '1');"
+            "CREATE TABLE cell_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id TEXT NOT NULL, seq INTEGER,"
+            " cell_id TEXT, execution_count INTEGER, code TEXT, code_hash TEXT, started_at REAL, duration REAL,"
+            " status TEXT, error TEXT, reproducible INTEGER, issues TEXT);"
+        )
+    Journal(path, create=False).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
+        assert "rebound" in [r[1] for r in db.execute("PRAGMA table_info(cell_runs)")]

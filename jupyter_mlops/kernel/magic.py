@@ -1,0 +1,94 @@
+"""``%mlops_track`` and ``%mlops_status``: the user's handles on the tracking session.
+
+Loading the extension registers two magics and imports nothing heavy; the session (journal, hasher,
+detector) is built when tracking starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_mlops.kernel.options import (
+    OptionsError,
+    TrackOptions,
+    check_paths,
+    from_mapping,
+    parse_magic_line,
+)
+
+if TYPE_CHECKING:
+    from jupyter_mlops.kernel.session import TrackingSession
+
+_session: TrackingSession | None = None
+
+
+def current() -> TrackingSession | None:
+    return _session
+
+
+def start(shell: Any, options: TrackOptions) -> TrackingSession | None:
+    """Start (or restart with new options) tracking in ``shell``; ``--off`` stops it."""
+    global _session
+    check_paths(options, Path.cwd())
+    stop()
+    if options.off:
+        return None
+    from jupyter_mlops.kernel.session import TrackingSession
+
+    session = TrackingSession(shell, options, Path.cwd())
+    session.start()
+    _session = session
+    return session
+
+
+def stop() -> None:
+    global _session
+    session, _session = _session, None
+    if session is not None:
+        session.stop()
+
+
+def track_magic(shell: Any, line: str) -> None:
+    try:
+        options = parse_magic_line(line)
+        session = start(shell, options)
+    except OptionsError as exc:
+        from IPython.core.error import UsageError
+
+        raise UsageError(str(exc)) from None
+    if session is None:
+        print("jupyter-mlops: tracking off")
+        return
+    mode = "strict" if options.strict else "warn"
+    notebook = session._notebook_rel() or "notebook not known yet"
+    print(f"jupyter-mlops: tracking session {session.id} ({notebook}, {mode} mode) → {session.journal.path}")
+
+
+def status_magic(shell: Any, line: str) -> None:
+    from jupyter_mlops.kernel.status import status_dict, summary
+
+    print(summary(status_dict(_session)))
+
+
+def register(shell: Any) -> None:
+    shell.register_magic_function(lambda line: track_magic(shell, line), "line", "mlops_track")
+    shell.register_magic_function(lambda line: status_magic(shell, line), "line", "mlops_status")
+
+
+def unregister(shell: Any) -> None:
+    stop()
+
+
+def start_from_api(options: dict[str, Any]) -> TrackingSession | None:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("jupyter_mlops.track() runs inside an IPython kernel (Jupyter, VS Code, papermill)")
+    return start(shell, from_mapping(options))
+
+
+def warn(message: str) -> None:
+    print(f"jupyter-mlops: {message}", file=sys.stderr)

@@ -1,0 +1,114 @@
+"""The options of ``%mlops_track`` and ``jupyter_mlops.track()``: one parser, one validation.
+
+The option set is fixed so that notebooks written today keep working; ``--strict`` and MLflow mirroring
+are accepted now and take effect as their features land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+class OptionsError(ValueError):
+    """Bad options, with a message that says how to write them."""
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    experiment: str | None = None
+    notebook: str | None = None
+    root: str | None = None
+    params: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    data: tuple[str, ...] = ()
+    strict: bool = False
+    mlflow: bool = True
+    off: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse would print and sys.exit(), killing nothing useful
+        raise OptionsError(f"{message}\n{self.format_usage().strip()}")
+
+
+def _parser() -> _Parser:
+    p = _Parser(prog="%mlops_track", add_help=False, description="Track this notebook's cell runs.")
+    p.add_argument("--experiment", metavar="NAME", help="experiment name (default: the notebook's name)")
+    p.add_argument("--notebook", metavar="PATH", help="the .ipynb being run, when Jupyter does not say")
+    p.add_argument("--root", metavar="DIR", help="project root (default: the git root, else the cwd)")
+    p.add_argument("--params", metavar="a,b", default="", help="variables recorded as params")
+    p.add_argument("--metrics", metavar="a,b", default="", help="variables logged as metrics on change")
+    p.add_argument("--data", metavar="PATH", action="append", default=[], help="data the audit hook misses")
+    p.add_argument("--strict", action="store_true", help="refuse cells that would use stale state")
+    p.add_argument("--no-mlflow", dest="mlflow", action="store_false", help="do not mirror to MLflow")
+    p.add_argument("--off", action="store_true", help="stop tracking")
+    return p
+
+
+USAGE = _parser().format_usage().strip()
+
+
+def parse_magic_line(line: str) -> TrackOptions:
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise OptionsError(f"cannot read the options ({exc})\n{USAGE}") from exc
+    ns = _parser().parse_args(argv)
+    return from_mapping(vars(ns))
+
+
+def _names(value: Any, option: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    names = tuple(str(n).strip() for n in items if str(n).strip())
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise OptionsError(
+            f"--{option} takes variable names separated by commas; not a name: {', '.join(bad)}\n{USAGE}"
+        )
+    return names
+
+
+def from_mapping(options: dict[str, Any]) -> TrackOptions:
+    """Validate options given as keywords (``track(metrics=["auc"])``) or parsed from the magic line."""
+    known = set(TrackOptions.__dataclass_fields__)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise OptionsError(f"unknown option(s): {', '.join(unknown)}\n{USAGE}")
+    data = options.get("data") or ()
+    data = (data,) if isinstance(data, str) else tuple(str(d) for d in data)
+    return TrackOptions(
+        experiment=options.get("experiment"),
+        notebook=options.get("notebook"),
+        root=options.get("root"),
+        params=_names(options.get("params", ()), "params"),
+        metrics=_names(options.get("metrics", ()), "metrics"),
+        data=data,
+        strict=bool(options.get("strict", False)),
+        mlflow=bool(options.get("mlflow", True)),
+        off=bool(options.get("off", False)),
+    )
+
+
+def check_paths(options: TrackOptions, cwd: Path) -> None:
+    """Fail before anything changes when a named file or folder does not exist."""
+    if options.root is not None and not (cwd / options.root).is_dir():
+        raise OptionsError(f"--root {options.root}: no such folder (give the project's folder)")
+    if options.notebook is not None:
+        nb = cwd / options.notebook
+        if not nb.is_file():
+            raise OptionsError(
+                f"--notebook {options.notebook}: no such file (give the .ipynb's path from {cwd})"
+            )
+    missing = [d for d in options.data if not (cwd / d).exists()]
+    if missing:
+        raise OptionsError(
+            f"--data {', '.join(missing)}: not found (paths are relative to {cwd}; create the data first "
+            "or fix the path)"
+        )

@@ -1,0 +1,613 @@
+"""A tracked experiment in one kernel: each cell run opened, closed, judged and written to the journal.
+
+The hot path reads like a short story: ``pre_run_cell`` opens a record and starts the file capture;
+``post_run_cell`` closes it, hashes what the cell touched (large files on the hasher's threads), asks the
+detector for a verdict and writes one transaction. Nothing here may break or lose the user's cell: every
+failure becomes one warning and tracking carries on or pauses.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import itertools
+import json
+import os
+import platform
+import re
+import sqlite3
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_mlops import sinks
+from jupyter_mlops.hashing import VANISHED, FileDigest, Hasher
+from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, MetricRecord, ParamRecord
+from jupyter_mlops.kernel import comm, io_capture
+from jupyter_mlops.kernel.notebook_file import NotebookFile, find_notebook_with_cell
+from jupyter_mlops.kernel.options import TrackOptions
+from jupyter_mlops.kernel.order import Detector, Execution, Issue, NotebookCell, Verdict
+from jupyter_mlops.kernel.values import assigned_names, is_papermill_parameters, metric_value, param_value
+from jupyter_mlops.project import DataPaths, find_root, journal_path
+
+# IPython's own history variables (_, __, _i3, _3, In, Out …) are not the user's state.
+_IPYTHON_NAMES = re.compile(r"^(_+|_i+|_i?\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit)$")
+_PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
+_MAX_WARNINGS_PER_CELL = 3
+# Set by an exported DVC stage: where the run leaves its metrics as JSON (latest value of each).
+METRICS_FILE_ENV = "JUPYTER_MLOPS_METRICS_FILE"
+
+
+@dataclass
+class _OpenRun:
+    """What is known about the cell between pre_run_cell and post_run_cell."""
+
+    cell_id: str
+    code: str
+    started_at: float
+    t0: float
+    ids_before: dict[str, int]
+    deleted_cells: frozenset[str]
+    params: list[ParamRecord] = field(default_factory=list)
+    metrics: list[MetricRecord] = field(default_factory=list)
+    used_bad_state: tuple[Issue, ...] = ()   # what the detector says this run reads that is not reproducible
+
+
+class TrackingSession:
+    """One ``%mlops_track`` session: owns the journal connection, the hasher and the IPython hooks."""
+
+    def __init__(self, shell: Any, options: TrackOptions, cwd: Path) -> None:
+        self.shell = shell
+        self.options = options
+        self.id = uuid.uuid4().hex[:12]
+        self.notebook_path = _notebook_from(options, shell, cwd)
+        self.root = Path(cwd / options.root).resolve() if options.root else find_root(
+            self.notebook_path.parent if self.notebook_path else cwd
+        )
+        self._cwd = cwd
+        self._notebook = NotebookFile(self.notebook_path) if self.notebook_path else None
+        self.paths = DataPaths(self.root, self.notebook_path)
+        self.journal = Journal(journal_path(self.root))
+        self.hasher = Hasher()
+        self.capture = io_capture.install()
+        self.detector = Detector()
+        self.verdict = Verdict(reproducible=True, issues=())
+        self.cells = 0
+        self.errors = 0
+        self.files: dict[tuple[str, str], FileRecord] = {}
+        self.params: dict[str, Any] = {}
+        self.metrics: dict[str, float | None] = {}
+        self._run: _OpenRun | None = None
+        self._refusal: str | None = None
+        self._seq = 0
+        self._order: list[str] = []          # cell ids in first-execution order, for notebooks we cannot see
+        self._deleted: set[str] = set()      # cells the frontend said it deleted
+        self._last_code: dict[str, tuple[str, float]] = {}
+        self._opaque: set[str] = set()
+        self._declared: dict[str, tuple[int, int]] = {}
+        self._pending: dict[int, int | FileDigest] = {}
+        self._tokens = itertools.count()
+        self._pending_lock = threading.Lock()
+        self._unsaved: list[CellRunRecord] = []
+        self._warned: set[str] = set()
+        self._transformer = _StrictGate(self)
+        # Subscribers to one event per finished cell run (the lab's comm, the MLflow mirror). Each is
+        # called on the kernel thread and must return at once; a failing one is dropped with a warning.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        # The notebook as the frontend shows it (unsaved edits included), when a frontend tells us.
+        self.live_order: list[NotebookCell] | None = None
+        self._metrics_file = os.environ.get(METRICS_FILE_ENV)
+        self._sinks: list[sinks.Sink] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.journal.start_session(
+            self.id,
+            experiment=self.options.experiment or (self.notebook_path.stem if self.notebook_path else None),
+            notebook=self._notebook_rel(),
+            root=str(self.root),
+            python=platform.python_version(),
+            ipython=_ipython_version(),
+            options=self.options.as_dict(),
+        )
+        self._record_declared_data()
+        self.shell.events.register("pre_run_cell", self.pre_run_cell)
+        self.shell.events.register("post_run_cell", self.post_run_cell)
+        if self.options.strict:
+            self.shell.ast_transformers.append(self._transformer)
+        self._sinks = sinks.start_for(self)
+        atexit.register(self._end_at_exit)
+        self._guarded("connect the lab panel", lambda: comm.attach(self))
+
+    def _end_at_exit(self) -> None:
+        """A kernel shut down while tracking (papermill, nbclient, closing a notebook) ended its session."""
+        if self.journal.is_open:
+            self.stop()
+
+    def stop(self) -> None:
+        atexit.unregister(self._end_at_exit)
+        for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
+            try:
+                self.shell.events.unregister(event, callback)
+            except ValueError:
+                pass
+        if self._transformer in self.shell.ast_transformers:
+            self.shell.ast_transformers.remove(self._transformer)
+        self.capture.active = False
+        self.hasher.wait(timeout=30)
+        self._guarded("end the session", lambda: self.journal.end_session(self.id))
+        for sink in self._sinks:
+            self._guarded("flush a mirror", lambda sink=sink: sink.close(timeout=10))
+        self.hasher.close()
+        self.journal.close()
+
+    # --- the hot path -------------------------------------------------------------------------------
+
+    def pre_run_cell(self, info: Any) -> None:
+        try:
+            code = info.raw_cell or ""
+            cell_id = info.cell_id or self._fallback_cell_id(code)
+            if self._notebook is None and info.cell_id:
+                self._discover_notebook(info.cell_id)
+            deleted = self._deleted_cells()
+            self._deleted |= deleted
+            self._deleted.discard(cell_id)
+            self._run = _OpenRun(
+                cell_id=cell_id, code=code, started_at=time.time(), t0=time.perf_counter(),
+                ids_before=_ids(self.shell.user_ns), deleted_cells=deleted,
+            )
+            self._run.used_bad_state = self.detector.preflight(self._notebook_cells(), cell_id, code)
+            self._refusal = _refusal(self._run.used_bad_state) if self.options.strict else None
+            self.capture.start()
+        except Exception as exc:
+            self._run = None
+            self._warn("open the cell record", exc)
+
+    def post_run_cell(self, result: Any) -> None:
+        reads, writes = self.capture.stop()
+        run, self._run = self._run, None
+        if run is None:  # the cell that started tracking, or a record that failed to open
+            return
+        try:
+            self._close(run, result, reads, writes)
+        except Exception as exc:
+            self._warn("record the cell", exc)
+
+    def _close(self, run: _OpenRun, result: Any, reads: set[str], writes: set[str]) -> None:
+        duration = time.perf_counter() - run.t0
+        status, error = _status(result)
+        self._seq += 1
+        self.cells += 1
+        self.errors += status != "ok"
+        if run.cell_id not in self._last_code:
+            self._order.append(run.cell_id)
+        self._last_code[run.cell_id] = (run.code, time.time())
+        rebound = _rebound(run.ids_before, self.shell.user_ns) if status != "refused" else frozenset()
+        self._note_opaque(rebound)
+        files, waiting = self._file_records(reads, writes)
+        files += self._declared_changes(waiting)
+        if status != "refused":
+            run.params += self._params_from(run, rebound)
+            run.metrics += self._watched_metrics(rebound)
+        execution = Execution(
+            cell_id=run.cell_id, code=run.code,
+            files_read={f.path: f.md5 for f in files if f.mode == "read"},
+            files_written={f.path: f.md5 for f in files if f.mode == "write"},
+            ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells,
+        )
+        if status != "refused":
+            self.detector.record(execution)
+        previous, self.verdict = self.verdict, self.detector.verdict(self._notebook_cells(), frozenset(self._opaque))
+        for metric in run.metrics:
+            metric.reproducible = self.verdict.reproducible
+        record = CellRunRecord(
+            seq=self._seq, cell_id=run.cell_id, execution_count=getattr(result, "execution_count", None),
+            code=run.code, code_hash=hashlib.md5(run.code.encode("utf-8", "surrogatepass")).hexdigest(),
+            started_at=run.started_at, duration=duration, status=status, error=error,
+            reproducible=self.verdict.reproducible, issues=[i.to_dict() for i in self.verdict.issues],
+            rebound=sorted(rebound), files=files, params=run.params, metrics=run.metrics,
+        )
+        self._remember(record)
+        self._save(record, waiting)
+        if status != "refused":
+            self._report_issues(previous, run.used_bad_state)
+        if run.metrics and self._metrics_file:
+            self._guarded("write the metrics file", self._write_metrics_file)
+        self._publish(record)
+
+    # --- files --------------------------------------------------------------------------------------
+
+    def _file_records(self, reads: set[str], writes: set[str]) -> tuple[list[FileRecord], list[int]]:
+        """Records for the data files the cell opened; ``waiting`` marks the ones hashed in background."""
+        records: list[FileRecord] = []
+        waiting: list[int] = []
+        for mode, paths in (("read", reads), ("write", writes)):
+            for path in sorted(paths):
+                rel = self.paths.relative(path)
+                if rel is None:
+                    continue
+                if mode == "read" and path in writes:
+                    # A file the cell read and rewrote: what it read is what we last knew of it.
+                    known = self.files.get((rel, "write")) or self.files.get((rel, "read"))
+                    if known is not None:
+                        records.append(FileRecord(rel, "read", known.size, known.mtime_ns, known.md5))
+                        continue
+                record = self._hash(rel, path, mode, waiting)
+                if record is not None:
+                    records.append(record)
+        return records, waiting
+
+    def _hash(self, rel: str, path: str, mode: str, waiting: list[int]) -> FileRecord | None:
+        token = next(self._tokens)
+        digest = self.hasher.digest(path, lambda d, t=token, r=rel: self._digest_done(t, r, d))
+        if digest is None:
+            waiting.append(token)
+            return FileRecord(rel, mode, pending=True)
+        if digest.error and mode == "write":
+            return None  # a temporary file the cell wrote and removed is not an output
+        if digest.error == VANISHED:
+            return None  # an open() that failed: nothing was read
+        return FileRecord(rel, mode, digest.size, digest.mtime_ns, digest.md5, digest.nfiles, error=digest.error)
+
+    def _digest_done(self, token: int, rel: str, digest: FileDigest) -> None:
+        """Runs on a hasher thread: complete the row if it is written already, else leave the digest."""
+        with self._pending_lock:
+            file_id = self._pending.pop(token, None)
+            if not isinstance(file_id, int):
+                self._pending[token] = digest
+                return
+        self._complete(file_id, rel, digest)
+
+    def _complete(self, file_id: int, rel: str, digest: FileDigest) -> None:
+        for key in ((rel, "read"), (rel, "write"), (rel, "declared")):
+            known = self.files.get(key)
+            if known is not None and known.pending:
+                known.size, known.mtime_ns, known.md5, known.pending = (
+                    digest.size, digest.mtime_ns, digest.md5, False)
+        self._guarded("store a file digest", lambda: self.journal.complete_file(
+            file_id, size=digest.size, mtime_ns=digest.mtime_ns, md5=digest.md5, nfiles=digest.nfiles,
+            error=digest.error,
+        ))
+
+    def _record_declared_data(self) -> None:
+        records = []
+        for declared in self.options.data:
+            path = str((self._cwd / declared).resolve())
+            rel = self.paths.relative(path) or declared
+            self._declared[path] = _stamp(path)
+            digest = self.hasher.digest(path, lambda d: None)
+            if digest is None:  # a big declared input: wait for it once, at tracking start
+                self.hasher.wait(timeout=None)
+                digest = self.hasher.digest(path, lambda d: None)
+            if digest is not None:
+                records.append(FileRecord(rel, "declared", digest.size, digest.mtime_ns, digest.md5,
+                                          digest.nfiles, error=digest.error))
+        for r in records:
+            self.files[(r.path, r.mode)] = r
+        if records:
+            self.journal.add_session_records(self.id, files=records)
+
+    def _declared_changes(self, waiting: list[int]) -> list[FileRecord]:
+        """Declared data that changed during the cell counts as written by it (one stat each)."""
+        changed = []
+        for path, stamp in self._declared.items():
+            now = _stamp(path)
+            if now != stamp:
+                self._declared[path] = now
+                rel = self.paths.relative(path) or path
+                record = self._hash(rel, path, "write", waiting)
+                if record is not None:
+                    changed.append(record)
+        return changed
+
+    # --- params and metrics -------------------------------------------------------------------------
+
+    def _params_from(self, run: _OpenRun, rebound: frozenset[str]) -> list[ParamRecord]:
+        ns = self.shell.user_ns
+        out = []
+        source = self._parameters_source(run)
+        if source:
+            for name in assigned_names(run.code):
+                if name in ns:
+                    out.append(ParamRecord(name, param_value(name, ns[name]), source))
+        for name in self.options.params:
+            if name in rebound and name in ns and not any(p.name == name for p in out):
+                out.append(ParamRecord(name, param_value(name, ns[name]), "watched"))
+        return out
+
+    def _parameters_source(self, run: _OpenRun) -> str | None:
+        if is_papermill_parameters(run.code):
+            return "injected"
+        if self._notebook is not None:
+            for cell in self._notebook.code_cells():
+                if cell.cell_id == run.cell_id and cell.tags & _PARAMETER_TAGS:
+                    return "injected" if "injected-parameters" in cell.tags else "parameters"
+        return None
+
+    def _watched_metrics(self, rebound: frozenset[str]) -> list[MetricRecord]:
+        ns = self.shell.user_ns
+        out = []
+        for name in self.options.metrics:
+            if name not in rebound or name not in ns:
+                continue
+            try:
+                value = metric_value(ns[name])
+            except TypeError as exc:
+                self.warn_once(f"metric-type:{name}", f"--metrics {name}: {exc}; not logged")
+                continue
+            out.append(MetricRecord(name, value, None, time.time(), "watched"))
+        return out
+
+    def log_param(self, name: str, value: Any) -> None:
+        record = ParamRecord(name, param_value(name, value), "api")
+        if self._run is not None:
+            self._run.params.append(record)
+        else:
+            self.params[name] = record.value
+            self._guarded("store a param", lambda: self.journal.add_session_records(self.id, params=[record]))
+
+    def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
+        try:
+            number = metric_value(value)
+        except TypeError as exc:
+            self.warn_once(f"metric-type:{name}", f"log_metric({name!r}): {exc}; not logged")
+            return
+        record = MetricRecord(name, number, step, time.time(), "api", self.verdict.reproducible)
+        if self._run is not None:
+            self._run.metrics.append(record)
+        else:
+            self.metrics[name] = record.value
+            self._guarded("store a metric", lambda: self.journal.add_session_records(self.id, metrics=[record]))
+
+    # --- verdicts -----------------------------------------------------------------------------------
+
+    def _notebook_cells(self) -> list[NotebookCell]:
+        cells = self._notebook_as_known()
+        return [c for c in cells if c.cell_id not in self._deleted] if self._deleted else cells
+
+    def _notebook_as_known(self) -> list[NotebookCell]:
+        """The notebook as it stands: saved order and code, newer for cells run since the last save.
+
+        Cells run but not in the saved file are placed after the cell run before them, which is where a
+        user usually inserts one; without any file, execution order is the notebook order.
+        """
+        if self.live_order is not None:
+            return self.live_order
+        if self._notebook is None:
+            return [NotebookCell(c, self._last_code[c][0]) for c in self._order]
+        saved = self._notebook.code_cells()
+        saved_at = self._notebook_mtime()
+        cells: list[NotebookCell] = []
+        present = set()
+        for cell in saved:
+            code, ran_at = self._last_code.get(cell.cell_id, (cell.source, 0.0))
+            cells.append(NotebookCell(cell.cell_id, code if ran_at > saved_at else cell.source))
+            present.add(cell.cell_id)
+        for index, cell_id in enumerate(self._order):
+            if cell_id in present or self._last_code[cell_id][1] < saved_at:
+                continue  # saved without it: deleted
+            after = self._order[index - 1] if index else None
+            at = next((i + 1 for i, c in enumerate(cells) if c.cell_id == after), len(cells))
+            cells.insert(at, NotebookCell(cell_id, self._last_code[cell_id][0]))
+            present.add(cell_id)
+        return cells
+
+    def _notebook_mtime(self) -> float:
+        try:
+            return os.stat(self._notebook.path).st_mtime if self._notebook else 0.0
+        except OSError:
+            return 0.0
+
+    def _report_issues(self, previous: Verdict, used: tuple[Issue, ...]) -> None:
+        """Warn mode: one line per problem this run used or created; old problems are not repeated."""
+        seen = {(i.kind, i.cell_id, i.names) for i in previous.issues}
+        new = list(used) + [i for i in self.verdict.issues
+                            if (i.kind, i.cell_id, i.names) not in seen and i not in used]
+        for issue in new[:_MAX_WARNINGS_PER_CELL]:
+            print(f"jupyter-mlops: {issue.kind}: {issue.message} → {issue.fix}", file=sys.stderr)
+        if len(new) > _MAX_WARNINGS_PER_CELL:
+            print(f"jupyter-mlops: +{len(new) - _MAX_WARNINGS_PER_CELL} more issues: %mlops_status lists them",
+                  file=sys.stderr)
+
+    # --- saving -------------------------------------------------------------------------------------
+
+    def _remember(self, record: CellRunRecord) -> None:
+        for f in record.files:
+            self.files[(f.path, f.mode)] = f
+        for p in record.params:
+            self.params[p.name] = p.value
+        for m in record.metrics:
+            self.metrics[m.name] = m.value
+
+    def _save(self, record: CellRunRecord, waiting: list[int]) -> None:
+        """Write the cell (and any that could not be written before); keep them in memory on failure."""
+        self._unsaved.append(record)
+        try:
+            while self._unsaved:
+                _, file_ids = self.journal.add_cell_run(self.id, self._unsaved[0])
+                self._unsaved.pop(0)
+        except (sqlite3.Error, OSError) as exc:
+            self.warn_once("journal", f"cannot write the journal {self.journal.path} ({exc}); "
+                            "records are kept in memory and retried after each cell — your cells run normally")
+            return
+        self._warned.discard("journal")
+        pending = [i for i, f in enumerate(record.files) if f.pending]
+        for token, index in zip(waiting, pending, strict=True):
+            with self._pending_lock:
+                arrived = self._pending.pop(token, None)
+                if not isinstance(arrived, FileDigest):
+                    self._pending[token] = file_ids[index]
+                    continue
+            self._complete(file_ids[index], record.files[index].path, arrived)
+
+    def _write_metrics_file(self) -> None:
+        """Non-interactive runs (a DVC stage) leave their metrics where ``dvc.yaml`` says to find them."""
+        path = Path(self._metrics_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+    def _publish(self, record: CellRunRecord) -> None:
+        if not self.listeners:
+            return
+        event = {
+            "type": "cell_run", "session": self.id, "seq": record.seq, "cell_id": record.cell_id,
+            "execution_count": record.execution_count, "status": record.status, "error": record.error,
+            "duration": record.duration, "reproducible": record.reproducible, "issues": record.issues,
+            "files": [{"path": f.path, "mode": f.mode, "md5": f.md5, "size": f.size, "pending": f.pending}
+                      for f in record.files],
+            "params": {p.name: p.value for p in record.params},
+            "metrics": {m.name: m.value for m in record.metrics},
+        }
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception as exc:
+                self.listeners.remove(listener)
+                self._warn("notify a listener", exc)
+
+    # --- small helpers ------------------------------------------------------------------------------
+
+    def _fallback_cell_id(self, code: str) -> str:
+        """Frontends that send no cell id (plain IPython, old clients): the cell is its code."""
+        if self._notebook is not None:
+            stripped = code.strip()
+            for cell in self._notebook.code_cells():
+                if cell.source.strip() == stripped:
+                    return cell.cell_id
+        return "code-" + hashlib.md5(code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+    def _discover_notebook(self, cell_id: str) -> None:
+        found = find_notebook_with_cell(self._cwd, cell_id=cell_id)
+        if found is not None:
+            self.notebook_path = found.resolve()
+            self._notebook = NotebookFile(self.notebook_path)
+            self.paths = DataPaths(self.root, self.notebook_path)
+            notebook = self._notebook_rel() or str(found)
+            self._guarded("name the notebook", lambda: self.journal.set_notebook(self.id, notebook))
+
+    def _notebook_rel(self) -> str | None:
+        if self.notebook_path is None:
+            return None
+        try:
+            return self.notebook_path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return str(self.notebook_path)
+
+    def _deleted_cells(self) -> frozenset[str]:
+        deleted = (_parent(self.shell).get("metadata") or {}).get("deletedCells") or ()
+        return frozenset(str(c) for c in deleted)
+
+    def _note_opaque(self, rebound: frozenset[str]) -> None:
+        """Values compared only by identity (modules, functions, figures) cannot be checked for equality."""
+        ns = self.shell.user_ns
+        for name in rebound:
+            if name in ns and type(ns[name]).__eq__ is object.__eq__:
+                self._opaque.add(name)
+            else:
+                self._opaque.discard(name)
+
+    def _guarded(self, what: str, action: Any) -> None:
+        try:
+            action()
+        except Exception as exc:
+            self._warn(what, exc)
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        self.warn_once(f"{what}:{type(exc).__name__}",
+                        f"could not {what} ({type(exc).__name__}: {exc}); tracking continues, your cell ran")
+
+    def warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            print(f"jupyter-mlops: {message}", file=sys.stderr)
+
+
+class _StrictGate:
+    """An AST transformer: IPython's only way to stop a cell before any of it runs."""
+
+    def __init__(self, session: TrackingSession) -> None:
+        self.session = session
+
+    def visit(self, node: Any) -> Any:
+        refusal, self.session._refusal = self.session._refusal, None
+        if refusal:
+            from IPython.core.error import InputRejected
+
+            raise InputRejected(refusal)
+        return node
+
+
+def _refusal(issues: tuple[Issue, ...]) -> str | None:
+    if not issues:
+        return None
+    first = issues[0]
+    more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+    return f"jupyter-mlops --strict refused this cell: {first.message}; {first.fix}{more}"
+
+
+def _notebook_from(options: TrackOptions, shell: Any, cwd: Path) -> Path | None:
+    """The notebook being run: --notebook; else what the frontend tells the kernel (Jupyter's session
+    path, VS Code's variable); else the notebook next to the kernel that holds the cell now starting
+    tracking (papermill and nbclient say nothing, and do not even send cell ids)."""
+    if options.notebook:
+        return (cwd / options.notebook).resolve()
+    ns = shell.user_ns
+    for told in (os.environ.get("JPY_SESSION_NAME"), ns.get("__session__"), ns.get("__vsc_ipynb_file__")):
+        if isinstance(told, str) and told.endswith(".ipynb"):
+            for candidate in (Path(told), cwd / told, cwd / Path(told).name):
+                if candidate.is_file():
+                    return candidate.resolve()
+    request = _parent(shell)
+    cell_id = (request.get("metadata") or {}).get("cellId")
+    code = (request.get("content") or {}).get("code")
+    if cell_id or code:
+        found = find_notebook_with_cell(cwd, cell_id=cell_id, code=None if cell_id else code)
+        return found.resolve() if found else None
+    return None
+
+
+def _parent(shell: Any) -> dict[str, Any]:
+    """The execute_request being handled (metadata: cellId, deletedCells); empty outside ipykernel."""
+    get_parent = getattr(getattr(shell, "kernel", None), "get_parent", None)
+    return (get_parent() or {}) if get_parent is not None else {}
+
+
+def _ids(ns: dict[str, Any]) -> dict[str, int]:
+    return {k: id(v) for k, v in ns.items()}
+
+
+def _rebound(before: dict[str, int], ns: dict[str, Any]) -> frozenset[str]:
+    """Names the cell bound anew: their object changed, appeared, or was deleted."""
+    changed = {k for k, v in ns.items() if before.get(k) != id(v) and not _IPYTHON_NAMES.match(k)}
+    changed.update(k for k in before.keys() - ns.keys() if not _IPYTHON_NAMES.match(k))
+    return frozenset(changed)
+
+
+def _status(result: Any) -> tuple[str, str | None]:
+    error = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
+    if error is None:
+        return "ok", None
+    if type(error).__name__ == "InputRejected":
+        return "refused", str(error)
+    return "error", f"{type(error).__name__}: {error}"[:500]
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _ipython_version() -> str:
+    ipython = sys.modules.get("IPython")
+    return getattr(ipython, "__version__", "unknown")

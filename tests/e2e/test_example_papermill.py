@@ -1,0 +1,66 @@
+"""The bundled example, run headless with papermill as the README's main job runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jupyter_mlops.journal import Journal
+
+pytestmark = pytest.mark.e2e
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    shutil.copy(EXAMPLES / "churn.ipynb", tmp_path / "churn.ipynb")
+    shutil.copytree(EXAMPLES / "data", tmp_path / "data")
+    return tmp_path
+
+
+def papermill(project: Path, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "papermill", "churn.ipynb", "out/churn.ipynb", "--cwd", str(project),
+         "-k", "python3", *args],
+        cwd=project, check=True, capture_output=True, timeout=300,
+    )
+
+
+def test_example_run_is_tracked_with_data_params_metrics_and_model(example):
+    (example / "out").mkdir()
+    papermill(example)
+    j = Journal(example / ".mlops" / "journal.sqlite", create=False)
+    s = j.session_detail(j.find_session("latest"))
+    assert (s["notebook"], s["experiment"], s["state"]) == ("churn.ipynb", "churn", "ended")
+    assert all(r["status"] == "ok" for r in s["cell_runs"]) and len(s["cell_runs"]) >= 6
+    params = {p["name"]: (p["value"], p["source"]) for p in s["params"]}
+    assert params["n_estimators"] == (100, "parameters") and params["data_path"] == ("data/churn.csv", "parameters")
+    files = {(f["path"], f["mode"]): f["md5"] for f in s["files"]}
+    assert files[("data/churn.csv", "read")] == hashlib.md5((example / "data/churn.csv").read_bytes()).hexdigest()
+    assert files[("model.joblib", "write")] == hashlib.md5((example / "model.joblib").read_bytes()).hexdigest()
+    metrics = {(m["name"], m["source"]) for m in s["metrics"]}
+    assert {("auc", "api"), ("auc", "watched"), ("accuracy", "watched")} <= metrics
+    auc = next(m["value"] for m in s["metrics"] if m["name"] == "auc")
+    assert 0.7 < auc < 0.95
+    out = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "runs", "churn.ipynb"], cwd=example,
+                         check=True, capture_output=True, text=True).stdout
+    assert "data/churn.csv" in out and "model.joblib" in out and "auc = " in out
+
+
+def test_papermill_injected_params_are_recorded_and_changes_show(example):
+    (example / "out").mkdir()
+    papermill(example)
+    papermill(example, "-p", "n_estimators", "50")
+    j = Journal(example / ".mlops" / "journal.sqlite", create=False)
+    s = j.session_detail(j.find_session("latest"))
+    injected = {p["name"]: p["value"] for p in s["params"] if p["source"] == "injected"}
+    assert injected == {"n_estimators": 50}
+    out = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "runs"], cwd=example,
+                         check=True, capture_output=True, text=True).stdout
+    assert "n_estimators=50 (was 100)" in out

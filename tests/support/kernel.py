@@ -1,0 +1,120 @@
+"""A real IPython kernel driven over ZMQ the way JupyterLab drives it (``cellId`` in the metadata)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import queue
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client import KernelManager
+from jupyter_client.kernelspec import KernelSpec
+
+
+class ThisPythonKernelManager(KernelManager):
+    """Launch ipykernel from the interpreter running the tests, whatever kernelspecs the machine has."""
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return KernelSpec(argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                          display_name="tests", language="python")
+
+
+@dataclass
+class Reply:
+    status: str
+    stdout: str = ""
+    stderr: str = ""
+    result: str | None = None
+    ename: str | None = None
+    evalue: str | None = None
+    execution_count: int | None = None
+    displays: list[dict] = field(default_factory=list)
+
+
+class Kernel:
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.cwd = cwd
+        self.km = ThisPythonKernelManager()
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env.pop("JPY_SESSION_NAME", None)
+        self.km.start_kernel(cwd=str(cwd), env=full_env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def run(self, code: str, cell_id: str | None = None, *, deleted: list[str] | None = None,
+            timeout: float = 60) -> Reply:
+        """Execute one cell; ``cell_id`` and ``deleted`` go in the metadata as JupyterLab sends them."""
+        metadata: dict[str, Any] = {}
+        if cell_id is not None:
+            metadata["cellId"] = cell_id
+        if deleted:
+            metadata["deletedCells"] = deleted
+        content = {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                   "allow_stdin": False, "stop_on_error": False}
+        msg = self.kc.session.msg("execute_request", content, metadata=metadata)
+        self.kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
+        reply = Reply(status="?")
+        idle = False
+        while not idle:
+            try:
+                io = self.kc.get_iopub_msg(timeout=timeout)
+            except queue.Empty as exc:
+                raise TimeoutError(f"no idle from the kernel after {timeout}s running {code!r}") from exc
+            if io["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, c = io["msg_type"], io["content"]
+            if kind == "stream":
+                if c["name"] == "stdout":
+                    reply.stdout += c["text"]
+                else:
+                    reply.stderr += c["text"]
+            elif kind == "execute_result":
+                reply.result = c["data"].get("text/plain")
+            elif kind == "display_data":
+                reply.displays.append(c["data"])
+            elif kind == "error":
+                reply.ename, reply.evalue = c["ename"], c["evalue"]
+            elif kind == "status" and c["execution_state"] == "idle":
+                idle = True
+        shell = self.kc.get_shell_msg(timeout=timeout)
+        while shell["parent_header"].get("msg_id") != msg_id:
+            shell = self.kc.get_shell_msg(timeout=timeout)
+        reply.status = shell["content"]["status"]
+        reply.execution_count = shell["content"].get("execution_count")
+        if reply.status == "error" and reply.ename is None:
+            reply.ename = shell["content"].get("ename")
+            reply.evalue = shell["content"].get("evalue")
+        return reply
+
+    def cell(self, code: str, cell_id: str | None = None, **kw: Any) -> Reply:
+        """Run a cell that must succeed."""
+        reply = self.run(code, cell_id or f"c-{uuid.uuid4().hex[:8]}", **kw)
+        assert reply.status == "ok", f"{code!r} failed: {reply.ename}: {reply.evalue}\n{reply.stderr}"
+        return reply
+
+    def eval(self, expression: str, timeout: float = 60) -> Any:
+        """The value of an expression, through JSON, in a *silent* request: no cell is recorded for it."""
+        expr = f"__import__('json').dumps({expression}, default=str)"
+        msg_id = self.kc.execute("", silent=True, user_expressions={"v": expr})
+        shell = self.kc.get_shell_msg(timeout=timeout)
+        while shell["parent_header"].get("msg_id") != msg_id:
+            shell = self.kc.get_shell_msg(timeout=timeout)
+        value = shell["content"]["user_expressions"]["v"]
+        assert value["status"] == "ok", f"{expression}: {value.get('ename')}: {value.get('evalue')}"
+        return json.loads(ast.literal_eval(value["data"]["text/plain"]))
+
+    def shutdown(self) -> None:
+        try:
+            self.kc.stop_channels()
+            if self.km.is_alive():
+                self.km.shutdown_kernel(now=True)
+        finally:
+            self.km.cleanup_resources()

@@ -1,0 +1,52 @@
+import pytest
+
+from jupyter_mlops.kernel.options import OptionsError, check_paths, from_mapping, parse_magic_line
+
+
+def test_full_option_set_parses():
+    o = parse_magic_line(
+        "--experiment churn --notebook nb.ipynb --root . --params lr,epochs --metrics auc,loss "
+        "--data a.csv --data 'dir with space' --strict --no-mlflow"
+    )
+    assert o.experiment == "churn"
+    assert o.params == ("lr", "epochs")
+    assert o.metrics == ("auc", "loss")
+    assert o.data == ("a.csv", "dir with space")
+    assert o.strict and not o.mlflow and not o.off
+
+
+def test_defaults_track_in_warn_mode_with_mlflow():
+    o = parse_magic_line("")
+    assert (o.strict, o.mlflow, o.off, o.params, o.data) == (False, True, False, (), ())
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("--bogus", "unrecognized arguments: --bogus"),
+        ("--metrics", "expected one argument"),
+        ("--metrics 'auc,not a name'", "not a name: not a name"),
+        ("--params 1lr", "not a name: 1lr"),
+        ("--experiment 'unterminated", "cannot read the options"),
+    ],
+)
+def test_bad_lines_say_what_is_wrong_and_show_usage(line, says):
+    with pytest.raises(OptionsError) as err:
+        parse_magic_line(line)
+    assert says in str(err.value)
+    assert "usage: %mlops_track" in str(err.value) or "--params" in str(err.value)
+
+
+def test_keyword_options_accept_lists_and_reject_unknown_names():
+    assert from_mapping({"metrics": ["auc", "loss"], "data": "x.csv"}).data == ("x.csv",)
+    with pytest.raises(OptionsError, match="unknown option"):
+        from_mapping({"metric": "auc"})
+
+
+def test_missing_paths_are_refused_before_anything_changes(tmp_path):
+    (tmp_path / "ok.csv").write_text("a\n")
+    check_paths(from_mapping({"data": ["ok.csv"]}), tmp_path)
+    for opts, says in (({"data": ["nope.csv"]}, "--data nope.csv"), ({"root": "nowhere"}, "--root nowhere"),
+                       ({"notebook": "x.ipynb"}, "--notebook x.ipynb")):
+        with pytest.raises(OptionsError, match=says):
+            check_paths(from_mapping(opts), tmp_path)
