@@ -7,6 +7,7 @@ argument, a journal from a newer version).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -57,6 +58,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# Commands that live beside their feature: each module has ``register(subparsers)`` adding its parser(s)
+# with ``set_defaults(func=...)``; the func returns the exit code and raises CliError for bad input.
+_COMMAND_MODULES: tuple[str, ...] = (
+    "jupyter_mlops.check_cli",
+    "jupyter_mlops.export.cli",
+    "jupyter_mlops.sinks.sync_cli",
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jupyter mlops", description="Reproducible notebook experiments.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -72,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("--root", help="project root (default: the git root of cwd)")
     show.set_defaults(func=cmd_show)
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 

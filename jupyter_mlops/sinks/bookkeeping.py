@@ -1,0 +1,274 @@
+"""What has been sent where: the MLflow mirror's marks, kept in the journal file itself.
+
+The journal is the source of truth and MLflow a mirror of it, so "what is still to send" is a question
+about journal ids: every row above a session's marks is unsent. Keeping the marks next to the rows (same
+file, own tables) lets any process continue where another stopped — the kernel's mirror thread, then
+``jupyter mlops sync`` after the kernel died — and advancing them in one transaction after MLflow accepted
+a batch is what makes the mirror idempotent.
+
+Two pushers of the same (session, store) would send the same rows twice, so a pass first takes a lease on
+the row; a lease whose holder died on this host, or that is older than ``LEASE_SECONDS``, can be taken over.
+
+This module opens its own SQLite connection: it runs on the mirror's thread, and WAL lets it read while
+the kernel writes. Its transactions are a few row updates, so it never holds the kernel's cells up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jupyter_mlops.provenance import Environment, GitState
+
+LEASE_SECONDS = 600.0
+"""Longer than any pass (MLflow's HTTP retries included), so a live pusher never loses its lease."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mlflow_sync (
+    session_id TEXT NOT NULL,
+    tracking_uri TEXT NOT NULL,
+    experiment_id TEXT,
+    run_id TEXT,
+    last_param_id INTEGER NOT NULL DEFAULT 0,
+    last_metric_id INTEGER NOT NULL DEFAULT 0,
+    last_file_id INTEGER NOT NULL DEFAULT 0,
+    last_cell_run_id INTEGER NOT NULL DEFAULT 0,
+    metric_steps TEXT NOT NULL DEFAULT '{}',   -- JSON: the last step sent per metric name
+    params_sent TEXT NOT NULL DEFAULT '{}',    -- JSON: the value MLflow holds per param (immutable there)
+    provenance_sent INTEGER NOT NULL DEFAULT 0,
+    notebook_stamp TEXT,                       -- size:mtime_ns of the notebook last uploaded
+    finished INTEGER NOT NULL DEFAULT 0,       -- run terminated with everything sent
+    lease_owner TEXT,
+    lease_until REAL,
+    updated_at REAL,
+    PRIMARY KEY (session_id, tracking_uri)
+);
+CREATE TABLE IF NOT EXISTS session_provenance (
+    session_id TEXT PRIMARY KEY,
+    git_commit TEXT,
+    git_branch TEXT,
+    git_dirty INTEGER,
+    git_remote TEXT,
+    git_note TEXT,
+    python TEXT NOT NULL,
+    packages TEXT NOT NULL,
+    packages_hash TEXT NOT NULL,
+    captured_at REAL NOT NULL
+);
+"""
+
+
+@dataclass
+class Marks:
+    """How far a session's rows have been sent to one store."""
+
+    param: int = 0
+    metric: int = 0
+    file: int = 0
+    cell_run: int = 0
+    steps: dict[str, int] = field(default_factory=dict)
+    params_sent: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SyncRow:
+    experiment_id: str | None
+    run_id: str | None
+    marks: Marks
+    provenance_sent: bool
+    notebook_stamp: str | None
+    finished: bool
+
+
+@dataclass(frozen=True)
+class Provenance:
+    git: GitState
+    env: Environment
+
+
+@dataclass(frozen=True)
+class Unsent:
+    """Journal rows above the marks, oldest first, at most a batch's worth of each."""
+
+    params: list[sqlite3.Row]
+    metrics: list[sqlite3.Row]
+    files: list[sqlite3.Row]
+    latest_cell_run: sqlite3.Row | None
+
+
+class LeaseLost(Exception):
+    """Another pusher took this session over; stop without advancing anything."""
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+class Bookkeeping:
+    """The mirror's tables in one journal file, and the journal rows it still has to send."""
+
+    def __init__(self, journal_path: Path) -> None:
+        self._db = sqlite3.connect(str(journal_path), timeout=10.0, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        self._db.execute("PRAGMA synchronous = NORMAL")  # per connection: as the journal's own (no fsync per commit)
+        with self._transaction() as db:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+        self.owner = _owner()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # --- the journal's own rows --------------------------------------------------------------------
+
+    def session(self, session_id: str) -> sqlite3.Row | None:
+        return self._db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+
+    def sessions(self) -> list[sqlite3.Row]:
+        return self._db.execute("SELECT * FROM sessions ORDER BY started_at").fetchall()
+
+    def unsent(self, session_id: str, marks: Marks, *, params: int, metrics: int, files: int,
+               wait_pending: bool = True) -> Unsent:
+        """Rows above the marks, oldest first. While the session runs, files stop before the first one
+        still being hashed, so the file mark never passes a digest about to arrive; once it ended, a
+        digest still missing never will, and the row is sent without one."""
+        sid = session_id
+        file_rows = []
+        for row in self._db.execute(
+            "SELECT * FROM file_accesses WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.file, files)
+        ):
+            if row["pending"] and wait_pending:
+                break
+            file_rows.append(row)
+        return Unsent(
+            params=self._db.execute(
+                "SELECT * FROM params WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.param, params)
+            ).fetchall(),
+            metrics=self._db.execute(
+                "SELECT * FROM metrics WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.metric, metrics)
+            ).fetchall(),
+            files=file_rows,
+            latest_cell_run=self._db.execute(
+                "SELECT * FROM cell_runs WHERE session_id=? AND id>? ORDER BY id DESC LIMIT 1", (sid, marks.cell_run)
+            ).fetchone(),
+        )
+
+    # --- provenance ----------------------------------------------------------------------------------
+
+    def save_provenance(self, session_id: str, provenance: Provenance) -> None:
+        git, env = provenance.git, provenance.env
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO session_provenance(session_id, git_commit, git_branch, git_dirty,"
+                " git_remote, git_note, python, packages, packages_hash, captured_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, git.commit, git.branch, None if git.dirty is None else int(git.dirty), git.remote,
+                 git.note, env.python, env.packages, env.packages_hash, time.time()),
+            )
+
+    def provenance(self, session_id: str) -> Provenance | None:
+        row = self._db.execute("SELECT * FROM session_provenance WHERE session_id=?", (session_id,)).fetchone()
+        if row is None:
+            return None
+        dirty = None if row["git_dirty"] is None else bool(row["git_dirty"])
+        return Provenance(
+            GitState(row["git_commit"], row["git_branch"], dirty, row["git_remote"], row["git_note"]),
+            Environment(row["python"], row["packages"], row["packages_hash"]),
+        )
+
+    # --- marks and the lease -------------------------------------------------------------------------
+
+    def sync_row(self, session_id: str, uri: str) -> SyncRow | None:
+        row = self._db.execute(
+            "SELECT * FROM mlflow_sync WHERE session_id=? AND tracking_uri=?", (session_id, uri)
+        ).fetchone()
+        if row is None:
+            return None
+        marks = Marks(row["last_param_id"], row["last_metric_id"], row["last_file_id"], row["last_cell_run_id"],
+                      json.loads(row["metric_steps"]), json.loads(row["params_sent"]))
+        return SyncRow(row["experiment_id"], row["run_id"], marks, bool(row["provenance_sent"]),
+                       row["notebook_stamp"], bool(row["finished"]))
+
+    def claim(self, session_id: str, uri: str) -> bool:
+        """Take the lease on (session, store) for one pass; False when a live pusher holds it."""
+        now = time.time()
+        with self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO mlflow_sync(session_id, tracking_uri) VALUES (?, ?)", (session_id, uri))
+            row = db.execute(
+                "SELECT lease_owner, lease_until FROM mlflow_sync WHERE session_id=? AND tracking_uri=?",
+                (session_id, uri),
+            ).fetchone()
+            holder = row["lease_owner"]
+            if holder and holder != self.owner and (row["lease_until"] or 0) > now and _alive(holder):
+                return False
+            db.execute(
+                "UPDATE mlflow_sync SET lease_owner=?, lease_until=? WHERE session_id=? AND tracking_uri=?",
+                (self.owner, now + LEASE_SECONDS, session_id, uri),
+            )
+        return True
+
+    def release(self, session_id: str, uri: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE mlflow_sync SET lease_owner=NULL, lease_until=NULL"
+                " WHERE session_id=? AND tracking_uri=? AND lease_owner=?", (session_id, uri, self.owner),
+            )
+
+    def update(self, session_id: str, uri: str, **columns: object) -> None:
+        """Advance marks (or record the run, the notebook, the end) in one transaction, under our lease."""
+        values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in columns.items()}
+        values["updated_at"] = time.time()
+        assignments = ", ".join(f"{name}=?" for name in values)
+        with self._transaction() as db:
+            cur = db.execute(
+                f"UPDATE mlflow_sync SET {assignments} WHERE session_id=? AND tracking_uri=? AND lease_owner=?",
+                (*values.values(), session_id, uri, self.owner),
+            )
+            if cur.rowcount != 1:
+                raise LeaseLost(f"session {session_id} is being sent to {uri} by another process")
+
+    def forget_run(self, session_id: str, uri: str) -> None:
+        """The store lost the run (deleted, or a fresh database): send the session again from scratch."""
+        fresh = Marks()
+        self.update(session_id, uri, experiment_id=None, run_id=None, provenance_sent=0, notebook_stamp=None,
+                    finished=0, **mark_columns(fresh))
+
+
+def mark_columns(marks: Marks) -> dict[str, object]:
+    """The ``mlflow_sync`` columns that hold ``marks``, for :meth:`Bookkeeping.update`."""
+    return {"last_param_id": marks.param, "last_metric_id": marks.metric, "last_file_id": marks.file,
+            "last_cell_run_id": marks.cell_run, "metric_steps": marks.steps, "params_sent": marks.params_sent}
+
+
+def _alive(owner: str) -> bool:
+    """A holder on this host whose process is gone holds nothing; on another host, trust its lease."""
+    host, _, rest = owner.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(rest.partition(":")[0]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True

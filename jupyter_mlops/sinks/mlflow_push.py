@@ -1,0 +1,255 @@
+"""Send a session's unsent journal rows to one MLflow store: the only module that imports MLflow.
+
+Importing it costs ~2 s (MLflow itself), so the kernel imports it only on the mirror's thread and the CLI
+only inside ``sync``. A pass is: probe the store, take the lease, make sure the run exists, then batches
+until the journal has nothing above the marks, each batch's marks advanced in one transaction after MLflow
+accepted it. Parameters and metrics go first and are marked, then files: had MLflow refused the files, a
+retry must not send the metrics again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sqlite3
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+from jupyter_mlops.sinks import mlflow_batch, tracking_uri
+from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take records now; they wait in the journal. The message is one line."""
+
+
+@dataclass
+class PushResult:
+    run_id: str | None = None
+    experiment: str | None = None
+    sent: int = 0
+    complete: bool = False  # the run is terminated with everything sent
+    busy: bool = False  # another process holds the session's lease: nothing was done
+
+
+class Pusher:
+    """Pushes sessions of one journal to one store; one per thread (it owns a SQLite connection)."""
+
+    def __init__(self, book: Bookkeeping, uri: str) -> None:
+        self.book = book
+        self.uri = uri
+        if uri.startswith("sqlite:///"):
+            _create_sqlite_store(Path(uri[len("sqlite:///"):]))
+        self.client = MlflowClient(tracking_uri=uri)
+
+    def push(self, session_id: str) -> PushResult:
+        """Send what the journal holds beyond the marks; terminate the run once the session ended."""
+        reason = tracking_uri.unreachable(self.uri)
+        if reason:
+            raise StoreUnavailable(reason)
+        session = self.book.session(session_id)
+        if session is None:
+            raise KeyError(session_id)
+        if not self.book.claim(session_id, self.uri):
+            return PushResult(busy=True)
+        try:
+            try:
+                return self._push(session)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST" or not self._run_gone(session_id):
+                    raise
+                self.book.forget_run(session_id, self.uri)  # a fresh database: send the whole session again
+                return self._push(session)
+        except LeaseLost:
+            return PushResult(busy=True)
+        except Exception as exc:  # MLflow refusing, connection errors, a locked database: all mean "not now"
+            raise StoreUnavailable(_one_line(exc)) from exc
+        finally:
+            self.book.release(session_id, self.uri)
+
+    def _run_gone(self, session_id: str) -> bool:
+        """The store no longer has our run (not merely some other missing resource, e.g. an artifact)."""
+        row = self.book.sync_row(session_id, self.uri)
+        if row is None or row.run_id is None:
+            return False
+        try:
+            self.client.get_run(row.run_id)
+        except MlflowException as exc:
+            return exc.error_code == "RESOURCE_DOES_NOT_EXIST"
+        return False
+
+    def _push(self, session: sqlite3.Row) -> PushResult:
+        sid = session["id"]
+        row = self.book.sync_row(sid, self.uri)
+        result = PushResult(run_id=row.run_id, experiment=mlflow_batch.experiment_name(session))
+        if row.finished:
+            if not self._run_gone(sid):
+                result.complete = True
+                return result
+            self.book.forget_run(sid, self.uri)  # complete in a store that has since lost it
+            row = self.book.sync_row(sid, self.uri)
+        if row.run_id is None:
+            row.experiment_id, row.run_id = self._create_run(session)
+            result.run_id = row.run_id
+        running = session["state"] == "running"
+        if not row.provenance_sent:
+            self._send_provenance(sid, row.run_id, running)
+        result.sent += self._send_rows(sid, row.run_id, row.marks, Path(session["root"]), wait_pending=running)
+        self._send_notebook(session, row)
+        status = mlflow_batch.run_status(session["state"])
+        if status is not None:
+            end = int(session["ended_at"] * 1000) if session["ended_at"] else None
+            self.client.set_terminated(row.run_id, status, end_time=end)
+            self.book.update(sid, self.uri, finished=1)
+            result.complete = True
+        return result
+
+    def _create_run(self, session: sqlite3.Row) -> tuple[str, str]:
+        name = mlflow_batch.experiment_name(session)
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            experiment_id = self._create_experiment(name)
+        else:
+            experiment_id = experiment.experiment_id
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment_id)
+        run = self.client.create_run(
+            experiment_id, start_time=int(session["started_at"] * 1000), tags=mlflow_batch.run_tags(session),
+            run_name=session["id"],
+        )
+        self.book.update(session["id"], self.uri, experiment_id=experiment_id, run_id=run.info.run_id)
+        return experiment_id, run.info.run_id
+
+    def _create_experiment(self, name: str) -> str:
+        """A SQLite store keeps artifacts beside its database, wherever the pusher runs: MLflow's default
+        (``./mlruns`` of the current directory) would scatter them between the kernel's and sync's cwd."""
+        folder = tracking_uri.sqlite_dir(self.uri)
+        location = (folder / "mlruns" / re.sub(r"[^\w.-]", "_", name)).as_uri() if folder else None
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":  # another pusher created it just now
+                raise
+            return self.client.get_experiment_by_name(name).experiment_id
+
+    def _send_rows(self, sid: str, run_id: str, marks: Marks, root: Path, *, wait_pending: bool) -> int:
+        sent = 0
+        while True:
+            unsent = self.book.unsent(sid, marks, params=mlflow_batch.MAX_PARAMS, metrics=mlflow_batch.MAX_METRICS,
+                                      files=mlflow_batch.MAX_FILES, wait_pending=wait_pending)
+            batch = mlflow_batch.build(unsent.params, unsent.metrics, unsent.files, unsent.latest_cell_run, marks)
+            if batch.marks == marks:
+                return sent
+            row_marks = replace(batch.marks, file=marks.file)
+            if row_marks != marks:
+                if batch.params or batch.metrics or batch.tags:
+                    self.client.log_batch(
+                        run_id,
+                        metrics=[Metric(m.key, m.value, m.timestamp_ms, m.step) for m in batch.metrics],
+                        params=[Param(k, v) for k, v in batch.params],
+                        tags=[RunTag(k, v) for k, v in batch.tags.items()],
+                    )
+                self.book.update(sid, self.uri, **mark_columns(row_marks))
+            if unsent.files:
+                if batch.datasets:
+                    self.client.log_inputs(run_id, datasets=[
+                        DatasetInput(Dataset(d.name, d.digest, "local", d.source),
+                                     tags=[InputTag(MLFLOW_DATASET_CONTEXT, d.context)])
+                        for d in batch.datasets
+                    ])
+                self._send_outputs(run_id, batch.outputs, root)
+                self.book.update(sid, self.uri, last_file_id=batch.marks.file)
+            marks = batch.marks
+            sent += batch.records
+
+    def _send_outputs(self, run_id: str, outputs: list[mlflow_batch.OutputFile], root: Path) -> None:
+        """Small files still as the cell left them are copied; the others (large files, directories, files
+        rewritten since) are named by digest, which is what DVC or a later check can compare against."""
+        references = []
+        for out in outputs:
+            path = root / out.path
+            if out.small and _unchanged(path, out):
+                self.client.log_artifact(run_id, str(path), out.artifact_dir())
+            else:
+                references.append(RunTag(*out.reference_tag()))
+        if references:
+            self.client.log_batch(run_id, tags=references)
+
+    def _send_provenance(self, sid: str, run_id: str, running: bool) -> None:
+        provenance = self.book.provenance(sid)
+        if provenance is None:
+            if running:
+                return  # the kernel's mirror thread is still capturing it
+            self.client.set_tag(run_id, "mlops.provenance", "not recorded: no mirror ran in the session's kernel")
+        else:
+            tags = mlflow_batch.provenance_tags(provenance)
+            self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+            self.client.log_text(run_id, provenance.env.packages, mlflow_batch.ENV_ARTIFACT)
+        self.book.update(sid, self.uri, provenance_sent=1)
+
+    def _send_notebook(self, session: sqlite3.Row, row: SyncRow) -> None:
+        """The notebook as saved when this pass ran, i.e. as it stood after the cell that woke it."""
+        if not session["notebook"]:
+            return
+        path = Path(session["root"]) / session["notebook"]
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        if stamp != row.notebook_stamp:
+            self.client.log_artifact(row.run_id, str(path), "notebook")
+            self.book.update(session["id"], self.uri, notebook_stamp=stamp)
+            row.notebook_stamp = stamp
+
+
+def _create_sqlite_store(db: Path) -> None:
+    """Create a missing SQLite store under a temporary name, then link it into place.
+
+    MLflow builds a fresh database with dozens of migrations (seconds, not atomic): a kernel shut down
+    meanwhile — Jupyter kills it 5 s after asking — would leave a half-migrated ``mlflow.db`` that MLflow
+    then refuses to open. Linking never replaces a store another process created in the meantime.
+    """
+    if db.exists():
+        return
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    chatty = logging.getLogger("mlflow.store.db.utils")  # "Creating initial MLflow database tables..."
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)  # from this thread it would print into whichever cell is running
+    try:
+        SqlAlchemyStore(f"sqlite:///{tmp}", str(db.parent / "mlruns")).engine.dispose()
+    finally:
+        chatty.setLevel(level)
+    try:
+        os.link(tmp, db)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
+def _unchanged(path: Path, out: mlflow_batch.OutputFile) -> bool:
+    """Still the file the journal describes: same size and mtime (a directory's stamp proves nothing)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return not path.is_dir() and out.mtime_ns is not None and (st.st_size, st.st_mtime_ns) == (out.size, out.mtime_ns)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def limit_http_retries() -> None:
+    """For command-line use: MLflow's default HTTP retries make an unreachable server hang for minutes."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")

@@ -1,0 +1,160 @@
+"""Issue 4 in a real kernel with MLflow's embedded SQLite store at the project root."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.kernel import Kernel
+
+pytestmark = [pytest.mark.e2e, pytest.mark.kernel]
+
+NOTEBOOK_CELLS = {"params": "# Parameters\nlr = 0.1", "read": "text = open('data/train.csv').read()",
+                  "train": "import jupyter_mlops\nfor i, v in enumerate([0.9, 0.5, 0.3]):\n"
+                           "    jupyter_mlops.log_metric('loss', v, step=i)"}
+# Records, before anything is imported, which thread first imports each heavy module.
+WHO_IMPORTS = """
+import sys, threading
+class WhoImports:
+    seen = {}
+    def find_spec(self, name, path=None, target=None):
+        if name in ("mlflow", "git"):
+            self.seen.setdefault(name, threading.current_thread().name)
+        return None
+who = WhoImports()
+sys.meta_path.insert(0, who)
+"""
+
+
+def git(project: Path, *argv: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *argv], cwd=project,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def write_notebook(path: Path, cells: dict[str, str]) -> None:
+    nb = {"cells": [{"cell_type": "code", "id": cid, "source": src, "metadata": {}, "outputs": [],
+                     "execution_count": None} for cid, src in cells.items()],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def mirrored(folder: Path, experiment: str) -> None:
+    """Wait until the mirror has made the run (the store file appears complete: it is linked into place)."""
+    wait_for(lambda: (folder / "mlflow.db").exists(), what="the MLflow store")
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    wait_for(lambda: (e := client.get_experiment_by_name(experiment)) and client.search_runs([e.experiment_id]),
+             what="the MLflow run")
+
+
+@pytest.fixture
+def experiment_project(project: Path) -> Path:
+    (project / "data").mkdir()
+    (project / "data" / "train.csv").write_text("x,y\n1,2\n3,4\n")
+    write_notebook(project / "exp.ipynb", NOTEBOOK_CELLS)
+    (project / ".gitignore").write_text(".mlops/\nmlflow.db\nmlruns/\n")
+    git(project, "add", ".")
+    git(project, "commit", "-qm", "experiment")
+    return project
+
+
+def test_a_tracked_session_becomes_a_complete_mlflow_run_in_the_root_sqlite_store(experiment_project):
+    project = experiment_project
+    kernel = Kernel(project, env={"MLFLOW_TRACKING_URI": ""})  # the default: sqlite at the project root
+    try:
+        kernel.cell(WHO_IMPORTS, "who")
+        kernel.cell("%load_ext jupyter_mlops", "load")
+        assert kernel.eval("'mlflow' in sys.modules or 'git' in sys.modules") is False
+        kernel.cell("%mlops_track --notebook exp.ipynb", "track")
+        # The magic returned; whatever is imported by now was imported by the mirror's thread.
+        session = kernel.eval("__import__('jupyter_mlops').status()['session']")
+        for cell_id, code in NOTEBOOK_CELLS.items():
+            kernel.cell(code, cell_id)
+        mirrored(project, "exp")  # a user works for a while; the mirror's start (MLflow's import) is done
+        kernel.cell("%mlops_track --off", "off")
+        importers = kernel.eval("who.seen")
+    finally:
+        kernel.shutdown()
+    assert importers == {"mlflow": "jupyter-mlops-mlflow", "git": "jupyter-mlops-mlflow"}
+    assert (project / "mlflow.db").is_file()
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("exp")
+    [run] = client.search_runs([experiment.experiment_id], f"tags.`mlops.session` = '{session}'")
+    tags = run.data.tags
+    assert run.info.status == "FINISHED" and run.data.params == {"lr": "0.1"}
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss")] == [
+        (0, 0.9), (1, 0.5), (2, 0.3)]
+    [dataset] = run.inputs.dataset_inputs
+    md5 = hashlib.md5((project / "data" / "train.csv").read_bytes()).hexdigest()
+    assert (dataset.dataset.name, dataset.dataset.digest) == ("data/train.csv", md5)
+    assert json.loads(dataset.dataset.source) == {"uri": "data/train.csv"}
+    assert [(t.key, t.value) for t in dataset.tags] == [("mlflow.data.context", "input")]
+    assert tags["mlflow.source.git.commit"] == git(project, "rev-parse", "HEAD")
+    assert tags["mlflow.source.git.branch"] == git(project, "branch", "--show-current")
+    assert tags["mlops.git.dirty"] == "false"
+    assert tags["mlops.session"] == session and tags["mlops.reproducible"] == "true"
+    assert tags["mlflow.source.name"] == "exp.ipynb" and tags["mlflow.source.type"] == "NOTEBOOK"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"notebook", "environment"} <= artifacts
+    notebook = Path(client.download_artifacts(run.info.run_id, "notebook/exp.ipynb", str(project / "dl")))
+    assert notebook.read_bytes() == (project / "exp.ipynb").read_bytes()
+    env = Path(client.download_artifacts(run.info.run_id, "environment/requirements.txt", str(project / "dl")))
+    assert "mlflow==" in env.read_text()
+    assert tags["mlops.env.hash"] == hashlib.md5(env.read_bytes()).hexdigest()
+
+
+def test_no_mlflow_starts_no_mirror_and_imports_nothing(project):
+    kernel = Kernel(project, env={"MLFLOW_TRACKING_URI": ""})
+    try:
+        kernel.cell(WHO_IMPORTS, "who")
+        kernel.cell("%load_ext jupyter_mlops", "load")
+        kernel.cell("%mlops_track --no-mlflow", "track")
+        kernel.cell("x = 1", "x")
+        kernel.cell("%mlops_track --off", "off")
+        assert kernel.eval("who.seen") == {}
+        assert kernel.eval("[t.name for t in __import__('threading').enumerate() if 'mlflow' in t.name]") == []
+    finally:
+        kernel.shutdown()
+    assert not (project / "mlflow.db").exists()
+
+
+def test_outside_a_git_repository_the_run_says_so_once_and_is_still_mirrored(tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    kernel = Kernel(folder, env={"MLFLOW_TRACKING_URI": ""})
+    try:
+        kernel.cell("%load_ext jupyter_mlops", "load")
+        kernel.cell("%mlops_track --experiment plain", "track")
+        replies = [kernel.cell(f"import time; time.sleep(0.3); v{i} = {i}", f"c{i}") for i in range(4)]
+        mirrored(folder, "plain")
+        kernel.cell("%mlops_track --off", "off")
+    finally:
+        kernel.shutdown()
+    notes = [line for r in replies for line in r.stderr.splitlines() if "git" in line]
+    assert len(notes) == 1 and "not in a git repository" in notes[0], notes
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("plain").experiment_id])
+    assert "not in a git repository" in run.data.tags["mlops.git"]
+    assert "mlflow.source.git.commit" not in run.data.tags and run.info.status == "FINISHED"
