@@ -2,6 +2,14 @@
 # The whole test suite on a fresh machine: install, lint, then every test (kernels, DVC, MLflow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The browser tests drive Debian's Chromium; Playwright never downloads a browser here.
+if [ ! -x /usr/bin/chromium ]; then
+  as_root=""; [ "$(id -u)" -eq 0 ] || as_root="sudo"
+  $as_root apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+# Installs the package with the test extras; the build hook compiles the lab extension (needs node).
 bash scripts/setup.sh test
 export PATH="$PWD/.venv/bin:$PATH" DVC_NO_ANALYTICS=1
 ruff check .

@@ -1,0 +1,132 @@
+"""The kernel's side of the comm "jupyter_mlops": live events to the lab panel, notebook order back.
+
+Protocol (version 1), every message a JSON object with a ``type``:
+
+kernel → frontend
+  ``hello``     on comm open: ``{"type": "hello", "protocol": 1, "snapshot": <status_dict>}``
+  ``cell_run``  after each recorded cell: the session's event (see ``TrackingSession._publish``; its
+                ``status`` is the cell's ok/error/refused) plus ``"snapshot": <status_dict>``, so the
+                panel never has to rebuild the verdict itself
+  ``status``    the answer to ``refresh``: ``{"type": "status", "snapshot": <status_dict>}``
+  ``stopped``   tracking was turned off (``%mlops_track --off``, a new session); the comm then closes
+frontend → kernel
+  ``order``     ``{"type": "order", "cells": [{"id": str, "source": str}, …]}``: the notebook's code cells
+                as the frontend shows them, unsaved edits included; used by the next verdicts
+  ``refresh``   ask for a ``status`` (e.g. once background file hashes have completed)
+
+The kernel opens the comm when tracking starts; a frontend that loads later (a page reload) opens one to
+the target "jupyter_mlops" and gets the same ``hello``. Messages arrive on the kernel thread between cells,
+so an ``order`` sent while "Run All" is queued is applied after the queued cells: until then verdicts use
+the saved notebook, as without a frontend.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jupyter_mlops.kernel.order import NotebookCell
+from jupyter_mlops.kernel.status import status_dict
+
+if TYPE_CHECKING:
+    from jupyter_mlops.kernel.session import TrackingSession
+
+TARGET = "jupyter_mlops"
+PROTOCOL = 1
+MAX_CELLS = 10_000
+
+_bridge: Bridge | None = None
+
+
+def attach(session: TrackingSession) -> Bridge | None:
+    """Connect ``session`` to the lab's panel; ``None`` (and nothing done) outside ipykernel."""
+    global _bridge
+    kernel = getattr(session.shell, "kernel", None)
+    if kernel is None or getattr(kernel, "comm_manager", None) is None:
+        return None
+    if _bridge is not None:
+        _bridge.detach()
+    _bridge = Bridge(session, kernel.comm_manager)
+    return _bridge
+
+
+class Bridge:
+    """All open comms of one tracking session: pushes its events, applies the order the frontend sends."""
+
+    def __init__(self, session: TrackingSession, comm_manager: Any) -> None:
+        self.session = session
+        self._comms: list[Any] = []
+        self._comm_manager = comm_manager
+        comm_manager.register_target(TARGET, self._on_frontend_open)
+        session.listeners.append(self.on_cell_run)
+        session.shell.events.register("post_run_cell", self._check_still_tracking)
+        from comm import create_comm
+
+        self._adopt(create_comm(target_name=TARGET, data=self._hello()))
+
+    def on_cell_run(self, event: dict[str, Any]) -> None:
+        self._send({**event, "snapshot": status_dict(self.session)})
+
+    def detach(self) -> None:
+        """Tracking ended: tell the frontends, close the comms, unhook from the session and the shell."""
+        self._send({"type": "stopped"})
+        for comm in list(self._comms):
+            comm.close()
+        self._comms.clear()
+        if self.on_cell_run in self.session.listeners:
+            self.session.listeners.remove(self.on_cell_run)
+        try:
+            self.session.shell.events.unregister("post_run_cell", self._check_still_tracking)
+        except ValueError:
+            pass
+        self._comm_manager.unregister_target(TARGET, self._on_frontend_open)
+
+    # --- comm plumbing ------------------------------------------------------------------------------
+
+    def _hello(self) -> dict[str, Any]:
+        return {"type": "hello", "protocol": PROTOCOL, "snapshot": status_dict(self.session)}
+
+    def _on_frontend_open(self, comm: Any, msg: dict[str, Any]) -> None:
+        self._adopt(comm)
+        comm.send(self._hello())
+
+    def _adopt(self, comm: Any) -> None:
+        self._comms.append(comm)
+        comm.on_msg(self._on_msg)
+        comm.on_close(lambda msg, comm=comm: self._comms.remove(comm) if comm in self._comms else None)
+
+    def _send(self, message: dict[str, Any]) -> None:
+        for comm in list(self._comms):
+            comm.send(message)
+
+    def _on_msg(self, msg: dict[str, Any]) -> None:
+        data = (msg.get("content") or {}).get("data") or {}
+        kind = data.get("type")
+        if kind == "order":
+            order = _order(data.get("cells"))
+            if order is None:
+                self.session.warn_once("comm-order", "the lab sent a malformed cell order; using the saved notebook")
+            else:
+                self.session.live_order = order
+        elif kind == "refresh":
+            self._send({"type": "status", "snapshot": status_dict(self.session)})
+
+    def _check_still_tracking(self, result: Any) -> None:
+        """``%mlops_track --off`` stops the session without telling anyone: notice it after that cell."""
+        from jupyter_mlops.kernel import magic
+
+        if magic.current() is not self.session:
+            global _bridge
+            if _bridge is self:
+                _bridge = None
+            self.detach()
+
+
+def _order(cells: Any) -> list[NotebookCell] | None:
+    if not isinstance(cells, list) or len(cells) > MAX_CELLS:
+        return None
+    order = []
+    for cell in cells:
+        if not isinstance(cell, dict) or not isinstance(cell.get("id"), str) or not isinstance(cell.get("source"), str):
+            return None
+        order.append(NotebookCell(cell["id"], cell["source"]))
+    return order

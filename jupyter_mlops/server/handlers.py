@@ -1,0 +1,159 @@
+"""REST endpoints under ``/mlops/``: thin Tornado handlers, one per endpoint, all behind Jupyter's auth.
+
+The work lives in :mod:`history` and :mod:`actions`; here requests are size-checked, their notebook path
+validated against the server root, and every refusal answered as JSON ``{"code", "message"}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
+
+from jupyter_mlops import __version__
+from jupyter_mlops.server import actions, history
+from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
+
+NAMESPACE = "mlops"
+MAX_BODY_BYTES = 64 * 1024
+MAX_QUERY_BYTES = 4 * 1024
+
+
+class MlopsHandler(APIHandler):
+    """Shared checks: request size, the notebook path, and JSON errors that say what to do."""
+
+    def prepare(self) -> Awaitable[None] | None:
+        if len(self.request.query) > MAX_QUERY_BYTES:
+            raise RequestError(413, "the request is too large")
+        declared = self.request.headers.get("Content-Length")
+        if (declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES) or (
+                len(self.request.body or b"") > MAX_BODY_BYTES):
+            raise RequestError(413, f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
+        return super().prepare()
+
+    @property
+    def root(self) -> Path:
+        return Path(self.settings["server_root_dir"]).expanduser()
+
+    @property
+    def jobs(self) -> actions.Jobs:
+        return self.settings["jupyter_mlops_jobs"]
+
+    def notebook(self, requested: object | None = None) -> NotebookRef:
+        return notebook_ref(self.root, self.get_query_argument("notebook", None) if requested is None else requested)
+
+    def body(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise RequestError(400, f"the request body is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise RequestError(400, "the request body must be a JSON object")
+        return data
+
+    async def respond(self, work: Callable[[], Any], status: int = 200) -> None:
+        """Run ``work`` off the event loop (SQLite, file writes) and send its result as JSON."""
+        result = await IOLoop.current().run_in_executor(None, work)
+        self.set_status(status)
+        self.finish(json.dumps(result, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, RequestError):
+            self.set_status(exc.status)
+            status_code, message = exc.status, exc.message
+        else:
+            message = self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"code": status_code, "message": message}))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, RequestError):  # refusals are answers, not server faults
+            super().log_exception(typ, value, tb)
+
+
+class InfoHandler(MlopsHandler):
+    """``GET /mlops/info``: the panel's probe that the server extension is installed."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        self.finish(json.dumps({"version": __version__}))
+
+
+class SessionsHandler(MlopsHandler):
+    """``GET /mlops/sessions?notebook=PATH``: the notebook's sessions, newest first."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.notebook()
+        await self.respond(lambda: history.sessions(ref))
+
+
+class SessionHandler(MlopsHandler):
+    """``GET /mlops/sessions/ID?notebook=PATH``: one session with its cell runs, files, params, metrics."""
+
+    @tornado.web.authenticated
+    async def get(self, session_id: str) -> None:
+        ref = self.notebook()
+        await self.respond(lambda: history.session(ref, session_id))
+
+
+class CompareHandler(MlopsHandler):
+    """``GET /mlops/compare?notebook=PATH&a=ID&b=ID``: two sessions side by side."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.notebook()
+        a, b = self.get_query_argument("a", ""), self.get_query_argument("b", "")
+        await self.respond(lambda: history.compare(ref, a, b))
+
+
+class ExportHandler(MlopsHandler):
+    """``POST /mlops/export {notebook, stages?, force?, dry_run?, allow_dirty?}``: dvc.yaml, params.yaml."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        ref, options = self.notebook(body.get("notebook")), actions.export_options(body)
+        await self.respond(lambda: actions.export(ref, options))
+
+
+class VerifyHandler(MlopsHandler):
+    """``POST /mlops/verify {notebook, tolerance?, expect?}``: starts a verify job (202 with the job)."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        ref, options = self.notebook(body.get("notebook")), actions.verify_options(body)
+        job = self.jobs.start("verify", ref.key, lambda progress: actions.verify(ref, options, progress))
+        self.set_status(202)
+        self.finish(json.dumps(job.to_dict()))
+
+
+class JobHandler(MlopsHandler):
+    """``GET /mlops/jobs/ID``: a job's state, progress lines and, when done, its result."""
+
+    @tornado.web.authenticated
+    async def get(self, job_id: str) -> None:
+        self.finish(json.dumps(self.jobs.get(job_id).to_dict(), default=str))
+
+
+def setup_handlers(web_app: Any) -> None:
+    base = web_app.settings["base_url"]
+    web_app.settings.setdefault("jupyter_mlops_jobs", actions.Jobs())
+    routes: list[tuple[str, type[MlopsHandler]]] = [
+        ("info", InfoHandler),
+        ("sessions", SessionsHandler),
+        (r"sessions/([^/]+)", SessionHandler),
+        ("compare", CompareHandler),
+        ("export", ExportHandler),
+        ("verify", VerifyHandler),
+        (r"jobs/([^/]+)", JobHandler),
+    ]
+    web_app.add_handlers(".*$", [(url_path_join(base, NAMESPACE, path), handler) for path, handler in routes])

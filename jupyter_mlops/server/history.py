@@ -1,0 +1,116 @@
+"""The journal's record of one notebook, shaped for the panel: session summaries, one session, a comparison.
+
+Read-only and Tornado-free: the handlers pass a validated :class:`NotebookRef` and send back what these
+functions return. A notebook that was never tracked has an empty history, not an error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.server.paths import NotebookRef, RequestError
+
+MAX_SESSIONS = 50
+_SESSION_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+
+def sessions(ref: NotebookRef) -> dict[str, Any]:
+    """The notebook's tracked sessions, newest first, each summarised (latest params and metrics)."""
+    journal = _open(ref)
+    if journal is None:
+        return {"notebook": ref.key, "sessions": [], "note": "not tracked yet: run %mlops_track in it"}
+    try:
+        rows = journal.sessions(ref.key)[-MAX_SESSIONS:]
+        summaries = [summarise(journal.session_detail(row["id"])) for row in reversed(rows)]
+    finally:
+        journal.close()
+    return {"notebook": ref.key, "sessions": summaries, "note": None if summaries else "no sessions yet"}
+
+
+def session(ref: NotebookRef, session_id: str) -> dict[str, Any]:
+    """One session of this notebook in full (cell runs, files, params, metrics)."""
+    journal = _require(ref)
+    try:
+        return _detail(journal, ref, session_id)
+    finally:
+        journal.close()
+
+
+def compare(ref: NotebookRef, first: str, second: str) -> dict[str, Any]:
+    """Two sessions side by side: params, metrics and data hashes, each row flagged when they differ."""
+    journal = _require(ref)
+    try:
+        a, b = _detail(journal, ref, first), _detail(journal, ref, second)
+    finally:
+        journal.close()
+    sa, sb = summarise(a), summarise(b)
+    return {
+        "a": _header(sa), "b": _header(sb),
+        "params": _rows(sa["params"], sb["params"]),
+        "metrics": _rows(sa["metrics"], sb["metrics"]),
+        "files": _rows(_file_digests(a), _file_digests(b)),
+    }
+
+
+def summarise(detail: dict[str, Any]) -> dict[str, Any]:
+    """What the session list shows: state, verdict after the last cell, latest params and metrics."""
+    runs = detail["cell_runs"]
+    last = runs[-1] if runs else None
+    return {
+        **_header(detail),
+        "cells": len(runs),
+        "errors": sum(r["status"] != "ok" for r in runs),
+        "reproducible": last["reproducible"] if last else None,
+        "issues": len(last["issues"]) if last else 0,
+        "params": {p["name"]: p["value"] for p in detail["params"]},
+        "metrics": {m["name"]: m["value"] for m in detail["metrics"]},
+    }
+
+
+def _header(detail: dict[str, Any]) -> dict[str, Any]:
+    options = detail.get("options") or {}
+    return {
+        "id": detail["id"], "experiment": detail["experiment"], "notebook": detail["notebook"],
+        "started_at": detail["started_at"], "ended_at": detail["ended_at"], "state": detail["state"],
+        "mode": "strict" if options.get("strict") else "warn",
+    }
+
+
+def _file_digests(detail: dict[str, Any]) -> dict[str, Any]:
+    """The last digest of each data file, keyed ``path (mode)``: what a comparison of data means."""
+    return {f"{f['path']} ({f['mode']})": f["md5"] for f in detail["files"]}
+
+
+def _rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    names = sorted(a.keys() | b.keys())
+    return [{"name": n, "a": a.get(n), "b": b.get(n), "differs": a.get(n) != b.get(n)} for n in names]
+
+
+def _open(ref: NotebookRef) -> Journal | None:
+    if not ref.journal.is_file():
+        return None
+    try:
+        return Journal(ref.journal, create=False)
+    except JournalError as exc:
+        raise RequestError(409, str(exc)) from exc
+
+
+def _require(ref: NotebookRef) -> Journal:
+    journal = _open(ref)
+    if journal is None:
+        raise RequestError(404, f"{ref.key} has no journal yet: run %mlops_track in it")
+    return journal
+
+
+def _detail(journal: Journal, ref: NotebookRef, session_id: str) -> dict[str, Any]:
+    if not _SESSION_ID.match(session_id):
+        raise RequestError(400, "a session id is letters, digits, '-' or '_'")
+    try:
+        detail = journal.session_detail(session_id)
+    except JournalError as exc:
+        raise RequestError(404, f"no session {session_id} in this notebook's journal") from exc
+    if detail["notebook"] != ref.key:
+        raise RequestError(404, f"session {session_id} is not a session of {ref.key}")
+    return detail

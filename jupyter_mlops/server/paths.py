@@ -1,0 +1,73 @@
+"""Which files a request may name: only notebooks inside the Jupyter server root, and only their journal.
+
+Every path in a request is untrusted. It must be relative, stay below the root after every ``..`` and
+symlink is resolved, and name a ``.ipynb``; the journal it leads to must be below the root as well, so the
+server never reads or writes anywhere the user did not open to Jupyter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from jupyter_mlops.project import find_root, journal_path
+
+MAX_PATH_CHARS = 1024
+
+
+class RequestError(Exception):
+    """A request we refuse; ``status`` is the HTTP status and the message tells the user what to do."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NotebookRef:
+    """A notebook the request may use, with the project (git root) whose journal records it."""
+
+    path: Path          # absolute, symlinks resolved
+    project: Path       # the folder holding .mlops/, inside the server root
+    key: str            # the notebook as the journal names it: relative to the project, POSIX
+
+    @property
+    def journal(self) -> Path:
+        return journal_path(self.project)
+
+
+def notebook_ref(root: Path, requested: object) -> NotebookRef:
+    """Validate ``requested`` (a root-relative API path such as ``examples/churn.ipynb``)."""
+    if not isinstance(requested, str) or not requested:
+        raise RequestError(400, "give the notebook as a path relative to the Jupyter root, e.g. 'churn.ipynb'")
+    if len(requested) > MAX_PATH_CHARS or "\0" in requested:
+        raise RequestError(400, "the notebook path is too long or malformed")
+    pure = PurePosixPath(requested)
+    if pure.is_absolute() or requested.startswith(("\\", "~")) or ":" in pure.parts[0]:
+        raise RequestError(403, f"{requested}: absolute paths are refused; use a path relative to the Jupyter root")
+    if ".." in pure.parts:
+        raise RequestError(403, f"{requested}: '..' is refused; the notebook must be inside the Jupyter root")
+    if pure.suffix != ".ipynb":
+        raise RequestError(400, f"{requested}: expected a .ipynb notebook")
+    real_root = root.resolve()
+    path = (real_root / pure).resolve()
+    if not path.is_relative_to(real_root):
+        raise RequestError(403, f"{requested}: resolves outside the Jupyter root (a symlink?); refused")
+    project = _project(real_root, path.parent)
+    return NotebookRef(path=path, project=project, key=path.relative_to(project).as_posix())
+
+
+def _project(root: Path, folder: Path) -> Path:
+    """The notebook's project as the kernel finds it (its git root, else its folder), inside the root.
+
+    Only the existence of ``.git`` is looked at above the root, to say why a history cannot be shown.
+    """
+    project = find_root(folder)
+    if not project.is_relative_to(root):
+        raise RequestError(
+            403, "this notebook's project (its git root) is outside the Jupyter root, and so is its journal; "
+            "start jupyter lab at the project root to see its history")
+    if not journal_path(project).resolve().is_relative_to(root):
+        raise RequestError(403, "the journal (.mlops/) is a symlink out of the Jupyter root; refused")
+    return project

@@ -1,0 +1,186 @@
+/**
+ * The frontend's side of the comm "jupyter_mlops" for one notebook: receives the kernel's live events and
+ * keeps the kernel told of the notebook's cell order (unsaved edits included).
+ *
+ * The kernel opens the comm when `%mlops_track` starts. After a page reload the kernel may already be
+ * tracking: if it has an open comm of our target we open one of our own and get the same `hello`.
+ */
+import { ISessionContext } from '@jupyterlab/apputils';
+import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { Kernel, KernelMessage as KM } from '@jupyterlab/services';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { COMM_TARGET, KernelMessage } from './tokens';
+
+const ORDER_DEBOUNCE_MS = 400;
+
+export interface IOrderedCell {
+  id: string;
+  source: string;
+}
+
+/** The notebook's code cells in their current order and with their current (maybe unsaved) source. */
+export function notebookOrder(panel: NotebookPanel): IOrderedCell[] {
+  const cells = panel.content.model?.cells;
+  const out: IOrderedCell[] = [];
+  if (!cells) {
+    return out;
+  }
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    if (cell.type === 'code') {
+      out.push({ id: cell.id, source: cell.sharedModel.getSource() });
+    }
+  }
+  return out;
+}
+
+export class KernelLink {
+  constructor(private readonly panel: NotebookPanel) {
+    const context = panel.sessionContext;
+    context.kernelChanged.connect(this._onKernelChanged, this);
+    context.statusChanged.connect(this._onStatus, this);
+    panel.content.model?.contentChanged.connect(this._scheduleOrder, this);
+    NotebookActions.executionScheduled.connect(this._onExecutionScheduled, this);
+    void context.ready.then(() => this._connect(context.session?.kernel ?? null));
+  }
+
+  /** One signal per kernel message; `null` when the link is lost (restart, kernel change, stop). */
+  get received(): ISignal<this, KernelMessage | null> {
+    return this._received;
+  }
+
+  get connected(): boolean {
+    return this._comm !== null;
+  }
+
+  send(message: object): void {
+    if (this._comm && !this._comm.isDisposed) {
+      this._comm.send(message as any);
+    }
+  }
+
+  /** Ask the kernel for a fresh status (e.g. once background hashes are done). */
+  refresh(): void {
+    this.send({ type: 'refresh' });
+  }
+
+  dispose(): void {
+    if (this._disposed) {
+      return;
+    }
+    this._disposed = true;
+    window.clearTimeout(this._orderTimer);
+    NotebookActions.executionScheduled.disconnect(this._onExecutionScheduled, this);
+    Signal.clearData(this);
+  }
+
+  private _onKernelChanged(
+    _: ISessionContext,
+    change: { newValue: Kernel.IKernelConnection | null }
+  ): void {
+    this._lose();
+    this._connect(change.newValue);
+  }
+
+  private _onStatus(_: ISessionContext, status: Kernel.Status): void {
+    if (status === 'restarting' || status === 'autorestarting' || status === 'dead') {
+      this._lose();
+    }
+  }
+
+  private _connect(kernel: Kernel.IKernelConnection | null): void {
+    if (!kernel || this._disposed) {
+      return;
+    }
+    kernel.registerCommTarget(COMM_TARGET, (comm, msg) => this._adopt(comm, msg));
+    void this._reopenIfTracking(kernel);
+  }
+
+  /** After a reload the kernel may be tracking already; ask, and open our own comm if so. */
+  private async _reopenIfTracking(kernel: Kernel.IKernelConnection): Promise<void> {
+    try {
+      const reply = await kernel.requestCommInfo({ target_name: COMM_TARGET });
+      const content = reply.content as KM.ICommInfoReply;
+      if (content.status !== 'ok' || Object.keys(content.comms).length === 0 || this._comm) {
+        return;
+      }
+      const comm = kernel.createComm(COMM_TARGET);
+      this._wire(comm);
+      comm.open({});
+    } catch {
+      // no answer (kernel gone or busy forever): history still works, live updates start with %mlops_track
+    }
+  }
+
+  private _adopt(comm: Kernel.IComm, msg: KM.ICommOpenMsg): void {
+    this._wire(comm);
+    this._handle(msg.content.data as unknown as KernelMessage);
+  }
+
+  private _wire(comm: Kernel.IComm): void {
+    if (this._comm && this._comm !== comm && !this._comm.isDisposed) {
+      this._comm.dispose();
+    }
+    this._comm = comm;
+    this._lastOrder = '';
+    comm.onMsg = msg => this._handle(msg.content.data as unknown as KernelMessage);
+    comm.onClose = () => {
+      if (this._comm === comm) {
+        this._lose();
+      }
+    };
+  }
+
+  private _handle(message: KernelMessage): void {
+    if (!message || typeof message !== 'object') {
+      return;
+    }
+    if (message.type === 'hello') {
+      this._sendOrder();
+    }
+    this._received.emit(message);
+    if (message.type === 'stopped') {
+      this._lose();
+    }
+  }
+
+  private _lose(): void {
+    if (this._comm === null) {
+      return;
+    }
+    this._comm = null;
+    this._received.emit(null);
+  }
+
+  private _scheduleOrder(): void {
+    if (!this._comm) {
+      return;
+    }
+    window.clearTimeout(this._orderTimer);
+    this._orderTimer = window.setTimeout(() => this._sendOrder(), ORDER_DEBOUNCE_MS);
+  }
+
+  /** A cell is about to run: the kernel must know the order (and the edits) before it judges that run. */
+  private _onExecutionScheduled(_: unknown, args: { notebook: unknown }): void {
+    if (args.notebook === this.panel.content) {
+      window.clearTimeout(this._orderTimer);
+      this._sendOrder();
+    }
+  }
+
+  private _sendOrder(): void {
+    const cells = notebookOrder(this.panel);
+    const serialised = JSON.stringify(cells);
+    if (serialised !== this._lastOrder && this._comm) {
+      this._lastOrder = serialised;
+      this.send({ type: 'order', cells });
+    }
+  }
+
+  private _comm: Kernel.IComm | null = null;
+  private _disposed = false;
+  private _lastOrder = '';
+  private _orderTimer = 0;
+  private _received = new Signal<this, KernelMessage | null>(this);
+}

@@ -1,0 +1,85 @@
+/** Small building blocks shared by the panel's sections. */
+import React from 'react';
+
+export function Section(props: {
+  title: string;
+  count?: number;
+  className?: string;
+  children: React.ReactNode;
+}): JSX.Element {
+  return (
+    <details className={`jp-mlops-Section ${props.className ?? ''}`} open>
+      <summary className="jp-mlops-Section-title">
+        {props.title}
+        {props.count !== undefined && <span className="jp-mlops-count">{props.count}</span>}
+      </summary>
+      <div className="jp-mlops-Section-body">{props.children}</div>
+    </details>
+  );
+}
+
+export function Empty(props: { children: React.ReactNode }): JSX.Element {
+  return <div className="jp-mlops-empty">{props.children}</div>;
+}
+
+export function shortHash(md5: string | null, pending = false): string {
+  return pending ? 'hashing…' : md5 ? md5.slice(0, 8) : '—';
+}
+
+export function formatSize(bytes: number | null): string {
+  if (bytes === null || bytes === undefined) {
+    return '—';
+  }
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 1) {
+    return `${Math.round(seconds * 1000)} ms`;
+  }
+  return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+}
+
+export function formatValue(value: unknown): string {
+  if (typeof value === 'number') {
+    return Number.isInteger(value) ? String(value) : value.toPrecision(4);
+  }
+  if (value === null || value === undefined) {
+    return '—';
+  }
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+export function formatTime(epochSeconds: number): string {
+  return new Date(epochSeconds * 1000).toLocaleString(undefined, {
+    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit'
+  });
+}
+
+/** A tiny line chart; nothing for fewer than two points. */
+export function Sparkline(props: { values: number[]; title: string }): JSX.Element | null {
+  const { values } = props;
+  if (values.length < 2) {
+    return null;
+  }
+  const width = 56;
+  const height = 18;
+  const min = Math.min(...values);
+  const span = Math.max(...values) - min || 1;
+  const points = values
+    .map((v, i) => `${((i / (values.length - 1)) * width).toFixed(1)},${(height - 2 - ((v - min) / span) * (height - 4)).toFixed(1)}`)
+    .join(' ');
+  return (
+    <svg className="jp-mlops-Sparkline" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img">
+      <title>{props.title}</title>
+      <polyline points={points} fill="none" strokeWidth="1.5" />
+    </svg>
+  );
+}

@@ -1,0 +1,177 @@
+/**
+ * The shapes exchanged with the kernel (comm "jupyter_mlops") and the server (`/mlops/...`).
+ * They mirror `jupyter_mlops/kernel/status.py`, `kernel/comm.py` and `server/history.py`.
+ */
+
+export const COMM_TARGET = 'jupyter_mlops';
+export const PLUGIN_ID = 'jupyter-mlops:plugin';
+export const PANEL_ID = 'jupyter-mlops-panel';
+
+/** One reason the notebook's state is not reproducible, as the kernel's detector reports it. */
+export interface IIssue {
+  kind: string;
+  cell_id: string | null;
+  names?: string[];
+  message: string;
+  fix: string;
+  [extra: string]: unknown;
+}
+
+export interface IFileState {
+  path: string;
+  mode: string;
+  md5: string | null;
+  size: number | null;
+  pending: boolean;
+  error?: string | null;
+}
+
+/** `jupyter_mlops.status()`: the live session as the kernel sees it now. */
+export interface IStatus {
+  session: string | null;
+  tracking: boolean;
+  mode?: 'warn' | 'strict';
+  notebook?: string | null;
+  reproducible: boolean | null;
+  issues: IIssue[];
+  cells: number;
+  errors: number;
+  files: IFileState[];
+  params: Record<string, unknown>;
+  metrics: Record<string, number | null>;
+}
+
+/** Kernel → frontend messages. */
+export type KernelMessage =
+  | { type: 'hello'; protocol: number; snapshot: IStatus }
+  | ({ type: 'cell_run'; snapshot: IStatus } & ICellRunEvent)
+  | { type: 'status'; snapshot: IStatus }
+  | { type: 'stopped' };
+
+export interface ICellRunEvent {
+  session: string;
+  seq: number;
+  cell_id: string;
+  execution_count: number | null;
+  status: string;
+  error: string | null;
+  duration: number;
+  reproducible: boolean | null;
+  issues: IIssue[];
+  files: IFileState[];
+  params: Record<string, unknown>;
+  metrics: Record<string, number | null>;
+}
+
+/** A journal row of a cell run (`Journal.session_detail`). */
+export interface ICellRun {
+  seq: number;
+  cell_id: string;
+  execution_count: number | null;
+  code?: string;
+  started_at?: number;
+  duration: number;
+  status: string;
+  error: string | null;
+  reproducible: boolean | null;
+  issues: IIssue[];
+}
+
+export interface IFileAccess extends IFileState {
+  seq: number | null;
+  cell_id: string | null;
+}
+
+export interface IParam {
+  name: string;
+  value: unknown;
+  source: string;
+  seq: number | null;
+}
+
+export interface IMetric {
+  name: string;
+  value: number | null;
+  step: number | null;
+  logged_at: number;
+  source: string;
+  seq: number | null;
+  reproducible: boolean | null;
+}
+
+export interface ISessionHeader {
+  id: string;
+  experiment: string | null;
+  notebook: string | null;
+  started_at: number;
+  ended_at: number | null;
+  state: string;
+  mode: 'warn' | 'strict';
+}
+
+export interface ISessionSummary extends ISessionHeader {
+  cells: number;
+  errors: number;
+  reproducible: boolean | null;
+  issues: number;
+  params: Record<string, unknown>;
+  metrics: Record<string, number | null>;
+}
+
+export interface ISessionDetail {
+  id: string;
+  state: string;
+  options: Record<string, unknown>;
+  cell_runs: ICellRun[];
+  files: IFileAccess[];
+  params: IParam[];
+  metrics: IMetric[];
+}
+
+export interface ISessionList {
+  notebook: string;
+  sessions: ISessionSummary[];
+  note: string | null;
+}
+
+export interface ICompareRow {
+  name: string;
+  a: unknown;
+  b: unknown;
+  differs: boolean;
+}
+
+export interface ICompare {
+  a: ISessionHeader;
+  b: ISessionHeader;
+  params: ICompareRow[];
+  metrics: ICompareRow[];
+  files: ICompareRow[];
+}
+
+export interface IExportResult {
+  written: string[];
+  refused: string | null;
+  stages: string[];
+}
+
+export interface IVerifyResult {
+  ok: boolean;
+  rows: Record<string, unknown>[];
+  message: string;
+}
+
+export interface IJob {
+  id: string;
+  kind: string;
+  state: 'running' | 'done' | 'failed';
+  progress: string[];
+  result: IVerifyResult | null;
+  message: string | null;
+}
+
+/** User settings (schema/plugin.json). */
+export interface ISettings {
+  defaultMode: 'warn' | 'strict';
+  cellBadges: boolean;
+}
