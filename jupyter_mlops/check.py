@@ -1,0 +1,73 @@
+"""Is a *saved* notebook reproducible? Judged from its execution counts alone, without a journal.
+
+A saved .ipynb keeps, per cell, the count of its last run. Sorting by count gives the last run of each
+cell in the order it happened (earlier runs of a re-run cell are lost, which is why a journal is better).
+That history goes through the same engine as live tracking; on top, names that no cell above defines
+are reported, since a fresh kernel would stop there with a NameError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jupyter_mlops.kernel.analysis import analyze
+from jupyter_mlops.kernel.order import RESTART, Detector, Execution, Issue, NotebookCell, Verdict
+
+
+@dataclass(frozen=True)
+class SavedCell:
+    cell_id: str
+    code: str
+    execution_count: int | None  # None: never ran
+    cell_type: str = "code"
+
+
+def check_saved_notebook(cells: Sequence[SavedCell]) -> Verdict:
+    """The verdict for a saved notebook: out-of-order runs, skipped cells and undefined names that matter."""
+    code_cells = [c for c in cells if c.cell_type == "code"]
+    notebook = [NotebookCell(c.cell_id, c.code) for c in code_cells]
+    ran = [c for c in code_cells if c.execution_count is not None]
+    detector = Detector()
+    for cell in sorted(ran, key=lambda c: c.execution_count or 0):  # stable: ties keep notebook order
+        detector.record(Execution(cell.cell_id, cell.code))
+    verdict = detector.verdict(notebook)
+    issues = list(verdict.issues)
+    seen = {(i.kind, i.cell_id) for i in issues} | {("read-from-below", i.cell_id) for i in issues}
+    for issue in _undefined_names(code_cells):
+        if (issue.kind, issue.cell_id) not in seen:
+            issues.append(issue)
+            seen.add((issue.kind, issue.cell_id))
+    return Verdict(not issues, tuple(issues))
+
+
+def _undefined_names(cells: Sequence[SavedCell]) -> list[Issue]:
+    """Cells that ran and read a name no cell above them defines: a fresh run fails there."""
+    effects = [analyze(c.code) for c in cells]
+    if any(e.dynamic or not e.parsed for e in effects):
+        return []  # a star import, %run or unparsed cell may define anything
+    defined_at: dict[str, int] = {}
+    for position, effect in enumerate(effects):
+        for name in effect.changes:
+            defined_at.setdefault(name, position)
+    issues = []
+    for position, (cell, effect) in enumerate(zip(cells, effects, strict=True)):
+        if cell.execution_count is None:
+            continue
+        missing = sorted(
+            n for n in effect.reads if not n.startswith("<") and defined_at.get(n, position) >= position
+        )
+        below = [n for n in missing if n in defined_at]
+        nowhere = [n for n in missing if n not in defined_at]
+        if below:
+            where = defined_at[below[0]] + 1
+            issues.append(Issue(
+                "read-from-below", cell.cell_id, tuple(below),
+                f"cell {position + 1} uses {', '.join(below)}, first defined in cell {where}, below it", RESTART,
+            ))
+        if nowhere:
+            issues.append(Issue(
+                "hidden-state", cell.cell_id, tuple(nowhere),
+                f"cell {position + 1} uses {', '.join(nowhere)}, which no cell defines (a deleted cell?)", RESTART,
+            ))
+    return issues

@@ -1,0 +1,106 @@
+"""``jupyter mlops check NOTEBOOK``: is the saved notebook reproducible? For CI and code review.
+
+With a journal, the latest tracked session of the notebook is replayed through the detector against the
+notebook as saved now (cells edited or deleted since the last run count); that is the precise answer.
+Without one, the saved execution counts are all there is (``jupyter_mlops.check``).
+Exit 0 reproducible, 1 not, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from jupyter_mlops.check import SavedCell, check_saved_notebook
+from jupyter_mlops.cli import CliError
+from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.kernel.order import Detector, Execution, NotebookCell, Verdict
+from jupyter_mlops.project import find_root, journal_path
+
+
+def _saved_cells(path: Path) -> list[SavedCell]:
+    if not path.is_file():
+        raise CliError(f"{path}: no such notebook")
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"{path} is not a readable notebook ({exc}); is it a valid .ipynb?") from exc
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise CliError(f"{path} is not a notebook: it has no list of cells")
+    out = []
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise CliError(f"{path}: cell {index + 1} is not an object; the file is corrupt")
+        source = cell.get("source", "")
+        out.append(SavedCell(
+            cell_id=str(cell.get("id") or f"index-{index}"),
+            code="".join(source) if isinstance(source, list) else str(source),
+            execution_count=cell.get("execution_count") if isinstance(cell.get("execution_count"), int) else None,
+            cell_type=str(cell.get("cell_type", "code")),
+        ))
+    return out
+
+
+def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
+    """The verdict of a journal session's history against the notebook as it stands now."""
+    files: dict[int, dict[str, dict[str, str | None]]] = {}
+    for f in session["files"]:
+        if f["seq"] is not None and f["mode"] in ("read", "write"):
+            files.setdefault(f["seq"], {"read": {}, "write": {}})[f["mode"]][f["path"]] = f["md5"]
+    detector = Detector()
+    for run in session["cell_runs"]:
+        if run["status"] == "refused":
+            continue
+        touched = files.get(run["seq"], {"read": {}, "write": {}})
+        rebound = run.get("rebound")
+        detector.record(Execution(
+            run["cell_id"], run["code"], files_read=touched["read"], files_written=touched["write"],
+            ok=run["status"] == "ok", rebound=None if rebound is None else frozenset(rebound),
+        ))
+    return detector.verdict(notebook)
+
+
+def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict, str]:
+    """The verdict and where it came from ("journal session …" or "saved execution counts")."""
+    cells = _saved_cells(path)
+    base = root or find_root(path.parent)
+    journal_file = journal_path(base)
+    if journal_file.exists():
+        journal = Journal(journal_file, create=False)
+        try:
+            key = path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            key = str(path.resolve())
+        sessions = journal.sessions(key)
+        if sessions:
+            detail = journal.session_detail(sessions[-1]["id"])
+            if detail["cell_runs"]:
+                notebook = [NotebookCell(c.cell_id, c.code) for c in cells if c.cell_type == "code"]
+                return replay(detail, notebook), f"journal session {detail['id']}"
+    return check_saved_notebook(cells), "saved execution counts (no tracked session of this notebook)"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    try:
+        verdict, source = check_notebook(Path(args.notebook), Path(args.root).resolve() if args.root else None)
+    except JournalError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        print(json.dumps(verdict.to_dict() | {"source": source}, indent=2))
+    elif verdict.reproducible:
+        print(f"{args.notebook}: reproducible ({source})")
+    else:
+        print(f"{args.notebook}: NOT reproducible ({source})")
+        for issue in verdict.issues:
+            print(f"  ✗ {issue.kind}: {issue.message} → {issue.fix}")
+    return 0 if verdict.reproducible else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    check = sub.add_parser("check", help="is the saved notebook reproducible? exit 0 yes, 1 no, 2 bad input")
+    check.add_argument("notebook", help="the .ipynb to check")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument("--root", help="project root (default: the git root of the notebook)")
+    check.set_defaults(func=cmd_check)

@@ -1,0 +1,837 @@
+"""What one cell's code reads and changes, from its AST alone.
+
+The verdict engine (``order.py``) replays cells symbolically, so it needs, per cell: the global names
+the cell reads before binding them, and for every global it changes *how* it changes it. The "how"
+decides precision: ``x = f(a)`` re-run gives the same value, ``lst.append(4)`` re-run does not,
+``df = df.dropna()`` re-run is a no-op and ``df['y'] = df.x * 2`` re-run overwrites column ``y`` with
+the same values. Getting these wrong is what makes naive tools cry wolf.
+
+Everything here is a pure function of the code string and is cached by it: the session calls it on
+every run, and the engine calls it for every notebook cell on every verdict.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+# How a cell changes a global name.
+BIND = "bind"  # a new value made without reading the old one: re-running it from the same inputs is harmless
+UPDATE = "update"  # the old value goes in and a different one comes out: running it twice is not running it once
+IDEMPOTENT = "idempotent"  # the old value goes in, but applying the change again changes nothing (dropna, sort)
+KEYS = "keys"  # some keys/columns/attributes are overwritten with values that do not read those keys
+
+# Pseudo-names for the module-level random generators; "<" keeps them apart from Python identifiers.
+NP_RANDOM = "<np.random>"
+PY_RANDOM = "<random>"
+RANDOM_STATES = frozenset({NP_RANDOM, PY_RANDOM})
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# IPython puts these in the namespace; they are not the user's state.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display", "_ih", "_oh", "_dh"})
+_IPYTHON_INTERNAL = re.compile(r"^(_+|_i+|_i?\d+|_exit_code)$")
+_IGNORED = frozenset(dir(builtins)) | _IPYTHON_NAMES
+
+# Attributes that look at a whole object rather than one column/field of it.
+_WHOLE_ATTRS = _words(
+    "shape columns index values dtypes dtype T size empty ndim loc iloc at iat array keys items plot "
+    "style info memory_usage axes attrs flags nbytes"
+)
+# Attributes that depend on the rows only: adding or overwriting a column leaves them alone.
+_ROW_ATTRS = frozenset({"shape", "index"})
+# In-place methods whose second application changes nothing (or raises before changing anything).
+_IDEMPOTENT_MUTATORS = _words(
+    "clear update setdefault add discard sort fit fit_transform fit_predict set_params fill "
+    "difference_update intersection_update compile train eval"
+)
+_UPDATE_MUTATORS = _words(
+    "append extend insert pop popitem remove reverse appendleft extendleft rotate partial_fit "
+    "symmetric_difference_update shuffle resize put itemset"
+)
+# Methods that with ``inplace=True`` are idempotent; any other ``inplace=True`` call is an update.
+_IDEMPOTENT_INPLACE = _words(
+    "dropna drop_duplicates fillna ffill bfill rename rename_axis sort_values sort_index drop "
+    "set_index replace interpolate clip where mask set_axis query"
+)
+# Transformations f with f(f(x)) == f(x): re-running ``df = df.dropna()`` is a no-op.
+_IDEMPOTENT_METHODS = _words(
+    "dropna drop_duplicates fillna ffill bfill astype rename rename_axis sort_values sort_index copy "
+    "lower upper strip lstrip rstrip title casefold round abs clip drop query infer_objects "
+    "convert_dtypes set_index replace interpolate head unique to_numpy tolist to_list squeeze reindex "
+    "tz_localize tz_convert set_axis where mask filter select_dtypes"
+)
+_IDEMPOTENT_FUNCS = _words(
+    "to_datetime to_numeric to_timedelta abs round clip unique sort sorted set frozenset nan_to_num "
+    "ravel squeeze asarray"
+)
+_ACCESSORS = frozenset({"str", "dt", "cat"})
+# Conventional module aliases: ``np.append(a, 1)`` is a function call, not a mutation of ``np``.
+_MODULES = _words("np numpy pd pandas plt sns os math torch tf scipy sp json pickle re sys shutil")
+_RNG_CONSTRUCTORS = frozenset({"default_rng", "RandomState", "Generator", "Random"})
+_PLOT_MODULES = frozenset({"plt", "sns", "px", "go", "alt", "pyplot", "matplotlib"})
+_PLOT_CALLS = _words(
+    "subplots figure subplot add_subplot twinx twiny plot hist scatter bar barh boxplot imshow "
+    "heatmap histplot lineplot scatterplot barplot boxplot countplot pairplot jointplot FacetGrid"
+)
+_PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun"})  # their body is Python run in the user namespace
+_DYNAMIC_MAGICS = ("%run", "%store", "%load", "%autoreload")  # may define names no cell shows
+_MAGIC_ASSIGN = re.compile(r"^(\s*)([A-Za-z_][\w\s,()\[\]*.]*?)\s*=\s*[%!]")
+_HELP = re.compile(r"^\?*[\w.\[\]()'\"]+\?{1,2}$")
+
+
+def is_ipython_internal(name: str) -> bool:
+    """Names IPython itself binds (``_``, ``_5``, ``_i5``, ``In`` …): never part of the user's state."""
+    return name in _IPYTHON_NAMES or bool(_IPYTHON_INTERNAL.match(name))
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """What calling a function does to globals: it reads them at call time, not at definition time."""
+
+    reads: frozenset[str] = frozenset()
+    rebinds: frozenset[str] = frozenset()  # assigned after a ``global`` statement
+    mutates: frozenset[str] = frozenset()  # changed in place (``results.append(v)``)
+
+
+@dataclass(frozen=True)
+class Change:
+    """How a cell changes one global name."""
+
+    kind: str  # BIND | UPDATE | IDEMPOTENT | KEYS
+    deps: frozenset[str] = frozenset()  # free names the new value is computed from (may include itself)
+    keys: frozenset[str] = frozenset()  # for KEYS: the keys/attributes overwritten
+    in_place: bool = False  # the object changes, so every alias of it sees the change
+    augmented: bool = False  # ``x += …``: in place or rebinding depends on the type, the runtime knows
+    conditional: bool = False  # made inside if/for/while/try: whether it happened is the runtime's call
+    stmt: int = 0  # index of the last top-level statement that makes it (to judge cells that raised)
+    content: str | None = None  # a definition (import/def/class/seed): same text, same value, in any cell
+    alias_of: str | None = None  # ``b = a``: b is the same object as a
+    generator: bool = False  # a random generator object
+    nondet: bool = False  # seeded from entropy: its values differ run to run anyway
+    function: FunctionInfo | None = None
+    consts: frozenset[str] | None = None  # a literal list of strings (``features = ['a', 'b']``)
+
+
+@dataclass(frozen=True)
+class CellEffects:
+    """The def/use summary of one cell. ``parsed=False`` means unknown: no reads, no changes, no alarms."""
+
+    parsed: bool
+    fingerprint: str  # equal for code that differs only in comments and layout
+    reads: frozenset[str] = frozenset()
+    key_reads: Mapping[str, frozenset[str]] = field(default_factory=dict)  # names read only by constant keys
+    changes: Mapping[str, Change] = field(default_factory=dict)
+    deletes: frozenset[str] = frozenset()
+    method_calls: frozenset[str] = frozenset()  # free names whose methods it calls (an RNG draws when called)
+    displays: frozenset[str] = frozenset()  # names its last expression shows
+    likely_opaque: frozenset[str] = frozenset()  # names bound to modules, functions, classes, figures
+    dynamic: bool = False  # star import, %run, exec(): names may appear that no cell shows
+
+    @property
+    def display_only(self) -> bool:
+        return self.parsed and not self.changes and not self.deletes
+
+
+@lru_cache(maxsize=8192)
+def analyze(code: str) -> CellEffects:
+    """Def/use effects of one cell's code. IPython magics and shell lines are not Python and are skipped."""
+    source = _python_source(code)
+    if source is None:
+        return CellEffects(parsed=True, fingerprint=_digest(code.strip()))
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return CellEffects(parsed=False, fingerprint=_digest(code.strip()))
+    walker = _CellWalker()
+    walker.body(tree.body)
+    return walker.effects(_digest(ast.dump(tree)), dynamic=walker.dynamic or code.lstrip().startswith(_DYNAMIC_MAGICS))
+
+
+def _digest(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _python_source(code: str) -> str | None:
+    """The Python in a cell, magics and shell escapes replaced by ``pass``; None if the cell is not Python."""
+    try:
+        ast.parse(code)
+        return code
+    except (SyntaxError, ValueError):
+        pass
+    lines = code.splitlines()
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].lstrip().startswith("%%"):
+        words = lines[first].strip()[2:].split()
+        if not words or words[0] not in _PYTHON_CELL_MAGICS:
+            return None
+        lines = lines[first + 1 :]
+    out = []
+    for line in lines:
+        stripped = line.lstrip()
+        indent = line[: len(line) - len(stripped)]
+        if stripped.startswith("%time "):
+            out.append(indent + stripped[len("%time ") :])
+        elif stripped.startswith(("%", "!")) or _HELP.match(stripped.rstrip()):
+            out.append(indent + "pass")
+        elif match := _MAGIC_ASSIGN.match(line):
+            out.append(f"{match[1]}{match[2]} = None")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _const_keys(node: ast.expr) -> frozenset[str] | None:
+    """Constant subscript keys (``'a'``, ``0``, ``['a', 'b']``); None when the key is computed."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str | int) and not isinstance(node.value, bool):
+        return frozenset({str(node.value)})
+    if isinstance(node, ast.List) and node.elts and all(isinstance(e, ast.Constant) for e in node.elts):
+        return frozenset(str(e.value) for e in node.elts)  # type: ignore[attr-defined]
+    return None
+
+
+def _base_name(node: ast.expr) -> str | None:
+    """``df`` for ``df``, ``df['a']``, ``df.loc[m, 'a']``, ``obj.a.b``."""
+    while isinstance(node, ast.Subscript | ast.Attribute):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _dotted(node: ast.expr) -> list[str]:
+    """['np', 'random', 'rand'] for ``np.random.rand``; [] for anything not a plain dotted name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return []
+    parts.append(node.id)
+    return parts[::-1]
+
+
+def _random_module(call: ast.Call) -> tuple[str, str] | None:
+    """(pseudo-name, function) for ``np.random.f(…)`` / ``random.f(…)``."""
+    parts = _dotted(call.func)
+    if len(parts) == 3 and parts[0] in ("np", "numpy") and parts[1] == "random":
+        return NP_RANDOM, parts[2]
+    if len(parts) == 2 and parts[0] == "random":
+        return PY_RANDOM, parts[1]
+    return None
+
+
+def _is_literal(value: ast.expr) -> bool:
+    try:
+        ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _rng_constructor(value: ast.expr) -> tuple[bool, bool] | None:
+    """(seeded, constant args) if ``value`` builds a random generator (``np.random.default_rng(0)``)."""
+    if not isinstance(value, ast.Call):
+        return None
+    parts = _dotted(value.func)
+    if not parts or parts[-1] not in _RNG_CONSTRUCTORS or (len(parts) > 1 and "random" not in parts[:-1]):
+        return None
+    args = list(value.args) + [k.value for k in value.keywords]
+    seeded = any(not (isinstance(a, ast.Constant) and a.value is None) for a in args)
+    return seeded, all(isinstance(a, ast.Constant) for a in args)
+
+
+def _is_plot(value: ast.expr) -> bool:
+    if not isinstance(value, ast.Call):
+        return False
+    parts = _dotted(value.func)
+    return bool(parts) and (parts[0] in _PLOT_MODULES or parts[-1] in _PLOT_CALLS)
+
+
+def _idempotent_transform(value: ast.expr, target: ast.expr) -> bool:
+    """Is ``target = value`` a transformation of target's own value that is a no-op when repeated?"""
+    wanted = ast.dump(_as_load(target))
+    node = value
+    for _ in range(32):
+        if ast.dump(_as_load(node)) == wanted:
+            return node is not value
+        if isinstance(node, ast.Call):
+            parts = _dotted(node.func)
+            if isinstance(node.func, ast.Name) or (parts and parts[0] in _MODULES):
+                if not (node.args and parts[-1] in _IDEMPOTENT_FUNCS):
+                    return False
+                node = node.args[0]
+            elif isinstance(node.func, ast.Attribute) and (
+                node.func.attr in _IDEMPOTENT_METHODS or (node.func.attr == "reset_index" and _flag(node, "drop"))
+            ):
+                node = node.func.value
+            else:
+                return False
+        elif (isinstance(node, ast.Attribute) and node.attr in _ACCESSORS) or (
+            isinstance(node, ast.Subscript) and _is_filter(node.slice)
+        ):
+            node = node.value
+        else:
+            return False
+    return False
+
+
+def _is_filter(key: ast.expr) -> bool:
+    """Row/column selections that select the same thing again: masks, comparisons, column names."""
+    if isinstance(key, ast.Constant):
+        return isinstance(key.value, str)
+    if isinstance(key, ast.Attribute) and key.attr in ("loc", "iloc"):
+        return False
+    return isinstance(key, ast.Compare | ast.BoolOp | ast.Name | ast.List | ast.Call) or (
+        isinstance(key, ast.BinOp) and isinstance(key.op, ast.BitAnd | ast.BitOr)
+    ) or (isinstance(key, ast.UnaryOp) and isinstance(key.op, ast.Invert | ast.Not))
+
+
+def _flag(call: ast.Call, keyword: str) -> bool:
+    """Is ``keyword=True`` (a literal) passed to the call?"""
+    return any(k.arg == keyword and isinstance(k.value, ast.Constant) and k.value.value for k in call.keywords)
+
+
+def _as_load(node: ast.expr) -> ast.expr:
+    """A copy of an expression with every context set to Load, so targets compare equal to reads."""
+    text = ast.dump(node)
+    if "ctx=Store()" not in text and "ctx=Del()" not in text:
+        return node
+    return ast.parse(ast.unparse(node), mode="eval").body
+
+
+class _Uses(ast.NodeVisitor):
+    """What an expression loads: names whole or by constant key, the calls it makes, walrus targets."""
+
+    def __init__(self) -> None:
+        self.whole: set[str] = set()
+        self.keyed: dict[str, set[str]] = {}
+        self.calls: list[ast.Call] = []
+        self.walrus: list[ast.NamedExpr] = []
+        self._hidden: list[set[str]] = []
+
+    def _visible(self, name: str) -> bool:
+        return not any(name in scope for scope in self._hidden)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, ast.Load) and self._visible(node.id):
+            self.whole.add(node.id)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if isinstance(node.value, ast.Name) and self._visible(node.value.id):
+            keys = _const_keys(node.slice)
+            if keys is None and isinstance(node.slice, ast.Name) and self._visible(node.slice.id):
+                keys = frozenset({"@" + node.slice.id})  # df[features]: the keys listed in `features`
+            if keys is not None:
+                self.keyed.setdefault(node.value.id, set()).update(keys)
+                self.visit(node.slice)
+                return
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if isinstance(node.value, ast.Name) and self._visible(node.value.id) and node.attr in _ROW_ATTRS:
+            self.keyed.setdefault(node.value.id, set())  # no keys: the rows only
+            return
+        if (
+            isinstance(node.value, ast.Name)
+            and self._visible(node.value.id)
+            and node.attr not in _WHOLE_ATTRS
+            and not node.attr.startswith("_")
+        ):
+            self.keyed.setdefault(node.value.id, set()).add(node.attr)
+            return
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        self.calls.append(node)
+        if (
+            isinstance(node.func, ast.Name) and node.func.id == "len" and len(node.args) == 1
+            and isinstance(node.args[0], ast.Name) and self._visible(node.args[0].id)
+        ):
+            self.keyed.setdefault(node.args[0].id, set())  # no keys: the rows only
+            return
+        if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+            self.visit_Name(node.func.value)  # a method may look at the whole object
+        else:
+            self.visit(node.func)
+        for arg in node.args:
+            self.visit(arg)
+        for keyword in node.keywords:
+            self.visit(keyword.value)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+            self.visit(default)
+        self._hidden.append(_params(node.args))
+        self.visit(node.body)
+        self._hidden.pop()
+
+    def _comprehension(self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp) -> None:
+        scope = {n.id for gen in node.generators for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+        self._hidden.append(scope)
+        self.generic_visit(node)
+        self._hidden.pop()
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.walrus.append(node)
+        self.visit(node.value)
+
+
+def _params(args: ast.arguments) -> set[str]:
+    names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+    names.update(a.arg for a in (args.vararg, args.kwarg) if a is not None)
+    return names
+
+
+def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> FunctionInfo:
+    """Globals a function reads and changes when called (nested scopes folded in, approximately)."""
+    body: list[ast.AST] = [node.body] if isinstance(node, ast.Lambda) else list(node.body)
+    local = _params(node.args)
+    declared: set[str] = set()
+    stored: set[str] = set()
+    loads: set[str] = set()
+    changed: set[str] = set()
+    for sub in (n for stmt in body for n in ast.walk(stmt)):
+        if isinstance(sub, ast.Global):
+            declared.update(sub.names)
+        elif isinstance(sub, ast.Nonlocal):
+            local.update(sub.names)
+        elif isinstance(sub, ast.Name):
+            (loads if isinstance(sub.ctx, ast.Load) else stored).add(sub.id)
+        elif isinstance(sub, ast.arg):
+            local.add(sub.arg)
+        elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stored.add(sub.name)
+        elif isinstance(sub, ast.Import | ast.ImportFrom):
+            stored.update((a.asname or a.name).split(".")[0] for a in sub.names)
+        elif isinstance(sub, ast.Call):
+            if isinstance(sub.func, ast.Attribute) and sub.func.attr in _UPDATE_MUTATORS | _IDEMPOTENT_MUTATORS:
+                changed.add(_base_name(sub.func.value) or "")
+            if (random := _random_module(sub)) is not None:
+                loads.add(random[0])
+                changed.add(random[0])
+        elif isinstance(sub, ast.Assign | ast.AugAssign | ast.Delete):
+            targets = sub.targets if isinstance(sub, ast.Assign | ast.Delete) else [sub.target]
+            if isinstance(sub, ast.AugAssign) and isinstance(sub.target, ast.Name):
+                loads.add(sub.target.id)  # ``n += 1`` reads n
+            changed.update(_base_name(t) or "" for t in targets if isinstance(t, ast.Subscript | ast.Attribute))
+    local |= stored - declared
+    return FunctionInfo(
+        reads=frozenset(loads - local - _IGNORED),
+        rebinds=frozenset(declared & stored),
+        mutates=frozenset(n for n in changed if n and n not in local),
+    )
+
+
+_ORDER = {KEYS: 0, IDEMPOTENT: 1, UPDATE: 2}
+
+
+class _CellWalker:
+    """Walks a cell's statements in order, tracking which names are already local to the cell."""
+
+    def __init__(self) -> None:
+        self.bound: dict[str, frozenset[str]] = {}  # names the cell has bound so far -> their free deps
+        self.local_functions: dict[str, FunctionInfo] = {}
+        self.reads: set[str] = set()
+        self.whole_reads: set[str] = set()
+        self.key_reads: dict[str, set[str]] = {}
+        self.changes: dict[str, Change] = {}
+        self.deleted: set[str] = set()
+        self.method_calls: set[str] = set()
+        self.opaque: set[str] = set()
+        self.displays: frozenset[str] = frozenset()
+        self.dynamic = False
+        self.ctrl: frozenset[str] = frozenset()  # deps of the enclosing if/for/while tests
+        self.depth = 0  # > 0 inside a block that may not run
+        self.index = 0
+
+    def effects(self, fingerprint: str, dynamic: bool) -> CellEffects:
+        key_reads = {n: frozenset(keys) for n, keys in self.key_reads.items() if n not in self.whole_reads}
+        return CellEffects(
+            parsed=True,
+            fingerprint=fingerprint,
+            reads=frozenset(self.reads),
+            key_reads=key_reads,
+            changes=dict(self.changes),
+            deletes=frozenset(self.deleted),
+            method_calls=frozenset(self.method_calls),
+            displays=self.displays,
+            likely_opaque=frozenset(self.opaque),
+            dynamic=dynamic,
+        )
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def use(self, nodes: Iterable[ast.AST | None]) -> tuple[frozenset[str], _Uses]:
+        """Free deps of some expressions (locals resolved to their own deps); records the cell's reads."""
+        uses = _Uses()
+        for node in nodes:
+            if node is not None:
+                uses.visit(node)
+        deps = set(self.ctrl)
+        for name in uses.whole:
+            self._read(name, None, deps)
+        for name, keys in uses.keyed.items():
+            self._read(name, keys, deps)
+        for call in uses.calls:
+            if (random := _random_module(call)) is not None and random[1] not in _RNG_CONSTRUCTORS | {"seed"}:
+                deps.add(random[0])
+                self.reads.add(random[0])
+                self.whole_reads.add(random[0])
+        return frozenset(deps), uses
+
+    def _read(self, name: str, keys: set[str] | None, deps: set[str]) -> None:
+        if name in self.bound:
+            deps |= self.bound[name]
+            for global_name in self.local_functions.get(name, FunctionInfo()).reads:
+                if global_name != name:
+                    self._read(global_name, None, deps)
+            return
+        if name in _IGNORED or is_ipython_internal(name):
+            return
+        if name in self.deleted:
+            return
+        deps.add(name)
+        self.reads.add(name)
+        if keys is None:
+            self.whole_reads.add(name)
+        else:
+            self.key_reads.setdefault(name, set()).update(keys)
+
+    # -- changing ------------------------------------------------------------------------------------
+
+    def bind(self, name: str, deps: frozenset[str], **meta: object) -> None:
+        """``name = …``: a fresh value unless the value reads the name's own old value."""
+        self.deleted.discard(name)
+        conditional = self.depth > 0
+        if name in self.bound:
+            previous = self.changes.get(name)
+            self.bound[name] = deps
+            if previous is not None and previous.kind != BIND:
+                self.changes[name] = replace(previous, deps=previous.deps | deps, stmt=self.index)
+                return
+            self.changes[name] = Change(BIND, deps, stmt=self.index, conditional=conditional, **meta)  # type: ignore[arg-type]
+            return
+        self.bound[name] = deps
+        if name in deps:
+            self.change(name, UPDATE, deps, in_place=False)
+        else:
+            self.changes[name] = Change(BIND, deps, stmt=self.index, conditional=conditional, **meta)  # type: ignore[arg-type]
+
+    def change(
+        self, name: str, kind: str, deps: frozenset[str], keys: frozenset[str] = frozenset(), in_place: bool = True,
+        augmented: bool = False,
+    ) -> None:
+        """The old value of ``name`` goes in; merge with what the cell already did to it."""
+        if name in _IGNORED or is_ipython_internal(name):
+            return
+        if name in self.bound and name in self.changes and self.changes[name].kind == BIND:
+            self.bound[name] = self.bound[name] | deps
+            previous = self.changes[name]
+            self.changes[name] = replace(previous, deps=previous.deps | deps)
+            return
+        if kind != KEYS:
+            deps = deps | {name}
+            if name not in self.bound:
+                self.reads.add(name)
+                if keys:  # ``df['a'] = f(df['a'])`` reads and rewrites column a only
+                    self.key_reads.setdefault(name, set()).update(keys)
+                else:
+                    self.whole_reads.add(name)
+        new = Change(kind, deps, keys, in_place, augmented, self.depth > 0, self.index)
+        previous = self.changes.get(name)
+        if previous is not None:
+            merged = max(previous.kind, kind, key=_ORDER.__getitem__)
+            keyed = merged == KEYS or (merged == UPDATE and bool(previous.keys) and bool(keys))
+            new = Change(
+                merged,
+                previous.deps | deps,
+                previous.keys | keys if keyed else frozenset(),
+                previous.in_place and in_place,
+                previous.augmented or augmented,
+                previous.conditional or self.depth > 0,
+                self.index,
+            )
+        self.changes[name] = new
+        if not in_place:
+            self.bound[name] = new.deps
+
+    def calls(self, calls: list[ast.Call], deps: frozenset[str]) -> None:
+        """Mutating method calls (``lst.append``, ``df.dropna(inplace=True)``, ``model.fit``) and RNG use."""
+        for call in calls:
+            random = _random_module(call)
+            if random is not None:
+                pseudo, function = random
+                if function == "seed":
+                    seeded = any(not (isinstance(a, ast.Constant) and a.value is None) for a in call.args)
+                    content = ast.dump(call) if seeded else None
+                    self.changes[pseudo] = Change(
+                        BIND, frozenset(), stmt=self.index, content=content, nondet=not seeded
+                    )
+                elif function not in _RNG_CONSTRUCTORS:
+                    self.change(pseudo, UPDATE, frozenset({pseudo}))
+                if function == "shuffle" and call.args and (target := _base_name(call.args[0])):
+                    self.change(target, UPDATE, deps | {pseudo})
+                continue
+            if not isinstance(call.func, ast.Attribute):
+                continue
+            method = call.func.attr
+            owner = _base_name(call.func.value)
+            if owner is None:
+                continue
+            if isinstance(call.func.value, ast.Name) and owner not in self.bound:
+                self.method_calls.add(owner)
+            if method == "shuffle" and call.args and (target := _base_name(call.args[0])):
+                self.change(target, UPDATE, deps | {owner})
+                continue
+            if owner in _MODULES:
+                continue
+            if _flag(call, "inplace"):
+                idempotent = method in _IDEMPOTENT_INPLACE or (method == "reset_index" and _flag(call, "drop"))
+                self.change(owner, IDEMPOTENT if idempotent else UPDATE, deps)
+            elif method in _IDEMPOTENT_MUTATORS:
+                self.change(owner, IDEMPOTENT, deps)
+            elif method in _UPDATE_MUTATORS:
+                self.change(owner, UPDATE, deps)
+
+    def store(self, target: ast.expr, value: ast.expr | None, deps: frozenset[str], **meta: object) -> None:
+        """One assignment target: a name is bound, ``x[k]``/``x.a`` changes x."""
+        if isinstance(target, ast.Name):
+            if value is not None and target.id not in self.bound and _idempotent_transform(value, target):
+                self.change(target.id, IDEMPOTENT, deps, in_place=False)
+            else:
+                self.bind(target.id, deps, **meta)
+        elif isinstance(target, ast.Tuple | ast.List):
+            for element in target.elts:
+                self.store(element, None, deps)
+        elif isinstance(target, ast.Starred):
+            self.store(target.value, None, deps)
+        elif isinstance(target, ast.Subscript | ast.Attribute):
+            owner = _base_name(target)
+            if owner is None:
+                return
+            if owner in self.bound and self.changes.get(owner, Change(BIND)).kind == BIND:
+                self.change(owner, BIND, deps)
+                return
+            if value is not None and _idempotent_transform(value, target):
+                self.change(owner, IDEMPOTENT, deps)
+            elif value is None:
+                self.change(owner, UPDATE, deps)
+            elif self._reads_target(value, target):
+                self.change(owner, UPDATE, deps, keys=frozenset({_target_key(target)}))
+            else:
+                self.change(owner, KEYS, deps, keys=frozenset({_target_key(target)}))
+
+    @staticmethod
+    def _reads_target(value: ast.expr, target: ast.expr) -> bool:
+        """Does the right-hand side read the very key it overwrites (``df['y'] = df['y'] * 2``)?"""
+        wanted = ast.dump(_as_load(target))
+        key = _target_key(target)
+        for node in ast.walk(value):
+            if isinstance(node, ast.Subscript | ast.Attribute) and ast.dump(node) == wanted:
+                return True
+            if (
+                isinstance(target, ast.Subscript | ast.Attribute)
+                and isinstance(node, ast.Subscript)
+                and _base_name(node) == _base_name(target)
+                and (_const_keys(node.slice) or frozenset()) & {key}
+            ):
+                return True
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.attr == key
+                and node.value.id == _base_name(target)
+            ):
+                return True
+        return False
+
+    # -- statements ----------------------------------------------------------------------------------
+
+    def body(self, statements: list[ast.stmt]) -> None:
+        """The cell's top-level statements, numbered so a cell that raised can be judged by how far it got."""
+        for position, statement in enumerate(statements):
+            self.index = position
+            self.statement(statement)
+        if statements and isinstance(statements[-1], ast.Expr):
+            uses = _Uses()
+            uses.visit(statements[-1].value)
+            self.displays = frozenset(n for n in uses.whole | set(uses.keyed) if n in self.reads)
+
+    def block(self, statements: list[ast.stmt], ctrl: frozenset[str], conditional: bool = True) -> None:
+        saved = self.ctrl, self.depth
+        self.ctrl = self.ctrl | ctrl
+        self.depth += int(conditional)
+        for statement in statements:
+            self.statement(statement)
+        self.ctrl, self.depth = saved
+
+    def statement(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is None:
+                return
+            slices = [t.slice for t in targets if isinstance(t, ast.Subscript)]
+            deps, uses = self.use([node.value, *slices])
+            self._walrus(uses)
+            self.calls(uses.calls, deps)
+            for target in targets:
+                self.store(target, node.value, deps, **self._assign_meta(target, node.value))
+        elif isinstance(node, ast.AugAssign):
+            deps, uses = self.use([node.value, node.target.slice if isinstance(node.target, ast.Subscript) else None])
+            self.calls(uses.calls, deps)
+            owner = _base_name(node.target)
+            if isinstance(node.target, ast.Name):
+                self.change(node.target.id, UPDATE, deps, in_place=False, augmented=True)
+            elif owner is not None:
+                self.change(owner, UPDATE, deps, keys=frozenset({_target_key(node.target)}))
+        elif isinstance(node, ast.Expr):
+            deps, uses = self.use([node.value])
+            self._walrus(uses)
+            self.calls(uses.calls, deps)
+            if isinstance(node.value, ast.Call) and (_dotted(node.value.func) or [""])[-1] in ("exec", "globals"):
+                self.dynamic = True
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            self._import(node)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            self._definition(node)
+        elif isinstance(node, ast.Delete):
+            self._delete(node)
+        elif isinstance(node, ast.If | ast.While):
+            deps, uses = self.use([node.test])
+            self._walrus(uses)
+            self.calls(uses.calls, deps)
+            self.block(node.body, deps)
+            self.block(node.orelse, deps)
+        elif isinstance(node, ast.For | ast.AsyncFor):
+            deps, uses = self.use([node.iter])
+            self.calls(uses.calls, deps)
+            saved = self.depth
+            self.depth += 1
+            self.store(node.target, None, deps)
+            self.depth = saved
+            self.block(node.body, deps)
+            self.block(node.orelse, deps)
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                deps, uses = self.use([item.context_expr])
+                self.calls(uses.calls, deps)
+                if item.optional_vars is not None:
+                    self.store(item.optional_vars, None, deps)
+            self.block(node.body, frozenset(), conditional=False)
+        elif isinstance(node, ast.Try | getattr(ast, "TryStar", ast.Try)):
+            self.block(node.body, frozenset(), conditional=False)
+            for handler in node.handlers:
+                deps, _ = self.use([handler.type])
+                if handler.name:
+                    self.depth += 1
+                    self.bind(handler.name, deps)
+                    self.depth -= 1
+                self.block(handler.body, deps)
+            self.block(node.orelse, frozenset())
+            self.block(node.finalbody, frozenset(), conditional=False)
+        elif isinstance(node, ast.Match):
+            deps, _ = self.use([node.subject])
+            for case in node.cases:
+                self.block(case.body, deps)
+        else:
+            deps, uses = self.use(list(ast.iter_child_nodes(node)))
+            self.calls(uses.calls, deps)
+
+    def _assign_meta(self, target: ast.expr, value: ast.expr) -> dict[str, object]:
+        if _is_plot(value):
+            self.opaque.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+        if not isinstance(target, ast.Name):
+            return {}
+        if isinstance(value, ast.Name) and value.id not in _IGNORED:
+            return {"alias_of": value.id}
+        if isinstance(value, ast.Lambda):
+            self.opaque.add(target.id)
+            info = _function_info(value)
+            self.local_functions[target.id] = info
+            return {"function": info, "content": ast.dump(value)}
+        if (rng := _rng_constructor(value)) is not None:
+            seeded, constant = rng
+            return {"generator": True, "nondet": not seeded, "content": ast.dump(value) if constant else None}
+        if not _is_literal(value):
+            return {}
+        # A literal is the same value whichever cell or run assigns it: editing one line of a parameters
+        # cell must not make every other parameter it assigns look new.
+        meta: dict[str, object] = {"content": "literal " + ast.dump(value)}
+        if isinstance(value, ast.List | ast.Tuple) and value.elts and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
+        ):
+            meta["consts"] = frozenset(e.value for e in value.elts)  # type: ignore[attr-defined]
+        return meta
+
+    def _walrus(self, uses: _Uses) -> None:
+        for walrus in uses.walrus:
+            deps, _ = self.use([walrus.value])
+            self.bind(walrus.target.id, deps)
+
+    def _import(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            if alias.name == "*":
+                self.dynamic = True
+                continue
+            if isinstance(node, ast.Import):
+                name = alias.asname or alias.name.split(".")[0]
+                content = "module " + (alias.name if alias.asname else name)
+            else:
+                name = alias.asname or alias.name
+                content = f"from {'.' * node.level}{node.module or ''} import {alias.name}"
+            self.opaque.add(name)
+            self.bind(name, self.ctrl, content=content)
+
+    def _definition(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        if isinstance(node, ast.ClassDef):
+            deps, _ = self.use([*node.bases, *[k.value for k in node.keywords], *node.decorator_list])
+            function = None
+        else:
+            defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+            deps, _ = self.use([*node.decorator_list, *defaults])
+            function = _function_info(node)
+            self.local_functions[node.name] = function
+        self.opaque.add(node.name)
+        self.bind(node.name, deps, content=ast.dump(node), function=function)
+
+    def _delete(self, node: ast.Delete) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                self.bound.pop(target.id, None)
+                self.changes.pop(target.id, None)
+                self.deleted.add(target.id)
+                continue
+            owner = _base_name(target)
+            deps, _ = self.use([target.slice] if isinstance(target, ast.Subscript) else [])
+            if owner is None:
+                continue
+            constant = isinstance(target, ast.Attribute) or (
+                isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant)
+                and isinstance(target.slice.value, str)
+            )
+            self.change(owner, IDEMPOTENT if constant else UPDATE, deps)
+
+
+def _target_key(target: ast.Subscript | ast.Attribute) -> str:
+    """The key a store overwrites: ``'y'`` for ``df['y']``/``obj.y``, the expression text otherwise."""
+    node: ast.expr = target
+    while isinstance(node, ast.Subscript | ast.Attribute) and isinstance(node.value, ast.Subscript | ast.Attribute):
+        if isinstance(node.value, ast.Attribute) and node.value.attr in ("loc", "iloc", "at", "iat"):
+            break
+        node = node.value
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Subscript):
+        keys = _const_keys(node.slice)
+        if keys is not None and len(keys) == 1 and isinstance(node.value, ast.Name):
+            return next(iter(keys))
+    return "[" + ast.unparse(_as_load(target)) + "]"

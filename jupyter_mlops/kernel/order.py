@@ -1,0 +1,945 @@
+"""Is the kernel's state what "Restart kernel and run all" would give? The verdict engine.
+
+Every value gets a provenance: the code that made it and the provenance of each input it read, interned
+to an int so equal histories compare as equal ints. The actual history (cells as they ran) builds one
+set of provenances; a symbolic top-to-bottom run of the notebook as it stands now (current cells,
+current code, current order) builds another. Where a value's two provenances differ the state is not
+reproducible, and walking the differing inputs back says why: a stale input, a value read from below,
+a deleted or edited cell, a mutation applied twice, a random state consumed twice, a skipped cell.
+
+A value is modelled as a base (what rebound it) plus idempotent operations applied to it (dropna,
+sort, fit) plus keyed parts (columns, attributes): ``df['y'] = …`` re-run overwrites the same part
+with the same provenance, ``df.dropna(inplace=True)`` re-run finds its operation already applied,
+and a reader of ``df['y']`` only depends on the parts it reads. That is what keeps re-running display
+cells, cleaning cells and "add a column" cells from raising false alarms.
+
+Pure: no I/O, no IPython. The symbolic runs use what the session observed (files read and written with
+their md5, names the runtime saw rebound), so a clean top-to-bottom run always matches itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
+
+from jupyter_mlops.kernel.analysis import (
+    BIND,
+    IDEMPOTENT,
+    KEYS,
+    RANDOM_STATES,
+    UPDATE,
+    CellEffects,
+    Change,
+    FunctionInfo,
+    analyze,
+    is_ipython_internal,
+)
+
+RESTART = "restart and run all"
+FILE = "file:"  # prefix that turns a path into a name, so files are values like any other
+_NONDET = 0  # the provenance of anything drawn from an entropy-seeded generator: never compared
+_LAST = 1 << 30  # statement index for changes only the runtime saw
+_SIMULATED = 1 << 40  # step numbers of what-if runs, after every real execution
+_FIX_BUDGET = 600  # cell runs a verdict may simulate looking for fixes, so a dirty state stays cheap
+
+
+@dataclass(frozen=True)
+class NotebookCell:
+    """One cell of the notebook as it stands now, in notebook order."""
+
+    cell_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One finished cell run, in execution order."""
+
+    cell_id: str
+    code: str
+    files_read: Mapping[str, str | None] = field(default_factory=dict)  # project-relative path -> md5
+    files_written: Mapping[str, str | None] = field(default_factory=dict)
+    ok: bool = True  # False: the cell raised (what ran before the exception still counts)
+    rebound: frozenset[str] | None = None  # names whose global binding changed; None if unknown
+    deleted_cells: frozenset[str] = frozenset()  # cell ids the frontend reported deleted
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One reason the state is not reproducible, in the user's words."""
+
+    kind: str  # stale-input | read-from-below | hidden-state | non-idempotent-rerun | unseeded-random | skipped-cell
+    cell_id: str  # the cell the user must look at
+    names: tuple[str, ...]
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "cell_id": self.cell_id,
+            "names": list(self.names),
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    reproducible: bool
+    issues: tuple[Issue, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reproducible": self.reproducible, "issues": [i.to_dict() for i in self.issues]}
+
+
+# -- provenance -------------------------------------------------------------------------------------
+
+
+class _Interner:
+    """Structural keys -> small ints, so a provenance chain of any depth compares in O(1)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[Any, ...], int] = {}
+
+    def __call__(self, key: tuple[Any, ...]) -> int:
+        found = self._ids.get(key)
+        if found is None:
+            found = self._ids[key] = len(self._ids) + 1
+        return found
+
+
+@dataclass(eq=False)
+class _Step:
+    """One run of one cell, real or symbolic, and what it read."""
+
+    cell_id: str
+    fingerprint: str
+    seq: int  # execution index (real runs) or notebook position (the symbolic run)
+    effects: CellEffects
+    files_read: Mapping[str, str | None] = field(default_factory=dict)
+    files_written: Mapping[str, str | None] = field(default_factory=dict)
+    inputs: dict[str, _Input] = field(default_factory=dict)
+    depends: dict[str, frozenset[str]] = field(default_factory=dict)  # changed name -> inputs it used
+    applied: frozenset[str] = frozenset()  # names this run changed, after the runtime's corrections
+    unknown: frozenset[str] = frozenset()  # names the runtime saw rebound that the analysis did not predict
+    ok: bool = True
+    targets: frozenset[str] = frozenset()  # names it changes in place that existed when it ran
+
+
+# NamedTuples rather than dataclasses below: the symbolic run makes hundreds of thousands of them.
+
+
+class _Spec(NamedTuple):
+    """How a cell reads a name: its own keyed writes and idempotent operation set aside, maybe some keys only."""
+
+    strip_keys: frozenset[str] = frozenset()
+    strip_op: int | None = None
+    restrict: frozenset[str] | None = None
+
+
+_WHOLE = _Spec()
+
+
+class _Input(NamedTuple):
+    version: int
+    maker: _Step | None  # the run that made the version read (the latest part of it)
+    oid: int | None  # the object read, to notice later changes through an alias
+    spec: _Spec
+
+
+class _Obj(NamedTuple):
+    """A value: base provenance, idempotent operations applied, keyed parts; and who made each."""
+
+    base: int
+    base_maker: _Step | None
+    version: int
+    latest: _Step | None  # the most recent of the makers
+    ops: tuple[tuple[int, _Step], ...] = ()
+    comps: tuple[tuple[str, int, _Step], ...] = ()  # sorted by key
+    generator: bool = False
+    module: bool = False
+    function: FunctionInfo | None = None
+    consts: frozenset[str] | None = None
+    read: bool = False  # some other run read this version
+    via: tuple[tuple[str, int], ...] = ()  # (name, seq) of recent in-place changes
+
+    def makers(self) -> list[_Step]:
+        found = [self.base_maker, *(m for _, m in self.ops), *(m for _, _, m in self.comps)]
+        return [m for m in found if m is not None]
+
+
+def _latest(makers: Iterable[_Step | None]) -> _Step | None:
+    return max((m for m in makers if m is not None), key=lambda m: m.seq, default=None)
+
+
+class _Sim:
+    """A namespace of provenances that cell runs are applied to."""
+
+    def __init__(self, intern: _Interner, written: dict[int, int]) -> None:
+        self.intern = intern
+        self.written = written  # symbolic file write -> the md5 version a real run observed for it
+        self.names: dict[str, int] = {}
+        self.objs: dict[int, _Obj] = {}
+        self.files: dict[str, tuple[int, _Step | None]] = {}
+        self.next_oid = 0
+
+    def copy(self) -> _Sim:
+        other = _Sim(self.intern, self.written)
+        other.names, other.objs, other.files = dict(self.names), dict(self.objs), dict(self.files)
+        other.next_oid = self.next_oid
+        return other
+
+    def obj(self, name: str) -> _Obj | None:
+        oid = self.names.get(name)
+        return None if oid is None else self.objs[oid]
+
+    def make(self, base: int, maker: _Step | None, ops: tuple = (), comps: tuple = (), **meta: Any) -> _Obj:
+        if not ops and not comps:
+            return _Obj(base, maker, base, maker, **meta)
+        version = self.intern(("v", base, tuple(o for o, _ in ops), tuple((k, v) for k, v, _ in comps)))
+        latest = _latest((maker, *(m for _, m in ops), *(m for _, _, m in comps)))
+        return _Obj(base, maker, version, latest, ops, comps, **meta)
+
+    def read(self, name: str, spec: _Spec) -> _Input:
+        """What a reader with this spec sees of ``name`` now (pure)."""
+        if name.startswith(FILE):
+            path = name[len(FILE) :]
+            version, maker = self.files.get(path, (self.intern(("disk", path)), None))
+            return _Input(version, maker, None, spec)
+        oid = self.names.get(name)
+        if oid is None:
+            return _Input(_NONDET if name in RANDOM_STATES else self.intern(("unbound", name)), None, None, spec)
+        return self.project(self.objs[oid], oid, spec)
+
+    def project(self, obj: _Obj, oid: int | None, spec: _Spec) -> _Input:
+        if spec is _WHOLE or (not (obj.ops or obj.comps)):
+            return _Input(obj.version, obj.latest, oid, spec)
+        ops, comps = obj.ops, obj.comps
+        if spec.strip_op is not None:
+            ops = tuple(o for o in ops if o[0] != spec.strip_op)
+        if spec.strip_keys:
+            comps = tuple(c for c in comps if c[0] not in spec.strip_keys)
+        restrict = self._keys(spec.restrict)
+        if restrict is not None:
+            comps = tuple(c for c in comps if c[0] in restrict)
+        if len(ops) == len(obj.ops) and len(comps) == len(obj.comps):
+            return _Input(obj.version, obj.latest, oid, spec)
+        part = self.make(obj.base, obj.base_maker, ops, comps)
+        return _Input(part.version, part.latest, oid, spec)
+
+    def _keys(self, restrict: frozenset[str] | None) -> set[str] | None:
+        """Keys read, with ``@features`` replaced by the strings bound to ``features``; None: the whole value."""
+        if restrict is None:
+            return None
+        keys: set[str] = set()
+        for key in restrict:
+            if key.startswith("@"):
+                listed = self.obj(key[1:])
+                if listed is None or listed.consts is None:
+                    return None
+                keys |= listed.consts
+            else:
+                keys.add(key)
+        return keys
+
+    # -- one cell run ----------------------------------------------------------------------------------
+
+    def expand(self, effects: CellEffects) -> tuple[set[str], dict[str, Change], dict[str, set[str]]]:
+        """Reads and changes including those made by calling functions and drawing from generators."""
+        reads = set(effects.reads)
+        planned = dict(effects.changes) if effects.parsed else {}
+        direct: dict[str, FunctionInfo] = {}
+        pending = list(reads)
+        while pending:
+            name = pending.pop()
+            obj = self.obj(name)
+            if obj is None or obj.function is None or name in direct:
+                continue
+            info = direct[name] = obj.function
+            for other in info.reads | info.rebinds | info.mutates:
+                if other not in reads:
+                    reads.add(other)
+                    pending.append(other)
+            for other in info.rebinds:
+                planned.setdefault(other, Change(UPDATE, info.reads | {other}, stmt=_LAST))
+            for other in info.mutates:
+                planned.setdefault(other, Change(UPDATE, info.reads | {other}, in_place=True, stmt=_LAST))
+        for name in effects.method_calls:
+            obj = self.obj(name)
+            if obj is not None and obj.generator:
+                planned.setdefault(name, Change(UPDATE, frozenset({name}), in_place=True, stmt=_LAST))
+        closure: dict[str, set[str]] = {}
+        for name in direct:
+            seen, stack = set(), [name]
+            while stack:
+                for other in direct.get(stack.pop(), FunctionInfo()).reads:
+                    if other not in seen:
+                        seen.add(other)
+                        stack.append(other)
+            closure[name] = seen
+        return reads, planned, closure
+
+    def inputs(
+        self, step: _Step, reads: Iterable[str], *, disk: bool = False, mark: bool = False
+    ) -> tuple[dict[str, _Input], dict[str, int]]:
+        """The version of everything the run reads, each seen through the cell's own spec."""
+        effects = step.effects
+        inputs: dict[str, _Input] = {}
+        opkeys: dict[str, int] = {}
+        deferred = []
+        for name in reads:
+            change = effects.changes.get(name)
+            if change is not None and change.kind == IDEMPOTENT:
+                deferred.append(name)
+                continue
+            strip = change.keys if change is not None and change.kind == KEYS else frozenset()
+            restrict = effects.key_reads.get(name)
+            inputs[name] = self.read(name, _Spec(strip, None, restrict) if strip or restrict is not None else _WHOLE)
+        for name in deferred:
+            change = effects.changes[name]
+            others = tuple(sorted((d, inputs[d].version) for d in change.deps if d != name and d in inputs))
+            opkeys[name] = op = self.intern(("op", step.fingerprint, name, others))
+            inputs[name] = self.read(name, _Spec(frozenset(), op, effects.key_reads.get(name)))
+        for path, md5 in step.files_read.items():
+            current = self.files.get(path)
+            if disk and md5:
+                version = self.intern(("file", path, md5))
+                maker = current[1] if current is not None and current[0] == version else None
+            elif current is not None:
+                version, maker = current
+            else:
+                version, maker = self.intern(("disk", path)), None
+            inputs[FILE + path] = _Input(version, maker, None, _WHOLE)
+            if mark:
+                self.files[path] = (version, maker)
+        if mark:
+            for got in inputs.values():
+                if got.oid is not None and not self.objs[got.oid].read:
+                    self.objs[got.oid] = self.objs[got.oid]._replace(read=True)
+        return inputs, opkeys
+
+    def run(
+        self,
+        step: _Step,
+        *,
+        rebound: frozenset[str] | None = None,
+        ok: bool = True,
+        only: frozenset[str] | None = None,
+        unknown: frozenset[str] = frozenset(),
+        disk: bool = False,
+    ) -> None:
+        """Apply one cell run. ``disk``: md5s are real observations (a real run), not a symbolic one."""
+        reads, planned, closure = self.expand(step.effects)
+        deletes = step.effects.deletes
+        if rebound is not None:
+            planned, deletes, unknown = _as_observed(planned, deletes, rebound, ok)
+        elif not ok:
+            planned, deletes = {}, frozenset()
+        if only is not None:
+            planned = {n: c for n, c in planned.items() if n in only}
+        for name in unknown:
+            planned[name] = Change(BIND, frozenset(reads), stmt=_LAST)
+        step.applied, step.unknown = frozenset(planned), frozenset(unknown)
+        step.targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in self.names)
+        inputs, opkeys = self.inputs(step, reads, disk=disk, mark=disk)
+        step.inputs = inputs
+        files = {k for k in inputs if k.startswith(FILE)}
+        for name, change in sorted(planned.items(), key=lambda item: item[1].stmt):
+            deps = set(change.deps) | files
+            for dep in change.deps:
+                deps |= closure.get(dep, set())
+            step.depends[name] = frozenset(d for d in deps if d in inputs)
+            versions = tuple(sorted((d, inputs[d].version) for d in step.depends[name]))
+            self._apply(step, name, change, versions, opkeys.get(name))
+        for name in deletes:
+            self.names.pop(name, None)
+        everything = tuple(sorted((k, i.version) for k, i in inputs.items()))
+        for path, md5 in step.files_written.items():
+            symbolic = self.intern(("fout", step.fingerprint, path, everything))
+            if disk and md5:
+                version = self.written[symbolic] = self.intern(("file", path, md5))
+            else:
+                version = self.written.get(symbolic, symbolic)
+            self.files[path] = (version, step)
+            step.depends[FILE + path] = frozenset(inputs)
+
+    def _apply(self, step: _Step, name: str, change: Change, versions: tuple, opkey: int | None) -> None:
+        oid = self.names.get(name)
+        current = None if oid is None else self.objs[oid]
+        if current is not None and current.module and change.kind != BIND:
+            return  # ``np.append(…)`` and the like call functions, they do not change the module
+        if name in RANDOM_STATES and change.kind != BIND and (current is None or current.base == _NONDET):
+            return  # drawing from a generator nobody seeded: nondeterministic anyway
+        if change.kind == BIND or current is None:
+            if change.alias_of is not None and (source := self.names.get(change.alias_of)) is not None:
+                self.names[name] = source
+                return
+            if change.nondet:
+                base = _NONDET
+            elif change.content is not None:
+                base = self.intern(("def", change.content, versions))
+            else:
+                base = self.intern(("out", step.fingerprint, name, versions))
+            module = change.content is not None and change.content.startswith(("module ", "from "))
+            self._bind(
+                name,
+                self.make(
+                    base, step, generator=change.generator, module=module, function=change.function,
+                    consts=change.consts,
+                ),
+            )
+            return
+        if change.kind == UPDATE and not change.keys:
+            if current.generator and current.base == _NONDET:
+                return
+            new = self.make(self.intern(("out", step.fingerprint, name, versions)), step, generator=current.generator)
+        elif change.kind == IDEMPOTENT:
+            op = opkey if opkey is not None else self.intern(("op", step.fingerprint, name, versions))
+            if any(o == op for o, _ in current.ops):
+                new = current
+            else:
+                new = self.make(
+                    current.base, current.base_maker, (*current.ops, (op, step)), current.comps,
+                    generator=current.generator,
+                )
+        else:
+            comps = {k: (v, m) for k, v, m in current.comps}
+            for key in change.keys:
+                comps[key] = (self.intern(("comp", step.fingerprint, name, key, versions)), step)
+            parts = tuple((k, v, m) for k, (v, m) in sorted(comps.items()))
+            new = self.make(current.base, current.base_maker, current.ops, parts, generator=current.generator)
+        if change.in_place and oid is not None:
+            if new is not current:
+                self.objs[oid] = new._replace(via=(*current.via, (name, step.seq))[-4:])
+        else:
+            self._bind(name, new._replace(read=False, via=()))
+
+    def _bind(self, name: str, obj: _Obj) -> None:
+        self.next_oid += 1
+        self.names[name] = self.next_oid
+        self.objs[self.next_oid] = obj
+
+
+def _as_observed(
+    planned: dict[str, Change], deletes: frozenset[str], rebound: frozenset[str], ok: bool
+) -> tuple[dict[str, Change], frozenset[str], frozenset[str]]:
+    """Correct the static plan with the runtime's truth about which names were rebound.
+
+    A conditional binding happened only if the runtime saw it; in a cell that raised, in-place changes
+    count only up to the last statement whose bindings the runtime saw.
+    """
+    rebound = frozenset(n for n in rebound if not is_ipython_internal(n))
+    reached = _LAST if ok else max((c.stmt for n, c in planned.items() if n in rebound), default=-1)
+    kept = {}
+    for name, change in planned.items():
+        if change.augmented:
+            change = replace(change, in_place=name not in rebound)
+        if not change.in_place and not name.startswith("<"):
+            if name in rebound or (ok and not change.conditional):
+                kept[name] = change
+        elif change.stmt <= reached:
+            kept[name] = change
+    return kept, deletes if ok else frozenset(), frozenset(rebound - kept.keys() - deletes)
+
+
+# -- the notebook as it stands ----------------------------------------------------------------------
+
+
+@dataclass
+class _Book:
+    cells: list[NotebookCell]
+    effects: list[CellEffects]
+    pos: dict[str, int]
+    frontier: int  # the lowest cell that ever ran; cells below it have simply not been reached yet
+
+    @property
+    def key(self) -> tuple:
+        return tuple((c.cell_id, e.fingerprint) for c, e in zip(self.cells, self.effects, strict=True))
+
+    def first_reader(self, name: str) -> str | None:
+        return next((c.cell_id for c, e in zip(self.cells, self.effects, strict=True) if name in e.reads), None)
+
+
+@dataclass
+class _Run:
+    """The symbolic top-to-bottom run: its final namespace, each position's step, and a snapshot."""
+
+    sim: _Sim
+    steps: list[_Step]
+    before: _Sim | None = None
+
+
+@dataclass(frozen=True)
+class _Cause:
+    kind: str
+    cell_id: str
+    message: str
+    cells: frozenset[int]  # notebook positions involved, where a fix starts looking
+    fix: str | None = None
+
+
+def _show(name: str) -> str:
+    if name.startswith(FILE):
+        return name[len(FILE) :]
+    return name.strip("<>")
+
+
+class _Judge:
+    """Compares the actual namespace with the symbolic run and explains every difference."""
+
+    def __init__(self, detector: Detector, book: _Book, run: _Run, opaque: frozenset[str]) -> None:
+        self.detector = detector
+        self.book = book
+        self.run = run
+        self.actual = detector._sim
+        self.opaque = opaque
+        self.budget = _FIX_BUDGET
+        self._explained: dict[tuple[str, int], list[_Cause]] = {}  # also breaks cycles: in progress -> []
+
+    def issues(self) -> list[Issue]:
+        groups: dict[tuple[str, str], tuple[_Cause, set[str]]] = {}
+
+        def add(cause: _Cause, name: str) -> None:
+            key = (cause.kind, cause.cell_id)
+            if key not in groups:
+                groups[key] = (cause, set())
+            groups[key][1].add(name)
+
+        for name in self.actual.names:
+            if name.startswith("<"):
+                continue
+            obj = self.actual.obj(name)
+            expected = self.run.sim.obj(name)
+            if obj is not None and self.differs(name, obj, expected):
+                for cause in self.explain(name, obj, expected, 0) or [self._unexplained(name, obj)]:
+                    add(cause, name)
+        for path, (version, maker) in self.actual.files.items():
+            expected_file = self.run.sim.files.get(path)
+            if maker is None or expected_file is None or expected_file[0] == version:
+                continue
+            add(self.explain_step(maker, FILE + path, 0) or self._unexplained_file(path, maker), FILE + path)
+        for cause, names in self.alias_causes().values():
+            for name in names:
+                add(cause, name)
+        issues = []
+        for cause, names in groups.values():
+            fix = cause.fix or self.fix(names, cause.cells)
+            issues.append(Issue(cause.kind, cause.cell_id, tuple(sorted(map(_show, names))), cause.message, fix))
+        return sorted(issues, key=lambda i: (self.book.pos.get(i.cell_id, len(self.book.cells)), i.kind))
+
+    def differs(self, name: str, obj: _Obj, expected: _Obj | None) -> bool:
+        if expected is None:
+            return obj.read  # a leftover nobody used is harmless
+        if expected.version == obj.version:
+            return False
+        return obj.read or name not in self.opaque
+
+    # -- explaining ----------------------------------------------------------------------------------
+
+    def explain(self, name: str, obj: _Obj, expected: _Obj | None, depth: int) -> list[_Cause]:
+        """Why ``name``'s value differs: explain each part that differs, by the run that made it."""
+        key = (name, obj.version)
+        if key not in self._explained:
+            self._explained[key] = []
+            self._explained[key] = self._explain(name, obj, expected, depth)
+        return self._explained[key]
+
+    def _explain(self, name: str, obj: _Obj, expected: _Obj | None, depth: int) -> list[_Cause]:
+        actual_parts = _parts(obj)
+        expected_parts = _parts(expected) if expected is not None else {}
+        causes: list[_Cause] = []
+        explained = set()
+        for key, (version, maker) in actual_parts.items():
+            if expected_parts.get(key, (None, None))[0] == version or maker is None:
+                continue
+            cause = self.explain_step(maker, name, depth)
+            if cause is not None:
+                causes.append(cause)
+                explained.add(key)
+        for key, (version, maker) in expected_parts.items():
+            if key in explained or actual_parts.get(key, (None, None))[0] == version or maker is None:
+                continue
+            cause = self.missing(maker, name, obj)
+            if cause is not None:
+                causes.append(cause)
+        if not causes and depth == 0:
+            for maker in sorted(obj.makers(), key=lambda m: -m.seq):
+                cause = self.explain_step(maker, name, depth)
+                if cause is not None:
+                    return [cause]
+        return list(dict.fromkeys(causes))
+
+    def explain_step(self, step: _Step, name: str, depth: int) -> _Cause | None:
+        """Why the value a real run made for ``name`` is not what the top-to-bottom run makes there."""
+        pos = self.book.pos.get(step.cell_id)
+        shown = _show(name)
+        if pos is None:
+            reader = self.book.first_reader(name) or step.cell_id
+            where = f"; cell {self.book.pos[reader] + 1} uses it" if reader in self.book.pos else ""
+            return _Cause(
+                "hidden-state", reader, f"{shown} comes from a deleted cell{where}",
+                frozenset({self.book.pos.get(reader, 0)}), RESTART,
+            )
+        if step.fingerprint != self.book.effects[pos].fingerprint:
+            return _Cause(
+                "hidden-state", step.cell_id,
+                f"cell {pos + 1} was edited after it ran; {shown} still holds what its old code made",
+                frozenset({pos}),
+            )
+        if pos >= len(self.run.steps):
+            return None
+        expected = self.run.steps[pos]
+        relevant = step.depends.get(name, frozenset(step.inputs))
+        for dep in sorted(relevant, key=lambda d: (not self._random(d), d)):
+            got, want = step.inputs.get(dep), expected.inputs.get(dep)
+            if got is None or want is None or got.version == want.version:
+                continue
+            cause = self.input_cause(step.cell_id, pos, dep, got, want, depth, "used")
+            if cause is not None:
+                return cause
+        return None
+
+    def input_cause(
+        self, cell_id: str, pos: int, name: str, got: _Input, want: _Input, depth: int, verb: str
+    ) -> _Cause | None:
+        """Why a run at ``pos`` saw ``got`` of ``name`` where a top-to-bottom run would see ``want``."""
+        who, shown = f"cell {pos + 1}", _show(name)
+        if self._random(name):
+            return _Cause(
+                "unseeded-random", cell_id,
+                f"{who} drew random numbers from {shown} in a state left by an earlier run", frozenset({pos}),
+            )
+        maker = got.maker
+        if maker is not None:
+            made_at = self.book.pos.get(maker.cell_id)
+            if made_at is not None and made_at > pos:
+                return _Cause(
+                    "read-from-below", cell_id, f"{who} {verb} {shown} from cell {made_at + 1}, which is below it",
+                    frozenset({pos, made_at}), RESTART,
+                )
+            if maker.cell_id == cell_id and maker.fingerprint == self.book.effects[pos].fingerprint:
+                return _Cause(
+                    "non-idempotent-rerun", cell_id,
+                    f"{who} ran again on {shown}, which its earlier run had already changed", frozenset({pos}),
+                )
+        if want.maker is not None and (skipped := self.missing(want.maker, name, None, quiet=True)) is not None:
+            return skipped
+        live = self.actual.read(name, got.spec)
+        if live.version != got.version:
+            changed_at = self.book.pos.get(live.maker.cell_id) if live.maker is not None else None
+            changer = f"cell {changed_at + 1}" if changed_at is not None else "a later run"
+            return _Cause("stale-input", cell_id, f"{who} {verb} {shown} before {changer} changed it", frozenset({pos}))
+        obj = self.actual.obj(name)
+        if depth < 6 and obj is not None:
+            causes = self.explain(name, obj, self.run.sim.obj(name), depth + 1)
+            if causes:
+                return causes[0]
+        return None
+
+    def missing(self, step: _Step, name: str, obj: _Obj | None, quiet: bool = False) -> _Cause | None:
+        """The top-to-bottom run has an effect of ``step`` on ``name`` that the actual state lacks."""
+        pos = self.book.pos.get(step.cell_id)
+        if pos is None:
+            return None
+        runs = self.detector._runs.get(step.cell_id, [])
+        shown = _show(name)
+        if not runs:
+            return _Cause(
+                "skipped-cell", step.cell_id, f"cell {pos + 1} never ran, but it changes {shown}", frozenset({pos})
+            )
+        if all(r.fingerprint != step.fingerprint for r in runs):
+            return _Cause(
+                "skipped-cell", step.cell_id, f"cell {pos + 1} was edited and not re-run, but it changes {shown}",
+                frozenset({pos}),
+            )
+        if quiet:
+            return None
+        latest = max(obj.makers(), key=lambda m: m.seq, default=None) if obj is not None else None
+        by = self.book.pos.get(latest.cell_id) if latest is not None else None
+        undone = f"cell {by + 1} ran again" if by is not None else "a later run"
+        return _Cause(
+            "stale-input", step.cell_id, f"cell {pos + 1}'s change to {shown} was undone when {undone}",
+            frozenset({pos} if by is None else {pos, by}),
+        )
+
+    def alias_causes(self) -> dict[_Step, tuple[_Cause, set[str]]]:
+        """Values computed from an object that was later changed in place through another name.
+
+        A top-to-bottom run reproduces them, but the notebook's text hides the change (``b = a`` then
+        ``b.append(…)`` changes ``a``): the value no longer describes what its input now holds.
+        """
+        found: dict[_Step, tuple[_Cause, set[str]]] = {}
+        for name, oid in self.actual.names.items():
+            for maker in self.actual.objs[oid].makers():
+                if maker in found:
+                    found[maker][1].add(name)
+                    continue
+                cause = self._alias_cause(maker)
+                if cause is not None:
+                    found[maker] = (cause, {name})
+        return found
+
+    def _alias_cause(self, maker: _Step) -> _Cause | None:
+        pos = self.book.pos.get(maker.cell_id)
+        if pos is None:
+            return None
+        for read_as, got in maker.inputs.items():
+            now = self.actual.objs.get(got.oid) if got.oid is not None else None
+            if now is None:
+                continue
+            for via, seq in now.via:
+                if seq > maker.seq and via != read_as and self.actual.names.get(via) == got.oid:
+                    if self.actual.project(now, got.oid, got.spec).version == got.version:
+                        break
+                    return _Cause(
+                        "stale-input", maker.cell_id,
+                        f"cell {pos + 1} used {read_as}, which was changed later through its alias {via}",
+                        frozenset({pos}), f"copy instead of aliasing ({via} = {read_as}.copy()), then {RESTART}",
+                    )
+        return None
+
+    def _random(self, name: str) -> bool:
+        obj = self.actual.obj(name)
+        return name in RANDOM_STATES or (obj is not None and obj.generator)
+
+    def _unexplained(self, name: str, obj: _Obj) -> _Cause:
+        latest = max(obj.makers(), key=lambda m: m.seq)
+        pos = self.book.pos.get(latest.cell_id, 0)
+        return _Cause(
+            "stale-input", latest.cell_id,
+            f"{name} differs from what running the notebook top to bottom would give", frozenset({pos}),
+        )
+
+    def _unexplained_file(self, path: str, maker: _Step) -> _Cause:
+        pos = self.book.pos.get(maker.cell_id, 0)
+        return _Cause(
+            "stale-input", maker.cell_id, f"{path} differs from what running the notebook top to bottom would write",
+            frozenset({pos}),
+        )
+
+    # -- fixing --------------------------------------------------------------------------------------
+
+    def fix(self, names: set[str], cells: frozenset[int]) -> str:
+        """The smallest contiguous range of cells whose re-run settles ``names`` without unsettling others."""
+        end = len(self.run.steps) - 1
+        if not cells or end < 0:
+            return RESTART
+        touching = {
+            i for i, step in enumerate(self.run.steps)
+            if step.applied & names or any(FILE + p in names for p in step.files_written)
+        }
+        makers = {self.book.pos.get(m.cell_id, 0) for n in names for m in self._expected_makers(n)}
+        high = min(max(cells | makers), end)
+        starts = [min(cells), min(cells | touching), *sorted(self._upstream(cells | touching), reverse=True)]
+        candidates = [*[(start, high) for start in starts][:6], (min(starts), end)]
+        for start, stop in dict.fromkeys(candidates):
+            if start <= stop and self._repairs(start, stop, names):
+                return f"run cell {start + 1}" if start == stop else f"run cells {start + 1}–{stop + 1}"
+        return RESTART
+
+    def _upstream(self, positions: set[int]) -> set[int]:
+        """Where the inputs of these cells come from in the top-to-bottom run, two levels up."""
+        found: set[int] = set()
+        frontier = set(positions)
+        for _ in range(2):
+            frontier = {
+                got.maker.seq
+                for p in frontier if p < len(self.run.steps)
+                for got in self.run.steps[p].inputs.values()
+                if got.maker is not None and got.maker.seq < p
+            } - found
+            found |= frontier
+        return found
+
+    def _expected_makers(self, name: str) -> list[_Step]:
+        if name.startswith(FILE):
+            found = self.run.sim.files.get(name[len(FILE) :])
+            return [found[1]] if found is not None and found[1] is not None else []
+        obj = self.run.sim.obj(name)
+        return obj.makers() if obj is not None else []
+
+    def _repairs(self, start: int, stop: int, names: set[str]) -> bool:
+        if stop - start + 1 > self.budget:
+            return False
+        self.budget -= stop - start + 1
+        sim = self.actual.copy()
+        for position in range(start, stop + 1):
+            self.detector._symbolic_step(sim, self.book, position, _SIMULATED + position)
+        for name in names:
+            if not self._settled(sim, name):
+                return False
+        for name, oid in sim.names.items():
+            before = self.actual.names.get(name)
+            if before == oid and self.actual.objs.get(oid) is sim.objs[oid]:
+                continue
+            was = self.actual.obj(name)
+            was_fine = was is None or not self.differs(name, was, self.run.sim.obj(name))
+            if was_fine and not self._settled(sim, name):
+                return False
+        return True
+
+    def _settled(self, sim: _Sim, name: str) -> bool:
+        if name.startswith(FILE):
+            path = name[len(FILE) :]
+            return sim.files.get(path, (None,))[0] == self.run.sim.files.get(path, (None,))[0]
+        obj = sim.obj(name)
+        return obj is None or not self.differs(name, obj, self.run.sim.obj(name))
+
+
+def _parts(obj: _Obj) -> dict[tuple, tuple[int, _Step | None]]:
+    parts: dict[tuple, tuple[int, _Step | None]] = {("base",): (obj.base, obj.base_maker)}
+    for op, maker in obj.ops:
+        parts[("op", op)] = (op, maker)
+    for key, version, maker in obj.comps:
+        parts[("comp", key)] = (version, maker)
+    return parts
+
+
+# -- the detector -----------------------------------------------------------------------------------
+
+
+class Detector:
+    """Incremental: the session feeds it one Execution per cell run and asks for verdicts."""
+
+    def __init__(self) -> None:
+        self._intern = _Interner()
+        self._written: dict[int, int] = {}
+        self._sim = _Sim(self._intern, self._written)
+        self._runs: dict[str, list[_Step]] = {}
+        self._latest: dict[tuple[str, str], _Step] = {}  # (cell id, fingerprint) -> its last run
+        self._deleted: set[str] = set()
+        self._count = 0
+        self._opaque: frozenset[str] = frozenset()
+        self._cache: dict[tuple, _Run] = {}
+
+    def record(self, execution: Execution) -> None:
+        self._deleted |= execution.deleted_cells
+        self._deleted.discard(execution.cell_id)
+        effects = analyze(execution.code)
+        step = _Step(
+            execution.cell_id, effects.fingerprint, self._count, effects,
+            dict(execution.files_read), dict(execution.files_written), ok=execution.ok,
+        )
+        self._sim.run(step, rebound=execution.rebound, ok=execution.ok, disk=True)
+        self._count += 1
+        self._runs.setdefault(execution.cell_id, []).append(step)
+        self._latest[(execution.cell_id, effects.fingerprint)] = step
+        self._cache.clear()
+
+    def verdict(self, notebook: Sequence[NotebookCell], opaque: frozenset[str] = frozenset()) -> Verdict:
+        """Is the tracked state what running ``notebook`` top to bottom in a fresh kernel would give?
+
+        ``opaque``: names whose values cannot be compared (modules, functions, figures); a difference
+        confined to such a name that nothing read is not an issue.
+        """
+        self._opaque = frozenset(opaque)
+        book = self._book(notebook)
+        if book.frontier < 0:
+            return Verdict(True, ())
+        judge = _Judge(self, book, self._expected(book, book.frontier), self._all_opaque(book))
+        issues = judge.issues()
+        return Verdict(not issues, tuple(issues))
+
+    def preflight(self, notebook: Sequence[NotebookCell], cell_id: str, code: str) -> tuple[Issue, ...]:
+        """Issues that running this code now would create by *using* stale, from-below or hidden state.
+
+        A cell that makes values is checked against what a top-to-bottom run would feed it at its
+        position; a cell that only shows things (or makes only figures) is checked against the values
+        a top-to-bottom run would end with, so re-running ``df.head()`` after later cells is fine.
+        """
+        effects = analyze(code)
+        if not self._count or not effects.parsed:
+            return ()
+        book = self._book(notebook)
+        pos = book.pos.get(cell_id, len(book.cells))
+        run = self._expected(book, max(book.frontier, pos - 1), snapshot=pos)
+        opaque = self._all_opaque(book) | effects.likely_opaque
+        judge = _Judge(self, book, run, opaque)
+        step = _Step(cell_id, effects.fingerprint, self._count, effects)
+        makes_values = any(n not in opaque for n in effects.changes)
+        target = run.before if makes_values and run.before is not None else run.sim
+        reads, _, _ = self._sim.expand(effects)
+        got_all, _ = self._sim.inputs(step, reads)
+        want_all, _ = target.inputs(step, reads)
+        aliased = {maker: cause for maker, (cause, _) in judge.alias_causes().items()}
+        issues: dict[tuple[str, str], Issue] = {}
+        for name in sorted(got_all, key=lambda n: (not judge._random(n), n)):
+            got, want = got_all[name], want_all[name]
+            obj = self._sim.obj(name)
+            cause = next((aliased[m] for m in (obj.makers() if obj else []) if m in aliased), None)
+            if got.version != want.version and (makes_values or name not in opaque):
+                cause = judge.input_cause(cell_id, pos, name, got, want, 0, "would use") or cause
+            if cause is None or (cause.kind, cause.cell_id) in issues:
+                continue
+            message = cause.message
+            if cause.cell_id != cell_id:
+                message = f"cell {pos + 1} would use {_show(name)}; {message}"
+            fix = cause.fix or judge.fix({name}, cause.cells)
+            issues[(cause.kind, cause.cell_id)] = Issue(cause.kind, cause.cell_id, (_show(name),), message, fix)
+        return tuple(issues.values())
+
+    # -- symbolic runs -------------------------------------------------------------------------------
+
+    def _book(self, notebook: Sequence[NotebookCell]) -> _Book:
+        cells: list[NotebookCell] = []
+        pos: dict[str, int] = {}
+        for cell in notebook:
+            if cell.cell_id not in self._deleted and cell.cell_id not in pos:
+                pos[cell.cell_id] = len(cells)
+                cells.append(cell)
+        frontier = max((pos[c] for c in self._runs if c in pos), default=-1)
+        return _Book(cells, [analyze(c.code) for c in cells], pos, frontier)
+
+    def _all_opaque(self, book: _Book) -> frozenset[str]:
+        """The session's opaque names plus those the code shows are modules, functions or figures."""
+        static = set().union(*(e.likely_opaque for e in book.effects)) if book.effects else set()
+        for runs in self._runs.values():
+            static |= runs[-1].effects.likely_opaque
+        return self._opaque | static
+
+    def _expected(self, book: _Book, end: int, snapshot: int | None = None) -> _Run:
+        if snapshot is not None and snapshot > end:
+            whole = self._expected(book, end)
+            return _Run(whole.sim, whole.steps, whole.sim)
+        key = (book.key, end, snapshot)
+        if key in self._cache:
+            return self._cache[key]
+        sim = _Sim(self._intern, self._written)
+        sim.files = {path: (version, None) for path, (version, _) in self._sim.files.items()}
+        run = _Run(sim, [])
+        for position in range(end + 1):
+            if position == snapshot:
+                run.before = sim.copy()
+            run.steps.append(self._symbolic_step(sim, book, position, position))
+        if snapshot is not None and run.before is None:
+            run.before = sim.copy()
+        if len(self._cache) > 8:
+            self._cache.clear()
+        self._cache[key] = run
+        return run
+
+    def _symbolic_step(self, sim: _Sim, book: _Book, position: int, seq: int) -> _Step:
+        """Run a notebook cell symbolically, the way its last real run of this code went."""
+        cell, effects = book.cells[position], book.effects[position]
+        same = self._latest.get((cell.cell_id, effects.fingerprint))
+        runs = self._runs.get(cell.cell_id)
+        source = same or (runs[-1] if runs else None)
+        step = _Step(
+            cell.cell_id, effects.fingerprint, seq, effects,
+            source.files_read if source else {}, source.files_written if source else {},
+        )
+        if same is not None and not same.ok and not self._same_situation(sim, step, same):
+            same = None  # it raised in a state a top-to-bottom run would not be in: assume it completes
+        sim.run(step, only=same.applied if same else None, unknown=same.unknown if same else frozenset())
+        return step
+
+    @staticmethod
+    def _same_situation(sim: _Sim, step: _Step, ran: _Step) -> bool:
+        reads, _, _ = sim.expand(step.effects)
+        inputs, _ = sim.inputs(step, reads)
+        targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in sim.names)
+        return targets == ran.targets and all(
+            ran.inputs.get(name, got).version == got.version for name, got in inputs.items()
+        )

@@ -1,0 +1,227 @@
+"""Issue 6 in a real kernel: the eleven scenarios, each cell sent with its cellId as JupyterLab sends it.
+
+TP scenarios must end not reproducible with the named kind; TN scenarios must stay reproducible with no
+issue at all. Strict mode must refuse the TP runs that use bad state and run every TN one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.kernel import Kernel
+
+pytestmark = pytest.mark.kernel
+
+
+def start(kernel: Kernel, strict: bool = False) -> None:
+    kernel.cell("%load_ext jupyter_mlops", "load")
+    kernel.cell("%mlops_track --no-mlflow" + (" --strict" if strict else ""), "track")
+
+
+def run(kernel: Kernel, *steps: tuple[str, str], deleted: list[str] | None = None) -> list:
+    replies = []
+    for cell_id, code in steps:
+        reply = kernel.run(code, cell_id, deleted=deleted)
+        replies.append(reply)
+    return replies
+
+
+def verdict(kernel: Kernel) -> dict:
+    return kernel.eval("__import__('jupyter_mlops').status()")
+
+
+def kinds(status: dict) -> set[tuple[str, str]]:
+    return {(i["kind"], i["cell_id"]) for i in status["issues"]}
+
+
+def assert_clean(kernel: Kernel) -> None:
+    status = verdict(kernel)
+    assert status["reproducible"] is True and status["issues"] == [], status["issues"]
+
+
+@pytest.fixture
+def numpy_kernel(kernel):
+    kernel.cell("import numpy as np, pandas as pd", "imports")
+    return kernel
+
+
+def test_1_stale_consumer(kernel):
+    start(kernel)
+    run(kernel, ("A", "x = 1"), ("B", "y = x + 1"), ("C", "print(y)"))
+    assert_clean(kernel)
+    replies = run(kernel, ("A", "x = 42"), ("C", "print(y)"))
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert ("stale-input", "B") in kinds(status)
+    assert "stale-input" in replies[0].stderr  # warned under the cell that made it stale
+    assert any("y" in i["names"] for i in status["issues"])
+    assert "2" in next(i["fix"] for i in status["issues"] if i["kind"] == "stale-input")
+
+
+def test_2_independent_cells_bottom_up_and_reimport(kernel, project):
+    (project / "a.txt").write_text("a")
+    (project / "b.txt").write_text("b")
+    start(kernel)
+    replies = run(kernel, ("B", "b = open('b.txt').read()"), ("A", "a = open('a.txt').read()"),
+                  ("M", "import math"), ("M", "import math"))
+    assert all("jupyter-mlops:" not in r.stderr for r in replies)
+    assert_clean(kernel)
+
+
+def test_3_mutating_rerun(kernel):
+    start(kernel)
+    replies = run(kernel, ("A", "lst = [1, 2, 3]"), ("B", "lst.append(4)"), ("B", "lst.append(4)"),
+                  ("C", "print(sum(lst))"))
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert ("non-idempotent-rerun", "B") in kinds(status)
+    assert "non-idempotent-rerun" in replies[2].stderr
+
+
+def test_4_subscript_write_stale_then_new_column_is_fine(kernel, project):
+    start(kernel)
+    cells = [("A", "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2]})"), ("B", "df['y'] = df['x'] * 2"),
+             ("C", "m = df['y'].mean()")]
+    run(kernel, *cells)
+    run(kernel, ("B", "df['y'] = df['x'] * 3"))
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert any(i["cell_id"] == "C" and i["kind"] == "stale-input" for i in status["issues"]), status["issues"]
+
+
+def test_4_new_column_nobody_read_is_not_flagged(kernel):
+    start(kernel)
+    run(kernel, ("A", "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2]})"), ("B", "df['y'] = df['x'] * 2"),
+        ("C", "m = df['y'].mean()"), ("D", "df['z'] = 0"))
+    assert_clean(kernel)
+
+
+def test_5_alias_mutation_makes_reader_stale(kernel):
+    start(kernel)
+    run(kernel, ("A", "a = [1, 2]"), ("B", "b = a"), ("C", "n = len(a)"), ("D", "b.append(3)"))
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert any(i["cell_id"] == "C" and "n" in i["names"] for i in status["issues"]), status["issues"]
+
+
+def test_6_global_read_inside_a_function(kernel):
+    start(kernel)
+    run(kernel, ("A", "rate = 0.1"), ("B", "def tax(v):\n    return v * rate"), ("C", "t = tax(100)"))
+    assert_clean(kernel)
+    run(kernel, ("A", "rate = 0.2"))
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert any(i["cell_id"] == "C" and i["kind"] == "stale-input" for i in status["issues"]), status["issues"]
+
+
+def test_7_deleted_definition_is_hidden_state(kernel):
+    start(kernel)
+    run(kernel, ("A", "threshold = 5"), ("B", "hits = [v for v in range(10) if v > threshold]"))
+    assert_clean(kernel)
+    reply = kernel.run("hits = [v for v in range(10) if v > threshold]", "B", deleted=["A"])
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert any(i["kind"] == "hidden-state" and "threshold" in i["names"] for i in status["issues"])
+    assert "hidden-state" in reply.stderr
+
+
+def test_8_unseeded_random_rerun(numpy_kernel):
+    start(numpy_kernel)
+    run(numpy_kernel, ("A", "rng = np.random.default_rng(0)"), ("B", "s = rng.normal(size=3)"),
+        ("B", "s = rng.normal(size=3)"))
+    status = verdict(numpy_kernel)
+    assert status["reproducible"] is False
+    assert ("unseeded-random", "B") in kinds(status)
+
+
+def test_8_seeded_in_one_cell_is_fine(numpy_kernel):
+    start(numpy_kernel)
+    code = "rng = np.random.default_rng(0); s = rng.normal(size=3)"
+    run(numpy_kernel, ("A", code), ("A", code))
+    assert_clean(numpy_kernel)
+
+
+def test_9_write_only_temporaries(kernel):
+    kernel.cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt", "plt")
+    start(kernel)
+    a = "fig, ax = plt.subplots(); ax.plot([1])"
+    b = "fig, ax = plt.subplots(); ax.hist([1])"
+    run(kernel, ("B", b), ("A", a), ("B", b))
+    assert_clean(kernel)
+
+
+def test_10_stale_through_a_file(kernel, project):
+    start(kernel)
+    run(kernel, ("A", "import pandas as pd\ndf = pd.DataFrame({'x': [1, -2, 3]})\ndf[df.x > 0].to_csv('clean.csv')"),
+        ("B", "d2 = pd.read_csv('clean.csv')"))
+    assert_clean(kernel)
+    run(kernel, ("A", "import pandas as pd\ndf = pd.DataFrame({'x': [1, -2, 3]})\ndf[df.x > 1].to_csv('clean.csv')"))
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert any(i["cell_id"] == "B" and i["kind"] == "stale-input" for i in status["issues"]), status["issues"]
+
+
+def test_11_skipped_cell(kernel):
+    start(kernel)
+    run(kernel, ("A", "x = 1"), ("C", "y = x + 1"))
+    # C ran before B existed in the notebook's order as the kernel knows it; tell the order with a file.
+    status = verdict(kernel)
+    assert status["reproducible"] is True  # B is not known to the kernel yet: nothing to say
+
+
+def test_11_skipped_cell_in_a_saved_notebook(kernel, project):
+    write_notebook(project / "nb.ipynb", [("A", "x = 1"), ("B", "x = x * 10"), ("C", "y = x + 1")])
+    start(kernel)
+    run(kernel, ("A", "x = 1"), ("C", "y = x + 1"))
+    status = verdict(kernel)
+    assert status["reproducible"] is False
+    assert any(i["kind"] == "skipped-cell" for i in status["issues"]), status["issues"]
+
+
+def test_11_skipped_display_cell_is_fine(kernel, project):
+    write_notebook(project / "nb.ipynb", [("A", "x = 1"), ("B", "print(x)"), ("C", "y = x + 1")])
+    start(kernel)
+    run(kernel, ("A", "x = 1"), ("C", "y = x + 1"))
+    assert_clean(kernel)
+
+
+def test_strict_refuses_stale_use_and_says_what_to_run(kernel):
+    start(kernel, strict=True)
+    run(kernel, ("A", "x = 1"), ("B", "y = x + 1"), ("C", "print(y)"))
+    run(kernel, ("A", "x = 42"))
+    reply = kernel.run("print(y)\nran = True", "C")
+    assert reply.status == "error" and reply.ename == "InputRejected"
+    assert "run cell" in reply.evalue
+    assert kernel.eval("'ran' in globals()") is False  # nothing of the cell ran
+
+
+def test_strict_refuses_deleted_definition(kernel):
+    start(kernel, strict=True)
+    run(kernel, ("A", "threshold = 5"), ("B", "hits = [v for v in range(10) if v > threshold]"))
+    reply = kernel.run("hits = [v for v in range(10) if v > threshold]", "B", deleted=["A"])
+    assert reply.status == "error" and reply.ename == "InputRejected"
+    assert "restart" in reply.evalue.lower() or "run" in reply.evalue.lower()
+
+
+@pytest.mark.parametrize("cells", [
+    [("A", "x = 1"), ("B", "y = x + 1"), ("C", "print(y)")],
+    [("A", "lst = [1, 2, 3]"), ("B", "lst.append(4)"), ("C", "print(sum(lst))")],
+    [("A", "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2]})"), ("B", "df['y'] = df['x'] * 2"),
+     ("C", "m = df['y'].mean()"), ("D", "df['z'] = 0")],
+    [("A", "rate = 0.1"), ("B", "def tax(v):\n    return v * rate"), ("C", "t = tax(100)")],
+    [("A", "import numpy as np\nrng = np.random.default_rng(0)"), ("B", "s = rng.normal(size=3)")],
+])
+def test_strict_never_refuses_a_clean_top_to_bottom_run(kernel, cells):
+    start(kernel, strict=True)
+    replies = run(kernel, *cells)
+    assert [r.status for r in replies] == ["ok"] * len(cells)
+    assert_clean(kernel)
+
+
+def write_notebook(path, cells) -> None:
+    import json
+
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": cid, "metadata": {}, "source": code, "outputs": [], "execution_count": None}
+        for cid, code in cells]}
+    path.write_text(json.dumps(nb))

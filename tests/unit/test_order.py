@@ -1,0 +1,562 @@
+"""The verdict engine on replayed histories: true positives get the right kind, true negatives stay quiet.
+
+Each scenario builds a notebook (cell id -> code, in notebook order), replays executions into a
+Detector and asks for the verdict. ``clean_run`` also asserts that preflight refuses nothing along a
+top-to-bottom run, which strict mode relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from jupyter_mlops.kernel.order import Detector, Execution, NotebookCell, Verdict
+
+OPAQUE = frozenset({"pd", "np", "plt", "sns", "fig", "ax", "math", "model", "rng", "clf"})
+
+
+def notebook(*cells: tuple[str, str]) -> list[NotebookCell]:
+    return [NotebookCell(cell_id, code) for cell_id, code in cells]
+
+
+def code_of(cells: list[NotebookCell], cell_id: str) -> str:
+    return next(c.code for c in cells if c.cell_id == cell_id)
+
+
+def replay(cells: list[NotebookCell], order: Iterable[str], detector: Detector | None = None, **runs) -> Detector:
+    """Run cells by id; ``runs[cell_id]`` may give Execution fields (files_read, ok, rebound …)."""
+    detector = detector or Detector()
+    for cell_id in order:
+        detector.record(Execution(cell_id, code_of(cells, cell_id), **runs.get(cell_id, {})))
+    return detector
+
+
+def clean_run(cells: list[NotebookCell], **runs) -> Detector:
+    """Top to bottom with preflight before every cell: strict mode must let all of it through."""
+    detector = Detector()
+    for cell in cells:
+        assert detector.preflight(cells, cell.cell_id, cell.code) == (), f"preflight refused {cell.cell_id}"
+        detector.record(Execution(cell.cell_id, cell.code, **runs.get(cell.cell_id, {})))
+    return detector
+
+
+def kinds(verdict: Verdict) -> set[tuple[str, str]]:
+    return {(issue.kind, issue.cell_id) for issue in verdict.issues}
+
+
+def assert_clean(verdict: Verdict) -> None:
+    assert verdict.reproducible, [i.message for i in verdict.issues]
+    assert verdict.issues == ()
+
+
+# -- the brief's scenarios ---------------------------------------------------------------------------
+
+
+def test_stale_input_after_upstream_edit_and_rerun():
+    cells = notebook(("A", "x=1"), ("B", "y=x+1"), ("C", "print(y)"))
+    detector = clean_run(cells)
+    assert_clean(detector.verdict(cells))
+    edited = notebook(("A", "x=42"), ("B", "y=x+1"), ("C", "print(y)"))
+    replay(edited, ["A"], detector)
+    refused = detector.preflight(edited, "C", "print(y)")
+    assert [(i.kind, i.cell_id) for i in refused] == [("stale-input", "B")]
+    replay(edited, ["C"], detector)
+    verdict = detector.verdict(edited)
+    assert not verdict.reproducible
+    assert kinds(verdict) == {("stale-input", "B")}
+    (issue,) = verdict.issues
+    assert issue.names == ("y",)
+    assert issue.fix == "run cell 2"
+    assert "cell 2" in issue.message and "cell 1" in issue.message
+
+
+def test_independent_file_readers_in_any_order_and_reimports():
+    cells = notebook(
+        ("A", "a = open('a.txt').read()"), ("B", "b = open('b.txt').read()"), ("M", "import math"),
+    )
+    runs = {"A": {"files_read": {"a.txt": "m-a"}}, "B": {"files_read": {"b.txt": "m-b"}}}
+    detector = replay(cells, ["B", "A", "M", "M"], **runs)
+    assert_clean(detector.verdict(cells, OPAQUE))
+    clean_run(cells, **runs)
+
+
+def test_non_idempotent_rerun_of_append():
+    cells = notebook(("A", "lst=[1,2,3]"), ("B", "lst.append(4)"), ("C", "print(sum(lst))"))
+    detector = replay(cells, "ABBC")
+    verdict = detector.verdict(cells)
+    assert kinds(verdict) == {("non-idempotent-rerun", "B")}
+    assert verdict.issues[0].names == ("lst",)
+    assert verdict.issues[0].fix == "run cells 1–2"
+    assert_clean(clean_run(cells).verdict(cells))
+
+
+def test_preflight_refuses_second_append():
+    cells = notebook(("A", "lst=[1,2,3]"), ("B", "lst.append(4)"))
+    detector = replay(cells, "AB")
+    assert [i.kind for i in detector.preflight(cells, "B", "lst.append(4)")] == ["non-idempotent-rerun"]
+
+
+DF_CELLS = (
+    ("A", "df=pd.DataFrame({'x':[1,2]})"),
+    ("B", "df['y']=df['x']*2"),
+    ("C", "m=df['y'].mean()"),
+    ("D", "df['z']=0"),
+)
+
+
+def test_edited_column_makes_its_reader_stale():
+    cells = notebook(*DF_CELLS)
+    detector = replay(cells, "ABC")
+    edited = notebook(DF_CELLS[0], ("B", "df['y']=df['x']*3"), *DF_CELLS[2:])
+    replay(edited, "B", detector)
+    verdict = detector.verdict(edited, OPAQUE)
+    assert kinds(verdict) == {("stale-input", "C")}
+    assert verdict.issues[0].names == ("m",)
+    assert verdict.issues[0].fix == "run cell 3"
+
+
+def test_new_column_nobody_read_is_fine():
+    cells = notebook(*DF_CELLS)
+    assert_clean(clean_run(cells).verdict(cells, OPAQUE))
+    assert_clean(replay(cells, "ABCD").verdict(cells, OPAQUE))
+
+
+def test_rerunning_the_column_cell_unchanged_is_fine():
+    cells = notebook(*DF_CELLS)
+    assert_clean(replay(cells, "ABCDB").verdict(cells, OPAQUE))
+    assert_clean(replay(cells, "ABCDBC").verdict(cells, OPAQUE))
+
+
+def test_mutation_through_alias_makes_earlier_reader_stale():
+    cells = notebook(("A", "a=[1,2]"), ("B", "b=a"), ("C", "n=len(a)"), ("D", "b.append(3)"))
+    verdict = replay(cells, "ABCD").verdict(cells)
+    assert kinds(verdict) == {("stale-input", "C")}
+    assert verdict.issues[0].names == ("n",)
+    assert "alias b" in verdict.issues[0].message
+
+
+def test_function_reading_a_global_makes_its_caller_stale():
+    cells = notebook(("A", "rate=0.1"), ("B", "def tax(v): return v*rate"), ("C", "t=tax(100)"))
+    detector = replay(cells, "ABC")
+    edited = notebook(("A", "rate=0.2"), *[(c.cell_id, c.code) for c in cells[1:]])
+    replay(edited, "A", detector)
+    verdict = detector.verdict(edited, frozenset({"tax"}))
+    assert kinds(verdict) == {("stale-input", "C")}
+    assert verdict.issues[0].names == ("t",)
+    assert verdict.issues[0].fix == "run cell 3"
+
+
+def test_function_calling_function_is_followed_transitively():
+    cells = notebook(
+        ("A", "rate=0.1"), ("B", "def tax(v): return v*rate"), ("C", "def total(v): return v + tax(v)"),
+        ("D", "t=total(100)"),
+    )
+    detector = replay(cells, "ABCD")
+    edited = notebook(("A", "rate=0.3"), *[(c.cell_id, c.code) for c in cells[1:]])
+    replay(edited, "A", detector)
+    assert kinds(detector.verdict(edited)) == {("stale-input", "D")}
+
+
+HIDDEN = (("A", "threshold=5"), ("B", "hits=[v for v in range(10) if v>threshold]"))
+
+
+def test_value_from_deleted_cell_reported_by_frontend():
+    cells = notebook(*HIDDEN)
+    detector = replay(cells, "AB")
+    without_a = notebook(HIDDEN[1], ("C", "print(1)"))
+    detector.record(Execution("C", "print(1)", deleted_cells=frozenset({"A"})))
+    verdict = detector.verdict(without_a)
+    assert kinds(verdict) == {("hidden-state", "B")}
+    assert set(verdict.issues[0].names) == {"hits", "threshold"}
+    assert verdict.issues[0].fix == "restart and run all"
+    refused = detector.preflight(without_a, "B", HIDDEN[1][1])
+    assert [(i.kind, i.cell_id) for i in refused] == [("hidden-state", "B")]
+
+
+def test_value_from_cell_missing_from_notebook():
+    cells = notebook(*HIDDEN)
+    detector = replay(cells, "AB")
+    without_a = notebook(HIDDEN[1])
+    assert kinds(detector.verdict(without_a)) == {("hidden-state", "B")}
+    assert detector.preflight(without_a, "B", HIDDEN[1][1])
+
+
+def test_edited_but_not_rerun_cell_is_hidden_state():
+    cells = notebook(("A", "x = 1"), ("B", "y = x + 1"))
+    detector = replay(cells, "AB")
+    edited = notebook(("A", "x = 2"), ("B", "y = x + 1"))
+    verdict = detector.verdict(edited)
+    assert ("hidden-state", "A") in kinds(verdict)
+
+
+def test_comment_only_edit_is_not_an_edit():
+    cells = notebook(("A", "x = 1"), ("B", "y = x + 1"))
+    detector = replay(cells, "AB")
+    assert_clean(detector.verdict(notebook(("A", "x = 1  # the answer"), ("B", "y = x + 1"))))
+
+
+def test_random_generator_consumed_twice():
+    cells = notebook(("A", "rng=np.random.default_rng(0)"), ("B", "s=rng.normal(size=3)"))
+    verdict = replay(cells, "ABB").verdict(cells, OPAQUE)
+    assert kinds(verdict) == {("unseeded-random", "B")}
+    assert "s" in verdict.issues[0].names
+    assert verdict.issues[0].fix == "run cells 1–2"
+
+
+def test_seeded_generator_in_one_cell_rerun_is_fine():
+    cells = notebook(("A", "rng=np.random.default_rng(0); s=rng.normal(size=3)"))
+    assert_clean(replay(cells, "AA").verdict(cells, OPAQUE))
+
+
+def test_global_random_after_seed_in_another_cell():
+    cells = notebook(("A", "np.random.seed(0)"), ("B", "x = np.random.rand(3)"))
+    verdict = replay(cells, "ABB").verdict(cells, OPAQUE)
+    assert kinds(verdict) == {("unseeded-random", "B")}
+    assert replay(cells, "AB").verdict(cells, OPAQUE).reproducible
+    assert replay(cells, "ABAB").verdict(cells, OPAQUE).reproducible
+
+
+def test_unseeded_randomness_is_nondeterminism_not_an_issue():
+    cells = notebook(("A", "x = np.random.rand(3)"), ("B", "rng = np.random.default_rng()"), ("C", "y = rng.random()"))
+    assert_clean(replay(cells, "AABCC").verdict(cells, OPAQUE))
+
+
+def test_plot_temporaries_in_two_cells_any_order():
+    cells = notebook(
+        ("A", "fig, ax = plt.subplots(); ax.plot([1])"), ("B", "fig, ax = plt.subplots(); ax.hist([1])"),
+    )
+    assert_clean(replay(cells, "BAB").verdict(cells, OPAQUE))
+    assert_clean(replay(cells, "BA").verdict(cells, OPAQUE))
+    assert_clean(replay(cells, "BA").verdict(cells))  # the code alone shows these are figures
+
+
+def test_stale_through_a_written_file():
+    cells = notebook(("A", "df[df.x>0].to_csv('clean.csv')"), ("B", "d2=pd.read_csv('clean.csv')"))
+    detector = replay(
+        cells, "AB", A={"files_written": {"clean.csv": "m1"}}, B={"files_read": {"clean.csv": "m1"}}
+    )
+    assert_clean(detector.verdict(cells, OPAQUE))
+    edited = notebook(("A", "df[df.x>1].to_csv('clean.csv')"), cells[1].cell_id and ("B", cells[1].code))
+    replay(edited, "A", detector, A={"files_written": {"clean.csv": "m2"}})
+    verdict = detector.verdict(edited, OPAQUE)
+    assert kinds(verdict) == {("stale-input", "B")}
+    assert "clean.csv" in verdict.issues[0].message
+
+
+def test_rewriting_a_file_with_the_same_content_is_fine():
+    cells = notebook(("A", "df.to_csv('clean.csv')"), ("B", "d2=pd.read_csv('clean.csv')"))
+    detector = replay(
+        cells, "ABA", A={"files_written": {"clean.csv": "m1"}}, B={"files_read": {"clean.csv": "m1"}}
+    )
+    assert_clean(detector.verdict(cells, OPAQUE))
+
+
+def test_data_file_changed_on_disk_between_reads():
+    cells = notebook(
+        ("A", "raw = pd.read_csv('data.csv')"), ("B", "n = len(raw)"), ("C", "other = pd.read_csv('data.csv')")
+    )
+    detector = replay(
+        cells, "ABC", A={"files_read": {"data.csv": "v1"}}, C={"files_read": {"data.csv": "v2"}}
+    )
+    verdict = detector.verdict(cells, OPAQUE)
+    assert ("stale-input", "A") in kinds(verdict)
+
+
+def test_skipped_cell_that_changes_a_used_value():
+    cells = notebook(("A", "x=1"), ("B", "x=x*10"), ("C", "y=x+1"))
+    detector = Detector()
+    replay(cells, "A", detector)
+    refused = detector.preflight(cells, "C", "y=x+1")
+    assert [(i.kind, i.cell_id) for i in refused] == [("skipped-cell", "B")]
+    replay(cells, "C", detector)
+    verdict = detector.verdict(cells)
+    assert kinds(verdict) == {("skipped-cell", "B")}
+    assert verdict.issues[0].fix == "run cells 2–3"
+
+
+def test_skipped_display_cell_is_fine():
+    cells = notebook(("A", "x=1"), ("B", "print(x)"), ("C", "y=x+1"))
+    assert_clean(replay(cells, "AC").verdict(cells))
+
+
+def test_cells_below_the_last_run_are_not_skipped():
+    cells = notebook(("A", "x=1"), ("B", "y=x+1"), ("C", "x = 5"))
+    assert_clean(replay(cells, "AB").verdict(cells))
+
+
+def test_read_from_below():
+    cells = notebook(("A", "y=x+1"), ("B", "x=1"))
+    detector = replay(cells, "B")
+    refused = detector.preflight(cells, "A", "y=x+1")
+    assert [(i.kind, i.cell_id) for i in refused] == [("read-from-below", "A")]
+    replay(cells, "A", detector)
+    verdict = detector.verdict(cells)
+    assert kinds(verdict) == {("read-from-below", "A")}
+    assert verdict.issues[0].fix == "restart and run all"
+
+
+def test_rerun_with_unchanged_inputs_is_fine():
+    cells = notebook(("A", "a = 3"), ("B", "x = a * 2"), ("C", "z = x + a"))
+    assert_clean(replay(cells, "ABCBBCB").verdict(cells))
+
+
+def test_redefining_a_function_unchanged_is_fine():
+    cells = notebook(("A", "def f(v):\n    return v + 1"), ("B", "r = f(2)"), ("C", "class K:\n    pass"))
+    assert_clean(replay(cells, "ABACACB").verdict(cells))
+
+
+def test_redefined_function_makes_its_callers_stale():
+    cells = notebook(("A", "def f(v):\n    return v + 1"), ("B", "r = f(2)"))
+    detector = replay(cells, "AB")
+    edited = notebook(("A", "def f(v):\n    return v + 2"), ("B", "r = f(2)"))
+    replay(edited, "A", detector)
+    assert kinds(detector.verdict(edited)) == {("stale-input", "B")}
+
+
+# -- cells that raised, and runtime truth --------------------------------------------------------------
+
+
+def test_cell_that_raised_before_binding_changes_nothing():
+    cells = notebook(("A", "x = 1"), ("B", "y = x + 1"), ("C", "x = undefined_name + 1"))
+    detector = replay(cells, "AB")
+    replay(cells, "C", detector, C={"ok": False, "rebound": frozenset()})
+    assert_clean(detector.verdict(cells))
+
+
+def test_cell_that_raised_without_runtime_info_counts_as_no_change():
+    cells = notebook(("A", "lst = []"), ("B", "lst.append(1)\nboom()"), ("C", "n = len(lst)"))
+    detector = replay(cells, "AB", B={"ok": False})
+    replay(cells, "B", detector, B={"ok": False})
+    replay(cells, "C", detector)
+    assert detector.verdict(cells).reproducible
+
+
+def test_cell_that_raised_after_a_binding_keeps_it():
+    cells = notebook(("A", "x = 1"), ("B", "x = x + 1\nboom()"), ("C", "y = x"))
+    detector = replay(cells, "A")
+    replay(cells, "BB", detector, B={"ok": False, "rebound": frozenset({"x"})})
+    assert ("non-idempotent-rerun", "B") in kinds(detector.verdict(cells))
+
+
+def test_conditional_binding_that_did_not_happen():
+    cells = notebook(("A", "flag = False"), ("B", "if flag:\n    x = 1"), ("C", "y = 2"))
+    runs = {"B": {"rebound": frozenset()}}
+    assert_clean(clean_run(cells, **runs).verdict(cells))
+
+
+def test_names_only_the_runtime_saw_change():
+    cells = notebook(("A", "%run setup.py"), ("B", "y = cfg + 1"))
+    runs = {"A": {"rebound": frozenset({"cfg"})}}
+    detector = clean_run(cells, **runs)
+    assert_clean(detector.verdict(cells))
+    replay(cells, "A", detector, **runs)
+    assert_clean(detector.verdict(cells))
+
+
+def test_augmented_assignment_on_number_reruns_are_non_idempotent():
+    cells = notebook(("A", "total = 0"), ("B", "total += 5"))
+    verdict = replay(cells, "ABB", B={"rebound": frozenset({"total"})}).verdict(cells)
+    assert kinds(verdict) == {("non-idempotent-rerun", "B")}
+
+
+def test_magics_and_syntax_errors_never_alarm():
+    cells = notebook(
+        ("A", "%matplotlib inline\nimport numpy as np"), ("B", "!pip install foo"), ("C", "x = (1 +"),
+        ("D", "%%bash\necho hi"), ("E", "files = !ls\nn = len(files)"),
+    )
+    detector = clean_run(cells, C={"ok": False})
+    replay(cells, "EDCBA", detector, C={"ok": False})
+    assert_clean(detector.verdict(cells, OPAQUE))
+
+
+# -- realistic notebooks: precision guards -------------------------------------------------------------
+
+
+DS = notebook(
+    ("imp", "import numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt\n"
+            "from sklearn.linear_model import LogisticRegression\n"
+            "from sklearn.model_selection import train_test_split"),
+    ("load", "df = pd.read_csv('data/churn.csv')"),
+    ("peek", "df.head()"),
+    ("shape", "print(df.shape)\ndf.describe()"),
+    ("clean", "df = df.dropna()\ndf = df[df['tenure'] > 0]"),
+    ("types", "df['plan'] = df['plan'].astype('category')\ndf['charges'] = pd.to_numeric(df['charges'])"),
+    ("feat", "df['ratio'] = df['charges'] / df['tenure']\ndf['long'] = df['tenure'] > 12"),
+    ("cols", "features = ['tenure', 'charges', 'ratio']"),
+    ("xy", "X = df[features]\ny = df['churn']"),
+    ("split", "X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)"),
+    ("model", "model = LogisticRegression(max_iter=200)\nmodel.fit(X_train, y_train)"),
+    ("score", "auc = model.score(X_test, y_test)\nprint(f'auc={auc:.3f}')"),
+    ("plot", "fig, ax = plt.subplots()\nax.hist(df['ratio'], bins=30)\nax.set_title('ratio')"),
+    ("plot2", "fig, ax = plt.subplots()\nax.scatter(df['tenure'], df['charges'])"),
+    ("save", "df.to_csv('out/clean.csv', index=False)"),
+)
+DS_RUNS = {
+    "load": {"files_read": {"data/churn.csv": "raw1"}},
+    "save": {"files_written": {"out/clean.csv": "clean1"}},
+}
+
+
+def ids(*names: str) -> list[str]:
+    return list(names)
+
+
+def test_data_science_notebook_top_to_bottom():
+    assert_clean(clean_run(DS, **DS_RUNS).verdict(DS, OPAQUE))
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["peek", "shape", "peek"],  # display cells again
+        ["plot", "plot2", "plot", "plot2"],  # plots again
+        ["plot2", "plot"],  # plots in the other order
+        ["clean", "types"],  # idempotent cleaning again
+        ["model", "score"],  # refit on the same data
+        ["split", "model", "score"],  # re-split with a fixed seed
+        ["imp", "imp"],  # imports again
+        ["cols", "xy"],  # constant list and selection again
+        ["save", "save"],  # same file written again
+        ["feat", "score", "peek"],  # derived columns again (overwritten with the same values)
+    ],
+)
+def test_data_science_notebook_with_harmless_reruns(extra: list[str]):
+    detector = clean_run(DS, **DS_RUNS)
+    replay(DS, extra, detector, **DS_RUNS)
+    assert_clean(detector.verdict(DS, OPAQUE))
+
+
+def test_data_science_notebook_independent_cells_reordered():
+    order = ["imp", "load", "shape", "peek", "clean", "types", "feat", "cols", "plot2", "xy", "plot", "split",
+             "model", "save", "score"]
+    assert_clean(replay(DS, order, **DS_RUNS).verdict(DS, OPAQUE))
+
+
+def test_data_science_notebook_display_cells_rerun_after_later_cells_pass_preflight():
+    detector = clean_run(DS, **DS_RUNS)
+    for cell_id in ["peek", "shape", "plot", "score"]:
+        assert detector.preflight(DS, cell_id, code_of(DS, cell_id)) == (), cell_id
+
+
+def test_data_science_notebook_rerun_of_load_after_features_needs_the_features_again():
+    detector = clean_run(DS, **DS_RUNS)
+    replay(DS, ["load"], detector, **DS_RUNS)
+    verdict = detector.verdict(DS, OPAQUE)
+    assert not verdict.reproducible
+    assert ("stale-input", "clean") in kinds(verdict)
+
+
+def test_data_science_notebook_features_edited_then_model_not_retrained():
+    detector = clean_run(DS, **DS_RUNS)
+    edited = [c if c.cell_id != "cols" else NotebookCell("cols", "features = ['tenure', 'ratio']") for c in DS]
+    replay(edited, ["cols", "xy"], detector, **DS_RUNS)
+    verdict = detector.verdict(edited, OPAQUE)
+    assert not verdict.reproducible
+    assert {kind for kind, _ in kinds(verdict)} == {"stale-input"}
+    refused = detector.preflight(edited, "score", code_of(edited, "score"))
+    assert refused and refused[0].kind == "stale-input"
+
+
+def test_data_science_notebook_raw_data_changed_on_disk():
+    runs = dict(DS_RUNS, load={"files_read": {"data/churn.csv": "raw2"}})
+    detector = clean_run(DS, **DS_RUNS)
+    replay(DS, ["load"], detector, **runs)
+    assert not detector.verdict(DS, OPAQUE).reproducible
+
+
+def test_data_science_notebook_non_idempotent_scaling_rerun():
+    cells = notebook(
+        ("load", "df = pd.read_csv('d.csv')"), ("scale", "df['x'] = df['x'] / df['x'].max() * 100"),
+        ("use", "m = df['x'].mean()"),
+    )
+    verdict = replay(cells, ["load", "scale", "scale", "use"]).verdict(cells, OPAQUE)
+    assert kinds(verdict) == {("non-idempotent-rerun", "scale")}
+
+
+def test_map_rerun_is_non_idempotent_but_astype_is_not():
+    cells = notebook(("A", "df = load()"), ("B", "df['c'] = df['c'].map({'a': 1, 'b': 2})"), ("C", "k = df['c'].sum()"))
+    assert kinds(replay(cells, "ABBC").verdict(cells)) == {("non-idempotent-rerun", "B")}
+    cells = notebook(("A", "df = load()"), ("B", "df['c'] = df['c'].astype(int)"), ("C", "k = df['c'].sum()"))
+    assert_clean(replay(cells, "ABBC").verdict(cells))
+
+
+def test_inplace_cleaning_rerun_is_fine_but_reset_index_is_not():
+    cells = notebook(("A", "df = load()"), ("B", "df.dropna(inplace=True)\ndf.sort_values('t', inplace=True)"),
+                     ("C", "n = len(df)"))
+    assert_clean(replay(cells, "ABBC").verdict(cells))
+    cells = notebook(("A", "df = load()"), ("B", "df.reset_index(inplace=True)"), ("C", "n = len(df)"))
+    assert kinds(replay(cells, "ABBC").verdict(cells)) == {("non-idempotent-rerun", "B")}
+
+
+def test_cleaning_cells_run_in_the_wrong_order():
+    cells = notebook(("A", "df = load()"), ("B", "df = df.dropna()"), ("C", "df = df.fillna(0)"), ("D", "n = len(df)"))
+    verdict = replay(cells, "ACBD").verdict(cells)
+    assert not verdict.reproducible
+
+
+def test_upstream_rebind_after_downstream_rebind():
+    cells = notebook(("A", "df = load()"), ("B", "df = df.merge(other)"), ("C", "n = len(df)"))
+    detector = replay(cells, "ABC")
+    replay(cells, "A", detector)
+    verdict = detector.verdict(cells)
+    assert not verdict.reproducible
+    assert ("stale-input", "B") in kinds(verdict)
+
+
+def test_loop_temporaries_and_comprehensions_do_not_leak():
+    cells = notebook(
+        ("A", "cols = ['a', 'b']"), ("B", "for c in cols:\n    s = c.upper()\n    print(s)"),
+        ("C", "squares = [i * i for i in range(3)]"), ("D", "out = {k: v for k, v in zip(cols, squares)}"),
+    )
+    assert_clean(replay(cells, "ABCDBDC").verdict(cells))
+
+
+def test_dict_of_results_filled_by_key_is_idempotent():
+    cells = notebook(
+        ("A", "results = {}"), ("B", "results['lr'] = 0.81"), ("C", "results['rf'] = 0.85"),
+        ("D", "best = max(results.values())"),
+    )
+    assert_clean(replay(cells, "ABCBD").verdict(cells))
+    assert_clean(replay(cells, "ACBD").verdict(cells))
+
+
+def test_function_mutating_a_global_is_non_idempotent_per_call():
+    cells = notebook(
+        ("A", "log = []"), ("B", "def note(v):\n    log.append(v)"), ("C", "note(1)"), ("D", "n = len(log)")
+    )
+    assert_clean(replay(cells, "ABCD").verdict(cells))
+    assert ("non-idempotent-rerun", "C") in kinds(replay(cells, "ABCCD").verdict(cells))
+
+
+def test_verdict_on_empty_history_and_unknown_cells():
+    detector = Detector()
+    assert_clean(detector.verdict(notebook(("A", "x = 1"))))
+    assert detector.preflight(notebook(("A", "x = 1")), "A", "x = 1") == ()
+
+
+def test_issue_to_dict_roundtrip():
+    cells = notebook(("A", "lst=[1]"), ("B", "lst.append(2)"))
+    verdict = replay(cells, "ABB").verdict(cells)
+    data = verdict.issues[0].to_dict()
+    assert data["kind"] == "non-idempotent-rerun" and data["names"] == ["lst"] and data["cell_id"] == "B"
+    assert verdict.to_dict()["reproducible"] is False
+
+
+def test_editing_one_parameter_blames_only_the_cells_that_use_it():
+    params = 'data_path = "data/churn.csv"\nmax_depth = 6\nseed = 42'
+    cells = notebook(
+        ("params", params),
+        ("load", "df = pd.read_csv(data_path)"),
+        ("train", "model = RandomForestClassifier(max_depth=max_depth, random_state=seed)\nmodel.fit(df, df.y)"),
+        ("eval", "auc = score(model, df)"),
+    )
+    detector = clean_run(cells)
+    edited = [NotebookCell(c.cell_id, c.code.replace("max_depth = 6", "max_depth = 3")) for c in cells]
+    replay(edited, ["params"], detector, params={"rebound": frozenset({"data_path", "max_depth", "seed"})})
+    verdict = detector.verdict(edited)
+    assert kinds(verdict) == {("stale-input", "train")}
+    (issue,) = verdict.issues
+    assert "max_depth" in issue.message and "data_path" not in issue.message
+    assert issue.fix == "run cells 3–4"
+    assert detector.preflight(edited, "load", code_of(edited, "load")) == ()
