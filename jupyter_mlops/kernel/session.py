@@ -9,6 +9,7 @@ failure becomes one warning and tracking carries on or pauses.
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import itertools
 import json
@@ -29,6 +30,7 @@ from jupyter_mlops import sinks
 from jupyter_mlops.hashing import VANISHED, FileDigest, Hasher
 from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, MetricRecord, ParamRecord
 from jupyter_mlops.kernel import comm, io_capture
+from jupyter_mlops.kernel.analysis import analyze
 from jupyter_mlops.kernel.notebook_file import NotebookFile, find_notebook_with_cell
 from jupyter_mlops.kernel.options import TrackOptions
 from jupyter_mlops.kernel.order import Detector, Execution, Issue, NotebookCell, Verdict
@@ -39,6 +41,8 @@ from jupyter_mlops.project import DataPaths, find_root, journal_path
 _IPYTHON_NAMES = re.compile(r"^(_+|_i+|_i?\d+|_oh|_ih|_dh|In|Out|get_ipython|exit|quit)$")
 _PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
 _MAX_WARNINGS_PER_CELL = 3
+# Cells whose ids are looked for in the notebooks beside the kernel before giving up on finding it.
+_DISCOVERY_ATTEMPTS = 3
 # Set by an exported DVC stage: where the run leaves its metrics as JSON (latest value of each).
 METRICS_FILE_ENV = "JUPYTER_MLOPS_METRICS_FILE"
 
@@ -153,14 +157,14 @@ class TrackingSession:
         try:
             code = info.raw_cell or ""
             cell_id = info.cell_id or self._fallback_cell_id(code)
-            if self._notebook is None and info.cell_id:
+            if self._notebook is None and info.cell_id and len(self._order) < _DISCOVERY_ATTEMPTS:
                 self._discover_notebook(info.cell_id)
             deleted = self._deleted_cells()
             self._deleted |= deleted
             self._deleted.discard(cell_id)
             self._run = _OpenRun(
                 cell_id=cell_id, code=code, started_at=time.time(), t0=time.perf_counter(),
-                ids_before=_ids(self.shell.user_ns), deleted_cells=deleted,
+                ids_before=_ids(self.shell.user_ns, _names_to_watch(code)), deleted_cells=deleted,
             )
             self._run.used_bad_state = self.detector.preflight(self._notebook_cells(), cell_id, code)
             self._refusal = _refusal(self._run.used_bad_state) if self.options.strict else None
@@ -188,7 +192,8 @@ class TrackingSession:
         if run.cell_id not in self._last_code:
             self._order.append(run.cell_id)
         self._last_code[run.cell_id] = (run.code, time.time())
-        rebound = _rebound(run.ids_before, self.shell.user_ns) if status != "refused" else frozenset()
+        rebound = (_rebound(run.ids_before, self.shell.user_ns, _names_to_watch(run.code))
+                   if status != "refused" else frozenset())
         self._note_opaque(rebound)
         files, waiting = self._file_records(reads, writes)
         files += self._declared_changes(waiting)
@@ -580,12 +585,33 @@ def _parent(shell: Any) -> dict[str, Any]:
     return (get_parent() or {}) if get_parent is not None else {}
 
 
-def _ids(ns: dict[str, Any]) -> dict[str, int]:
-    return {k: id(v) for k, v in ns.items()}
+_MISSING = object()
+_MAGIC_LINE = re.compile(r"^\s*[%!]", re.M)
 
 
-def _rebound(before: dict[str, int], ns: dict[str, Any]) -> frozenset[str]:
+@functools.lru_cache(maxsize=4096)
+def _names_to_watch(code: str) -> frozenset[str] | None:
+    """The names a cell can rebind, from its AST; None when only a scan of the namespace can tell.
+
+    Watching only these keeps the cost per cell independent of the namespace, which IPython grows by two
+    history variables per cell. Magics, star imports, exec() and code that does not parse get the scan.
+    """
+    effects = analyze(code)
+    if not effects.parsed or effects.dynamic or _MAGIC_LINE.search(code):
+        return None
+    return frozenset(effects.changes) | effects.deletes
+
+
+def _ids(ns: dict[str, Any], names: frozenset[str] | None) -> dict[str, int]:
+    if names is None:
+        return {k: id(v) for k, v in ns.items()}
+    return {k: id(ns.get(k, _MISSING)) for k in names}
+
+
+def _rebound(before: dict[str, int], ns: dict[str, Any], watched: frozenset[str] | None) -> frozenset[str]:
     """Names the cell bound anew: their object changed, appeared, or was deleted."""
+    if watched is not None:
+        return frozenset(k for k in watched if id(ns.get(k, _MISSING)) != before[k])
     changed = {k for k, v in ns.items() if before.get(k) != id(v) and not _IPYTHON_NAMES.match(k)}
     changed.update(k for k in before.keys() - ns.keys() if not _IPYTHON_NAMES.match(k))
     return frozenset(changed)
