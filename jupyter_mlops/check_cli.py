@@ -14,33 +14,18 @@ from pathlib import Path
 
 from jupyter_mlops.check import SavedCell, check_saved_notebook
 from jupyter_mlops.cli import CliError
+from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.journal import Journal, JournalError
 from jupyter_mlops.kernel.order import Detector, Execution, NotebookCell, Verdict
 from jupyter_mlops.project import find_root, journal_path
 
 
 def _saved_cells(path: Path) -> list[SavedCell]:
-    if not path.is_file():
-        raise CliError(f"{path}: no such notebook")
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CliError(f"{path} is not a readable notebook ({exc}); is it a valid .ipynb?") from exc
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    if not isinstance(cells, list):
-        raise CliError(f"{path} is not a notebook: it has no list of cells")
-    out = []
-    for index, cell in enumerate(cells):
-        if not isinstance(cell, dict):
-            raise CliError(f"{path}: cell {index + 1} is not an object; the file is corrupt")
-        source = cell.get("source", "")
-        out.append(SavedCell(
-            cell_id=str(cell.get("id") or f"index-{index}"),
-            code="".join(source) if isinstance(source, list) else str(source),
-            execution_count=cell.get("execution_count") if isinstance(cell.get("execution_count"), int) else None,
-            cell_type=str(cell.get("cell_type", "code")),
-        ))
-    return out
+    notebook, doc = read_notebook(path)
+    return [
+        SavedCell(cell.cell_id, cell.source, count if isinstance(count, int) else None, cell.kind)
+        for cell, count in ((c, doc["cells"][c.index].get("execution_count")) for c in notebook.cells)
+    ]
 
 
 def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
