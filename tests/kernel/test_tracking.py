@@ -49,7 +49,8 @@ def test_every_cell_after_track_is_recorded_and_none_before(kernel, project):
     assert [r["execution_count"] for r in runs] == [4, 5, 6]
     assert runs[0]["code_hash"] == hashlib.md5(b"a = 1").hexdigest() == runs[0]["code_hash"]
     assert runs[0]["code_hash"] != runs[2]["code_hash"]
-    assert all(r["duration"] >= 0 for r in runs)
+    took = [r["duration"] for r in runs]  # recorded for every cell (a fact, not a speed goal)
+    assert None not in took and min(took) >= 0
     session = latest(project)
     assert session["state"] == "running" and session["python"] and session["ipython"]
 
