@@ -130,9 +130,7 @@ class MlflowMirror:
 
     def _pusher(self, book: Bookkeeping) -> Pusher | None:
         try:
-            from jupyter_mlops.sinks.mlflow_push import Pusher  # imports MLflow: here, never on the kernel thread
-
-            return Pusher(book, self.uri)
+            return _load_pusher()(book, self.uri)
         except Exception as exc:
             self._notices.append(("mlflow-start", f"cannot start the MLflow mirror ({type(exc).__name__}: "
                                   f"{exc}); your cells run normally, `jupyter mlops sync` can send them later"))
@@ -170,3 +168,20 @@ class MlflowMirror:
                     "back (next cell, or `jupyter mlops sync`) — your cells run normally")))
             return
         self._down = False
+
+
+def _load_pusher() -> type[Pusher]:
+    """Import MLflow (here, never on the kernel thread) without its import-time warnings landing in the
+    user's running cell.
+
+    MLflow imports ``tqdm.auto``, which warns "IProgress not found" in a kernel without ipywidgets; that
+    warning is about MLflow, not the user's code. Filters are process-wide, so the window stays the
+    length of the import.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from jupyter_mlops.sinks.mlflow_push import Pusher
+
+    return Pusher

@@ -158,3 +158,20 @@ def test_outside_a_git_repository_the_run_says_so_once_and_is_still_mirrored(tmp
     [run] = client.search_runs([client.get_experiment_by_name("plain").experiment_id])
     assert "not in a git repository" in run.data.tags["mlops.git"]
     assert "mlflow.source.git.commit" not in run.data.tags and run.info.status == "FINISHED"
+
+
+def test_mlflow_import_warnings_do_not_land_in_the_users_cell(project):
+    # ipywidgets is not installed here, so MLflow's import of tqdm.auto warns "IProgress not found".
+    kernel = Kernel(project, env={"MLFLOW_TRACKING_URI": ""})
+    try:
+        kernel.cell("%load_ext jupyter_mlops", "load")
+        kernel.cell("%mlops_track", "track")
+        busy = kernel.cell(
+            "import time, sys\n"
+            "while not hasattr(sys.modules.get('jupyter_mlops.sinks.mlflow_push'), 'Pusher'): time.sleep(0.05)",
+            "while-mlflow-loads",
+        )
+        later = kernel.cell("x = 1", "next")
+    finally:
+        kernel.shutdown()
+    assert "Warning" not in busy.stderr + later.stderr, busy.stderr + later.stderr
