@@ -100,6 +100,9 @@ class FunctionInfo:
     reads: frozenset[str] = frozenset()
     rebinds: frozenset[str] = frozenset()  # assigned after a ``global`` statement
     mutates: frozenset[str] = frozenset()  # changed in place (``results.append(v)``)
+    params: tuple[str, ...] = ()  # positional parameter names, to match a call's arguments
+    # How it changes the objects passed in (``def clip(frame): frame['t'] = …``), as a cell would change them.
+    param_changes: tuple[tuple[str, Change], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ class Change:
     conditional: bool = False  # made inside if/for/while/try: whether it happened is the runtime's call
     stmt: int = 0  # index of the last top-level statement that makes it (to judge cells that raised)
     content: str | None = None  # a definition (import/def/class/seed): same text, same value, in any cell
+    # Digest of the statements of the cell that compute it: editing a print in the same cell keeps it.
+    code: str | None = None
     alias_of: str | None = None  # ``b = a``: b is the same object as a
     generator: bool = False  # a random generator object
     nondet: bool = False  # seeded from entropy: its values differ run to run anyway
@@ -132,6 +137,9 @@ class CellEffects:
     changes: Mapping[str, Change] = field(default_factory=dict)
     deletes: frozenset[str] = frozenset()
     method_calls: frozenset[str] = frozenset()  # free names whose methods it calls (an RNG draws when called)
+    # Calls of free names with plain names as arguments: (function, positional args, keyword args); a
+    # function another cell defined may change what it is passed, which only the engine can look up.
+    calls: tuple[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]], ...] = ()
     displays: frozenset[str] = frozenset()  # names its last expression shows
     likely_opaque: frozenset[str] = frozenset()  # names bound to modules, functions, classes, figures
     dynamic: bool = False  # star import, %run, exec(): names may appear that no cell shows
@@ -424,14 +432,45 @@ def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) ->
                 loads.add(sub.target.id)  # ``n += 1`` reads n
             changed.update(_base_name(t) or "" for t in targets if isinstance(t, ast.Subscript | ast.Attribute))
     local |= stored - declared
+    params: tuple[str, ...] = ()
+    param_changes: tuple[tuple[str, Change], ...] = ()
+    if not isinstance(node, ast.Lambda):
+        params = tuple(a.arg for a in node.args.posonlyargs + node.args.args)
+        body_walker = _CellWalker()
+        body_walker.body(node.body)
+        param_changes = tuple(
+            (name, change) for name, change in sorted(body_walker.changes.items())
+            if name in _params(node.args) and change.kind != BIND and change.in_place  # not ``frame = frame.copy()``
+        )
     return FunctionInfo(
         reads=frozenset(loads - local - _IGNORED),
         rebinds=frozenset(declared & stored),
         mutates=frozenset(n for n in changed if n and n not in local),
+        params=params,
+        param_changes=param_changes,
     )
 
 
 _ORDER = {KEYS: 0, IDEMPOTENT: 1, UPDATE: 2}
+
+
+def passed_changes(
+    info: FunctionInfo, args: tuple[str | None, ...], kwargs: tuple[tuple[str, str], ...]
+) -> dict[str, tuple[Change, frozenset[str]]]:
+    """What a call changes in the names it passes: each changed parameter's change, on its argument.
+
+    Deps are translated too: a parameter the change read becomes the argument passed for it.
+    """
+    passed = {p: a for p, a in zip(info.params, args, strict=False) if a is not None}
+    passed.update(kwargs)
+    found = {}
+    for param, change in info.param_changes:
+        name = passed.get(param)
+        if name is not None and name not in found:
+            # A parameter given no plain name (a literal, an expression) adds nothing the cell does not read.
+            deps = frozenset(passed.get(d, d) for d in change.deps if d in passed or d not in info.params)
+            found[name] = (change, deps)
+    return found
 
 
 class _CellWalker:
@@ -446,23 +485,33 @@ class _CellWalker:
         self.changes: dict[str, Change] = {}
         self.deleted: set[str] = set()
         self.method_calls: set[str] = set()
+        self.call_sites: list[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]]] = []
         self.opaque: set[str] = set()
         self.displays: frozenset[str] = frozenset()
         self.dynamic = False
         self.ctrl: frozenset[str] = frozenset()  # deps of the enclosing if/for/while tests
         self.depth = 0  # > 0 inside a block that may not run
         self.index = 0
+        self.statements: list[ast.stmt] = []
+        self.sources: dict[str, set[int]] = {}  # name -> top-level statements its value comes from
+        self._reading: set[int] = set()  # statements behind the cell's own names read by this statement
 
     def effects(self, fingerprint: str, dynamic: bool) -> CellEffects:
         key_reads = {n: frozenset(keys) for n, keys in self.key_reads.items() if n not in self.whole_reads}
+        changes = {
+            name: replace(change, code=_digest("\n".join(ast.dump(self.statements[i]) for i in sorted(sources))))
+            if (sources := self.sources.get(name)) and self.statements else change
+            for name, change in self.changes.items()
+        }
         return CellEffects(
             parsed=True,
             fingerprint=fingerprint,
             reads=frozenset(self.reads),
             key_reads=key_reads,
-            changes=dict(self.changes),
+            changes=changes,
             deletes=frozenset(self.deleted),
             method_calls=frozenset(self.method_calls),
+            calls=tuple(self.call_sites),
             displays=self.displays,
             likely_opaque=frozenset(self.opaque),
             dynamic=dynamic,
@@ -483,6 +532,10 @@ class _CellWalker:
             self._read(name, keys, deps)
         for call in uses.calls:
             if (random := _random_module(call)) is not None and random[1] not in _RNG_CONSTRUCTORS | {"seed"}:
+                if random[0] in self.bound:  # seeded earlier in this cell: the draws follow from the seed
+                    deps |= self.bound[random[0]]
+                    self._reading |= self.sources.get(random[0], set())
+                    continue
                 deps.add(random[0])
                 self.reads.add(random[0])
                 self.whole_reads.add(random[0])
@@ -491,6 +544,7 @@ class _CellWalker:
     def _read(self, name: str, keys: set[str] | None, deps: set[str]) -> None:
         if name in self.bound:
             deps |= self.bound[name]
+            self._reading |= self.sources.get(name, set())
             for global_name in self.local_functions.get(name, FunctionInfo()).reads:
                 if global_name != name:
                     self._read(global_name, None, deps)
@@ -508,8 +562,15 @@ class _CellWalker:
 
     # -- changing ------------------------------------------------------------------------------------
 
+    def _made_here(self, name: str, rebinding: bool) -> None:
+        """This statement (and what it read of the cell's own names) is part of how ``name`` is made."""
+        if rebinding or name not in self.sources:
+            self.sources[name] = set()
+        self.sources[name] |= self._reading | {self.index}
+
     def bind(self, name: str, deps: frozenset[str], **meta: object) -> None:
         """``name = …``: a fresh value unless the value reads the name's own old value."""
+        self._made_here(name, rebinding=name not in deps)
         self.deleted.discard(name)
         conditional = self.depth > 0
         if name in self.bound:
@@ -533,6 +594,7 @@ class _CellWalker:
         """The old value of ``name`` goes in; merge with what the cell already did to it."""
         if name in _IGNORED or is_ipython_internal(name):
             return
+        self._made_here(name, rebinding=False)
         if name in self.bound and name in self.changes and self.changes[name].kind == BIND:
             self.bound[name] = self.bound[name] | deps
             previous = self.changes[name]
@@ -576,10 +638,18 @@ class _CellWalker:
                     self.changes[pseudo] = Change(
                         BIND, frozenset(), stmt=self.index, content=content, nondet=not seeded
                     )
+                    self.bound[pseudo] = frozenset()
+                elif function not in _RNG_CONSTRUCTORS and pseudo in self.bound:
+                    # Seeded in this cell, then drawn from: the state it leaves is this cell's own, but
+                    # no longer what the seed alone gives, so it is not shared with other seeding cells.
+                    self.changes[pseudo] = replace(self.changes[pseudo], content=None, stmt=self.index)
                 elif function not in _RNG_CONSTRUCTORS:
                     self.change(pseudo, UPDATE, frozenset({pseudo}))
                 if function == "shuffle" and call.args and (target := _base_name(call.args[0])):
                     self.change(target, UPDATE, deps | {pseudo})
+                continue
+            if isinstance(call.func, ast.Name):
+                self._call_site(call, call.func.id, deps)
                 continue
             if not isinstance(call.func, ast.Attribute):
                 continue
@@ -601,6 +671,21 @@ class _CellWalker:
                 self.change(owner, IDEMPOTENT, deps)
             elif method in _UPDATE_MUTATORS:
                 self.change(owner, UPDATE, deps)
+
+    def _call_site(self, call: ast.Call, function: str, deps: frozenset[str]) -> None:
+        """``clip(df, 'temp')``: a function of this cell changes the arguments now; one of another cell, later."""
+        args = tuple(a.id if isinstance(a, ast.Name) else None for a in call.args)
+        kwargs = tuple((k.arg, k.value.id) for k in call.keywords if k.arg and isinstance(k.value, ast.Name))
+        if function in _IGNORED or not (any(args) or kwargs):
+            return
+        info = self.local_functions.get(function)
+        if info is None:
+            if function not in self.bound:
+                self.call_sites.append((function, args, kwargs))
+            return
+        for name, (change, change_deps) in passed_changes(info, args, kwargs).items():
+            if name not in self.bound:
+                self.change(name, change.kind, deps | change_deps, change.keys)
 
     def store(self, target: ast.expr, value: ast.expr | None, deps: frozenset[str], **meta: object) -> None:
         """One assignment target: a name is bound, ``x[k]``/``x.a`` changes x."""
@@ -658,8 +743,10 @@ class _CellWalker:
 
     def body(self, statements: list[ast.stmt]) -> None:
         """The cell's top-level statements, numbered so a cell that raised can be judged by how far it got."""
+        self.statements = statements
         for position, statement in enumerate(statements):
             self.index = position
+            self._reading = set()
             self.statement(statement)
         if statements and isinstance(statements[-1], ast.Expr):
             uses = _Uses()

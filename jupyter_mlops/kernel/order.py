@@ -34,6 +34,7 @@ from jupyter_mlops.kernel.analysis import (
     FunctionInfo,
     analyze,
     is_ipython_internal,
+    passed_changes,
 )
 
 RESTART = "restart and run all"
@@ -126,6 +127,8 @@ class _Step:
     unknown: frozenset[str] = frozenset()  # names the runtime saw rebound that the analysis did not predict
     ok: bool = True
     targets: frozenset[str] = frozenset()  # names it changes in place that existed when it ran
+    written_as: dict[str, int] = field(default_factory=dict)  # path -> the symbolic key of its write
+    facts: tuple = ()  # real runs: what replaying it depends on (files, names applied; itself if it raised)
 
 
 # NamedTuples rather than dataclasses below: the symbolic run makes hundreds of thousands of them.
@@ -184,11 +187,15 @@ class _Sim:
         self.objs: dict[int, _Obj] = {}
         self.files: dict[str, tuple[int, _Step | None]] = {}
         self.next_oid = 0
+        # Objects bound to two names (``b = a``): only these can be changed behind a reader's back.
+        self.shared: set[int] = set()
 
     def copy(self) -> _Sim:
         other = _Sim(self.intern, self.written)
         other.names, other.objs, other.files = dict(self.names), dict(self.objs), dict(self.files)
         other.next_oid = self.next_oid
+        if self.shared:
+            other.shared = set(self.shared)
         return other
 
     def obj(self, name: str) -> _Obj | None:
@@ -266,6 +273,12 @@ class _Sim:
                 planned.setdefault(other, Change(UPDATE, info.reads | {other}, stmt=_LAST))
             for other in info.mutates:
                 planned.setdefault(other, Change(UPDATE, info.reads | {other}, in_place=True, stmt=_LAST))
+        for function, args, kwargs in effects.calls:
+            obj = self.obj(function)
+            if obj is None or obj.function is None:
+                continue
+            for name, (change, deps) in passed_changes(obj.function, args, kwargs).items():
+                planned.setdefault(name, Change(change.kind, deps, change.keys, in_place=True, stmt=_LAST))
         for name in effects.method_calls:
             obj = self.obj(name)
             if obj is not None and obj.generator:
@@ -300,7 +313,7 @@ class _Sim:
         for name in deferred:
             change = effects.changes[name]
             others = tuple(sorted((d, inputs[d].version) for d in change.deps if d != name and d in inputs))
-            opkeys[name] = op = self.intern(("op", step.fingerprint, name, others))
+            opkeys[name] = op = self.intern(("op", change.code or step.fingerprint, name, others))
             inputs[name] = self.read(name, _Spec(frozenset(), op, effects.key_reads.get(name)))
         for path, md5 in step.files_read.items():
             current = self.files.get(path)
@@ -357,7 +370,7 @@ class _Sim:
             self.names.pop(name, None)
         everything = tuple(sorted((k, i.version) for k, i in inputs.items()))
         for path, md5 in step.files_written.items():
-            symbolic = self.intern(("fout", step.fingerprint, path, everything))
+            symbolic = step.written_as[path] = self.intern(("fout", step.fingerprint, path, everything))
             if disk and md5:
                 version = self.written[symbolic] = self.intern(("file", path, md5))
             else:
@@ -375,13 +388,14 @@ class _Sim:
         if change.kind == BIND or current is None:
             if change.alias_of is not None and (source := self.names.get(change.alias_of)) is not None:
                 self.names[name] = source
+                self.shared.add(source)
                 return
             if change.nondet:
                 base = _NONDET
             elif change.content is not None:
                 base = self.intern(("def", change.content, versions))
             else:
-                base = self.intern(("out", step.fingerprint, name, versions))
+                base = self.intern(("out", change.code or step.fingerprint, name, versions))
             module = change.content is not None and change.content.startswith(("module ", "from "))
             self._bind(
                 name,
@@ -394,9 +408,12 @@ class _Sim:
         if change.kind == UPDATE and not change.keys:
             if current.generator and current.base == _NONDET:
                 return
-            new = self.make(self.intern(("out", step.fingerprint, name, versions)), step, generator=current.generator)
+            code = change.code or step.fingerprint
+            new = self.make(self.intern(("out", code, name, versions)), step, generator=current.generator)
         elif change.kind == IDEMPOTENT:
-            op = opkey if opkey is not None else self.intern(("op", step.fingerprint, name, versions))
+            # Not the value's own version: applying the operation again must find it already applied.
+            others = tuple(v for v in versions if v[0] != name)
+            op = opkey if opkey is not None else self.intern(("op", change.code or step.fingerprint, name, others))
             if any(o == op for o, _ in current.ops):
                 new = current
             else:
@@ -407,7 +424,7 @@ class _Sim:
         else:
             comps = {k: (v, m) for k, v, m in current.comps}
             for key in change.keys:
-                comps[key] = (self.intern(("comp", step.fingerprint, name, key, versions)), step)
+                comps[key] = (self.intern(("comp", change.code or step.fingerprint, name, key, versions)), step)
             parts = tuple((k, v, m) for k, (v, m) in sorted(comps.items()))
             new = self.make(current.base, current.base_maker, current.ops, parts, generator=current.generator)
         if change.in_place and oid is not None:
@@ -453,10 +470,7 @@ class _Book:
     effects: list[CellEffects]
     pos: dict[str, int]
     frontier: int  # the lowest cell that ever ran; cells below it have simply not been reached yet
-
-    @property
-    def key(self) -> tuple:
-        return tuple((c.cell_id, e.fingerprint) for c, e in zip(self.cells, self.effects, strict=True))
+    static_opaque: frozenset[str] = frozenset()  # names the cells' code shows are modules, functions, figures
 
     def first_reader(self, name: str) -> str | None:
         return next((c.cell_id for c, e in zip(self.cells, self.effects, strict=True) if name in e.reads), None)
@@ -497,6 +511,7 @@ class _Judge:
         self.opaque = opaque
         self.budget = _FIX_BUDGET
         self._explained: dict[tuple[str, int], list[_Cause]] = {}  # also breaks cycles: in progress -> []
+        self._changed_at: dict[str, list[int]] | None = None
 
     def issues(self) -> list[Issue]:
         groups: dict[tuple[str, str], tuple[_Cause, set[str]]] = {}
@@ -671,6 +686,9 @@ class _Judge:
         ``b.append(…)`` changes ``a``): the value no longer describes what its input now holds.
         """
         found: dict[_Step, tuple[_Cause, set[str]]] = {}
+        shared = self.actual.shared
+        if not any(self.actual.objs[oid].via for oid in shared):
+            return found  # only an object bound to two names can change behind a reader's back
         for name, oid in self.actual.names.items():
             for maker in self.actual.objs[oid].makers():
                 if maker in found:
@@ -726,10 +744,7 @@ class _Judge:
         end = len(self.run.steps) - 1
         if not cells or end < 0:
             return RESTART
-        touching = {
-            i for i, step in enumerate(self.run.steps)
-            if step.applied & names or any(FILE + p in names for p in step.files_written)
-        }
+        touching = {i for name in names for i in self._changers().get(name, ())}
         makers = {self.book.pos.get(m.cell_id, 0) for n in names for m in self._expected_makers(n)}
         high = min(max(cells | makers), end)
         starts = [min(cells), min(cells | touching), *sorted(self._upstream(cells | touching), reverse=True)]
@@ -738,6 +753,15 @@ class _Judge:
             if start <= stop and self._repairs(start, stop, names):
                 return f"run cell {start + 1}" if start == stop else f"run cells {start + 1}–{stop + 1}"
         return RESTART
+
+    def _changers(self) -> dict[str, list[int]]:
+        """Name (or ``file:`` path) -> positions of the top-to-bottom run that change it; one pass per verdict."""
+        if self._changed_at is None:
+            self._changed_at = {}
+            for i, step in enumerate(self.run.steps):
+                for name in (*step.applied, *(FILE + p for p in step.files_written)):
+                    self._changed_at.setdefault(name, []).append(i)
+        return self._changed_at
 
     def _upstream(self, positions: set[int]) -> set[int]:
         """Where the inputs of these cells come from in the top-to-bottom run, two levels up."""
@@ -761,9 +785,52 @@ class _Judge:
         return obj.makers() if obj is not None else []
 
     def _repairs(self, start: int, stop: int, names: set[str]) -> bool:
+        """Would re-running cells ``start``..``stop`` settle ``names``? Cached across verdicts.
+
+        The answer depends on the top-to-bottom run (identified by its last step: any change above
+        replaces it), the opaque names, and the part of the actual state the simulation can see; a
+        verdict after re-running an unrelated cell asks the same questions and gets them answered here.
+        """
         if stop - start + 1 > self.budget:
             return False
         self.budget -= stop - start + 1
+        footprint, seen = self._footprint(start, stop, names)
+        key = (start, stop, frozenset(names), self.run.steps[-1], self.opaque, footprint)
+        cached = self.detector.repairs.get(key)
+        if cached is None:
+            if len(self.detector.repairs) > 1024:
+                self.detector.repairs.clear()
+            # The objects seen ride along so that their ids in the key cannot be reused by others.
+            cached = self.detector.repairs[key] = (self._simulate_repair(start, stop, names), seen)
+        return cached[0]
+
+    def _footprint(self, start: int, stop: int, names: set[str]) -> tuple[tuple, tuple]:
+        """Identity of every actual value and file a simulated re-run of these cells could look at."""
+        touched = set(names)
+        for position in range(start, stop + 1):
+            effects, step = self.book.effects[position], self.run.steps[position]
+            touched |= effects.reads | effects.method_calls | effects.deletes | step.applied
+            touched.update(effects.changes)
+        pending = list(touched)
+        while pending:  # a called function reads and changes the globals its code names
+            obj = self.actual.obj(pending.pop())
+            if obj is not None and obj.function is not None:
+                info = obj.function
+                for other in info.reads | info.rebinds | info.mutates:
+                    if other not in touched:
+                        touched.add(other)
+                        pending.append(other)
+        if self.actual.shared:
+            touched |= {n for n, oid in self.actual.names.items() if oid in self.actual.shared}
+        names_now, objs = self.actual.names, self.actual.objs
+        seen = tuple(objs.get(names_now.get(n)) for n in sorted(touched))  # type: ignore[arg-type]
+        footprint = (
+            tuple((n, names_now.get(n), id(obj)) for n, obj in zip(sorted(touched), seen, strict=True)),
+            tuple(sorted((path, version, id(maker)) for path, (version, maker) in self.actual.files.items())),
+        )
+        return footprint, seen
+
+    def _simulate_repair(self, start: int, stop: int, names: set[str]) -> bool:
         sim = self.actual.copy()
         for position in range(start, stop + 1):
             self.detector._symbolic_step(sim, self.book, position, _SIMULATED + position)
@@ -800,8 +867,24 @@ def _parts(obj: _Obj) -> dict[tuple, tuple[int, _Step | None]]:
 # -- the detector -----------------------------------------------------------------------------------
 
 
+class _Position(NamedTuple):
+    """One position of the cached top-to-bottom run: what it depended on and the state it left."""
+
+    key: tuple  # (cell id, fingerprint, facts of the real run it replays)
+    step: _Step
+    after: _Sim  # the namespace after this position; never mutated once cached
+    writes: tuple[tuple[int, int], ...]  # (symbolic write, version it resolved to) at the time
+
+
 class Detector:
-    """Incremental: the session feeds it one Execution per cell run and asks for verdicts."""
+    """Incremental: the session feeds it one Execution per cell run and asks for verdicts.
+
+    The symbolic top-to-bottom run is the expensive part, and between two cell runs it rarely changes:
+    position p's outcome depends only on positions before it, the cell's code and the runtime facts of
+    the real run it replays (files, rebound names, success). So the run is cached per position with
+    the state it left, and recomputed only from the first position whose inputs changed; ``preflight``
+    and the ``verdict`` after it share it, and fix searches are cached on what they depend on.
+    """
 
     def __init__(self) -> None:
         self._intern = _Interner()
@@ -812,7 +895,15 @@ class Detector:
         self._deleted: set[str] = set()
         self._count = 0
         self._opaque: frozenset[str] = frozenset()
-        self._cache: dict[tuple, _Run] = {}
+        self._ran_opaque: dict[str, frozenset[str]] = {}  # cell id -> likely-opaque names of its last run
+        self._ran_opaque_all: frozenset[str] | None = frozenset()
+        self._prefix: list[_Position] = []
+        self._start_files: dict[str, int] = {}  # file versions the cached run started from
+        self._checked: _Book | None = None  # the notebook the cached run was last validated against
+        self._dirty: set[str] = set()  # cells run since: their positions may replay differently now
+        self._recheck_all = False  # a file write may have changed what symbolic writes resolve to
+        self._book_cache: tuple[tuple, _Book] | None = None
+        self.repairs: dict[tuple, tuple[bool, tuple]] = {}  # fix searches, see _Judge._repairs
 
     def record(self, execution: Execution) -> None:
         self._deleted |= execution.deleted_cells
@@ -826,7 +917,14 @@ class Detector:
         self._count += 1
         self._runs.setdefault(execution.cell_id, []).append(step)
         self._latest[(execution.cell_id, effects.fingerprint)] = step
-        self._cache.clear()
+        files = (tuple(sorted(step.files_read.items())), tuple(sorted(step.files_written.items())))
+        # A run that raised is replayed by comparing its inputs: only that very run says the same.
+        step.facts = (files, step.applied, step.unknown) if step.ok else (files, step)
+        self._dirty.add(execution.cell_id)
+        self._recheck_all |= bool(step.files_written)
+        if self._ran_opaque.get(execution.cell_id) != effects.likely_opaque:
+            self._ran_opaque[execution.cell_id] = effects.likely_opaque
+            self._ran_opaque_all = None
 
     def verdict(self, notebook: Sequence[NotebookCell], opaque: frozenset[str] = frozenset()) -> Verdict:
         """Is the tracked state what running ``notebook`` top to bottom in a fresh kernel would give?
@@ -858,9 +956,9 @@ class Detector:
         opaque = self._all_opaque(book) | effects.likely_opaque
         judge = _Judge(self, book, run, opaque)
         step = _Step(cell_id, effects.fingerprint, self._count, effects)
-        makes_values = any(n not in opaque for n in effects.changes)
+        reads, planned, _ = self._sim.expand(effects)  # planned: also what the functions it calls change
+        makes_values = any(n not in opaque for n in planned)
         target = run.before if makes_values and run.before is not None else run.sim
-        reads, _, _ = self._sim.expand(effects)
         got_all, _ = self._sim.inputs(step, reads)
         want_all, _ = target.inputs(step, reads)
         aliased = {maker: cause for maker, (cause, _) in judge.alias_causes().items()}
@@ -880,9 +978,13 @@ class Detector:
             issues[(cause.kind, cause.cell_id)] = Issue(cause.kind, cause.cell_id, (_show(name),), message, fix)
         return tuple(issues.values())
 
-    # -- symbolic runs -------------------------------------------------------------------------------
+    # -- the notebook ----------------------------------------------------------------------------------
 
     def _book(self, notebook: Sequence[NotebookCell]) -> _Book:
+        """The notebook without deleted cells; reused while cells, deletions and cells run are the same."""
+        key = (tuple(notebook), frozenset(self._deleted), len(self._runs))
+        if self._book_cache is not None and self._book_cache[0] == key:
+            return self._book_cache[1]
         cells: list[NotebookCell] = []
         pos: dict[str, int] = {}
         for cell in notebook:
@@ -890,35 +992,78 @@ class Detector:
                 pos[cell.cell_id] = len(cells)
                 cells.append(cell)
         frontier = max((pos[c] for c in self._runs if c in pos), default=-1)
-        return _Book(cells, [analyze(c.code) for c in cells], pos, frontier)
+        effects = [analyze(c.code) for c in cells]
+        static = frozenset().union(*(e.likely_opaque for e in effects))
+        book = _Book(cells, effects, pos, frontier, static)
+        self._book_cache = (key, book)
+        return book
 
     def _all_opaque(self, book: _Book) -> frozenset[str]:
         """The session's opaque names plus those the code shows are modules, functions or figures."""
-        static = set().union(*(e.likely_opaque for e in book.effects)) if book.effects else set()
-        for runs in self._runs.values():
-            static |= runs[-1].effects.likely_opaque
-        return self._opaque | static
+        if self._ran_opaque_all is None:
+            self._ran_opaque_all = frozenset().union(*self._ran_opaque.values())
+        return self._opaque | book.static_opaque | self._ran_opaque_all
+
+    # -- symbolic runs -------------------------------------------------------------------------------
 
     def _expected(self, book: _Book, end: int, snapshot: int | None = None) -> _Run:
+        """The top-to-bottom run down to ``end``; ``snapshot``: also the state before that position."""
         if snapshot is not None and snapshot > end:
             whole = self._expected(book, end)
             return _Run(whole.sim, whole.steps, whole.sim)
-        key = (book.key, end, snapshot)
-        if key in self._cache:
-            return self._cache[key]
+        self._validate(book)
+        prefix = self._prefix
+        for position in range(len(prefix), end + 1):
+            sim = prefix[-1].after.copy() if prefix else self._start()
+            step = self._symbolic_step(sim, book, position, position)
+            writes = tuple((symbolic, sim.files[path][0]) for path, symbolic in step.written_as.items())
+            prefix.append(_Position(self._position_key(book, position), step, sim, writes))
+        steps = [p.step for p in prefix[: end + 1]]
+        run = _Run(prefix[end].after, steps)
+        if snapshot is not None:
+            run.before = prefix[snapshot - 1].after if snapshot > 0 else self._start()
+        return run
+
+    def _validate(self, book: _Book) -> None:
+        """Drop the cached positions from the first one whose inputs changed since it was computed.
+
+        Same notebook as last time: only the positions of cells run since can have changed, so an idle
+        cell costs a few lookups. Another notebook, or a file write: check every position.
+        """
+        start_files = {path: version for path, (version, _) in self._sim.files.items()}
+        if start_files != self._start_files:
+            self._start_files, self._prefix = start_files, []
+        prefix = self._prefix
+        del prefix[len(book.cells) :]
+        if book is self._checked and not self._recheck_all:
+            positions: Iterable[int] = sorted(book.pos[c] for c in self._dirty if c in book.pos)
+        else:
+            positions = range(len(prefix))
+        for position in positions:
+            if position >= len(prefix):
+                break
+            cached = prefix[position]
+            if cached.key != self._position_key(book, position) or any(
+                self._written.get(symbolic, symbolic) != version for symbolic, version in cached.writes
+            ):
+                del prefix[position:]
+                break
+        self._checked, self._dirty, self._recheck_all = book, set(), False
+
+    def _start(self) -> _Sim:
+        """A fresh kernel: no names, files as they are on disk now."""
         sim = _Sim(self._intern, self._written)
         sim.files = {path: (version, None) for path, (version, _) in self._sim.files.items()}
-        run = _Run(sim, [])
-        for position in range(end + 1):
-            if position == snapshot:
-                run.before = sim.copy()
-            run.steps.append(self._symbolic_step(sim, book, position, position))
-        if snapshot is not None and run.before is None:
-            run.before = sim.copy()
-        if len(self._cache) > 8:
-            self._cache.clear()
-        self._cache[key] = run
-        return run
+        return sim
+
+    def _position_key(self, book: _Book, position: int) -> tuple:
+        """What the symbolic run at ``position`` depends on besides the positions above it."""
+        cell, effects = book.cells[position], book.effects[position]
+        same = self._latest.get((cell.cell_id, effects.fingerprint))
+        if same is not None:
+            return cell.cell_id, effects.fingerprint, same.facts
+        runs = self._runs.get(cell.cell_id)
+        return cell.cell_id, effects.fingerprint, runs[-1].facts[0] if runs else None
 
     def _symbolic_step(self, sim: _Sim, book: _Book, position: int, seq: int) -> _Step:
         """Run a notebook cell symbolically, the way its last real run of this code went."""

@@ -258,3 +258,48 @@ def test_results_are_cached_by_code():
 def test_ipython_internal_names():
     assert all(is_ipython_internal(n) for n in ["_", "__", "_5", "_i5", "_ii", "In", "Out"])
     assert not any(is_ipython_internal(n) for n in ["_private", "x", "df_2"])
+
+
+def test_seeding_then_drawing_in_one_cell_is_a_fresh_deterministic_state():
+    effects = analyze("np.random.seed(100)\ng = np.random.normal(5.0, 1.0, 80)\nrandom.seed(1)\nrandom.shuffle(deck)")
+    assert NP_RANDOM not in effects.reads and PY_RANDOM not in effects.reads
+    assert effects.changes[NP_RANDOM].kind == BIND and effects.changes[NP_RANDOM].content is None
+    assert NP_RANDOM not in effects.changes["g"].deps
+    assert effects.changes["deck"].kind == UPDATE
+
+
+def test_function_changing_its_parameter_in_place():
+    code = (
+        "def clip(frame, col, limit):\n    frame[col] = frame[col].clip(upper=limit)\n"
+        "def flag(frame):\n    frame['hot'] = frame['temp'] > 25\n"
+        "def halve(frame):\n    frame['h'] = frame['h'] / 2\n"
+        "def copy_first(frame):\n    frame = frame.copy()\n    frame['h'] = 0\n    return frame"
+    )
+    functions = {name: change.function for name, change in analyze(code).changes.items()}
+    assert [(p, c.kind) for p, c in functions["clip"].param_changes] == [("frame", IDEMPOTENT)]
+    assert [(p, c.kind, c.keys) for p, c in functions["flag"].param_changes] == [("frame", KEYS, {"hot"})]
+    assert [(p, c.kind) for p, c in functions["halve"].param_changes] == [("frame", UPDATE)]
+    assert functions["copy_first"].param_changes == ()
+    assert functions["clip"].params == ("frame", "col", "limit")
+
+
+def test_call_sites_with_names_are_kept_for_the_engine():
+    effects = analyze("clip(readings, 'temp', limit=cap)\nprint(len(readings))")
+    assert effects.calls == (("clip", ("readings", None), (("limit", "cap"),)),)
+
+
+def test_function_defined_and_called_in_one_cell_changes_the_argument():
+    effects = analyze("def halve(frame):\n    frame['h'] = frame['h'] / 2\nhalve(df)")
+    assert effects.changes["df"].kind == UPDATE and effects.changes["df"].in_place
+
+
+def test_each_value_is_fingerprinted_by_the_statements_that_make_it():
+    before = analyze("best = max(scores)\nx = best * 2\nprint(best, round(x, 3))")
+    display_edit = analyze("best = max(scores)\nx = best * 2\nprint(best, round(x, 4))")
+    code_edit = analyze("best = max(scores)\nx = best * 3\nprint(best, round(x, 3))")
+    assert before.fingerprint != display_edit.fingerprint
+    assert before.changes["x"].code == display_edit.changes["x"].code
+    assert before.changes["best"].code == code_edit.changes["best"].code
+    assert before.changes["x"].code != code_edit.changes["x"].code
+    upstream_edit = analyze("best = min(scores)\nx = best * 2\nprint(best, round(x, 3))")
+    assert before.changes["x"].code != upstream_edit.changes["x"].code  # x reads best, made above it

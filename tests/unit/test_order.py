@@ -560,3 +560,142 @@ def test_editing_one_parameter_blames_only_the_cells_that_use_it():
     assert "max_depth" in issue.message and "data_path" not in issue.message
     assert issue.fix == "run cells 3–4"
     assert detector.preflight(edited, "load", code_of(edited, "load")) == ()
+
+
+# -- the incremental engine: cached results must equal a from-scratch computation ----------------------
+
+
+def fresh_verdict(history: list[Execution], cells: list[NotebookCell]) -> Verdict:
+    """The verdict of a detector that never cached anything for this history."""
+    detector = Detector()
+    for execution in history:
+        detector.record(execution)
+    return detector.verdict(cells, OPAQUE)
+
+
+class Tracked:
+    """A detector fed like the session feeds it (preflight, record, verdict), keeping its history."""
+
+    def __init__(self) -> None:
+        self.detector = Detector()
+        self.history: list[Execution] = []
+
+    def run(self, cells: list[NotebookCell], cell_id: str, **facts) -> Verdict:
+        self.detector.preflight(cells, cell_id, code_of(cells, cell_id))
+        self.history.append(Execution(cell_id, code_of(cells, cell_id), **facts))
+        self.detector.record(self.history[-1])
+        verdict = self.detector.verdict(cells, OPAQUE)
+        assert verdict == fresh_verdict(self.history, cells)
+        return verdict
+
+
+CACHE_CELLS = (("A", "x = 1"), ("B", "y = x + 1"), ("C", "z = y * 2"), ("D", "print(z)"))
+
+
+def test_cache_follows_edits():
+    cells = notebook(*CACHE_CELLS)
+    tracked = Tracked()
+    for cell in "ABCD":
+        assert_clean(tracked.run(cells, cell))
+    edited = notebook(("A", "x = 5"), *CACHE_CELLS[1:])
+    assert tracked.detector.verdict(edited, OPAQUE) == fresh_verdict(tracked.history, edited)
+    assert kinds(tracked.run(edited, "A")) == {("stale-input", "B")}
+    assert_clean(tracked.run(edited, "B") and tracked.run(edited, "C"))
+
+
+def test_cache_follows_reorders_and_deletions():
+    cells = notebook(*CACHE_CELLS)
+    tracked = Tracked()
+    for cell in "ABCD":
+        tracked.run(cells, cell)
+    swapped = notebook(CACHE_CELLS[1], CACHE_CELLS[0], *CACHE_CELLS[2:])
+    assert kinds(tracked.run(swapped, "D")) == {("read-from-below", "B")}
+    without_a = notebook(*CACHE_CELLS[1:])
+    assert kinds(tracked.run(without_a, "D")) == {("hidden-state", "B")}
+    assert_clean(tracked.run(cells, "D"))
+
+
+def test_cache_follows_new_runs_with_other_files_or_bindings():
+    cells = notebook(("A", "df = pd.read_csv('data.csv')"), ("B", "if flag:\n    n = len(df)"), ("C", "print(n)"))
+    tracked = Tracked()
+    tracked.run(cells, "A", files_read={"data.csv": "m1"})
+    tracked.run(cells, "B", rebound=frozenset({"n"}))
+    assert_clean(tracked.run(cells, "C"))
+    assert kinds(tracked.run(cells, "A", files_read={"data.csv": "m2"})) == {("stale-input", "B")}
+    tracked.run(cells, "B", rebound=frozenset())  # this time the branch did not run: n is the old one
+    tracked.run(cells, "C")
+    assert_clean(tracked.run(cells, "B", rebound=frozenset({"n"})))
+
+
+def test_cache_follows_a_written_file_that_changes():
+    cells = notebook(("A", "df.to_csv('clean.csv')"), ("B", "d2 = pd.read_csv('clean.csv')"))
+    tracked = Tracked()
+    tracked.run(cells, "A", files_written={"clean.csv": "w1"})
+    assert_clean(tracked.run(cells, "B", files_read={"clean.csv": "w1"}))
+    assert not tracked.run(cells, "A", files_written={"clean.csv": "w2"}).reproducible
+    assert_clean(tracked.run(cells, "B", files_read={"clean.csv": "w2"}))
+
+
+def test_idle_rerun_replays_nothing():
+    cells = notebook(*CACHE_CELLS)
+    tracked = Tracked()
+    for cell in "ABCD":
+        tracked.run(cells, cell)
+    cached = [p.step for p in tracked.detector._prefix]
+    tracked.run(cells, "D")
+    tracked.run(cells, "B")
+    assert [p.step for p in tracked.detector._prefix] == cached
+
+
+# -- mutation through functions ---------------------------------------------------------------------
+
+
+MUTATING = (
+    ("A", "df = make_frame()"),
+    ("F", "def clip(frame, col):\n    frame[col] = frame[col].clip(upper=35)\n"
+          "def halve(frame):\n    frame['h'] = frame['h'] / 2"),
+    ("C", "clip(df, 'temp')"),
+    ("H", "halve(df)"),
+    ("M", "m = df['h'].mean()"),
+)
+
+
+def test_function_that_changes_its_argument_twice_is_a_non_idempotent_rerun():
+    cells = notebook(*MUTATING)
+    detector = clean_run(cells)
+    assert_clean(detector.verdict(cells, OPAQUE))
+    assert [i.kind for i in detector.preflight(cells, "H", "halve(df)")] == ["non-idempotent-rerun"]
+    replay(cells, "HM", detector)
+    assert kinds(detector.verdict(cells, OPAQUE)) == {("non-idempotent-rerun", "H")}
+
+
+def test_function_with_an_idempotent_change_can_run_again():
+    cells = notebook(*MUTATING)
+    detector = clean_run(cells)
+    replay(cells, "CM", detector)
+    assert_clean(detector.verdict(cells, OPAQUE))
+
+
+def test_function_change_after_a_reader_below_it_makes_the_reader_stale():
+    cells = notebook(*MUTATING)
+    detector = replay(cells, "AFCMH")
+    assert ("stale-input", "M") in kinds(detector.verdict(cells, OPAQUE))
+
+
+def test_seeding_and_drawing_in_one_cell_twice_is_fine():
+    cells = notebook(("I", "import numpy as np"), ("S", "np.random.seed(0)\nx = np.random.normal(size=3)"),
+                     ("T", "t = x.sum()"))
+    detector = replay(cells, "ISTSST")
+    assert_clean(detector.verdict(cells, OPAQUE))
+
+
+def test_editing_only_what_a_cell_prints_keeps_its_values():
+    scores, final = ("S", "scores = {2: 0.8, 4: 0.9}"), ("F", "final = best + 1")
+    cells = notebook(scores, ("B", "best = max(scores, key=scores.get)\nprint(best)"), final)
+    detector = clean_run(cells)
+    shown = notebook(scores, ("B", "best = max(scores, key=scores.get)\nprint('best depth', best)"), final)
+    assert_clean(detector.verdict(shown, OPAQUE))
+    replay(shown, "B", detector)
+    assert_clean(detector.verdict(shown, OPAQUE))
+    changed = notebook(scores, ("B", "best = min(scores, key=scores.get)\nprint(best)"), final)
+    assert ("hidden-state", "B") in kinds(detector.verdict(changed, OPAQUE))
