@@ -14,7 +14,7 @@ from pathlib import Path
 
 from jupyter_mlops.journal import Journal, JournalError
 from jupyter_mlops.project import find_root, journal_path
-from jupyter_mlops.report import render_session, render_sessions
+from jupyter_mlops.report import RUNS_SHOWN, render_session, render_sessions
 
 
 class CliError(Exception):
@@ -41,7 +41,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     journal = _open_journal(args.root, near)
     root = journal.path.parent.parent
     key = _notebook_key(args.notebook, root) if args.notebook else None
-    details = [journal.session_detail(s["id"]) for s in journal.sessions(key)]
+    limit = None if args.json else RUNS_SHOWN  # a 10,000-cell session costs what its last cells cost
+    details = [journal.session_detail(s["id"], runs_limit=limit) for s in journal.sessions(key)]
     if args.json:
         print(json.dumps(details, indent=2, default=str))
     elif not details:

@@ -24,6 +24,7 @@ import errno
 import hashlib
 import os
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -329,6 +330,28 @@ def file_digest(path: str | os.PathLike[str]) -> FileDigest:
 
 
 OnDone = Callable[[FileDigest], None]
+WORKER_NICE = 10
+"""How much lower than the kernel a worker runs: a 10 GB digest uses the cores the kernel leaves idle, not
+the one its next cell needs (``benchmarks/scale.py`` (a) measures a cell beside busy workers)."""
+
+
+def _yield_cpu() -> None:
+    """Lower this worker thread's priority. Linux only: there ``PRIO_PROCESS`` of a thread id is that
+    thread; elsewhere the same call would name a process, so nothing is done."""
+    if sys.platform == "linux":
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+        except OSError:
+            pass
+
+
+@dataclass
+class _Job:
+    """One background digest and everyone waiting for it."""
+
+    key: _Key | None
+    callbacks: list[OnDone]
+    started: bool = False
 
 
 class Hasher:
@@ -336,7 +359,9 @@ class Hasher:
 
     Small or cached files are answered on the caller's thread; big files and big directories go to a
     small pool (hashlib releases the GIL, so independent files hash in parallel) and ``on_done`` is
-    called from the worker. Requests for a path already queued share one read. Thread-safe.
+    called from the worker. Requests for a path already queued share one read, and so do requests for an
+    unchanged file already being read: a loop of cells each reading a 10 GB file starts one read of it,
+    not one per cell. Thread-safe.
     """
 
     def __init__(
@@ -354,7 +379,7 @@ class Hasher:
         self._cache = _Cache()
         self._cancel = threading.Event()
         self._lock = threading.Condition()
-        self._queued: dict[str, list[OnDone]] = {}  # path -> callbacks, until its job starts
+        self._jobs: dict[str, _Job] = {}  # path -> its latest job, until that job ends
         self._outstanding = 0
         self._pool: ThreadPoolExecutor | None = None  # started on first use: most sessions never need it
 
@@ -376,7 +401,7 @@ class Hasher:
                 return FileDigest(path, st.st_size, st.st_mtime_ns, md5)
             if st.st_size <= self.inline_limit:
                 return _file_digest(path, self._cache, self.chunk_size, None)
-            self._submit(path, on_done, None)
+            self._submit(path, on_done, None, _key(st))
             return None
         if stat.S_ISDIR(st.st_mode):
             return self._directory(path, on_done)
@@ -404,26 +429,38 @@ class Hasher:
             return None
         return _dir_digest(path, self._cache, self.chunk_size, None, listing)
 
-    def _submit(self, path: str, on_done: OnDone, listing: list[tuple[str, str]] | None) -> None:
+    def _submit(self, path: str, on_done: OnDone, listing: list[tuple[str, str]] | None,
+                key: _Key | None = None) -> None:
+        """Queue a job, or join the path's job: one not started yet, or a running read of a file whose
+        stat is the one the caller saw (its digest is then the caller's too; a file changed since gets
+        a new job). A directory joins only a job not started: its walk may be out of date."""
         with self._lock:
             if self._cancel.is_set():  # checked under the lock, so close() cannot miss this job
                 raise RuntimeError("Hasher is closed")
-            if path in self._queued:
-                self._queued[path].append(on_done)
+            job = self._jobs.get(path)
+            if job is not None and (not job.started or (key is not None and job.key == key)):
+                job.callbacks.append(on_done)
                 return
-            self._queued[path] = [on_done]
+            job = self._jobs[path] = _Job(key, [on_done])
             self._outstanding += 1
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mlops-hasher")
-            self._pool.submit(self._run, path, listing)
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="mlops-hasher",
+                                                initializer=_yield_cpu)
+            self._pool.submit(self._run, path, listing, job)
 
-    def _run(self, path: str, listing: list[tuple[str, str]] | None) -> None:
+    def _run(self, path: str, listing: list[tuple[str, str]] | None, job: _Job) -> None:
         with self._lock:
-            callbacks = self._queued.pop(path)
+            job.started = True
         try:
-            result = self._compute(path, listing)
+            try:
+                result = self._compute(path, listing)
+            finally:
+                with self._lock:  # from here on, a new request starts a new job
+                    if self._jobs.get(path) is job:
+                        del self._jobs[path]
+                    callbacks = list(job.callbacks)
             for on_done in callbacks:
                 try:
                     on_done(result)

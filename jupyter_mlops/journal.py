@@ -8,6 +8,7 @@ fsync per cell, which alone would cost most of the per-cell budget. One transact
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -85,17 +86,33 @@ CREATE TABLE IF NOT EXISTS metrics (
     session_id TEXT NOT NULL REFERENCES sessions(id),
     cell_run_id INTEGER REFERENCES cell_runs(id),
     name TEXT NOT NULL,
-    value REAL,
+    value REAL,                       -- NULL is NaN: SQLite has no NaN and stores it as NULL; ±inf are kept
     step INTEGER,
     logged_at REAL NOT NULL,
     source TEXT NOT NULL,             -- api | watched
     reproducible INTEGER              -- was the state reproducible when it was logged
 );
 """
+# Indexes every reader's per-session query needs. Added to existing journals when a kernel opens them
+# (no schema version: an index changes no row, and an older jupyter-mlops reads the file as before).
+_INDEXES = {
+    "params_session": "CREATE INDEX IF NOT EXISTS params_session ON params(session_id)",
+    "metrics_session": "CREATE INDEX IF NOT EXISTS metrics_session ON metrics(session_id)",
+    "sessions_notebook": "CREATE INDEX IF NOT EXISTS sessions_notebook ON sessions(notebook, started_at)",
+}
+DEFAULT_BUSY_TIMEOUT = 10.0
+"""Seconds a write waits for another process's write lock before it fails with "database is locked"."""
+INTERRUPTED = "interrupted: the kernel ended before the digest was known"
+_DAMAGED = ("it is damaged ({exc}): move it aside (mv {path} {path}.damaged) and run %mlops_track again; "
+            "`sqlite3 {path}.damaged .recover` may rescue its records")
 
 
 class JournalError(Exception):
     """A journal that cannot be used, with a message that says what to do."""
+
+
+class SessionNotFound(JournalError):
+    """No session by that id: the journal is fine, the request is not."""
 
 
 @dataclass
@@ -154,31 +171,71 @@ def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
 
-class Journal:
-    """Writes and reads the journal. Thread-safe: the hasher completes digests from its workers."""
+def _text(value: str | None) -> str | None:
+    """Text SQLite can store. A file name that is not UTF-8 reaches us surrogate-escaped (and a cell may hold
+    a lone surrogate); sqlite3 cannot encode either, and one such record would block every record after it.
+    Such text is stored with its odd bytes spelled out (``data/\\xff.csv``)."""
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        try:
+            raw = value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raw = value.encode("utf-8", "surrogatepass")
+        return raw.decode("utf-8", "backslashreplace")
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+
+def _metric(value: float | None) -> float | None:
+    """NaN is stored as NULL, which SQLite would do silently; said here so readers know NULL means NaN."""
+    return None if value is None or math.isnan(value) else value
+
+
+class Journal:
+    """Writes and reads the journal. Thread-safe: the hasher completes digests from its workers.
+
+    A read that finds the file damaged raises :class:`JournalError` saying what to do, never a bare
+    ``sqlite3.DatabaseError``. Writes raise ``sqlite3`` errors: the kernel decides what a failed write means.
+    """
+
+    def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
         if not create and not path.exists():
             raise JournalError(
                 f"no journal at {path}: run a notebook with `%load_ext jupyter_mlops` and `%mlops_track` "
                 "first, or pass --root to point at the project"
             )
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                str(path), timeout=10.0, check_same_thread=False, isolation_level=None
-            )
+            self._db = sqlite3.connect(str(path), timeout=busy_timeout, check_same_thread=False,
+                                       isolation_level=None)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA busy_timeout = 10000")
+            self.busy_timeout = busy_timeout
             if create:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._check_schema(create)
-        except sqlite3.DatabaseError as exc:
-            raise JournalError(f"cannot open the journal {path}: {exc}") from exc
-        self._lock = threading.Lock()
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if self._db is not None:
+                self._db.close()
+            raise JournalError(f"cannot open the journal {path}: {explain(exc, path)}") from exc
+
+    @property
+    def busy_timeout(self) -> float:
+        return self._busy_timeout
+
+    @busy_timeout.setter
+    def busy_timeout(self, seconds: float) -> None:
+        """How long the next writes wait for another process's lock (a kernel shortens it while it is
+        behind, so a lock held for minutes stalls one cell, not every cell)."""
+        with self._lock:
+            self._busy_timeout = seconds
+            self._db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
 
     def _check_schema(self, create: bool) -> None:
         has_meta = self._db.execute(
@@ -192,42 +249,63 @@ class Journal:
                     f"the journal {self.path} was written by a newer jupyter-mlops (schema {version}, "
                     f"this one reads {SCHEMA_VERSION}): upgrade with `pip install -U jupyter-mlops`"
                 )
-            if version == SCHEMA_VERSION:
-                return
             if version in _MIGRATIONS:
                 self._migrate()
+            if version == SCHEMA_VERSION or version in _MIGRATIONS:
+                if create:
+                    self._add_indexes()
                 return
         if not create:
             raise JournalError(f"{self.path} is not a jupyter-mlops journal (no schema version)")
         # executescript would commit an open transaction first, so the script carries its own.
         self._db.executescript(
-            f"BEGIN IMMEDIATE;{_SCHEMA}"
+            f"BEGIN IMMEDIATE;{_SCHEMA}{';'.join(_INDEXES.values())};"
             f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
         )
 
+    def _add_indexes(self) -> None:
+        """Indexes a journal made by an earlier release lacks; one read when none is missing."""
+        present = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+        missing = [sql for name, sql in _INDEXES.items() if name not in present]
+        if missing:
+            self._db.executescript(f"BEGIN IMMEDIATE;{';'.join(missing)};COMMIT;")
+
     def _migrate(self) -> None:
         """Upgrade in one transaction; another kernel may be doing the same, so re-read the version inside."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+        with self._transaction() as db:
+            version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
             while version < SCHEMA_VERSION:
-                self._db.execute(_MIGRATIONS[version])
+                db.execute(_MIGRATIONS[version])
                 version += 1
-            self._db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any failure, COMMIT's own included (a full disk fails
+        there): a connection left inside a transaction would refuse every later write."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            yield self._db
+            yield db
+            db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite already rolled back (it does on SQLITE_FULL and I/O errors)
             raise
-        self._db.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for a read; a damaged file becomes a JournalError that says what to do."""
+        with self._lock:
+            if self._db is None:
+                raise JournalError(f"the journal {self.path} is closed")
+            try:
+                yield self._db
+            except sqlite3.DatabaseError as exc:
+                raise JournalError(f"cannot read the journal {self.path}: {explain(exc, self.path)}") from exc
 
     @property
     def is_open(self) -> bool:
@@ -256,7 +334,8 @@ class Journal:
 
     @staticmethod
     def _mark_abandoned(db: sqlite3.Connection) -> None:
-        """Sessions of this host whose kernel died without ending them ended abnormally."""
+        """Sessions of this host whose kernel died without ending them ended abnormally; digests they were
+        still computing will never arrive, so their rows say so instead of "hashing…" forever."""
         host = socket.gethostname()
         for row in db.execute("SELECT id, pid FROM sessions WHERE state='running' AND host=?", (host,)):
             if not _pid_alive(row["pid"]):
@@ -265,6 +344,10 @@ class Journal:
                 ).fetchone()[0]
                 db.execute(
                     "UPDATE sessions SET state='abandoned', ended_at=? WHERE id=?", (last, row["id"])
+                )
+                db.execute(
+                    "UPDATE file_accesses SET pending=0, error=? WHERE session_id=? AND pending=1",
+                    (INTERRUPTED, row["id"]),
                 )
 
     def set_notebook(self, session_id: str, notebook: str) -> None:
@@ -288,8 +371,8 @@ class Journal:
                 "INSERT INTO cell_runs(session_id, seq, cell_id, execution_count, code, code_hash,"
                 " started_at, duration, status, error, reproducible, issues, rebound)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, run.seq, run.cell_id, run.execution_count, run.code, run.code_hash,
-                 run.started_at, run.duration, run.status, run.error, _bool(run.reproducible),
+                (session_id, run.seq, _text(run.cell_id), run.execution_count, _text(run.code), run.code_hash,
+                 run.started_at, run.duration, run.status, _text(run.error), _bool(run.reproducible),
                  _json(run.issues) if run.issues else None,
                  None if run.rebound is None else _json(sorted(run.rebound))),
             )
@@ -319,8 +402,8 @@ class Journal:
             cur = db.execute(
                 "INSERT INTO file_accesses(session_id, cell_run_id, path, mode, size, mtime_ns, md5, nfiles,"
                 " pending, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, run_id, f.path, f.mode, f.size, f.mtime_ns, f.md5, f.nfiles, int(f.pending),
-                 f.error),
+                (session_id, run_id, _text(f.path), f.mode, f.size, f.mtime_ns, f.md5, f.nfiles,
+                 int(f.pending), _text(f.error)),
             )
             ids.append(int(cur.lastrowid))
         return ids
@@ -331,7 +414,7 @@ class Journal:
     ) -> None:
         db.executemany(
             "INSERT INTO params(session_id, cell_run_id, name, value, source) VALUES (?, ?, ?, ?, ?)",
-            [(session_id, run_id, p.name, _json(p.value), p.source) for p in params],
+            [(session_id, run_id, _text(p.name), _json(p.value), p.source) for p in params],
         )
 
     @staticmethod
@@ -341,8 +424,8 @@ class Journal:
         db.executemany(
             "INSERT INTO metrics(session_id, cell_run_id, name, value, step, logged_at, source, reproducible)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(session_id, run_id, m.name, m.value, m.step, m.logged_at, m.source, _bool(m.reproducible))
-             for m in metrics],
+            [(session_id, run_id, _text(m.name), _metric(m.value), m.step, m.logged_at, m.source,
+              _bool(m.reproducible)) for m in metrics],
         )
 
     def complete_file(
@@ -353,7 +436,7 @@ class Journal:
         with self._lock, self._transaction() as db:
             db.execute(
                 "UPDATE file_accesses SET size=?, mtime_ns=?, md5=?, nfiles=?, error=?, pending=0 WHERE id=?",
-                (size, mtime_ns, md5, nfiles, error, file_id),
+                (size, mtime_ns, md5, nfiles, _text(error), file_id),
             )
 
     # --- reading -----------------------------------------------------------------------------------
@@ -364,18 +447,18 @@ class Journal:
         if notebook is not None:
             sql += " WHERE notebook = ?"
             args = (notebook,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY started_at", args).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql + " ORDER BY started_at", args).fetchall()
         return [_session_dict(r) for r in rows]
 
     def find_session(self, ref: str) -> str:
         """A session id from a full id, a unique prefix, or ``latest``."""
-        with self._lock:
+        with self._reading() as db:
             if ref == "latest":
-                row = self._db.execute("SELECT id FROM sessions ORDER BY started_at DESC LIMIT 1").fetchone()
+                row = db.execute("SELECT id FROM sessions ORDER BY started_at DESC LIMIT 1").fetchone()
                 rows = [row] if row else []
             else:
-                rows = self._db.execute(
+                rows = db.execute(
                     "SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
                     (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
                 ).fetchall()
@@ -385,29 +468,46 @@ class Journal:
             raise JournalError(f"session prefix {ref!r} is ambiguous: give more characters")
         return str(rows[0]["id"])
 
-    def session_detail(self, session_id: str) -> dict:
-        """One session with its cell runs, files, params and metrics, as plain JSON-able data."""
-        with self._lock:
-            row = self._db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+    def session_detail(self, session_id: str, *, runs_limit: int | None = None,
+                       runs_offset: int | None = None) -> dict:
+        """One session with its cell runs, files, params and metrics, as plain JSON-able data.
+
+        ``runs_limit`` bounds the cell runs returned — the latest ones, or from ``runs_offset`` (0 is the
+        first run) — so a page of a 10,000-cell session costs a page; ``cells``, ``errors`` and
+        ``runs_offset`` describe the whole. Files, params and metrics are always whole.
+        """
+        with self._reading() as db:
+            row = db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
             if row is None:
-                raise JournalError(f"no session {session_id!r} in {self.path}")
-            runs = self._db.execute(
-                "SELECT * FROM cell_runs WHERE session_id=? ORDER BY seq", (session_id,)
+                raise SessionNotFound(f"no session {session_id!r} in {self.path}")
+            cells, errors = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(status != 'ok'), 0) FROM cell_runs WHERE session_id=?",
+                (session_id,),
+            ).fetchone()
+            if runs_limit is None:
+                offset, limit = 0, -1
+            else:
+                offset = max(0, cells - runs_limit) if runs_offset is None else runs_offset
+                limit = runs_limit
+            runs = db.execute(
+                "SELECT * FROM cell_runs WHERE session_id=? ORDER BY seq LIMIT ? OFFSET ?",
+                (session_id, limit, offset),
             ).fetchall()
-            files = self._db.execute(
+            files = db.execute(
                 "SELECT f.*, c.seq AS seq, c.cell_id AS cell_id FROM file_accesses f"
                 " LEFT JOIN cell_runs c ON c.id = f.cell_run_id WHERE f.session_id=? ORDER BY f.id",
                 (session_id,),
             ).fetchall()
-            params = self._db.execute(
+            params = db.execute(
                 "SELECT p.*, c.seq AS seq FROM params p LEFT JOIN cell_runs c ON c.id = p.cell_run_id"
                 " WHERE p.session_id=? ORDER BY p.id", (session_id,),
             ).fetchall()
-            metrics = self._db.execute(
+            metrics = db.execute(
                 "SELECT m.*, c.seq AS seq FROM metrics m LEFT JOIN cell_runs c ON c.id = m.cell_run_id"
                 " WHERE m.session_id=? ORDER BY m.id", (session_id,),
             ).fetchall()
         detail = _session_dict(row)
+        detail |= {"cells": cells, "errors": errors, "runs_offset": offset}
         detail["cell_runs"] = [_run_dict(r) for r in runs]
         detail["files"] = [
             {k: r[k] for k in ("path", "mode", "size", "mtime_ns", "md5", "nfiles", "error", "seq", "cell_id")}
@@ -455,3 +555,14 @@ def _pid_alive(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return True
+
+
+def explain(exc: BaseException, path: Path) -> str:
+    """A SQLite or OS error as the user should read it: what happened to the file and what to do."""
+    text = str(exc)
+    if isinstance(exc, sqlite3.DatabaseError) and (
+            "not a database" in text or "malformed" in text or "corrupt" in text):
+        return _DAMAGED.format(exc=text, path=path)
+    if "disk is full" in text or getattr(exc, "errno", None) == 28:
+        return f"the disk is full ({text}): free space under {path.parent}"
+    return text

@@ -32,14 +32,18 @@ def _latest(records: list[dict]) -> dict[str, Any]:
     return out
 
 
+RUNS_SHOWN = 12
+"""Cell runs ``jupyter mlops runs`` lists per session (the latest); ``show`` lists them all."""
+
+
 def render_session(s: dict, *, full: bool, previous: dict | None = None) -> str:
+    """``s`` is a journal session detail; without ``full`` it needs only the latest RUNS_SHOWN cell runs."""
     runs = s["cell_runs"]
-    errors = sum(r["status"] != "ok" for r in runs)
     verdict = "" if not runs or runs[-1]["reproducible"] is None else (
         " · reproducible" if runs[-1]["reproducible"] else " · NOT reproducible")
     lines = [
         f"session {s['id']}  {s['experiment'] or '-'}  {s['notebook'] or '(notebook not known)'}  "
-        f"{_when(s['started_at'])}  {s['state']}  {len(runs)} cells, {errors} errors{verdict}"
+        f"{_when(s['started_at'])}  {s['state']}  {s['cells']} cells, {s['errors']} errors{verdict}"
     ]
     params = _latest(s["params"])
     if params:
@@ -56,13 +60,16 @@ def render_session(s: dict, *, full: bool, previous: dict | None = None) -> str:
         flag = "" if m["reproducible"] in (None, True) else "  (state not reproducible)"
         value = "NaN" if m["value"] is None else f"{m['value']:.6g}"
         lines.append(f"  metric   {m['name']} = {value}{step}  (cell #{m['seq'] or '-'}, {m['source']}){flag}")
-    for f in s["files"]:
+    # `runs` shows each file's latest access, as it shows each metric's latest value: a 10,000-cell session
+    # that rewrote one file in every cell is one line, not 10,000
+    files = s["files"] if full else list({(f["path"], f["mode"]): f for f in s["files"]}.values())
+    for f in files:
         digest = "hashing…" if f["pending"] else (f["md5"] or f"not hashed: {f['error']}")
         where = f"cell #{f['seq']}" if f["seq"] else "session"
         lines.append(f"  {f['mode']:<8} {f['path']}  md5 {digest}  {_size(f['size'])}  ({where})")
-    shown_runs = runs if full else runs[-12:]
-    if len(shown_runs) < len(runs):
-        lines.append(f"  … {len(runs) - len(shown_runs)} earlier cell runs (jupyter mlops show {s['id']})")
+    shown_runs = runs if full else runs[-RUNS_SHOWN:]
+    if len(shown_runs) < s["cells"]:
+        lines.append(f"  … {s['cells'] - len(shown_runs)} earlier cell runs (jupyter mlops show {s['id']})")
     for r in shown_runs:
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error'] or ''}"[:60]
         lines.append(

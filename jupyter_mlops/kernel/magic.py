@@ -29,16 +29,25 @@ def current() -> TrackingSession | None:
 
 
 def start(shell: Any, options: TrackOptions) -> TrackingSession | None:
-    """Start (or restart with new options) tracking in ``shell``; ``--off`` stops it."""
+    """Start (or restart with new options) tracking in ``shell``; ``--off`` stops it.
+
+    A journal that cannot be used (damaged, from a newer version, on a full or read-only disk) is one
+    warning saying what to do, not an error: a notebook run with "Run All" must not stop over tracking.
+    """
     global _session
     check_paths(options, Path.cwd())
     stop()
     if options.off:
         return None
+    from jupyter_mlops.journal import JournalError
     from jupyter_mlops.kernel.session import TrackingSession
 
-    session = TrackingSession(shell, options, Path.cwd())
-    session.start()
+    try:
+        session = TrackingSession(shell, options, Path.cwd())
+        session.start()
+    except JournalError as exc:
+        warn(f"tracking not started: {exc}. Your cells run normally, untracked")
+        return None
     _session = session
     return session
 
@@ -59,7 +68,8 @@ def track_magic(shell: Any, line: str) -> None:
 
         raise UsageError(str(exc)) from None
     if session is None:
-        print("jupyter-mlops: tracking off")
+        if options.off:
+            print("jupyter-mlops: tracking off")
         return
     mode = "strict" if options.strict else "warn"
     notebook = session._notebook_rel() or "notebook not known yet"

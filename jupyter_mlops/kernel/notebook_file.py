@@ -27,6 +27,8 @@ class NotebookFile:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._cells: list[SavedCell] = []
+        self.error: str | None = None  # why the last read failed (corrupt, truncated, mid-save), if it did
+        self.ever_read = False
 
     def code_cells(self) -> list[SavedCell]:
         """The code cells in notebook order; the last good read when the file is missing or mid-save."""
@@ -39,8 +41,9 @@ class NotebookFile:
             try:
                 self._cells = read_code_cells(self.path)
                 self._stamp = stamp
-            except ValueError:
-                pass
+                self.error, self.ever_read = None, True
+            except ValueError as exc:
+                self.error = str(exc)
         return self._cells
 
 

@@ -3,12 +3,15 @@
 The hot path reads like a short story: ``pre_run_cell`` opens a record and starts the file capture;
 ``post_run_cell`` closes it, hashes what the cell touched (large files on the hasher's threads), asks the
 detector for a verdict and writes one transaction. Nothing here may break or lose the user's cell: every
-failure becomes one warning and tracking carries on or pauses.
+failure becomes one warning and tracking carries on or pauses. A journal that cannot be written for now
+(locked past the busy timeout, disk full, damaged) pauses tracking: the records wait in memory, in order,
+and the next cell writes them, with the digests that arrived meanwhile; nothing is written twice.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import functools
 import hashlib
 import itertools
@@ -28,7 +31,16 @@ from typing import Any
 
 from jupyter_mlops import sinks
 from jupyter_mlops.hashing import VANISHED, FileDigest, Hasher
-from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, MetricRecord, ParamRecord
+from jupyter_mlops.journal import (
+    DEFAULT_BUSY_TIMEOUT,
+    CellRunRecord,
+    FileRecord,
+    Journal,
+    JournalError,
+    MetricRecord,
+    ParamRecord,
+    explain,
+)
 from jupyter_mlops.kernel import comm, io_capture
 from jupyter_mlops.kernel.analysis import analyze
 from jupyter_mlops.kernel.notebook_file import NotebookFile, find_notebook_with_cell
@@ -45,6 +57,14 @@ _MAX_WARNINGS_PER_CELL = 3
 _DISCOVERY_ATTEMPTS = 3
 # Set by an exported DVC stage: where the run leaves its metrics as JSON (latest value of each).
 METRICS_FILE_ENV = "JUPYTER_MLOPS_METRICS_FILE"
+# Seconds a cell waits for the journal while another process holds its write lock (default 10).
+BUSY_TIMEOUT_ENV = "JUPYTER_MLOPS_BUSY_TIMEOUT"
+BEHIND_BUSY_TIMEOUT = 0.05
+"""While records wait in memory for the journal, a cell tries it this long only: a lock held for minutes
+(a VACUUM, an open sqlite3 shell) then stalls one cell for the full timeout, not every cell."""
+
+# A pending digest's row in the journal, and the in-memory record the digest completes.
+_Target = tuple[int, FileRecord]
 
 
 @dataclass
@@ -76,7 +96,8 @@ class TrackingSession:
         self._cwd = cwd
         self._notebook = NotebookFile(self.notebook_path) if self.notebook_path else None
         self.paths = DataPaths(self.root, self.notebook_path)
-        self.journal = Journal(journal_path(self.root))
+        self._busy_timeout = float(os.environ.get(BUSY_TIMEOUT_ENV) or DEFAULT_BUSY_TIMEOUT)
+        self.journal = Journal(journal_path(self.root), busy_timeout=self._busy_timeout)
         self.hasher = Hasher()
         self.capture = io_capture.install()
         self.detector = Detector()
@@ -94,10 +115,12 @@ class TrackingSession:
         self._last_code: dict[str, tuple[str, float]] = {}
         self._opaque: set[str] = set()
         self._declared: dict[str, tuple[int, int]] = {}
-        self._pending: dict[int, int | FileDigest] = {}
+        self._pending: dict[int, _Target | FileDigest] = {}  # token -> whichever of row and digest came first
         self._tokens = itertools.count()
         self._pending_lock = threading.Lock()
-        self._unsaved: list[CellRunRecord] = []
+        # Journal writes not done yet, oldest first: (what, write). Appended by the hasher's threads too.
+        self._backlog: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
+        self._behind = False
         self._warned: set[str] = set()
         self._transformer = _StrictGate(self)
         # Subscribers to one event per finished cell run (the lab's comm, the MLflow mirror). Each is
@@ -111,15 +134,21 @@ class TrackingSession:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.journal.start_session(
-            self.id,
-            experiment=self.options.experiment or (self.notebook_path.stem if self.notebook_path else None),
-            notebook=self._notebook_rel(),
-            root=str(self.root),
-            python=platform.python_version(),
-            ipython=_ipython_version(),
-            options=self.options.as_dict(),
-        )
+        try:
+            self.journal.start_session(
+                self.id,
+                experiment=self.options.experiment or (self.notebook_path.stem if self.notebook_path else None),
+                notebook=self._notebook_rel(),
+                root=str(self.root),
+                python=platform.python_version(),
+                ipython=_ipython_version(),
+                options=self.options.as_dict(),
+            )
+        except sqlite3.Error as exc:  # full, locked for longer than the timeout, damaged past its header
+            self.journal.close()
+            self.hasher.close()
+            raise JournalError(f"cannot start a session in {self.journal.path}: {explain(exc, self.journal.path)}"
+                               ) from exc
         self._record_declared_data()
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
@@ -145,10 +174,16 @@ class TrackingSession:
             self.shell.ast_transformers.remove(self._transformer)
         self.capture.active = False
         self.hasher.wait(timeout=30)
+        self.journal.busy_timeout = self._busy_timeout
+        self._flush()
         self._guarded("end the session", lambda: self.journal.end_session(self.id))
         for sink in self._sinks:
             self._guarded("flush a mirror", lambda sink=sink: sink.close(timeout=10))
-        self.hasher.close()
+        self.hasher.close()  # digests still running end as "cancelled" and are written now
+        self._flush()
+        if self._backlog:
+            self.warn_once("lost", f"{len(self._backlog)} records could not be written to {self.journal.path} "
+                                   "before tracking stopped; they are lost")
         self.journal.close()
 
     # --- the hot path -------------------------------------------------------------------------------
@@ -166,7 +201,10 @@ class TrackingSession:
                 cell_id=cell_id, code=code, started_at=time.time(), t0=time.perf_counter(),
                 ids_before=_ids(self.shell.user_ns, _names_to_watch(code)), deleted_cells=deleted,
             )
-            self._run.used_bad_state = self.detector.preflight(self._notebook_cells(), cell_id, code)
+            try:
+                self._run.used_bad_state = self.detector.preflight(self._notebook_cells(), cell_id, code)
+            except Exception as exc:  # the detector failing must not cost the cell its record
+                self._warn("check the cell's inputs", exc)
             self._refusal = _refusal(self._run.used_bad_state) if self.options.strict else None
             self.capture.start()
         except Exception as exc:
@@ -206,32 +244,48 @@ class TrackingSession:
             files_written={f.path: f.md5 for f in files if f.mode == "write"},
             ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells,
         )
-        if status != "refused":
-            self.detector.record(execution)
-        previous, self.verdict = self.verdict, self.detector.verdict(self._notebook_cells(), frozenset(self._opaque))
+        previous, judged = self.verdict, self._judge(execution, status)
         for metric in run.metrics:
-            metric.reproducible = self.verdict.reproducible
+            metric.reproducible = self.verdict.reproducible if judged else None
         record = CellRunRecord(
             seq=self._seq, cell_id=run.cell_id, execution_count=getattr(result, "execution_count", None),
             code=run.code, code_hash=hashlib.md5(run.code.encode("utf-8", "surrogatepass")).hexdigest(),
             started_at=run.started_at, duration=duration, status=status, error=error,
-            reproducible=self.verdict.reproducible, issues=[i.to_dict() for i in self.verdict.issues],
+            reproducible=self.verdict.reproducible if judged else None,
+            issues=[i.to_dict() for i in self.verdict.issues] if judged else [],
             rebound=sorted(rebound), files=files, params=run.params, metrics=run.metrics,
         )
         self._remember(record)
         self._save(record, waiting)
-        if status != "refused":
+        if status != "refused" and judged:
             self._report_issues(previous, run.used_bad_state)
+        if self._notebook is not None and self._notebook.error:
+            self.warn_once("notebook", f"{self._notebook.error}; cell order falls back to execution order "
+                                       "until the notebook is saved again")
         if run.metrics and self._metrics_file:
             self._guarded("write the metrics file", self._write_metrics_file)
         self._publish(record)
 
+    def _judge(self, execution: Execution, status: str) -> bool:
+        """Give the detector the run and take its verdict; False (verdict unknown) if it fails."""
+        try:
+            if status != "refused":
+                self.detector.record(execution)
+            self.verdict = self.detector.verdict(self._notebook_cells(), frozenset(self._opaque))
+        except Exception as exc:  # the detector failing must not cost the cell its record
+            self._warn("judge the cell", exc)
+            return False
+        return True
+
     # --- files --------------------------------------------------------------------------------------
 
-    def _file_records(self, reads: set[str], writes: set[str]) -> tuple[list[FileRecord], list[int]]:
-        """Records for the data files the cell opened; ``waiting`` marks the ones hashed in background."""
+    def _file_records(
+        self, reads: set[str], writes: set[str]
+    ) -> tuple[list[FileRecord], list[tuple[FileRecord, int]]]:
+        """Records for the data files the cell opened; ``waiting`` pairs those hashed in background with
+        the token their digest will come back with."""
         records: list[FileRecord] = []
-        waiting: list[int] = []
+        waiting: list[tuple[FileRecord, int]] = []
         for mode, paths in (("read", reads), ("write", writes)):
             for path in sorted(paths):
                 rel = self.paths.relative(path)
@@ -248,57 +302,75 @@ class TrackingSession:
                     records.append(record)
         return records, waiting
 
-    def _hash(self, rel: str, path: str, mode: str, waiting: list[int]) -> FileRecord | None:
+    def _hash(self, rel: str, path: str, mode: str, waiting: list[tuple[FileRecord, int]]) -> FileRecord | None:
         token = next(self._tokens)
-        digest = self.hasher.digest(path, lambda d, t=token, r=rel: self._digest_done(t, r, d))
+        digest = self.hasher.digest(path, lambda d, t=token: self._digest_done(t, d))
         if digest is None:
-            waiting.append(token)
-            return FileRecord(rel, mode, pending=True)
+            record = FileRecord(rel, mode, pending=True)
+            waiting.append((record, token))
+            return record
         if digest.error and mode == "write":
             return None  # a temporary file the cell wrote and removed is not an output
         if digest.error == VANISHED:
             return None  # an open() that failed: nothing was read
         return FileRecord(rel, mode, digest.size, digest.mtime_ns, digest.md5, digest.nfiles, error=digest.error)
 
-    def _digest_done(self, token: int, rel: str, digest: FileDigest) -> None:
+    def _digest_done(self, token: int, digest: FileDigest) -> None:
         """Runs on a hasher thread: complete the row if it is written already, else leave the digest."""
         with self._pending_lock:
-            file_id = self._pending.pop(token, None)
-            if not isinstance(file_id, int):
+            target = self._pending.pop(token, None)
+            if not isinstance(target, tuple):
                 self._pending[token] = digest
                 return
-        self._complete(file_id, rel, digest)
+        self._complete(target, digest)
 
-    def _complete(self, file_id: int, rel: str, digest: FileDigest) -> None:
-        for key in ((rel, "read"), (rel, "write"), (rel, "declared")):
-            known = self.files.get(key)
-            if known is not None and known.pending:
-                known.size, known.mtime_ns, known.md5, known.pending = (
-                    digest.size, digest.mtime_ns, digest.md5, False)
-        self._guarded("store a file digest", lambda: self.journal.complete_file(
-            file_id, size=digest.size, mtime_ns=digest.mtime_ns, md5=digest.md5, nfiles=digest.nfiles,
-            error=digest.error,
-        ))
+    def _link_pending(self, waiting: list[tuple[FileRecord, int]], files: list[FileRecord],
+                      file_ids: list[int]) -> None:
+        """The rows of a record just written: complete those whose digest came first, tell the rest where
+        to go. A record written late (the journal was busy) is linked the same way, whenever that is."""
+        row_of = {id(f): file_id for f, file_id in zip(files, file_ids, strict=True)}
+        for record, token in waiting:
+            target = (row_of[id(record)], record)
+            with self._pending_lock:
+                arrived = self._pending.pop(token, None)
+                if not isinstance(arrived, FileDigest):
+                    self._pending[token] = target
+                    continue
+            self._complete(target, arrived)
+
+    def _complete(self, target: _Target, digest: FileDigest) -> None:
+        """Fill in a late digest (any thread); if the journal refuses it now, the next cell retries it."""
+        file_id, record = target
+        record.size, record.mtime_ns, record.md5, record.nfiles, record.error, record.pending = (
+            digest.size, digest.mtime_ns, digest.md5, digest.nfiles, digest.error, False)
+
+        def write() -> None:
+            self.journal.complete_file(file_id, size=digest.size, mtime_ns=digest.mtime_ns, md5=digest.md5,
+                                       nfiles=digest.nfiles, error=digest.error)
+
+        try:
+            write()
+        except Exception:
+            self._backlog.append((f"the digest of {record.path}", write))
 
     def _record_declared_data(self) -> None:
-        records = []
+        """Declared inputs as the session's first records; big ones are hashed in background like any file."""
+        records: list[FileRecord] = []
+        waiting: list[tuple[FileRecord, int]] = []
         for declared in self.options.data:
             path = str((self._cwd / declared).resolve())
             rel = self.paths.relative(path) or declared
             self._declared[path] = _stamp(path)
-            digest = self.hasher.digest(path, lambda d: None)
-            if digest is None:  # a big declared input: wait for it once, at tracking start
-                self.hasher.wait(timeout=None)
-                digest = self.hasher.digest(path, lambda d: None)
-            if digest is not None:
-                records.append(FileRecord(rel, "declared", digest.size, digest.mtime_ns, digest.md5,
-                                          digest.nfiles, error=digest.error))
-        for r in records:
-            self.files[(r.path, r.mode)] = r
+            record = self._hash(rel, path, "declared", waiting)
+            if record is not None:
+                self.files[(record.path, record.mode)] = record
+                records.append(record)
         if records:
-            self.journal.add_session_records(self.id, files=records)
+            self._write("the declared data", lambda: self._link_pending(
+                waiting, records, self.journal.add_session_records(self.id, files=records)))
+            self._flush()
 
-    def _declared_changes(self, waiting: list[int]) -> list[FileRecord]:
+    def _declared_changes(self, waiting: list[tuple[FileRecord, int]]) -> list[FileRecord]:
         """Declared data that changed during the cell counts as written by it (one stat each)."""
         changed = []
         for path, stamp in self._declared.items():
@@ -355,7 +427,8 @@ class TrackingSession:
             self._run.params.append(record)
         else:
             self.params[name] = record.value
-            self._guarded("store a param", lambda: self.journal.add_session_records(self.id, params=[record]))
+            self._write(f"param {name}", lambda: self.journal.add_session_records(self.id, params=[record]))
+            self._flush()
 
     def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
         try:
@@ -368,7 +441,8 @@ class TrackingSession:
             self._run.metrics.append(record)
         else:
             self.metrics[name] = record.value
-            self._guarded("store a metric", lambda: self.journal.add_session_records(self.id, metrics=[record]))
+            self._write(f"metric {name}", lambda: self.journal.add_session_records(self.id, metrics=[record]))
+            self._flush()
 
     # --- verdicts -----------------------------------------------------------------------------------
 
@@ -384,9 +458,9 @@ class TrackingSession:
         """
         if self.live_order is not None:
             return self.live_order
-        if self._notebook is None:
+        saved = self._notebook.code_cells() if self._notebook is not None else []
+        if self._notebook is None or not self._notebook.ever_read:  # none, or corrupt since we first looked
             return [NotebookCell(c, self._last_code[c][0]) for c in self._order]
-        saved = self._notebook.code_cells()
         saved_at = self._notebook_mtime()
         cells: list[NotebookCell] = []
         present = set()
@@ -430,26 +504,50 @@ class TrackingSession:
         for m in record.metrics:
             self.metrics[m.name] = m.value
 
-    def _save(self, record: CellRunRecord, waiting: list[int]) -> None:
-        """Write the cell (and any that could not be written before); keep them in memory on failure."""
-        self._unsaved.append(record)
-        try:
-            while self._unsaved:
-                _, file_ids = self.journal.add_cell_run(self.id, self._unsaved[0])
-                self._unsaved.pop(0)
-        except (sqlite3.Error, OSError) as exc:
-            self.warn_once("journal", f"cannot write the journal {self.journal.path} ({exc}); "
-                            "records are kept in memory and retried after each cell — your cells run normally")
-            return
-        self._warned.discard("journal")
-        pending = [i for i, f in enumerate(record.files) if f.pending]
-        for token, index in zip(waiting, pending, strict=True):
-            with self._pending_lock:
-                arrived = self._pending.pop(token, None)
-                if not isinstance(arrived, FileDigest):
-                    self._pending[token] = file_ids[index]
+    def _save(self, record: CellRunRecord, waiting: list[tuple[FileRecord, int]]) -> None:
+        """Write the cell (after anything still waiting); its background digests follow when they arrive."""
+        self._write(f"cell #{record.seq}", lambda: self._link_pending(
+            waiting, record.files, self.journal.add_cell_run(self.id, record)[1]))
+        self._flush()
+
+    def _write(self, what: str, write: Callable[[], None]) -> None:
+        self._backlog.append((what, write))
+
+    def _flush(self) -> None:
+        """Do the waiting writes, oldest first, each one transaction.
+
+        A journal that cannot be written now (locked past the timeout, disk full, damaged) keeps them in
+        memory for the next cell, with one warning; a record the journal refuses for itself is dropped with
+        a warning, so that it cannot hold back every record after it.
+        """
+        written = 0
+        while self._backlog:
+            what, write = self._backlog.popleft()
+            try:
+                write()
+            except Exception as exc:
+                if not _journal_unavailable(exc):
+                    self._warn(f"store {what}", exc)
                     continue
-            self._complete(file_ids[index], record.files[index].path, arrived)
+                self._backlog.appendleft((what, write))
+                self._fall_behind(exc)
+                return
+            written += 1
+        if self._behind:
+            self._behind = False
+            self.journal.busy_timeout = self._busy_timeout
+            self._warned.discard("journal")
+            print(f"jupyter-mlops: the journal is writable again; the {written} records kept in memory are saved",
+                  file=sys.stderr)
+
+    def _fall_behind(self, exc: Exception) -> None:
+        if not self._behind:
+            self._behind = True
+            self.journal.busy_timeout = BEHIND_BUSY_TIMEOUT
+        reason = (f"another process has held its write lock for over {self._busy_timeout:g} s"
+                  if "locked" in str(exc) else str(exc))
+        self.warn_once("journal", f"cannot write the journal {self.journal.path} ({reason}); records are kept "
+                                  "in memory and retried after each cell — your cells run normally")
 
     def _write_metrics_file(self) -> None:
         """Non-interactive runs (a DVC stage) leave their metrics where ``dvc.yaml`` says to find them."""
@@ -632,6 +730,11 @@ def _stamp(path: str) -> tuple[int, int]:
     except OSError:
         return (-1, -1)
     return (st.st_size, st.st_mtime_ns)
+
+
+def _journal_unavailable(exc: Exception) -> bool:
+    """A failure of the journal file (busy, full, damaged, I/O), not of the record being written."""
+    return isinstance(exc, (sqlite3.OperationalError, OSError)) or type(exc) is sqlite3.DatabaseError
 
 
 def _ipython_version() -> str:

@@ -10,19 +10,27 @@ import ast
 import math
 import numbers
 import re
+import reprlib
 from typing import Any
 
 REDACTED = "***redacted***"
 _SECRET_NAME = re.compile(r"(token|passw|secret|api_?key|access_?key|private_?key|credential|^key$|_key$)", re.I)
 _PAPERMILL_HEADER = re.compile(r"^\s*#\s*Parameters\s*$", re.M)
+_MAX_DEPTH = 5
+_REPR = reprlib.Repr()
+_REPR.maxother = _REPR.maxstring = 200
 
 
 def looks_secret(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def param_value(name: str, value: Any) -> Any:
-    """A JSON-safe form of a param's value, redacted when its name looks like a secret."""
+def param_value(name: str, value: Any, _depth: int = 0) -> Any:
+    """A JSON-safe form of a param's value, redacted when its name looks like a secret.
+
+    Never raises: a param is the user's object, and a failing ``__repr__`` or a list that contains itself
+    must cost the param its detail, not the cell its record.
+    """
     if looks_secret(name):
         return REDACTED
     if value is None or isinstance(value, (bool, str)):
@@ -32,11 +40,20 @@ def param_value(name: str, value: Any) -> Any:
     if isinstance(value, numbers.Real):
         as_float = float(value)
         return as_float if math.isfinite(as_float) else repr(as_float)
-    if isinstance(value, (list, tuple)) and len(value) <= 100:
-        return [param_value("", v) for v in value]
-    if isinstance(value, dict) and len(value) <= 100:
-        return {str(k): param_value(str(k), v) for k, v in value.items()}
-    text = repr(value)
+    if isinstance(value, (list, tuple)) and len(value) <= 100 and _depth < _MAX_DEPTH:
+        return [param_value("", v, _depth + 1) for v in value]
+    if isinstance(value, dict) and len(value) <= 100 and _depth < _MAX_DEPTH:
+        keys = [k if isinstance(k, str) else _short_repr(k) for k in value]
+        return {k: param_value(k, v, _depth + 1) for k, v in zip(keys, value.values(), strict=True)}
+    return _short_repr(value)
+
+
+def _short_repr(value: Any) -> str:
+    """``repr`` cut to 200 characters; reprlib stops early in long containers, so a huge list costs little."""
+    try:
+        text = _REPR.repr(value)
+    except Exception as exc:
+        text = f"<{type(value).__name__} whose repr() failed: {type(exc).__name__}>"
     return text if len(text) <= 200 else text[:197] + "..."
 
 

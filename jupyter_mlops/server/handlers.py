@@ -2,12 +2,17 @@
 
 The work lives in :mod:`history` and :mod:`actions`; here requests are size-checked, their notebook path
 validated against the server root, and every refusal answered as JSON ``{"code", "message"}``.
+
+Bodies are streamed (``stream_request_body``) so the size check runs on the headers, before any of the
+body is read: Tornado otherwise buffers a whole body — up to the server's 512 MB limit — before
+``prepare()`` sees it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +22,34 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
 from jupyter_mlops import __version__
+from jupyter_mlops.journal import JournalError
 from jupyter_mlops.server import actions, history
 from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
 
 NAMESPACE = "mlops"
 MAX_BODY_BYTES = 64 * 1024
 MAX_QUERY_BYTES = 4 * 1024
+MAX_RUNS_PAGE = 1000
+DEFAULT_RUNS_PAGE = 500
 
 
+@tornado.web.stream_request_body
 class MlopsHandler(APIHandler):
     """Shared checks: request size, the notebook path, and JSON errors that say what to do."""
 
-    def prepare(self) -> Awaitable[None] | None:
+    async def prepare(self) -> None:
+        await super().prepare()  # authentication first: a stranger learns nothing, not even a size limit
+        self._body = bytearray()
         if len(self.request.query) > MAX_QUERY_BYTES:
             raise RequestError(413, "the request is too large")
-        declared = self.request.headers.get("Content-Length")
-        if (declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES) or (
-                len(self.request.body or b"") > MAX_BODY_BYTES):
+        declared = self.request.headers.get("Content-Length", "0")
+        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
             raise RequestError(413, f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
-        return super().prepare()
+        # A chunked body declares no length: Tornado drops the connection once it passes the limit.
+        self.request.connection.set_max_body_size(MAX_BODY_BYTES)
+
+    def data_received(self, chunk: bytes) -> None:
+        self._body += chunk
 
     @property
     def root(self) -> Path:
@@ -48,9 +62,16 @@ class MlopsHandler(APIHandler):
     def notebook(self, requested: object | None = None) -> NotebookRef:
         return notebook_ref(self.root, self.get_query_argument("notebook", None) if requested is None else requested)
 
+    def existing_notebook(self, requested: object) -> NotebookRef:
+        """For export and verify, which read the notebook: a missing one is refused before any work."""
+        ref = self.notebook(requested)
+        if not ref.path.is_file():
+            raise RequestError(404, f"no notebook {ref.key} in this project")
+        return ref
+
     def body(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.request.body or b"{}")
+            data = json.loads(bytes(self._body) or b"{}")
         except ValueError as exc:
             raise RequestError(400, f"the request body is not JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -59,9 +80,21 @@ class MlopsHandler(APIHandler):
 
     async def respond(self, work: Callable[[], Any], status: int = 200) -> None:
         """Run ``work`` off the event loop (SQLite, file writes) and send its result as JSON."""
-        result = await IOLoop.current().run_in_executor(None, work)
+        try:
+            result = await IOLoop.current().run_in_executor(None, work)
+        except JournalError as exc:  # damaged, or from a newer version: the message says what to do
+            raise RequestError(409, str(exc)) from exc
         self.set_status(status)
-        self.finish(json.dumps(result, default=str))
+        self.finish(_json(result))
+
+    def page(self) -> tuple[int, int | None]:
+        """``limit`` and ``offset`` of a list of cell runs: a 10,000-cell session is read a page at a time."""
+        limit, offset = self.get_query_argument("limit", None), self.get_query_argument("offset", None)
+        if limit is not None and not (limit.isdigit() and 1 <= int(limit) <= MAX_RUNS_PAGE):
+            raise RequestError(400, f"limit must be a whole number from 1 to {MAX_RUNS_PAGE}")
+        if offset is not None and not offset.isdigit():
+            raise RequestError(400, "offset must be a whole number (0 is the first cell run)")
+        return int(limit or DEFAULT_RUNS_PAGE), None if offset is None else int(offset)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -96,12 +129,14 @@ class SessionsHandler(MlopsHandler):
 
 
 class SessionHandler(MlopsHandler):
-    """``GET /mlops/sessions/ID?notebook=PATH``: one session with its cell runs, files, params, metrics."""
+    """``GET /mlops/sessions/ID?notebook=PATH[&limit=N&offset=K]``: one session with its files, params,
+    metrics and a page of its cell runs (the latest ``limit``, default 500, unless ``offset`` is given);
+    ``cells`` is how many there are and ``runs_offset`` where the page starts."""
 
     @tornado.web.authenticated
     async def get(self, session_id: str) -> None:
-        ref = self.notebook()
-        await self.respond(lambda: history.session(ref, session_id))
+        ref, (limit, offset) = self.notebook(), self.page()
+        await self.respond(lambda: history.session(ref, session_id, limit=limit, offset=offset))
 
 
 class CompareHandler(MlopsHandler):
@@ -120,7 +155,7 @@ class ExportHandler(MlopsHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         body = self.body()
-        ref, options = self.notebook(body.get("notebook")), actions.export_options(body)
+        ref, options = self.existing_notebook(body.get("notebook")), actions.export_options(body)
         await self.respond(lambda: actions.export(ref, options))
 
 
@@ -130,7 +165,7 @@ class VerifyHandler(MlopsHandler):
     @tornado.web.authenticated
     async def post(self) -> None:
         body = self.body()
-        ref, options = self.notebook(body.get("notebook")), actions.verify_options(body)
+        ref, options = self.existing_notebook(body.get("notebook")), actions.verify_options(body)
         job = self.jobs.start("verify", ref.key, lambda progress: actions.verify(ref, options, progress))
         self.set_status(202)
         self.finish(json.dumps(job.to_dict()))
@@ -141,7 +176,25 @@ class JobHandler(MlopsHandler):
 
     @tornado.web.authenticated
     async def get(self, job_id: str) -> None:
-        self.finish(json.dumps(self.jobs.get(job_id).to_dict(), default=str))
+        self.finish(_json(self.jobs.get(job_id).to_dict()))
+
+
+def _json(result: Any) -> str:
+    """Strict JSON, which browsers parse: a metric of inf (NaN is already null) is sent as "inf"."""
+    try:
+        return json.dumps(result, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(result), default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def setup_handlers(web_app: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.journal import Journal, JournalError, SessionNotFound
 from jupyter_mlops.server.paths import NotebookRef, RequestError
 
 MAX_SESSIONS = 50
@@ -23,17 +23,18 @@ def sessions(ref: NotebookRef) -> dict[str, Any]:
         return {"notebook": ref.key, "sessions": [], "note": "not tracked yet: run %mlops_track in it"}
     try:
         rows = journal.sessions(ref.key)[-MAX_SESSIONS:]
-        summaries = [summarise(journal.session_detail(row["id"])) for row in reversed(rows)]
+        summaries = [summarise(journal.session_detail(row["id"], runs_limit=1)) for row in reversed(rows)]
     finally:
         journal.close()
     return {"notebook": ref.key, "sessions": summaries, "note": None if summaries else "no sessions yet"}
 
 
-def session(ref: NotebookRef, session_id: str) -> dict[str, Any]:
-    """One session of this notebook in full (cell runs, files, params, metrics)."""
+def session(ref: NotebookRef, session_id: str, *, limit: int | None = None,
+            offset: int | None = None) -> dict[str, Any]:
+    """One session of this notebook: files, params, metrics, and its cell runs (a page of them if ``limit``)."""
     journal = _require(ref)
     try:
-        return _detail(journal, ref, session_id)
+        return _detail(journal, ref, session_id, limit=limit, offset=offset)
     finally:
         journal.close()
 
@@ -42,7 +43,7 @@ def compare(ref: NotebookRef, first: str, second: str) -> dict[str, Any]:
     """Two sessions side by side: params, metrics and data hashes, each row flagged when they differ."""
     journal = _require(ref)
     try:
-        a, b = _detail(journal, ref, first), _detail(journal, ref, second)
+        a, b = _detail(journal, ref, first, limit=1), _detail(journal, ref, second, limit=1)
     finally:
         journal.close()
     sa, sb = summarise(a), summarise(b)
@@ -55,13 +56,16 @@ def compare(ref: NotebookRef, first: str, second: str) -> dict[str, Any]:
 
 
 def summarise(detail: dict[str, Any]) -> dict[str, Any]:
-    """What the session list shows: state, verdict after the last cell, latest params and metrics."""
+    """What the session list shows: state, verdict after the last cell, latest params and metrics.
+
+    Needs only the last cell run: callers read the detail with ``runs_limit=1``.
+    """
     runs = detail["cell_runs"]
     last = runs[-1] if runs else None
     return {
         **_header(detail),
-        "cells": len(runs),
-        "errors": sum(r["status"] != "ok" for r in runs),
+        "cells": detail["cells"],
+        "errors": detail["errors"],
         "reproducible": last["reproducible"] if last else None,
         "issues": len(last["issues"]) if last else 0,
         "params": {p["name"]: p["value"] for p in detail["params"]},
@@ -104,12 +108,13 @@ def _require(ref: NotebookRef) -> Journal:
     return journal
 
 
-def _detail(journal: Journal, ref: NotebookRef, session_id: str) -> dict[str, Any]:
+def _detail(journal: Journal, ref: NotebookRef, session_id: str, *, limit: int | None = None,
+            offset: int | None = None) -> dict[str, Any]:
     if not _SESSION_ID.match(session_id):
         raise RequestError(400, "a session id is letters, digits, '-' or '_'")
     try:
-        detail = journal.session_detail(session_id)
-    except JournalError as exc:
+        detail = journal.session_detail(session_id, runs_limit=limit, runs_offset=offset)
+    except SessionNotFound as exc:
         raise RequestError(404, f"no session {session_id} in this notebook's journal") from exc
     if detail["notebook"] != ref.key:
         raise RequestError(404, f"session {session_id} is not a session of {ref.key}")

@@ -41,7 +41,8 @@ def notebook_ref(root: Path, requested: object) -> NotebookRef:
     """Validate ``requested`` (a root-relative API path such as ``examples/churn.ipynb``)."""
     if not isinstance(requested, str) or not requested:
         raise RequestError(400, "give the notebook as a path relative to the Jupyter root, e.g. 'churn.ipynb'")
-    if len(requested) > MAX_PATH_CHARS or "\0" in requested:
+    if len(requested) > MAX_PATH_CHARS or "\0" in requested or "\\" in requested:
+        # a backslash is a separator to Windows and to many tools: refused rather than guessed at
         raise RequestError(400, "the notebook path is too long or malformed")
     pure = PurePosixPath(requested)
     if pure.is_absolute() or requested.startswith(("\\", "~")) or ":" in pure.parts[0]:

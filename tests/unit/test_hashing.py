@@ -465,3 +465,34 @@ def test_module_import_stays_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_file_being_hashed_is_read_once_for_every_request_while_it_is_unchanged(tmp_path, opens):
+    # Given a big file whose background digest is under way
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"\x02" * (8 << 20))
+    hasher = Hasher(inline_limit=1 << 20, workers=2, chunk_size=1 << 16)
+    started, release = threading.Event(), threading.Event()
+    results: list = []
+    real = hashing._read_md5
+
+    def slow(*args):
+        started.set()
+        release.wait(10)
+        return real(*args)
+
+    hashing._read_md5 = slow
+    try:
+        assert hasher.digest(path, results.append) is None
+        started.wait(10)
+        # When cells ask for it again while it is read, unchanged
+        assert hasher.digest(path, results.append) is None
+        assert hasher.digest(path, results.append) is None
+        release.set()
+        assert hasher.wait(10)
+    finally:
+        hashing._read_md5 = real
+        hasher.close()
+    # Then one read answers all three
+    assert len(results) == 3 and {r.md5 for r in results} == {md5_of(b"\x02" * (8 << 20))}
+    assert opens.count(str(path)) == 1

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from jupyter_mlops.journal import (
+    INTERRUPTED,
     SCHEMA_VERSION,
     CellRunRecord,
     FileRecord,
@@ -108,3 +109,95 @@ def test_a_version_1_journal_is_upgraded_in_place(tmp_path):
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION)
         assert "rebound" in [r[1] for r in db.execute("PRAGMA table_info(cell_runs)")]
+
+
+def test_a_failed_write_leaves_the_connection_usable(tmp_path):
+    # A full journal fails the insert; the transaction must be gone, or every later write would fail too
+    j = Journal(tmp_path / "j.sqlite")
+    _session(j)
+    pages = j._db.execute("PRAGMA page_count").fetchone()[0]
+    j._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        j.add_cell_run("s1", _run(1, files=[FileRecord("x" * 5000, "read")] * 20))
+    assert not j._db.in_transaction
+    j._db.execute("PRAGMA max_page_count = 1073741823")
+    j.add_cell_run("s1", _run(1))
+    assert [r["seq"] for r in j.session_detail("s1")["cell_runs"]] == [1]
+
+
+def test_text_sqlite_cannot_encode_is_stored_readably(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    _session(j)
+    j.add_cell_run("s1", CellRunRecord(seq=1, cell_id="c\udcff", execution_count=1, code="s = '\ud800'",
+                                       code_hash="h", started_at=1.0, duration=0.1, status="ok",
+                                       files=[FileRecord("data/\udcff.csv", "read", 1, 1, "m")]))
+    detail = j.session_detail("s1")
+    assert detail["files"][0]["path"] == "data/\\xff.csv"
+    assert detail["cell_runs"][0]["cell_id"] == "c\\xff" and detail["cell_runs"][0]["code"] == "s = '\\xed\\xa0\\x80'"
+
+
+def test_nan_is_stored_as_null_and_infinities_as_themselves(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    _session(j)
+    j.add_session_records("s1", metrics=[MetricRecord("m", v, None, 1.0, "api")
+                                         for v in (float("nan"), float("inf"), -float("inf"), 2.5)])
+    assert [m["value"] for m in j.session_detail("s1")["metrics"]] == [None, float("inf"), -float("inf"), 2.5]
+
+
+def test_an_abandoned_sessions_pending_digests_are_settled(tmp_path):
+    path = tmp_path / "j.sqlite"
+    code = (
+        "import sys; from pathlib import Path; from jupyter_mlops.journal import *;"
+        "j = Journal(Path(sys.argv[1]));"
+        "j.start_session('dead', experiment=None, notebook=None, root='/', python='3', ipython='9', options={});"
+        "j.add_cell_run('dead', CellRunRecord(1, 'c', 1, 'x', 'h', 1.0, 0.1, 'ok',"
+        " files=[FileRecord('big.bin', 'read', pending=True)]))"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    j = Journal(path)
+    _session(j, "next")
+    (f,) = j.session_detail("dead")["files"]
+    assert (f["pending"], f["md5"], f["error"]) == (False, None, INTERRUPTED)
+
+
+def test_a_journal_without_the_newer_indexes_gets_them_from_a_kernel(tmp_path):
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX params_session")
+    Journal(path, create=False).close()  # a reader adds nothing
+    with sqlite3.connect(path) as db:
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name='params_session'").fetchone()
+    Journal(path).close()
+    with sqlite3.connect(path) as db:
+        plan = db.execute("EXPLAIN QUERY PLAN SELECT * FROM params WHERE session_id='x'").fetchall()
+    assert "params_session" in str(plan)
+
+
+def test_cell_runs_are_read_a_page_at_a_time_with_totals(tmp_path):
+    j = Journal(tmp_path / "j.sqlite")
+    _session(j)
+    for seq in range(1, 31):
+        j.add_cell_run("s1", CellRunRecord(seq=seq, cell_id=f"c{seq}", execution_count=seq, code="x",
+                                           code_hash="h", started_at=1.0, duration=0.1,
+                                           status="error" if seq % 10 == 0 else "ok"))
+    latest = j.session_detail("s1", runs_limit=5)
+    first = j.session_detail("s1", runs_limit=5, runs_offset=0)
+    assert [r["seq"] for r in latest["cell_runs"]] == [26, 27, 28, 29, 30] and latest["runs_offset"] == 25
+    assert [r["seq"] for r in first["cell_runs"]] == [1, 2, 3, 4, 5]
+    assert (latest["cells"], latest["errors"]) == (30, 3)
+
+
+def test_a_damaged_journal_read_is_a_journal_error_that_says_what_to_do(tmp_path):
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    for i in range(300):
+        _session(j, f"s{i:03d}")
+    j.close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = bytearray(path.read_bytes())
+    data[4096 * 2:] = b"\xff" * (len(data) - 4096 * 2)  # every page after the second is garbage
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match=r"damaged.*mv "):
+        Journal(path, create=False).sessions()
