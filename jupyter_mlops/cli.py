@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from pathlib import Path
 
+from jupyter_mlops import strict_json
 from jupyter_mlops.journal import Journal, JournalError
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.report import RUNS_SHOWN, render_session, render_sessions
@@ -44,7 +44,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     limit = None if args.json else RUNS_SHOWN  # a 10,000-cell session costs what its last cells cost
     details = [journal.session_detail(s["id"], runs_limit=limit) for s in journal.sessions(key)]
     if args.json:
-        print(json.dumps(details, indent=2, default=str))
+        print(strict_json.dumps(details, indent=2))
     elif not details:
         print(f"no tracked sessions{' of ' + key if key else ''} in {journal.path}")
     else:
@@ -55,7 +55,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     journal = _open_journal(args.root, Path.cwd())
     detail = journal.session_detail(journal.find_session(args.run))
-    print(json.dumps(detail, indent=2, default=str) if args.json else render_session(detail, full=True))
+    print(strict_json.dumps(detail, indent=2) if args.json else render_session(detail, full=True))
     return 0
 
 

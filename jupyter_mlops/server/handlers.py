@@ -11,7 +11,6 @@ body is read: Tornado otherwise buffers a whole body — up to the server's 512 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
-from jupyter_mlops import __version__
+from jupyter_mlops import __version__, strict_json
 from jupyter_mlops.journal import JournalError
 from jupyter_mlops.server import actions, history
 from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
@@ -180,21 +179,7 @@ class JobHandler(MlopsHandler):
 
 
 def _json(result: Any) -> str:
-    """Strict JSON, which browsers parse: a metric of inf (NaN is already null) is sent as "inf"."""
-    try:
-        return json.dumps(result, default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(result), default=str, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+    return strict_json.dumps(result)
 
 
 def setup_handlers(web_app: Any) -> None:

@@ -92,3 +92,19 @@ def test_unknown_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["frobnicate"])
     assert exit_.value.code == 2
+
+
+def test_json_output_is_strict_even_with_an_infinite_metric(tmp_path, monkeypatch, capsys):
+    j = Journal(tmp_path / ".mlops" / "journal.sqlite")
+    j.start_session("inf1", experiment="e", notebook="n.ipynb", root=str(tmp_path), python="3", ipython="9",
+                    options={})
+    j.add_session_records("inf1", metrics=[MetricRecord("loss", float("inf"), None, 1.0, "api")])
+    j.close()
+    monkeypatch.chdir(tmp_path)
+    assert main(["show", "inf1", "--json"]) == 0
+
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    detail = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert detail["metrics"][0]["value"] == "inf"
