@@ -56,7 +56,6 @@ def test_every_cell_after_track_is_recorded_and_none_before(kernel, project):
 
 
 def test_files_read_and_written_are_recorded_with_their_md5(kernel, project):
-    pytest.importorskip("pandas")
     (project / "data").mkdir()
     (project / "data" / "raw.txt").write_text("hello\n")
     (project / "data" / "t.csv").write_text("x,y\n1,2\n3,4\n")

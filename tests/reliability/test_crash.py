@@ -126,7 +126,6 @@ def test_sigkill_mid_hash_leaves_a_row_that_says_its_digest_was_interrupted(proj
 
 @pytest.mark.e2e
 def test_sigkill_mid_mlflow_send_then_sync_sends_everything_once(project):
-    pytest.importorskip("mlflow")
     k = Kernel(project, env={"MLFLOW_TRACKING_URI": ""})  # the default store: sqlite at the project root
     track(k, "--experiment crash")
     cell_ids = [f"m{i}" for i in range(300)]

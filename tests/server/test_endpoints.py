@@ -141,7 +141,6 @@ async def test_export_rejects_options_outside_their_choices(jp_fetch, project, f
 
 
 async def test_export_with_the_real_engine_writes_dvc_yaml(jp_fetch, project):
-    pytest.importorskip("jupyter_mlops.export.api")
     # Given the example's notebook in the project (the engine reads its cells)
     example = Path(__file__).resolve().parents[2] / "examples" / "churn.ipynb"
     (project / "churn.ipynb").write_text(example.read_text())
