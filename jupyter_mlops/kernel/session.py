@@ -161,9 +161,9 @@ class TrackingSession:
     def _end_at_exit(self) -> None:
         """A kernel shut down while tracking (papermill, nbclient, closing a notebook) ended its session."""
         if self.journal.is_open:
-            self.stop()
+            self.stop(at_exit=True)
 
-    def stop(self) -> None:
+    def stop(self, *, at_exit: bool = False) -> None:
         atexit.unregister(self._end_at_exit)
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
             try:
@@ -178,7 +178,7 @@ class TrackingSession:
         self._flush()
         self._guarded("end the session", lambda: self.journal.end_session(self.id))
         for sink in self._sinks:
-            self._guarded("flush a mirror", lambda sink=sink: sink.close(timeout=10))
+            self._guarded("flush a mirror", lambda sink=sink: sink.close(timeout=10, at_exit=at_exit))
         self.hasher.close()  # digests still running end as "cancelled" and are written now
         self._flush()
         if self._backlog:

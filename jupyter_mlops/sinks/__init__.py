@@ -13,8 +13,8 @@ if TYPE_CHECKING:
 
 
 class Sink(Protocol):
-    def close(self, timeout: float) -> None:
-        """Flush what can be flushed within ``timeout`` seconds, then stop."""
+    def close(self, timeout: float, *, at_exit: bool = False) -> None:
+        """Flush what can be flushed within ``timeout`` seconds, then stop; at kernel exit, without waiting."""
 
 
 def start_for(session: TrackingSession) -> list[Sink]:

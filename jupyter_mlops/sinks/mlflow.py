@@ -76,11 +76,20 @@ class MlflowMirror:
         self._report()
         self._wake.set()
 
-    def close(self, timeout: float) -> None:
-        """Send what is left (final tags, notebook, run end) within ``timeout``, then stop the thread."""
+    def close(self, timeout: float, *, at_exit: bool = False) -> None:
+        """Send what is left (final tags, notebook, run end) within ``timeout``, then stop the thread.
+
+        At kernel exit (papermill, a DVC stage) nobody should wait for MLflow: a detached ``sync`` finishes
+        the session once this process is gone.
+        """
         if self._listeners is not None and self.on_cell_run in self._listeners:
             self._listeners.remove(self.on_cell_run)
         self._closing = True
+        if at_exit:
+            from jupyter_mlops.sinks.sync_cli import hand_off
+
+            hand_off(self.session_id, self._root, self.uri)
+            return
         self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():

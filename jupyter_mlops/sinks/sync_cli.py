@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,10 +35,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sync.add_argument("--to", metavar="URI",
                       help="tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db)")
     sync.add_argument("--root", help="project root (default: the git root of cwd)")
+    # Internal: a kernel that exits hands its mirror's last pass to a detached sync, which waits for the
+    # kernel to be gone (and so for its lease to be free) before sending.
+    sync.add_argument("--after-pid", type=int, help=argparse.SUPPRESS)
     sync.set_defaults(func=cmd_sync)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    if args.after_pid:
+        _wait_for_exit(args.after_pid)
     root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
     journal = Journal(journal_path(root), create=False)  # a clear JournalError (exit 2) when there is none
     try:
@@ -92,3 +100,30 @@ def _default_sessions(book: Bookkeeping, uri: str) -> list[str]:
         if sync is None or not sync.finished:
             out.append(row["id"])
     return out
+
+
+def _wait_for_exit(pid: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            pass
+        time.sleep(0.1)
+
+
+def hand_off(session_id: str, root: Path, uri: str) -> None:
+    """Finish a session's mirroring in a detached process, so an exiting kernel does not wait for MLflow.
+
+    Its output goes to ``.mlops/mlflow-sync.log``; whatever it cannot send stays in the journal for the next
+    ``jupyter mlops sync``.
+    """
+    log = journal_path(root).parent / "mlflow-sync.log"
+    with open(log, "ab") as out:
+        subprocess.Popen(
+            [sys.executable, "-m", "jupyter_mlops.cli", "sync", session_id, "--root", str(root), "--to", uri,
+             "--after-pid", str(os.getpid())],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
+        )

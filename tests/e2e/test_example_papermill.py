@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,28 @@ def test_papermill_injected_params_are_recorded_and_changes_show(example):
     out = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "runs"], cwd=example,
                          check=True, capture_output=True, text=True).stdout
     assert "n_estimators=50 (was 100)" in out
+
+
+def test_the_exiting_kernel_leaves_its_mlflow_run_to_a_detached_sync(example):
+    (example / "out").mkdir()
+    papermill(example)
+    j = Journal(example / ".mlops" / "journal.sqlite", create=False)
+    session = j.find_session("latest")
+    from mlflow import MlflowClient
+
+    deadline = time.monotonic() + 120
+    while not (example / "mlflow.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # a client opened earlier would build the store itself, racing the sync
+    client = MlflowClient(f"sqlite:///{example / 'mlflow.db'}")
+    runs = []
+    while time.monotonic() < deadline:
+        experiment = client.get_experiment_by_name("churn")
+        runs = experiment and client.search_runs(
+            [experiment.experiment_id], f"tags.`mlops.session` = '{session}' and attributes.status = 'FINISHED'")
+        if runs:
+            break
+        time.sleep(0.5)
+    assert runs, (example / ".mlops" / "mlflow-sync.log").read_text()
+    [run] = runs
+    assert abs(run.data.metrics["auc"] - next(
+        m["value"] for m in j.session_detail(session)["metrics"] if m["name"] == "auc")) < 1e-12
