@@ -112,6 +112,7 @@ class TrackingSession:
         self._seq = 0
         self._order: list[str] = []          # cell ids in first-execution order, for notebooks we cannot see
         self._deleted: set[str] = set()      # cells the frontend said it deleted
+        self._cells: dict[tuple[str, str], NotebookCell] = {}
         self._last_code: dict[str, tuple[str, float]] = {}
         self._opaque: set[str] = set()
         self._declared: dict[str, tuple[int, int]] = {}
@@ -460,22 +461,31 @@ class TrackingSession:
             return self.live_order
         saved = self._notebook.code_cells() if self._notebook is not None else []
         if self._notebook is None or not self._notebook.ever_read:  # none, or corrupt since we first looked
-            return [NotebookCell(c, self._last_code[c][0]) for c in self._order]
+            return [self._cell(c, self._last_code[c][0]) for c in self._order]
         saved_at = self._notebook_mtime()
         cells: list[NotebookCell] = []
         present = set()
         for cell in saved:
             code, ran_at = self._last_code.get(cell.cell_id, (cell.source, 0.0))
-            cells.append(NotebookCell(cell.cell_id, code if ran_at > saved_at else cell.source))
+            cells.append(self._cell(cell.cell_id, code if ran_at > saved_at else cell.source))
             present.add(cell.cell_id)
         for index, cell_id in enumerate(self._order):
             if cell_id in present or self._last_code[cell_id][1] < saved_at:
                 continue  # saved without it: deleted
             after = self._order[index - 1] if index else None
             at = next((i + 1 for i, c in enumerate(cells) if c.cell_id == after), len(cells))
-            cells.insert(at, NotebookCell(cell_id, self._last_code[cell_id][0]))
+            cells.insert(at, self._cell(cell_id, self._last_code[cell_id][0]))
             present.add(cell_id)
         return cells
+
+    def _cell(self, cell_id: str, code: str) -> NotebookCell:
+        """One object per (cell, code): the notebook is rebuilt twice per cell run, and the detector
+        compares it with the last one it saw, which costs nothing when the cells are the same objects."""
+        key = (cell_id, code)
+        cell = self._cells.get(key)
+        if cell is None:
+            cell = self._cells[key] = NotebookCell(cell_id, code)
+        return cell
 
     def _notebook_mtime(self) -> float:
         try:
