@@ -6,12 +6,12 @@ import hashlib
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from jupyter_mlops.journal import Journal
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -74,19 +74,16 @@ def test_the_exiting_kernel_leaves_its_mlflow_run_to_a_detached_sync(example):
     session = j.find_session("latest")
     from mlflow import MlflowClient
 
-    deadline = time.monotonic() + 120
-    while not (example / "mlflow.db").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)  # a client opened earlier would build the store itself, racing the sync
+    # A client opened before the store exists would build it itself, racing the sync.
+    wait_for(lambda: (example / "mlflow.db").exists(), 120, "the MLflow store")
     client = MlflowClient(f"sqlite:///{example / 'mlflow.db'}")
-    runs = []
-    while time.monotonic() < deadline:
+
+    def finished_runs() -> list:
         experiment = client.get_experiment_by_name("churn")
-        runs = experiment and client.search_runs(
+        return experiment and client.search_runs(
             [experiment.experiment_id], f"tags.`mlops.session` = '{session}' and attributes.status = 'FINISHED'")
-        if runs:
-            break
-        time.sleep(0.5)
-    assert runs, (example / ".mlops" / "mlflow-sync.log").read_text()
+
+    runs = wait_for(finished_runs, 120, "the session's finished MLflow run (see .mlops/mlflow-sync.log)")
     [run] = runs
     assert abs(run.data.metrics["auc"] - next(
         m["value"] for m in j.session_detail(session)["metrics"] if m["name"] == "auc")) < 1e-12

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.kernel import Kernel
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kernel]
 
@@ -41,16 +41,6 @@ def write_notebook(path: Path, cells: dict[str, str]) -> None:
                      "execution_count": None} for cid, src in cells.items()],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(nb))
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def mirrored(folder: Path, experiment: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kernel import Kernel
+from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kernel]
 
@@ -112,16 +113,6 @@ def history(server: MlflowServer, experiment: str, metric: str) -> list[tuple[in
     if run is None:
         return []
     return sorted((m.step, m.value) for m in server.client().get_metric_history(run.info.run_id, metric))
-
-
-def wait_for(condition, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_tracking(project: Path, server: MlflowServer, experiment: str) -> Kernel:
