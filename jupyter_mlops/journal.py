@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,24 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 INTERRUPTED = "interrupted: the kernel ended before the digest was known"
 _DAMAGED = ("it is damaged ({exc}): move it aside (mv {path} {path}.damaged) and run %mlops_track again; "
             "`sqlite3 {path}.damaged .recover` may rescue its records")
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT on an autocommit connection, rolled back on any failure, COMMIT's own
+    included (a full disk fails there): a connection left inside a transaction refuses every later write.
+    Every writer of the journal file (the kernel, the MLflow bookkeeping) goes through it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            try:
+                db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (it does on SQLITE_FULL and I/O errors)
+        raise
 
 
 class JournalError(Exception):
@@ -279,22 +297,8 @@ class Journal:
                 version += 1
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any failure, COMMIT's own included (a full disk fails
-        there): a connection left inside a transaction would refuse every later write."""
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                try:
-                    db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # SQLite already rolled back (it does on SQLITE_FULL and I/O errors)
-            raise
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db)
 
     @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
