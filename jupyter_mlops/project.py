@@ -54,6 +54,3 @@ class DataPaths:
         if os.path.splitext(parts[-1])[1] in _IGNORED_SUFFIXES:
             return None
         return "/".join(parts)
-
-    def absolute(self, rel: str) -> str:
-        return str(self.root / rel)

@@ -71,7 +71,6 @@ class Cell:
 class Notebook:
     cells: tuple[Cell, ...]
     metadata: dict[str, Any]
-    nbformat_minor: int
 
     @property
     def kernel_name(self) -> str:
@@ -97,7 +96,7 @@ def read_notebook(path: Path) -> tuple[Notebook, dict[str, Any]]:
         cells.append(Cell(index=i, cell_id=str(c.get("id") or f"index-{i}"), kind=c["cell_type"],
                           source="".join(source) if isinstance(source, list) else source,
                           tags=frozenset(map(str, (c.get("metadata") or {}).get("tags") or ()))))
-    return Notebook(tuple(cells), dict(doc.get("metadata") or {}), int(doc.get("nbformat_minor", 0))), doc
+    return Notebook(tuple(cells), dict(doc.get("metadata") or {})), doc
 
 
 def _problem(doc: Any) -> str | None:

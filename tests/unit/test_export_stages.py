@@ -17,7 +17,7 @@ def notebook(*cells: tuple) -> Notebook:
     """Cells as (kind, source) or (kind, source, tags)."""
     return Notebook(tuple(
         Cell(i, f"c{i}", c[0], c[1], frozenset(c[2] if len(c) > 2 else ())) for i, c in enumerate(cells)
-    ), {}, 5)
+    ), {})
 
 
 def plan(nb: Notebook, mode: str = "auto", **kw):
