@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,19 +11,13 @@ import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F403
 
 from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, MetricRecord, ParamRecord
-
-
-@pytest.fixture
-def jp_server_config() -> dict:
-    return {"ServerApp": {"jpserver_extensions": {"jupyter_mlops": True}}}
+from tests.support.server import jp_server_config, notebook_project  # noqa: F401 - a fixture
 
 
 @pytest.fixture
 def project(jp_root_dir: Path) -> Path:
     """The server root is a git project holding ``churn.ipynb`` and a journal with two of its sessions."""
-    subprocess.run(["git", "init", "-q", str(jp_root_dir)], check=True)
-    (jp_root_dir / "churn.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
-                                                         "nbformat_minor": 5}))
+    notebook_project(jp_root_dir)
     journal = Journal(jp_root_dir / ".mlops" / "journal.sqlite")
     _session(journal, "aaaa00000001", md5="1" * 32, auc=0.80, max_depth=6, reproducible=True)
     time.sleep(0.01)
