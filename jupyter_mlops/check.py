@@ -21,6 +21,7 @@ class SavedCell:
     code: str
     execution_count: int | None  # None: never ran
     cell_type: str = "code"
+    error: str | None = None  # the saved error output of its last run ("NameError: …"); None: it succeeded
 
 
 def check_saved_notebook(cells: Sequence[SavedCell]) -> Verdict:
@@ -30,7 +31,7 @@ def check_saved_notebook(cells: Sequence[SavedCell]) -> Verdict:
     ran = [c for c in code_cells if c.execution_count is not None]
     detector = Detector()
     for cell in sorted(ran, key=lambda c: c.execution_count or 0):  # stable: ties keep notebook order
-        detector.record(Execution(cell.cell_id, cell.code))
+        detector.record(Execution(cell.cell_id, cell.code, ok=cell.error is None, error=cell.error))
     verdict = detector.verdict(notebook)
     issues = list(verdict.issues)
     seen = {(i.kind, i.cell_id) for i in issues} | {("read-from-below", i.cell_id) for i in issues}

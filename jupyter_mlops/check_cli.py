@@ -23,9 +23,20 @@ from jupyter_mlops.project import find_root, journal_path
 def _saved_cells(path: Path) -> list[SavedCell]:
     notebook, doc = read_notebook(path)
     return [
-        SavedCell(cell.cell_id, cell.source, count if isinstance(count, int) else None, cell.kind)
+        SavedCell(
+            cell.cell_id, cell.source, count if isinstance(count, int) else None, cell.kind,
+            _saved_error(doc["cells"][cell.index].get("outputs")),
+        )
         for cell, count in ((c, doc["cells"][c.index].get("execution_count")) for c in notebook.cells)
     ]
+
+
+def _saved_error(outputs: object) -> str | None:
+    """The exception a saved cell's last run ended with ("NameError: …"), from its error output."""
+    for output in outputs if isinstance(outputs, list) else ():
+        if isinstance(output, dict) and output.get("output_type") == "error":
+            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
+    return None
 
 
 def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
@@ -43,6 +54,7 @@ def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
         detector.record(Execution(
             run["cell_id"], run["code"], files_read=touched["read"], files_written=touched["write"],
             ok=run["status"] == "ok", rebound=None if rebound is None else frozenset(rebound),
+            error=run.get("error"),
         ))
     return detector.verdict(notebook)
 

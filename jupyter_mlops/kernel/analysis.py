@@ -142,6 +142,8 @@ class CellEffects:
     calls: tuple[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]], ...] = ()
     displays: frozenset[str] = frozenset()  # names its last expression shows
     likely_opaque: frozenset[str] = frozenset()  # names bound to modules, functions, classes, figures
+    # Names bound to what a plot call returns: compared by what they draw, which a re-run draws again.
+    figures: frozenset[str] = frozenset()
     dynamic: bool = False  # star import, %run, exec(): names may appear that no cell shows
 
     @property
@@ -487,6 +489,7 @@ class _CellWalker:
         self.method_calls: set[str] = set()
         self.call_sites: list[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]]] = []
         self.opaque: set[str] = set()
+        self.figures: set[str] = set()
         self.displays: frozenset[str] = frozenset()
         self.dynamic = False
         self.ctrl: frozenset[str] = frozenset()  # deps of the enclosing if/for/while tests
@@ -514,6 +517,7 @@ class _CellWalker:
             calls=tuple(self.call_sites),
             displays=self.displays,
             likely_opaque=frozenset(self.opaque),
+            figures=frozenset(self.figures),
             dynamic=dynamic,
         )
 
@@ -835,7 +839,9 @@ class _CellWalker:
 
     def _assign_meta(self, target: ast.expr, value: ast.expr) -> dict[str, object]:
         if _is_plot(value):
-            self.opaque.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            plotted = {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+            self.opaque |= plotted
+            self.figures |= plotted
         if not isinstance(target, ast.Name):
             return {}
         if isinstance(value, ast.Name) and value.id not in _IGNORED:

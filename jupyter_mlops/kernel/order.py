@@ -38,6 +38,10 @@ from jupyter_mlops.kernel.analysis import (
 )
 
 RESTART = "restart and run all"
+KINDS = (
+    "stale-input", "read-from-below", "hidden-state", "non-idempotent-rerun", "unseeded-random",
+    "skipped-cell", "failed-out-of-order", "overwritten",
+)
 FILE = "file:"  # prefix that turns a path into a name, so files are values like any other
 _NONDET = 0  # the provenance of anything drawn from an entropy-seeded generator: never compared
 _LAST = 1 << 30  # statement index for changes only the runtime saw
@@ -64,26 +68,32 @@ class Execution:
     ok: bool = True  # False: the cell raised (what ran before the exception still counts)
     rebound: frozenset[str] | None = None  # names whose global binding changed; None if unknown
     deleted_cells: frozenset[str] = frozenset()  # cell ids the frontend reported deleted
+    error: str | None = None  # "NameError: name 'np' is not defined" when the cell raised
 
 
 @dataclass(frozen=True)
 class Issue:
     """One reason the state is not reproducible, in the user's words."""
 
-    kind: str  # stale-input | read-from-below | hidden-state | non-idempotent-rerun | unseeded-random | skipped-cell
+    kind: str  # one of KINDS
     cell_id: str  # the cell the user must look at
     names: tuple[str, ...]
     message: str
-    fix: str
+    fix: str  # for people: "run cells 2–3" or RESTART
+    fix_cells: tuple[str, ...] = ()  # for programs: the ids of the cells to run, in order; () for RESTART
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found: dict[str, Any] = {
             "kind": self.kind,
             "cell_id": self.cell_id,
             "names": list(self.names),
             "message": self.message,
             "fix": self.fix,
+            "restart": not self.fix_cells,
         }
+        if self.fix_cells:
+            found["cells"] = list(self.fix_cells)
+        return found
 
 
 @dataclass(frozen=True)
@@ -126,6 +136,10 @@ class _Step:
     applied: frozenset[str] = frozenset()  # names this run changed, after the runtime's corrections
     unknown: frozenset[str] = frozenset()  # names the runtime saw rebound that the analysis did not predict
     ok: bool = True
+    error: str | None = None  # real runs that raised: the exception, "NameError: …"
+    # Symbolic runs: the cell's run of this code raised in a situation a top-to-bottom run would not be
+    # in, so the run is assumed to complete there (and the session's failure is not reproducible).
+    assumed_ok: bool = False
     targets: frozenset[str] = frozenset()  # names it changes in place that existed when it ran
     written_as: dict[str, int] = field(default_factory=dict)  # path -> the symbolic key of its write
     facts: tuple = ()  # real runs: what replaying it depends on (files, names applied; itself if it raised)
@@ -471,6 +485,7 @@ class _Book:
     pos: dict[str, int]
     frontier: int  # the lowest cell that ever ran; cells below it have simply not been reached yet
     static_opaque: frozenset[str] = frozenset()  # names the cells' code shows are modules, functions, figures
+    figures: frozenset[str] = frozenset()  # names the cells' code binds to plots
 
     def first_reader(self, name: str) -> str | None:
         return next((c.cell_id for c, e in zip(self.cells, self.effects, strict=True) if name in e.reads), None)
@@ -515,21 +530,30 @@ class _Judge:
 
     def issues(self) -> list[Issue]:
         groups: dict[tuple[str, str], tuple[_Cause, set[str]]] = {}
+        outcomes = self.outcome_causes()
+        unrun = {pos: c for c in outcomes if c.kind == "skipped-cell" for pos in c.cells}
 
         def add(cause: _Cause, name: str) -> None:
+            if cause.kind == "skipped-cell" and (pos := self.book.pos.get(cause.cell_id)) in unrun:
+                cause = unrun[pos]  # one issue for a run of cells never run, whichever of them made the name
             key = (cause.kind, cause.cell_id)
             if key not in groups:
                 groups[key] = (cause, set())
             groups[key][1].add(name)
 
+        for cause in outcomes:
+            add(cause, "")
         for name in self.actual.names:
-            if name.startswith("<"):
+            if name.startswith("<") or is_ipython_internal(name):
                 continue
             obj = self.actual.obj(name)
             expected = self.run.sim.obj(name)
             if obj is not None and self.differs(name, obj, expected):
                 for cause in self.explain(name, obj, expected, 0) or [self._unexplained(name, obj)]:
                     add(cause, name)
+        for name in self.run.sim.names:
+            if name not in self.actual.names and not name.startswith("<") and not is_ipython_internal(name):
+                add(self.absent(name), name)
         for path, (version, maker) in self.actual.files.items():
             expected_file = self.run.sim.files.get(path)
             if maker is None or expected_file is None or expected_file[0] == version:
@@ -540,16 +564,110 @@ class _Judge:
                 add(cause, name)
         issues = []
         for cause, names in groups.values():
-            fix = cause.fix or self.fix(names, cause.cells)
-            issues.append(Issue(cause.kind, cause.cell_id, tuple(sorted(map(_show, names))), cause.message, fix))
+            names.discard("")
+            fix, cells = (cause.fix, ()) if cause.fix else self.fix(names, cause.cells)
+            issues.append(Issue(
+                cause.kind, cause.cell_id, tuple(sorted(map(_show, names))), cause.message, fix, cells,
+            ))
         return sorted(issues, key=lambda i: (self.book.pos.get(i.cell_id, len(self.book.cells)), i.kind))
 
     def differs(self, name: str, obj: _Obj, expected: _Obj | None) -> bool:
+        """Does the session's value of ``name`` differ from what a top-to-bottom run ends with?
+
+        A name only the session has differs (a fresh run would not have it, so the next cell that uses it
+        works here and fails there). Figures compare by what they draw: re-running a plot cell draws the
+        same picture again, so a figure nothing read differs only when its making cell was edited.
+        """
         if expected is None:
-            return obj.read  # a leftover nobody used is harmless
+            return True
         if expected.version == obj.version:
             return False
-        return obj.read or name not in self.opaque
+        return obj.read or name not in self.book.figures or self._edited_since(obj)
+
+    def _edited_since(self, obj: _Obj) -> bool:
+        return any(
+            (pos := self.book.pos.get(m.cell_id)) is None or m.fingerprint != self.book.effects[pos].fingerprint
+            for m in obj.makers()
+        )
+
+    # -- outcomes and cells never run ----------------------------------------------------------------
+
+    def outcome_causes(self) -> list[_Cause]:
+        """Cells above the lowest one run whose outcome a top-to-bottom run would not repeat.
+
+        A cell never run leaves out its effects, whatever later cells read: names, files and what it
+        displays; so does a cell edited and not re-run (its output is the old code's). A cell whose last
+        run failed in a state a top-to-bottom run would not be in (``NameError`` before the cell making
+        the name ran) would succeed there.
+        """
+        causes: list[_Cause] = []
+        unrun: list[int] = []
+        for pos in range(self.book.frontier + 1):
+            cell = self.book.cells[pos]
+            if _inert(cell.code):
+                continue
+            if cell.cell_id not in self.detector._runs:
+                unrun.append(pos)
+                continue
+            if unrun:
+                causes.append(self._unrun_cause(unrun))
+                unrun = []
+            if (cell.cell_id, self.book.effects[pos].fingerprint) not in self.detector._latest:
+                causes.append(_Cause(
+                    "hidden-state", cell.cell_id, f"cell {pos + 1} was edited and not re-run", frozenset({pos}),
+                ))
+            elif pos < len(self.run.steps) and self.run.steps[pos].assumed_ok:
+                causes.append(self._failed_cause(pos))
+        if unrun:
+            causes.append(self._unrun_cause(unrun))
+        return causes
+
+    def _unrun_cause(self, positions: list[int]) -> _Cause:
+        first, last = positions[0], positions[-1]
+        which = f"cell {first + 1} never ran" if first == last else f"cells {first + 1}–{last + 1} never ran"
+        return _Cause("skipped-cell", self.book.cells[first].cell_id, which, frozenset(positions))
+
+    def _failed_cause(self, pos: int) -> _Cause:
+        cell_id = self.book.cells[pos].cell_id
+        ran = self.detector._latest[(cell_id, self.book.effects[pos].fingerprint)]
+        expected = self.run.steps[pos]
+        error = f" with {ran.error.split(':', 1)[0]}" if ran.error else ""
+        why = ""
+        for name in sorted(ran.inputs):
+            got, want = ran.inputs[name], expected.inputs.get(name)
+            if want is None or got.version == want.version:
+                continue
+            made_at = self.book.pos.get(want.maker.cell_id) if want.maker is not None else None
+            if made_at is not None and made_at < pos and got.maker is None:
+                why = f": {_show(name)} is made by cell {made_at + 1}, which ran after it"
+            elif made_at is not None and made_at < pos:
+                why = f": {_show(name)} was not yet what cell {made_at + 1} makes"
+            else:
+                why = f": {_show(name)} was not what a top-to-bottom run gives it"
+            break
+        return _Cause(
+            "failed-out-of-order", cell_id,
+            f"cell {pos + 1} failed{error}{why}; top to bottom it would run", frozenset({pos}),
+        )
+
+    def absent(self, name: str) -> _Cause:
+        """Why the session lacks a name that a top-to-bottom run ends with."""
+        changed_at = self._changers().get(name)  # the cell binding it last, also as an alias (``z = x``)
+        maker = self.run.steps[changed_at[-1]] if changed_at else _latest(self._expected_makers(name))
+        pos = self.book.pos.get(maker.cell_id) if maker is not None else None
+        shown = _show(name)
+        if maker is None or pos is None:
+            return _Cause("skipped-cell", "", f"{shown} is missing from the session", frozenset())
+        cause = self.missing(maker, name, None, quiet=True)
+        if cause is not None:
+            return cause
+        if pos < len(self.run.steps) and self.run.steps[pos].assumed_ok:
+            return self._failed_cause(pos)
+        return _Cause(
+            "hidden-state", maker.cell_id,
+            f"cell {pos + 1} makes {shown}, but the session no longer has it (deleted by a later run)",
+            frozenset({pos}),
+        )
 
     # -- explaining ----------------------------------------------------------------------------------
 
@@ -665,14 +783,17 @@ class _Judge:
                 "skipped-cell", step.cell_id, f"cell {pos + 1} never ran, but it changes {shown}", frozenset({pos})
             )
         if all(r.fingerprint != step.fingerprint for r in runs):
-            return _Cause(
-                "skipped-cell", step.cell_id, f"cell {pos + 1} was edited and not re-run, but it changes {shown}",
-                frozenset({pos}),
-            )
+            return _Cause("hidden-state", step.cell_id, f"cell {pos + 1} was edited and not re-run", frozenset({pos}))
         if quiet:
             return None
         latest = max(obj.makers(), key=lambda m: m.seq, default=None) if obj is not None else None
         by = self.book.pos.get(latest.cell_id) if latest is not None else None
+        if latest is not None and by is not None and by < pos:
+            return _Cause(
+                "overwritten", latest.cell_id,
+                f"{shown} holds what cell {by + 1} made; top to bottom, cell {pos + 1} changes it after that",
+                frozenset({pos}),
+            )
         undone = f"cell {by + 1} ran again" if by is not None else "a later run"
         return _Cause(
             "stale-input", step.cell_id, f"cell {pos + 1}'s change to {shown} was undone when {undone}",
@@ -739,20 +860,33 @@ class _Judge:
 
     # -- fixing --------------------------------------------------------------------------------------
 
-    def fix(self, names: set[str], cells: frozenset[int]) -> str:
-        """The smallest contiguous range of cells whose re-run settles ``names`` without unsettling others."""
+    def fix(self, names: set[str], cells: frozenset[int]) -> tuple[str, tuple[str, ...]]:
+        """The smallest contiguous range of cells whose re-run settles ``names`` without unsettling others.
+
+        Returned for people ("run cells 2–3") and for programs (those cells' ids; () means restart).
+        """
+        found = self._fix_range(names, cells)
+        if found is None:
+            return RESTART, ()
+        start, stop = found
+        ids = tuple(c.cell_id for c in self.book.cells[start : stop + 1])
+        return (f"run cell {start + 1}" if start == stop else f"run cells {start + 1}–{stop + 1}"), ids
+
+    def _fix_range(self, names: set[str], cells: frozenset[int]) -> tuple[int, int] | None:
         end = len(self.run.steps) - 1
         if not cells or end < 0:
-            return RESTART
+            return None
         touching = {i for name in names for i in self._changers().get(name, ())}
         makers = {self.book.pos.get(m.cell_id, 0) for n in names for m in self._expected_makers(n)}
         high = min(max(cells | makers), end)
-        starts = [min(cells), min(cells | touching), *sorted(self._upstream(cells | touching), reverse=True)]
+        # From the cells involved, then from each cell changing the names, closest first, then further up.
+        above = sorted({p for p in touching | self._upstream(cells | touching) if p < min(cells)}, reverse=True)
+        starts = [min(cells), *above[:4], min(cells | touching), *above[4:]]
         candidates = [*[(start, high) for start in starts][:6], (min(starts), end)]
         for start, stop in dict.fromkeys(candidates):
             if start <= stop and self._repairs(start, stop, names):
-                return f"run cell {start + 1}" if start == stop else f"run cells {start + 1}–{stop + 1}"
-        return RESTART
+                return start, stop
+        return None
 
     def _changers(self) -> dict[str, list[int]]:
         """Name (or ``file:`` path) -> positions of the top-to-bottom run that change it; one pass per verdict."""
@@ -855,6 +989,16 @@ class _Judge:
         return obj is None or not self.differs(name, obj, self.run.sim.obj(name))
 
 
+_INERT_MAGICS = ("%matplotlib", "%config", "%load_ext", "%reload_ext", "%autoreload", "%mlops_track", "%precision")
+
+
+def _inert(code: str) -> bool:
+    """A cell with no effect a top-to-bottom run would show: blank, comments, display-setting magics."""
+    return all(
+        not line.strip() or line.lstrip().startswith(("#", *_INERT_MAGICS)) for line in code.splitlines()
+    )
+
+
 def _parts(obj: _Obj) -> dict[tuple, tuple[int, _Step | None]]:
     parts: dict[tuple, tuple[int, _Step | None]] = {("base",): (obj.base, obj.base_maker)}
     for op, maker in obj.ops:
@@ -912,6 +1056,7 @@ class Detector:
         step = _Step(
             execution.cell_id, effects.fingerprint, self._count, effects,
             dict(execution.files_read), dict(execution.files_written), ok=execution.ok,
+            error=None if execution.ok else execution.error,
         )
         self._sim.run(step, rebound=execution.rebound, ok=execution.ok, disk=True)
         self._count += 1
@@ -974,9 +1119,63 @@ class Detector:
             message = cause.message
             if cause.cell_id != cell_id:
                 message = f"cell {pos + 1} would use {_show(name)}; {message}"
-            fix = cause.fix or judge.fix({name}, cause.cells)
-            issues[(cause.kind, cause.cell_id)] = Issue(cause.kind, cause.cell_id, (_show(name),), message, fix)
+            fix, cells = (cause.fix, ()) if cause.fix else judge.fix({name}, cause.cells)
+            issues[(cause.kind, cause.cell_id)] = Issue(
+                cause.kind, cause.cell_id, (_show(name),), message, fix, cells,
+            )
+        for cause, names in self._created(book, judge, pos, cell_id, effects, planned):
+            if (cause.kind, cause.cell_id) not in issues:
+                fix, cells = judge.fix(names, cause.cells)
+                issues[(cause.kind, cause.cell_id)] = Issue(
+                    cause.kind, cause.cell_id, tuple(sorted(map(_show, names))), cause.message, fix, cells,
+                )
         return tuple(issues.values())
+
+    def _created(
+        self, book: _Book, judge: _Judge, pos: int, cell_id: str, effects: CellEffects, planned: Mapping[str, Change]
+    ) -> list[tuple[_Cause, set[str]]]:
+        """States that running this cell would *create*: cells above it left unrun, values overwritten.
+
+        Running a cell below cells never run makes them skipped; re-running a cell above the lowest one
+        run rebinds names that a cell below it, already run, changes after it top to bottom.
+        """
+        if cell_id not in book.pos:
+            return []  # not in the notebook as known (an unsaved new cell): nothing to say where it stands
+        created: list[tuple[_Cause, set[str]]] = []
+        skipped = [
+            p for p in range(book.frontier + 1, pos)
+            if book.cells[p].cell_id not in self._runs and not _inert(book.cells[p].code)
+        ]
+        if skipped:
+            first, last = skipped[0], skipped[-1]
+            which = f"cell {first + 1}" if first == last else f"cells {first + 1}–{last + 1}"
+            created.append((_Cause(
+                "skipped-cell", book.cells[first].cell_id,
+                f"running cell {pos + 1} now leaves {which} above it never run", frozenset(skipped),
+            ), set()))
+        if pos >= book.frontier:
+            return created
+        changers = judge._changers()
+        for name, change in planned.items():
+            if change.kind != BIND or change.in_place or name.startswith("<"):
+                continue
+            later = [p for p in changers.get(name, ()) if pos < p <= book.frontier]
+            if not later or self._rebinds_same(book, pos, name):
+                continue
+            by = later[-1]
+            created.append((_Cause(
+                "overwritten", book.cells[by].cell_id,
+                f"re-running cell {pos + 1} rebinds {_show(name)}, which cell {by + 1} changes after it top to bottom",
+                frozenset({by}),
+            ), {name}))
+        return created
+
+    def _rebinds_same(self, book: _Book, pos: int, name: str) -> bool:
+        """Would this cell bind ``name`` to the value a top-to-bottom run ends with anyway (``import np``)?"""
+        sim = self._sim.copy()
+        self._symbolic_step(sim, book, pos, _SIMULATED + pos)
+        got, want = sim.obj(name), self._expected(book, book.frontier).sim.obj(name)
+        return got is not None and want is not None and got.version == want.version
 
     # -- the notebook ----------------------------------------------------------------------------------
 
@@ -994,7 +1193,8 @@ class Detector:
         frontier = max((pos[c] for c in self._runs if c in pos), default=-1)
         effects = [analyze(c.code) for c in cells]
         static = frozenset().union(*(e.likely_opaque for e in effects))
-        book = _Book(cells, effects, pos, frontier, static)
+        figures = frozenset().union(*(e.figures for e in effects))
+        book = _Book(cells, effects, pos, frontier, static, figures)
         self._book_cache = (key, book)
         return book
 
@@ -1077,6 +1277,7 @@ class Detector:
         )
         if same is not None and not same.ok and not self._same_situation(sim, step, same):
             same = None  # it raised in a state a top-to-bottom run would not be in: assume it completes
+            step.assumed_ok = True
         sim.run(step, only=same.applied if same else None, unknown=same.unknown if same else frozenset())
         return step
 

@@ -151,6 +151,7 @@ class TrackingSession:
             raise JournalError(f"cannot start a session in {self.journal.path}: {explain(exc, self.journal.path)}"
                                ) from exc
         self._record_declared_data()
+        self._guarded("read the cells run before tracking", self._adopt_history)
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
         self.shell.events.register("post_run_cell", self.post_run_cell)
         if self.options.strict:
@@ -193,7 +194,7 @@ class TrackingSession:
         try:
             code = info.raw_cell or ""
             cell_id = info.cell_id or self._fallback_cell_id(code)
-            if self._notebook is None and info.cell_id and len(self._order) < _DISCOVERY_ATTEMPTS:
+            if self._notebook is None and info.cell_id and self.cells < _DISCOVERY_ATTEMPTS:
                 self._discover_notebook(info.cell_id)
             deleted = self._deleted_cells()
             self._deleted |= deleted
@@ -243,7 +244,7 @@ class TrackingSession:
             cell_id=run.cell_id, code=run.code,
             files_read={f.path: f.md5 for f in files if f.mode == "read"},
             files_written={f.path: f.md5 for f in files if f.mode == "write"},
-            ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells,
+            ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells, error=error,
         )
         previous, judged = self.verdict, self._judge(execution, status)
         for metric in run.metrics:
@@ -472,8 +473,8 @@ class TrackingSession:
         for index, cell_id in enumerate(self._order):
             if cell_id in present or self._last_code[cell_id][1] < saved_at:
                 continue  # saved without it: deleted
-            after = self._order[index - 1] if index else None
-            at = next((i + 1 for i, c in enumerate(cells) if c.cell_id == after), len(cells))
+            after = self._order[index - 1] if index else None  # the first cell run goes on top
+            at = next((i + 1 for i, c in enumerate(cells) if c.cell_id == after), len(cells)) if after else 0
             cells.insert(at, self._cell(cell_id, self._last_code[cell_id][0]))
             present.add(cell_id)
         return cells
@@ -587,6 +588,28 @@ class TrackingSession:
                 self._warn("notify a listener", exc)
 
     # --- small helpers ------------------------------------------------------------------------------
+
+    def _adopt_history(self) -> None:
+        """Give the detector the cells run before tracking started, this one included.
+
+        Without them a notebook whose imports ran before ``%mlops_track`` would look as if those cells
+        never ran. IPython keeps their code, not their ids: the cell running now has its id from the
+        frontend; the others are matched to the notebook by their code.
+        """
+        history = list(getattr(self.shell.history_manager, "input_hist_raw", None) or [])[1:]
+        if not history:
+            return
+        current = (_parent(self.shell).get("metadata") or {}).get("cellId")
+        if self._notebook is None and current:
+            self._discover_notebook(str(current))
+        for index, code in enumerate(history):
+            if not code.strip():
+                continue
+            cell_id = str(current) if current and index == len(history) - 1 else self._fallback_cell_id(code)
+            if cell_id not in self._last_code:
+                self._order.append(cell_id)
+            self._last_code[cell_id] = (code, time.time())
+            self.detector.record(Execution(cell_id=cell_id, code=code))
 
     def _fallback_cell_id(self, code: str) -> str:
         """Frontends that send no cell id (plain IPython, old clients): the cell is its code."""

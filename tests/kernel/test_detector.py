@@ -55,7 +55,7 @@ def test_1_stale_consumer(kernel):
     assert ("stale-input", "B") in kinds(status)
     assert "stale-input" in replies[0].stderr  # warned under the cell that made it stale
     assert any("y" in i["names"] for i in status["issues"])
-    assert "2" in next(i["fix"] for i in status["issues"] if i["kind"] == "stale-input")
+    assert next(i["cells"] for i in status["issues"] if i["kind"] == "stale-input") == ["B"]
 
 
 def test_2_independent_cells_bottom_up_and_reimport(kernel, project):
@@ -178,10 +178,71 @@ def test_11_skipped_cell_in_a_saved_notebook(kernel, project):
     assert any(i["kind"] == "skipped-cell" for i in status["issues"]), status["issues"]
 
 
-def test_11_skipped_display_cell_is_fine(kernel, project):
-    write_notebook(project / "nb.ipynb", [("A", "x = 1"), ("B", "print(x)"), ("C", "y = x + 1")])
+def test_11_skipped_display_cell_is_reported_since_its_output_is_missing(kernel, project):
+    write_notebook(project / "nb.ipynb", [("A", "x = 1"), ("B", "print(x)"), ("C", "y = x + 1")], tracking=True)
     start(kernel)
-    run(kernel, ("A", "x = 1"), ("C", "y = x + 1"))
+    replies = run(kernel, ("A", "x = 1"), ("C", "y = x + 1"))
+    status = verdict(kernel)
+    assert [(i["kind"], i["cell_id"], i["fix"], i["cells"]) for i in status["issues"]] == [
+        ("skipped-cell", "B", "run cell 4", ["B"])
+    ]
+    assert "cell 4 never ran → run cell 4" in replies[1].stderr
+    run(kernel, ("B", "print(x)"))
+    assert_clean(kernel)
+
+
+def test_cells_run_before_tracking_started_count_as_run(kernel, project):
+    write_notebook(project / "nb.ipynb", [
+        ("I", "import math"), ("T", "import jupyter_mlops\njupyter_mlops.track(mlflow=False)"),
+        ("A", "r = math.sqrt(4)"),
+    ])
+    kernel.cell("import math", "I")
+    kernel.cell("import jupyter_mlops\njupyter_mlops.track(mlflow=False)", "T")
+    replies = run(kernel, ("A", "r = math.sqrt(4)"))
+    assert "jupyter-mlops:" not in replies[0].stderr
+    assert_clean(kernel)
+
+
+def test_failed_out_of_order_in_a_real_kernel(kernel, project):
+    cells = [("I", "import numpy as np"), ("B", "x = np.arange(3)"), ("C", "z = np.ones(2)")]
+    write_notebook(project / "nb.ipynb", cells, tracking=True)
+    start(kernel)
+    replies = run(kernel, cells[1], cells[0], cells[2])
+    assert replies[0].ename == "NameError"
+    status = verdict(kernel)
+    (issue,) = status["issues"]
+    assert (issue["kind"], issue["cell_id"], issue["names"], issue["fix"]) == (
+        "failed-out-of-order", "B", ["x"], "run cell 4")
+    assert "cell 4 failed with NameError: np is made by cell 3, which ran after it" in issue["message"]
+    run(kernel, cells[1])
+    assert_clean(kernel)
+
+
+def test_overwritten_by_an_early_rerun_is_reported_and_refused_in_strict_mode(kernel, project):
+    cells = [("I", "import numpy as np"), ("A", "rng = np.random.default_rng(0)"), ("S", "a = rng.normal()"),
+             ("B", "rng = np.random.default_rng(1)")]
+    write_notebook(project / "nb.ipynb", cells, tracking=True)
+    start(kernel)
+    run(kernel, *cells, cells[1])
+    status = verdict(kernel)
+    assert ("overwritten", "A") in kinds(status), status["issues"]
+    assert next(i["cells"] for i in status["issues"] if i["kind"] == "overwritten") == ["B"]
+
+
+def test_strict_refuses_overwriting_and_skipping(kernel, project):
+    cells = [("A", "x = 1"), ("B", "y = x + 1"), ("C", "x = 2"), ("D", "w = 3"), ("E", "z = x")]
+    write_notebook(project / "nb.ipynb", cells, tracking=True, strict=True)
+    start(kernel, strict=True)
+    assert [r.status for r in run(kernel, *cells[:3])] == ["ok"] * 3
+    reply = kernel.run("x = 1", "A")
+    assert reply.status == "error" and reply.ename == "InputRejected"
+    assert "re-running cell 3 rebinds x, which cell 5 changes after it" in reply.evalue
+    assert reply.evalue.endswith("run cell 5")
+    assert kernel.eval("x") == 2
+    reply = kernel.run("z = x", "E")
+    assert reply.status == "error" and reply.ename == "InputRejected"
+    assert "leaves cell 6 above it never run" in reply.evalue
+    assert [r.status for r in run(kernel, cells[3], cells[4])] == ["ok", "ok"]
     assert_clean(kernel)
 
 
@@ -218,9 +279,13 @@ def test_strict_never_refuses_a_clean_top_to_bottom_run(kernel, cells):
     assert_clean(kernel)
 
 
-def write_notebook(path, cells) -> None:
+def write_notebook(path, cells, tracking: bool = False, strict: bool = False) -> None:
+    """The saved notebook; ``tracking``: it starts with the two cells ``start`` runs, as a user's would."""
     import json
 
+    if tracking:
+        cells = [("load", "%load_ext jupyter_mlops"), ("track", "%mlops_track --no-mlflow" + " --strict" * strict),
+                 *cells]
     nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
         {"cell_type": "code", "id": cid, "metadata": {}, "source": code, "outputs": [], "execution_count": None}
         for cid, code in cells]}

@@ -58,9 +58,12 @@ def test_never_run_cell_whose_effect_later_cells_used():
     assert [(i.kind, i.cell_id) for i in verdict.issues] == [("skipped-cell", "b")]
 
 
-def test_never_run_display_cell_and_unrun_tail_are_fine():
+def test_never_run_display_cell_is_reported_and_unrun_tail_is_fine():
     cells = saved(("a", "x = 1", 1), ("b", "print(x)", None), ("c", "y = x + 1", 2), ("d", "z = y * 2", None))
-    assert check_saved_notebook(cells).reproducible
+    verdict = check_saved_notebook(cells)
+    assert [(i.kind, i.cell_id) for i in verdict.issues] == [("skipped-cell", "b")]
+    tail = saved(("a", "x = 1", 1), ("c", "y = x + 1", 2), ("d", "z = y * 2", None))
+    assert check_saved_notebook(tail).reproducible
 
 
 def test_name_no_cell_defines():

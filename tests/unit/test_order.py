@@ -275,8 +275,16 @@ def test_skipped_cell_that_changes_a_used_value():
     assert verdict.issues[0].fix == "run cells 2–3"
 
 
-def test_skipped_display_cell_is_fine():
+def test_skipped_display_cell_is_reported_since_its_output_is_missing():
     cells = notebook(("A", "x=1"), ("B", "print(x)"), ("C", "y=x+1"))
+    verdict = replay(cells, "AC").verdict(cells)
+    assert [(i.kind, i.cell_id, i.fix, i.fix_cells) for i in verdict.issues] == [
+        ("skipped-cell", "B", "run cell 2", ("B",))
+    ]
+
+
+def test_skipped_blank_and_comment_and_setting_cells_are_fine():
+    cells = notebook(("A", "x=1"), ("B", "# notes\n\n"), ("M", "%matplotlib inline"), ("C", "y=x+1"))
     assert_clean(replay(cells, "AC").verdict(cells))
 
 
@@ -444,7 +452,7 @@ def test_data_science_notebook_rerun_of_load_after_features_needs_the_features_a
     replay(DS, ["load"], detector, **DS_RUNS)
     verdict = detector.verdict(DS, OPAQUE)
     assert not verdict.reproducible
-    assert ("stale-input", "clean") in kinds(verdict)
+    assert ("overwritten", "load") in kinds(verdict)
 
 
 def test_data_science_notebook_features_edited_then_model_not_retrained():
@@ -501,7 +509,8 @@ def test_upstream_rebind_after_downstream_rebind():
     replay(cells, "A", detector)
     verdict = detector.verdict(cells)
     assert not verdict.reproducible
-    assert ("stale-input", "B") in kinds(verdict)
+    assert kinds(verdict) == {("overwritten", "A")}
+    assert verdict.issues[0].fix == "run cell 2"  # n was computed from the merged frame: still right
 
 
 def test_loop_temporaries_and_comprehensions_do_not_leak():
@@ -689,13 +698,103 @@ def test_seeding_and_drawing_in_one_cell_twice_is_fine():
     assert_clean(detector.verdict(cells, OPAQUE))
 
 
-def test_editing_only_what_a_cell_prints_keeps_its_values():
+def test_editing_only_what_a_cell_prints_keeps_its_values_but_not_its_output():
     scores, final = ("S", "scores = {2: 0.8, 4: 0.9}"), ("F", "final = best + 1")
     cells = notebook(scores, ("B", "best = max(scores, key=scores.get)\nprint(best)"), final)
     detector = clean_run(cells)
     shown = notebook(scores, ("B", "best = max(scores, key=scores.get)\nprint('best depth', best)"), final)
-    assert_clean(detector.verdict(shown, OPAQUE))
+    (issue,) = detector.verdict(shown, OPAQUE).issues
+    assert (issue.kind, issue.cell_id, issue.names) == ("hidden-state", "B", ())
+    assert issue.message == "cell 2 was edited and not re-run"
     replay(shown, "B", detector)
-    assert_clean(detector.verdict(shown, OPAQUE))
+    assert_clean(detector.verdict(shown, OPAQUE))  # the same values: cell 3 need not run again
     changed = notebook(scores, ("B", "best = min(scores, key=scores.get)\nprint(best)"), final)
-    assert ("hidden-state", "B") in kinds(detector.verdict(changed, OPAQUE))
+    (issue,) = detector.verdict(changed, OPAQUE).issues
+    assert (issue.kind, issue.cell_id, issue.names) == ("hidden-state", "B", ("best", "final"))
+    assert issue.fix == "run cells 2–3"
+
+
+# -- the strict definition: nothing missing, same outcomes, last writers in order -------------------
+
+
+def test_cell_that_failed_out_of_order_is_reported_with_its_cause():
+    cells = notebook(("A", "import numpy as np"), ("B", "x = np.arange(3)"), ("C", "z = np.ones(2)"))
+    failed = {"B": {"ok": False, "rebound": frozenset(), "error": "NameError: name 'np' is not defined"}}
+    verdict = replay(cells, "BAC", **failed).verdict(cells, OPAQUE)
+    (issue,) = verdict.issues
+    assert (issue.kind, issue.cell_id, issue.names) == ("failed-out-of-order", "B", ("x",))
+    assert "cell 2 failed with NameError: np is made by cell 1, which ran after it" in issue.message
+    assert (issue.fix, issue.fix_cells) == ("run cell 2", ("B",))
+
+
+def test_cell_that_fails_top_to_bottom_too_is_the_same_outcome():
+    cells = notebook(("A", "x = 1"), ("B", "y = x / 0"), ("C", "z = x"))
+    failed = {"B": {"ok": False, "rebound": frozenset(), "error": "ZeroDivisionError: division by zero"}}
+    assert_clean(replay(cells, "ABC", **failed).verdict(cells))
+
+
+def test_early_rerun_overwriting_a_later_binding_even_unread_and_opaque():
+    cells = notebook(
+        ("I", "from sklearn.linear_model import LogisticRegression"), ("A", "model = LogisticRegression()"),
+        ("B", "model = LogisticRegression(C=2.0)"),
+    )
+    detector = clean_run(cells)
+    (refused,) = detector.preflight(cells, "A", code_of(cells, "A"))
+    assert (refused.kind, refused.cell_id, refused.names, refused.fix) == ("overwritten", "B", ("model",), "run cell 3")
+    replay(cells, "A", detector)
+    (issue,) = detector.verdict(cells, OPAQUE).issues
+    assert (issue.kind, issue.names, issue.fix, issue.fix_cells) == ("overwritten", ("model",), "run cell 3", ("B",))
+    assert "model holds what cell 2 made" in issue.message
+
+
+def test_rerunning_a_cell_that_rebinds_the_same_value_creates_nothing():
+    cells = notebook(("A", "import math"), ("B", "r = math.pi"), ("C", "import math\nk = 2"))
+    detector = clean_run(cells)
+    assert detector.preflight(cells, "A", "import math") == ()
+    replay(cells, "A", detector)
+    assert_clean(detector.verdict(cells, OPAQUE))
+
+
+def test_rerun_plot_cells_above_later_plots_are_fine():
+    cells = notebook(
+        ("I", "import matplotlib.pyplot as plt"), ("P", "fig, ax = plt.subplots()\nax.plot([1, 2])"),
+        ("Q", "fig, ax = plt.subplots()\nax.plot([3, 4])"),
+    )
+    detector = clean_run(cells)
+    replay(cells, "P", detector)
+    assert_clean(detector.verdict(cells, OPAQUE))
+
+
+def test_running_a_cell_below_one_never_run_is_refused_in_strict_mode():
+    cells = notebook(("A", "x = 1"), ("B", "y = 2"), ("E", ""), ("C", "z = x"))
+    detector = replay(cells, "A")
+    (refused,) = detector.preflight(cells, "C", "z = x")
+    assert (refused.kind, refused.cell_id, refused.fix) == ("skipped-cell", "B", "run cell 2")
+    assert "leaves cell 2 above it never run" in refused.message
+
+
+def test_consecutive_cells_never_run_are_one_issue_naming_what_they_make():
+    cells = notebook(("A", "x = 1"), ("B", "y = 2"), ("C", "w = 3"), ("D", "z = x"))
+    (issue,) = replay(cells, "AD").verdict(cells).issues
+    assert (issue.kind, issue.cell_id, issue.names) == ("skipped-cell", "B", ("w", "y"))
+    assert (issue.message, issue.fix, issue.fix_cells) == ("cells 2–3 never ran", "run cells 2–3", ("B", "C"))
+
+
+def test_leftover_of_a_deleted_cell_is_reported_even_unread():
+    cells = notebook(("A", "x = 1"), ("B", "tmp = 5"))
+    detector = replay(cells, "AB")
+    remaining = notebook(("A", "x = 1"))
+    (issue,) = detector.verdict(remaining).issues
+    assert (issue.kind, issue.names, issue.fix) == ("hidden-state", ("tmp",), "restart and run all")
+
+
+def test_issue_dict_carries_a_structured_fix():
+    cells = notebook(("A", "x = 1"), ("B", "print(x)"), ("C", "y = x"))
+    (issue,) = replay(cells, "AC").verdict(cells).issues
+    assert issue.to_dict() == {
+        "kind": "skipped-cell", "cell_id": "B", "names": [], "message": "cell 2 never ran",
+        "fix": "run cell 2", "restart": False, "cells": ["B"],
+    }
+    detector = replay(notebook(("A", "x = 1"), ("B", "tmp = 5")), "AB")
+    (restart,) = detector.verdict(notebook(("A", "x = 1"))).issues
+    assert restart.to_dict()["restart"] is True and "cells" not in restart.to_dict()
