@@ -1,9 +1,11 @@
-"""Is a *saved* notebook reproducible? Judged from its execution counts alone, without a journal.
+"""Is a notebook reproducible? The one judgement `check`, `export`'s refusal and the kernel share.
 
-A saved .ipynb keeps, per cell, the count of its last run. Sorting by count gives the last run of each
-cell in the order it happened (earlier runs of a re-run cell are lost, which is why a journal is better).
-That history goes through the same engine as live tracking; on top, names that no cell above defines
-are reported, since a fresh kernel would stop there with a NameError.
+With a journal, ``replay`` feeds a tracked session's runs to the detector against the notebook as it
+stands now. Without one, a saved .ipynb keeps, per cell, the count of its last run (and its error
+output, if it raised). Sorting by count gives the last run of each cell in the order it happened
+(earlier runs of a re-run cell are lost, which is why a journal is better). That history goes through
+the same engine as live tracking; on top, names that no cell above defines are reported, since a fresh
+kernel would stop there with a NameError.
 """
 
 from __future__ import annotations
@@ -72,3 +74,23 @@ def _undefined_names(cells: Sequence[SavedCell]) -> list[Issue]:
                 f"cell {position + 1} uses {', '.join(nowhere)}, which no cell defines (a deleted cell?)", RESTART,
             ))
     return issues
+
+
+def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
+    """The verdict of a journal session's history against the notebook as it stands now."""
+    files: dict[int, dict[str, dict[str, str | None]]] = {}
+    for f in session["files"]:
+        if f["seq"] is not None and f["mode"] in ("read", "write"):
+            files.setdefault(f["seq"], {"read": {}, "write": {}})[f["mode"]][f["path"]] = f["md5"]
+    detector = Detector()
+    for run in session["cell_runs"]:
+        if run["status"] == "refused":
+            continue
+        touched = files.get(run["seq"], {"read": {}, "write": {}})
+        rebound = run.get("rebound")
+        detector.record(Execution(
+            run["cell_id"], run["code"], files_read=touched["read"], files_written=touched["write"],
+            ok=run["status"] == "ok", rebound=None if rebound is None else frozenset(rebound),
+            error=run.get("error"),
+        ))
+    return detector.verdict(notebook)

@@ -12,11 +12,11 @@ import argparse
 import json
 from pathlib import Path
 
-from jupyter_mlops.check import SavedCell, check_saved_notebook
+from jupyter_mlops.check import SavedCell, check_saved_notebook, replay
 from jupyter_mlops.cli import CliError
 from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.journal import Journal, JournalError
-from jupyter_mlops.kernel.order import Detector, Execution, NotebookCell, Verdict
+from jupyter_mlops.kernel.order import NotebookCell, Verdict
 from jupyter_mlops.project import find_root, journal_path
 
 
@@ -37,26 +37,6 @@ def _saved_error(outputs: object) -> str | None:
         if isinstance(output, dict) and output.get("output_type") == "error":
             return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
     return None
-
-
-def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
-    """The verdict of a journal session's history against the notebook as it stands now."""
-    files: dict[int, dict[str, dict[str, str | None]]] = {}
-    for f in session["files"]:
-        if f["seq"] is not None and f["mode"] in ("read", "write"):
-            files.setdefault(f["seq"], {"read": {}, "write": {}})[f["mode"]][f["path"]] = f["md5"]
-    detector = Detector()
-    for run in session["cell_runs"]:
-        if run["status"] == "refused":
-            continue
-        touched = files.get(run["seq"], {"read": {}, "write": {}})
-        rebound = run.get("rebound")
-        detector.record(Execution(
-            run["cell_id"], run["code"], files_read=touched["read"], files_written=touched["write"],
-            ok=run["status"] == "ok", rebound=None if rebound is None else frozenset(rebound),
-            error=run.get("error"),
-        ))
-    return detector.verdict(notebook)
 
 
 def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict, str]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jupyter_mlops.check import replay
 from jupyter_mlops.export.notebook import Notebook
 from jupyter_mlops.export.stages import Observed
 from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.kernel.order import NotebookCell
 from jupyter_mlops.project import journal_path
 
 _SESSIONS_SEARCHED = 20
@@ -60,7 +62,7 @@ def journal_facts(root: Path, notebook: str, nb: Notebook) -> JournalFacts:
             )
     latest = details[0]
     declared = tuple(dict.fromkeys(f["path"] for f in latest["files"] if f["mode"] == "declared"))
-    return JournalFacts(cells, declared, _dirty(latest), True)
+    return JournalFacts(cells, declared, _dirty(latest, nb), True)
 
 
 def _matching_runs(detail: dict, ids: dict[str, str], by_code: dict[str, str]) -> list[tuple[int, str]]:
@@ -75,10 +77,17 @@ def _matching_runs(detail: dict, ids: dict[str, str], by_code: dict[str, str]) -
     return out
 
 
-def _dirty(latest: dict) -> str | None:
-    runs = latest["cell_runs"]
-    if not runs or runs[-1]["reproducible"] is not False:
+def _dirty(latest: dict, nb: Notebook) -> str | None:
+    """Why the latest session's state is not reproducible, judged now, as `check` judges it.
+
+    Replayed against the notebook as saved now, so a cell edited or deleted since the last run counts.
+    """
+    if not latest["cell_runs"]:
         return None
-    issues = runs[-1]["issues"]
-    first = issues[0].get("message") if issues and isinstance(issues[0], dict) else None
-    return first or "the last tracked cell run left an out-of-order state"
+    notebook = [NotebookCell(c.cell_id, c.source) for c in nb.cells if c.kind == "code"]
+    verdict = replay(latest, notebook)
+    if verdict.reproducible:
+        return None
+    issue = verdict.issues[0]
+    more = f" (+{len(verdict.issues) - 1} more)" if len(verdict.issues) > 1 else ""
+    return f"{issue.kind}: {issue.message} → {issue.fix}{more}"

@@ -544,15 +544,15 @@ class _Judge:
         for cause in outcomes:
             add(cause, "")
         for name in self.actual.names:
-            if name.startswith("<") or is_ipython_internal(name):
+            if name.startswith("<"):
                 continue
             obj = self.actual.obj(name)
             expected = self.run.sim.obj(name)
-            if obj is not None and self.differs(name, obj, expected):
+            if obj is not None and self.differs(name, obj, expected) and not is_ipython_internal(name):
                 for cause in self.explain(name, obj, expected, 0) or [self._unexplained(name, obj)]:
                     add(cause, name)
-        for name in self.run.sim.names:
-            if name not in self.actual.names and not name.startswith("<") and not is_ipython_internal(name):
+        for name in sorted(self.run.sim.names.keys() - self.actual.names.keys()):
+            if not name.startswith("<") and not is_ipython_internal(name):
                 add(self.absent(name), name)
         for path, (version, maker) in self.actual.files.items():
             expected_file = self.run.sim.files.get(path)
@@ -600,6 +600,10 @@ class _Judge:
         run failed in a state a top-to-bottom run would not be in (``NameError`` before the cell making
         the name ran) would succeed there.
         """
+        key = (self.book, len(self.detector._runs), len(self.detector._latest), self.run.steps[-1])
+        cached = self.detector._outcomes
+        if cached is not None and cached[0] == key:
+            return cached[1]
         causes: list[_Cause] = []
         unrun: list[int] = []
         for pos in range(self.book.frontier + 1):
@@ -620,6 +624,7 @@ class _Judge:
                 causes.append(self._failed_cause(pos))
         if unrun:
             causes.append(self._unrun_cause(unrun))
+        self.detector._outcomes = (key, causes)
         return causes
 
     def _unrun_cause(self, positions: list[int]) -> _Cause:
@@ -1048,6 +1053,7 @@ class Detector:
         self._recheck_all = False  # a file write may have changed what symbolic writes resolve to
         self._book_cache: tuple[tuple, _Book] | None = None
         self.repairs: dict[tuple, tuple[bool, tuple]] = {}  # fix searches, see _Judge._repairs
+        self._outcomes: tuple[tuple, list[_Cause]] | None = None  # see _Judge.outcome_causes
 
     def record(self, execution: Execution) -> None:
         self._deleted |= execution.deleted_cells
@@ -1153,12 +1159,14 @@ class Detector:
                 "skipped-cell", book.cells[first].cell_id,
                 f"running cell {pos + 1} now leaves {which} above it never run", frozenset(skipped),
             ), set()))
-        if pos >= book.frontier:
+        binds = [
+            n for n, c in planned.items()
+            if c.kind == BIND and not c.in_place and not n.startswith("<") and n not in book.figures
+        ]
+        if pos >= book.frontier or not binds:
             return created
         changers = judge._changers()
-        for name, change in planned.items():
-            if change.kind != BIND or change.in_place or name.startswith("<"):
-                continue
+        for name in binds:
             later = [p for p in changers.get(name, ()) if pos < p <= book.frontier]
             if not later or self._rebinds_same(book, pos, name):
                 continue

@@ -22,20 +22,21 @@ def project(tmp_path: Path) -> Path:
 
 
 def track(project: Path, *, reproducible: bool, extra_read: str | None = None) -> None:
-    """A session of churn.ipynb whose last cell run left the state (not) reproducible."""
+    """A session of churn.ipynb: every code cell run top to bottom (``load`` also reading ``extra_read``),
+    then, when not ``reproducible``, the ``train`` cell run again after ``features`` was edited."""
     j = Journal(project / ".mlops" / "journal.sqlite")
     j.start_session("s1", experiment="churn", notebook="churn.ipynb", root=str(project), python="3.11",
                     ipython="9", options={})
-    files = [FileRecord(extra_read, "read", 1, 1, "0" * 32)] if extra_read else []
-    cells = json.loads((project / "churn.ipynb").read_text())["cells"]
-    load_code = "".join(next(c["source"] for c in cells if c.get("id") == "load"))
-    j.add_cell_run("s1", CellRunRecord(
-        seq=1, cell_id="load", execution_count=1, code=load_code, code_hash="h",
-        started_at=1.0, duration=0.1, status="ok", reproducible=True, files=files))
-    issues = [] if reproducible else [{"kind": "stale", "message": "cell train used X_train from an older run"}]
-    j.add_cell_run("s1", CellRunRecord(
-        seq=2, cell_id="train", execution_count=2, code="model = 1", code_hash="h2", started_at=2.0,
-        duration=0.1, status="ok", reproducible=reproducible, issues=issues))
+    cells = [c for c in json.loads((project / "churn.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
+    runs = [(c["id"], "".join(c["source"])) for c in cells]
+    if not reproducible:
+        features = next(code for cell_id, code in runs if cell_id == "features")
+        runs += [("features", features + "\nX_train = X_train.iloc[:10]"), ("train", dict(runs)["train"])]
+    for seq, (cell_id, code) in enumerate(runs, start=1):
+        files = [FileRecord(extra_read, "read", 1, 1, "0" * 32)] if extra_read and cell_id == "load" else []
+        j.add_cell_run("s1", CellRunRecord(
+            seq=seq, cell_id=cell_id, execution_count=seq, code=code, code_hash=f"h{seq}", started_at=float(seq),
+            duration=0.1, status="ok", reproducible=None, files=files))
     j.end_session("s1")
     j.close()
 
@@ -62,7 +63,8 @@ def test_changing_the_split_removes_stage_notebooks_no_longer_used(project):
 def test_refused_when_the_journal_says_the_state_is_not_reproducible(project, capsys):
     track(project, reproducible=False)
     result = export_notebook(project / "churn.ipynb")
-    assert result.written == [] and "not reproducible (cell train used X_train from an older run)" in result.refused
+    assert result.written == []
+    assert "not reproducible (hidden-state: cell 5 was edited after it ran; X_train" in result.refused
     assert not (project / "dvc.yaml").exists()
     assert main(["export", str(project / "churn.ipynb")]) == 1
     assert "refused:" in capsys.readouterr().err

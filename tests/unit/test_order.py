@@ -761,6 +761,7 @@ def test_rerun_plot_cells_above_later_plots_are_fine():
         ("Q", "fig, ax = plt.subplots()\nax.plot([3, 4])"),
     )
     detector = clean_run(cells)
+    assert detector.preflight(cells, "P", code_of(cells, "P")) == ()  # strict mode lets it run
     replay(cells, "P", detector)
     assert_clean(detector.verdict(cells, OPAQUE))
 
