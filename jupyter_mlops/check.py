@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from jupyter_mlops.kernel.analysis import analyze
 from jupyter_mlops.kernel.order import RESTART, Detector, Execution, Issue, NotebookCell, Verdict
+from jupyter_mlops.kernel.values import is_papermill_parameters
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
     for f in session["files"]:
         if f["seq"] is not None and f["mode"] in ("read", "write"):
             files.setdefault(f["seq"], {"read": {}, "write": {}})[f["mode"]][f["path"]] = f["md5"]
+    notebook = _with_injected_parameters(session["cell_runs"], notebook)
     detector = Detector()
     for run in session["cell_runs"]:
         if run["status"] == "refused":
@@ -94,3 +96,21 @@ def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
             error=run.get("error"),
         ))
     return detector.verdict(notebook)
+
+
+def _with_injected_parameters(runs: list[dict], notebook: list[NotebookCell]) -> list[NotebookCell]:
+    """The notebook with papermill's injected parameters cell where it ran, after the cell run before it.
+
+    Papermill adds that cell to the notebook it writes, not to the one it reads: the session ran it,
+    the notebook being checked does not have it, and it is no deleted cell.
+    """
+    cells = list(notebook)
+    ids = {c.cell_id for c in cells}
+    previous = None
+    for run in runs:
+        if run["cell_id"] not in ids and is_papermill_parameters(run["code"]):
+            at = next((i + 1 for i, c in enumerate(cells) if c.cell_id == previous), 0)
+            cells.insert(at, NotebookCell(run["cell_id"], run["code"]))
+            ids.add(run["cell_id"])
+        previous = run["cell_id"]
+    return cells

@@ -114,6 +114,7 @@ class TrackingSession:
         self._deleted: set[str] = set()      # cells the frontend said it deleted
         self._cells: dict[tuple[str, str], NotebookCell] = {}
         self._last_code: dict[str, tuple[str, float]] = {}
+        self._last_cell: str | None = None  # the cell run last, where a cell without an id most likely follows
         self._opaque: set[str] = set()
         self._declared: dict[str, tuple[int, int]] = {}
         self._pending: dict[int, _Target | FileDigest] = {}  # token -> whichever of row and digest came first
@@ -232,6 +233,7 @@ class TrackingSession:
         if run.cell_id not in self._last_code:
             self._order.append(run.cell_id)
         self._last_code[run.cell_id] = (run.code, time.time())
+        self._last_cell = run.cell_id
         rebound = (_rebound(run.ids_before, self.shell.user_ns, _names_to_watch(run.code))
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
@@ -609,15 +611,24 @@ class TrackingSession:
             if cell_id not in self._last_code:
                 self._order.append(cell_id)
             self._last_code[cell_id] = (code, time.time())
+            self._last_cell = cell_id
             self.detector.record(Execution(cell_id=cell_id, code=code))
 
     def _fallback_cell_id(self, code: str) -> str:
-        """Frontends that send no cell id (plain IPython, old clients): the cell is its code."""
+        """Frontends that send no cell id (papermill, plain IPython): the cell is the one with this code.
+
+        Several cells may hold the same code (``df.head()``): the one right after the cell run last is
+        taken (papermill runs in order), else the first not run yet, else the first.
+        """
         if self._notebook is not None:
             stripped = code.strip()
-            for cell in self._notebook.code_cells():
-                if cell.source.strip() == stripped:
-                    return cell.cell_id
+            cells = self._notebook.code_cells()
+            matches = [i for i, cell in enumerate(cells) if cell.source.strip() == stripped]
+            if matches:
+                after = next((i + 1 for i, cell in enumerate(cells) if cell.cell_id == self._last_cell), 0)
+                unrun = [i for i in matches if cells[i].cell_id not in self._last_code]
+                chosen = after if after in matches else (unrun or matches)[0]
+                return cells[chosen].cell_id
         return "code-" + hashlib.md5(code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
     def _discover_notebook(self, cell_id: str) -> None:
