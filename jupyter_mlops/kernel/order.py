@@ -643,12 +643,13 @@ class _Judge:
             if want is None or got.version == want.version:
                 continue
             made_at = self.book.pos.get(want.maker.cell_id) if want.maker is not None else None
+            changed_at = self.book.pos.get(got.maker.cell_id) if got.maker is not None else None
             if made_at is not None and made_at < pos and got.maker is None:
                 why = f": {_show(name)} is made by cell {made_at + 1}, which ran after it"
-            elif made_at is not None and made_at < pos:
-                why = f": {_show(name)} was not yet what cell {made_at + 1} makes"
+            elif changed_at is not None and changed_at > pos:
+                why = f": {_show(name)} had been changed by cell {changed_at + 1}, below it"
             else:
-                why = f": {_show(name)} was not what a top-to-bottom run gives it"
+                why = f": {_show(name)} was not what a top-to-bottom run gives it there"
             break
         return _Cause(
             "failed-out-of-order", cell_id,
@@ -972,7 +973,9 @@ class _Judge:
     def _simulate_repair(self, start: int, stop: int, names: set[str]) -> bool:
         sim = self.actual.copy()
         for position in range(start, stop + 1):
-            self.detector._symbolic_step(sim, self.book, position, _SIMULATED + position)
+            step = self.detector._symbolic_step(sim, self.book, position, _SIMULATED + position)
+            if self.run.steps[position].assumed_ok and not step.assumed_ok:
+                return False  # the cell would fail again, as it did, where a top-to-bottom run succeeds
         for name in names:
             if not self._settled(sim, name):
                 return False
@@ -990,8 +993,10 @@ class _Judge:
         if name.startswith(FILE):
             path = name[len(FILE) :]
             return sim.files.get(path, (None,))[0] == self.run.sim.files.get(path, (None,))[0]
-        obj = sim.obj(name)
-        return obj is None or not self.differs(name, obj, self.run.sim.obj(name))
+        obj, expected = sim.obj(name), self.run.sim.obj(name)
+        if obj is None:
+            return expected is None  # a name the fresh run has is not settled by leaving it out
+        return not self.differs(name, obj, expected)
 
 
 _INERT_MAGICS = ("%matplotlib", "%config", "%load_ext", "%reload_ext", "%autoreload", "%mlops_track", "%precision")

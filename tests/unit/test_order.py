@@ -799,3 +799,15 @@ def test_issue_dict_carries_a_structured_fix():
     detector = replay(notebook(("A", "x = 1"), ("B", "tmp = 5")), "AB")
     (restart,) = detector.verdict(notebook(("A", "x = 1"))).issues
     assert restart.to_dict()["restart"] is True and "cells" not in restart.to_dict()
+
+
+def test_cell_that_failed_after_a_later_cell_changed_its_input_needs_a_restart():
+    cells = notebook(
+        ("A", "d = {'a': 1, 'b': 2}"), ("B", "v = d['b']"), ("C", "del d['b']"),
+    )
+    failed = {"B": {"ok": False, "rebound": frozenset(), "error": "KeyError: 'b'"}}
+    detector = replay(cells, "ABC")
+    replay(cells, "B", detector, **failed)
+    issue = next(i for i in detector.verdict(cells).issues if i.kind == "failed-out-of-order")
+    assert "cell 2 failed with KeyError: d had been changed by cell 3, below it" in issue.message
+    assert issue.fix == "run cells 1–3"
