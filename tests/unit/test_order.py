@@ -811,3 +811,12 @@ def test_cell_that_failed_after_a_later_cell_changed_its_input_needs_a_restart()
     issue = next(i for i in detector.verdict(cells).issues if i.kind == "failed-out-of-order")
     assert "cell 2 failed with KeyError: d had been changed by cell 3, below it" in issue.message
     assert issue.fix == "run cells 1–3"
+
+
+def test_the_readme_explains_every_issue_kind():
+    from pathlib import Path
+
+    from jupyter_mlops.kernel.order import KINDS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert [kind for kind in KINDS if f"| `{kind}` |" not in readme] == []
