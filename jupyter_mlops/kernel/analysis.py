@@ -803,13 +803,13 @@ class _CellWalker:
             self.block(node.body, deps)
             self.block(node.orelse, deps)
         elif isinstance(node, ast.For | ast.AsyncFor):
+            # A notebook's for loop runs over something (its classes, columns, folds): its bindings count as
+            # made, since the runtime cannot tell a rebinding to the same object (the last class of a list)
+            # from no binding at all.
             deps, uses = self.use([node.iter])
             self.calls(uses.calls, deps)
-            saved = self.depth
-            self.depth += 1
             self.store(node.target, None, deps)
-            self.depth = saved
-            self.block(node.body, deps)
+            self.block(node.body, deps, conditional=False)
             self.block(node.orelse, deps)
         elif isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:

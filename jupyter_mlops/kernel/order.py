@@ -19,6 +19,7 @@ their md5, names the runtime saw rebound), so a clean top-to-bottom run always m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -999,6 +1000,15 @@ class _Judge:
         return not self.differs(name, obj, expected)
 
 
+_NO_SUCH_FILE = re.compile(r"^(?:FileNotFoundError|OSError|IOError): .*?No such file or directory: '(.+?)'")
+
+
+def _missing_file(error: str | None) -> str | None:
+    """The path a run failed to open ("FileNotFoundError: [Errno 2] No such file or directory: 'x.csv'")."""
+    found = _NO_SUCH_FILE.match(error or "")
+    return found.group(1).removeprefix("./") if found else None
+
+
 _INERT_MAGICS = ("%matplotlib", "%config", "%load_ext", "%reload_ext", "%autoreload", "%mlops_track", "%precision")
 
 
@@ -1296,6 +1306,12 @@ class Detector:
 
     @staticmethod
     def _same_situation(sim: _Sim, step: _Step, ran: _Step) -> bool:
+        missing = _missing_file(ran.error)
+        if missing is not None and any(
+            maker is not None and (path == missing or path.endswith("/" + missing))
+            for path, (_, maker) in sim.files.items()
+        ):
+            return False  # it failed for want of a file that a cell above writes
         reads, _, _ = sim.expand(step.effects)
         inputs, _ = sim.inputs(step, reads)
         targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in sim.names)

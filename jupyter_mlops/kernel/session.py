@@ -75,7 +75,7 @@ class _OpenRun:
     code: str
     started_at: float
     t0: float
-    ids_before: dict[str, int]
+    bound_before: dict[str, Any]
     deleted_cells: frozenset[str]
     params: list[ParamRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
@@ -202,7 +202,7 @@ class TrackingSession:
             self._deleted.discard(cell_id)
             self._run = _OpenRun(
                 cell_id=cell_id, code=code, started_at=time.time(), t0=time.perf_counter(),
-                ids_before=_ids(self.shell.user_ns, _names_to_watch(code)), deleted_cells=deleted,
+                bound_before=_bindings(self.shell.user_ns, _names_to_watch(code)), deleted_cells=deleted,
             )
             try:
                 self._run.used_bad_state = self.detector.preflight(self._notebook_cells(), cell_id, code)
@@ -234,7 +234,7 @@ class TrackingSession:
             self._order.append(run.cell_id)
         self._last_code[run.cell_id] = (run.code, time.time())
         self._last_cell = run.cell_id
-        rebound = (_rebound(run.ids_before, self.shell.user_ns, _names_to_watch(run.code))
+        rebound = (_rebound(run.bound_before, self.shell.user_ns, _names_to_watch(run.code))
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
         files, waiting = self._file_records(reads, writes)
@@ -744,17 +744,23 @@ def _names_to_watch(code: str) -> frozenset[str] | None:
     return frozenset(effects.changes) | effects.deletes
 
 
-def _ids(ns: dict[str, Any], names: frozenset[str] | None) -> dict[str, int]:
+def _bindings(ns: dict[str, Any], names: frozenset[str] | None) -> dict[str, Any]:
+    """The objects bound to these names before the cell (all names: None).
+
+    The objects, not their ids: holding them until the cell ends keeps an id from being reused, which
+    CPython does at once for an object freed in a loop (``mask = labels == k``), and which would make a
+    binding the cell did look like none.
+    """
     if names is None:
-        return {k: id(v) for k, v in ns.items()}
-    return {k: id(ns.get(k, _MISSING)) for k in names}
+        return dict(ns)
+    return {k: ns.get(k, _MISSING) for k in names}
 
 
-def _rebound(before: dict[str, int], ns: dict[str, Any], watched: frozenset[str] | None) -> frozenset[str]:
+def _rebound(before: dict[str, Any], ns: dict[str, Any], watched: frozenset[str] | None) -> frozenset[str]:
     """Names the cell bound anew: their object changed, appeared, or was deleted."""
     if watched is not None:
-        return frozenset(k for k in watched if id(ns.get(k, _MISSING)) != before[k])
-    changed = {k for k, v in ns.items() if before.get(k) != id(v) and not _IPYTHON_NAMES.match(k)}
+        return frozenset(k for k in watched if ns.get(k, _MISSING) is not before[k])
+    changed = {k for k, v in ns.items() if before.get(k, _MISSING) is not v and not _IPYTHON_NAMES.match(k)}
     changed.update(k for k in before.keys() - ns.keys() if not _IPYTHON_NAMES.match(k))
     return frozenset(changed)
 

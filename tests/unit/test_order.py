@@ -820,3 +820,16 @@ def test_the_readme_explains_every_issue_kind():
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert [kind for kind in KINDS if f"| `{kind}` |" not in readme] == []
+
+
+def test_cell_that_failed_for_want_of_a_file_a_cell_above_writes():
+    cells = notebook(("W", "df.to_csv('clean.csv')"), ("R", "clean = pd.read_csv('clean.csv')"), ("D", "df = 1"))
+    runs = {
+        "R": {"ok": False, "rebound": frozenset(),
+              "error": "FileNotFoundError: [Errno 2] No such file or directory: 'clean.csv'"},
+        "W": {"files_written": {"clean.csv": "m1"}},
+    }
+    verdict = replay(cells, "DRW", **runs).verdict(cells, OPAQUE)
+    (issue,) = [i for i in verdict.issues if i.kind == "failed-out-of-order"]
+    assert issue.cell_id == "R" and issue.fix == "run cell 2"
+    assert "cell 2 failed with FileNotFoundError" in issue.message
