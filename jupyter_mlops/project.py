@@ -12,10 +12,23 @@ from pathlib import Path
 JOURNAL_DIR = ".mlops"
 JOURNAL_NAME = "journal.sqlite"
 
-# Folders whose files are never the user's data: our own store, VCS internals, editor/Jupyter litter.
-_IGNORED_PARTS = frozenset({JOURNAL_DIR, ".git", ".dvc", ".ipynb_checkpoints", "__pycache__", ".venv"})
+# Folders whose files are never the user's data: our own store, VCS internals, environments and installed
+# packages, tool caches, editor/Jupyter litter, the MLflow mirror's artifacts.
+_IGNORED_PARTS = frozenset({
+    JOURNAL_DIR, ".git", ".hg", ".svn", ".dvc", ".ipynb_checkpoints", ".virtual_documents", "__pycache__",
+    ".venv", "venv", ".tox", ".nox", "site-packages", "dist-packages", "node_modules", ".cache",
+    ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", ".idea", ".vscode", "mlruns",
+})
 # Source and bytecode are opened by `import`; a cell reading a module as data is rare enough to ignore.
-_IGNORED_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd"})
+_IGNORED_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd", ".swp", ".swx"})
+# SQLite's side files live and die with their database, which is the record; MLflow's store is the mirror's.
+_IGNORED_ENDINGS = ("-journal", "-wal", "-shm", "~")
+_IGNORED_NAMES = frozenset({"mlflow.db", ".DS_Store"})
+
+
+def is_ignored_dir(name: str) -> bool:
+    """A folder whose contents are never data, by its name alone (the watcher does not descend into it)."""
+    return name in _IGNORED_PARTS
 
 
 def find_root(start: Path) -> Path:
@@ -51,6 +64,8 @@ class DataPaths:
         parts = rel.split(os.sep)
         if _IGNORED_PARTS.intersection(parts):
             return None
-        if os.path.splitext(parts[-1])[1] in _IGNORED_SUFFIXES:
+        name = parts[-1]
+        if (os.path.splitext(name)[1] in _IGNORED_SUFFIXES or name in _IGNORED_NAMES
+                or name.endswith(_IGNORED_ENDINGS)):
             return None
         return "/".join(parts)
