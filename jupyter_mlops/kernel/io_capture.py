@@ -9,8 +9,8 @@ being captured it returns after one comparison. Seen on every thread except the 
 * ``os.rename`` (also raised by ``os.replace``) — the destination is written: an atomic save's final name;
 * ``os.mkdir``, ``os.listdir``, ``os.scandir`` — folders made or listed, which may be one dataset;
 * ``sqlite3.connect`` — the database file, opened by SQLite in C;
-* ``subprocess.Popen``, ``os.system``, ``os.posix_spawn``, ``os.exec`` — a child process ran; the words of its
-  command line are kept, since they name the files it is likely to touch.
+* ``subprocess.Popen``, ``os.system``, ``os.posix_spawn``, ``os.fork``/``os.forkpty`` — a child process ran;
+  the words of its command line are kept, since they name the files it is likely to touch.
 
 I/O done entirely in C (pyarrow, polars, duckdb, h5py) and by child processes raises no event; on Linux
 ``tree_watch.py`` sees it.
@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _OWN_THREADS = ("mlops-", "jupyter-mlops")
-_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec"})
+# Raised in the parent before a child exists (``!cmd`` forks a pty through pexpect: "os.forkpty").
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty"})
 _EVENTS = frozenset({"open", "os.rename", "os.mkdir", "os.listdir", "os.scandir", "sqlite3.connect"}) | _SPAWN_EVENTS
 
 

@@ -26,7 +26,8 @@ import fnmatch
 import functools
 import os
 import re
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Callable
 from pathlib import PurePath
 from typing import Any
 
@@ -43,7 +44,9 @@ WATCH_ENV = "JUPYTER_MLOPS_WATCH"
 _NAMED_MAX = 64         # paths of one cell's code stat'ed by the fallback
 _NAMESPACE_ITEMS = 200  # items looked at inside one container of the user's namespace
 _WORD = re.compile(r"[^\s'\"(),;\[\]{}<>|&`]+")
-_GLOB = re.compile(r"[*?\[]")
+_GLOB = re.compile(r"[*?]")
+_ALNUM = re.compile(r"[^\W_]")
+_HISTORY_NAMES = re.compile(r"^(_+|_i+|_i?\d+|_oh|_ih|_dh|In|Out)$")
 
 
 class CellFiles:
@@ -125,7 +128,7 @@ class CellFiles:
             names.add_text(mention)
         undecided = [(p, into) for p, into in candidates if not names.covers(p)]
         if undecided:
-            names.add_values(self._namespace().values())
+            names.add_namespace(self._namespace())
         for path, into in candidates:
             if names.covers(path):
                 into.add(path)
@@ -151,9 +154,17 @@ class _Names:
             else:
                 self.exact.add(path)
 
-    def add_values(self, values: Iterable[Any]) -> None:
-        for value in values:
-            if isinstance(value, (str, os.PathLike)):
+    def add_namespace(self, namespace: dict[str, Any]) -> None:
+        """The user's strings and paths, one level into containers, and the string constants of the
+        functions the notebook defined (a helper that writes ``"out/x.parquet"``). IPython's history
+        variables are left out: they hold the code of every earlier cell."""
+        for name, value in namespace.items():
+            if _HISTORY_NAMES.match(name):
+                continue
+            if isinstance(value, types.FunctionType):
+                if getattr(value, "__module__", None) == "__main__":
+                    self._add_constants(value.__code__)
+            elif isinstance(value, (str, os.PathLike)):
                 self._add_value(value)
             elif isinstance(value, (list, tuple, set, frozenset, dict)):
                 items = value.values() if isinstance(value, dict) else value
@@ -162,6 +173,13 @@ class _Names:
                         break
                     if isinstance(item, (str, os.PathLike)):
                         self._add_value(item)
+
+    def _add_constants(self, code: types.CodeType) -> None:
+        for const in code.co_consts:
+            if isinstance(const, str):
+                self._add_value(const)
+            elif isinstance(const, types.CodeType):
+                self._add_constants(const)
 
     def _add_value(self, value: str | os.PathLike) -> None:
         try:
@@ -177,13 +195,22 @@ class _Names:
             if folder in self.exact:
                 return True
             folder = os.path.dirname(folder)
-        return any(fnmatch.fnmatchcase(path, g) or fnmatch.fnmatchcase(os.path.dirname(path), g)
-                   for g in self.globs)
+        return any(_glob_covers(g, path) for g in self.globs)
+
+
+def _glob_covers(pattern: str, path: str) -> bool:
+    """``path`` or a folder above it matches ``pattern``, ``*`` staying within one path component."""
+    wanted = pattern.split(os.sep)
+    parts = path.split(os.sep)
+    if len(parts) < len(wanted):
+        return False
+    return all(fnmatch.fnmatchcase(part, want) for part, want in zip(parts, wanted, strict=False))
 
 
 def _words(text: str) -> list[str]:
-    """Path-like words of a text; ``of=out.bin`` also gives ``out.bin``."""
-    words = _WORD.findall(text)
+    """Path-like words of a text (with a letter or digit: ``*`` alone is an operator); ``of=out.bin`` also
+    gives ``out.bin``."""
+    words = [w for w in _WORD.findall(text) if _ALNUM.search(w)]
     return words + [w.rsplit("=", 1)[1] for w in words if "=" in w and not w.endswith("=")]
 
 

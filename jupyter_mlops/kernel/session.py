@@ -241,7 +241,7 @@ class TrackingSession:
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
         files, waiting = self._file_records(reads, writes)
-        files += self._declared_changes(waiting)
+        files += self._declared_changes(waiting, {f.path for f in files if f.mode == "write"})
         if status != "refused":
             run.params += self._params_from(run, rebound)
             run.metrics += self._watched_metrics(rebound)
@@ -377,14 +377,17 @@ class TrackingSession:
                 waiting, records, self.journal.add_session_records(self.id, files=records)))
             self._flush()
 
-    def _declared_changes(self, waiting: list[tuple[FileRecord, int]]) -> list[FileRecord]:
-        """Declared data that changed during the cell counts as written by it (one stat each)."""
+    def _declared_changes(self, waiting: list[tuple[FileRecord, int]], written: set[str]) -> list[FileRecord]:
+        """Declared data that changed during the cell counts as written by it (one stat each), unless the
+        cell's record has it already."""
         changed = []
         for path, stamp in self._declared.items():
             now = _stamp(path)
             if now != stamp:
                 self._declared[path] = now
                 rel = self.paths.relative(path) or path
+                if rel in written:
+                    continue
                 record = self._hash(rel, path, "write", waiting)
                 if record is not None:
                     changed.append(record)
