@@ -91,12 +91,14 @@ class FileCapture:
         path = _path(path)
         if path is None:  # a file descriptor: nothing to name
             return
+        # "w+" and O_TRUNC empty the file first: what the cell reads back is its own output, not an input
+        # (zipfile behind np.savez, PIL's save).
         if isinstance(mode, str):
-            reads = "r" in mode or "+" in mode
+            reads = "r" in mode or ("a" in mode and "+" in mode)
             writes = any(c in mode for c in "wax+")
         elif isinstance(flags, int):
             writes = bool(flags & _WRITE_FLAGS)
-            reads = not (flags & os.O_WRONLY)
+            reads = not (flags & (os.O_WRONLY | os.O_TRUNC))
         else:
             reads, writes = True, False
         if reads:

@@ -45,8 +45,10 @@ _NAMED_MAX = 64         # paths of one cell's code stat'ed by the fallback
 _NAMESPACE_ITEMS = 200  # items looked at inside one container of the user's namespace
 _WORD = re.compile(r"[^\s'\"(),;\[\]{}<>|&`]+")
 _GLOB = re.compile(r"[*?]")
+_FILE_LIKE = re.compile(r"[./\\]")
 _ALNUM = re.compile(r"[^\W_]")
-_HISTORY_NAMES = re.compile(r"^(_+|_i+|_i?\d+|_oh|_ih|_dh|In|Out)$")
+# IPython's history (the code of every earlier cell) and module dunders (``%run`` leaves the script's).
+_HISTORY_NAMES = re.compile(r"^(_+|_i+|_i?\d+|_oh|_ih|_dh|In|Out|__\w+__)$")
 
 
 class CellFiles:
@@ -85,15 +87,14 @@ class CellFiles:
 
     def stop(self) -> tuple[set[str], set[str]]:
         """Absolute paths the cell read and wrote (folders read or written as one dataset included)."""
-        seen = self.capture.stop()
-        reads, writes = set(seen.reads), set(seen.writes)
-        listed, created = set(seen.listed), set(seen.created)
+        seen = self.capture.stop()  # a fresh one per cell: its sets are ours to extend
+        reads, writes, listed, created = seen.reads, seen.writes, seen.listed, seen.created
         if self.watcher is not None:
             observed = self.watcher.end()
             if observed.overflowed:
                 self._warn("the file watcher's queue overflowed during this cell; some files it touched "
                            "may be missing from its record")
-            if observed:
+            if not observed.empty():
                 self._add_observed(observed, seen, reads, writes)
                 listed |= observed.listed
                 created |= observed.created
@@ -114,7 +115,8 @@ class CellFiles:
                       reads: set[str], writes: set[str]) -> None:
         """Add what only the watcher saw, when it is the cell's (see the module's docstring)."""
         opened = observed.opened - observed.reads - observed.writes
-        candidates = [(p, reads) for p in (observed.reads | opened) - reads] + \
+        # Reading back a file the cell created is not reading an input.
+        candidates = [(p, reads) for p in (observed.reads | opened) - observed.new - reads] + \
                      [(p, writes) for p in observed.writes - writes]
         if not candidates:
             return
@@ -157,7 +159,7 @@ class _Names:
     def add_namespace(self, namespace: dict[str, Any]) -> None:
         """The user's strings and paths, one level into containers, and the string constants of the
         functions the notebook defined (a helper that writes ``"out/x.parquet"``). IPython's history
-        variables are left out: they hold the code of every earlier cell."""
+        variables are left out (they hold the code of every earlier cell), and so are dunders."""
         for name, value in namespace.items():
             if _HISTORY_NAMES.match(name):
                 continue
@@ -216,11 +218,13 @@ def _words(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1024)
 def _named_paths(code: str, cwd: str, root: str) -> tuple[str, ...]:
-    """Paths under the root that the cell's code names and that exist or could be created (the fallback)."""
+    """Paths under the root that the cell's code names and that exist or could be created (the fallback).
+
+    Only words that look like a file (with a dot or a slash): ``x = 1`` costs no ``stat``."""
     prefix = root + os.sep
     out: dict[str, None] = {}
     for word in _words(code):
-        if _GLOB.search(word) or len(out) >= _NAMED_MAX:
+        if _GLOB.search(word) or len(out) >= _NAMED_MAX or not _FILE_LIKE.search(word):
             continue
         path = os.path.normpath(os.path.join(cwd, os.path.expanduser(word)))
         if path.startswith(prefix) and os.path.isdir(os.path.dirname(path)):

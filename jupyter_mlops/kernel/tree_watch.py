@@ -6,8 +6,9 @@ the watched directories whoever makes them, needs no privilege, and costs nothin
 
 * one watch per directory of the tree (not per file), added once on a background thread when tracking
   starts, and for each directory created later as soon as its creation is reported;
-* a daemon thread blocks in ``poll`` (the GIL released) and folds events into per-path facts as they come,
-  so the kernel's queue does not overflow when a cell writes 10,000 files;
+* a daemon thread blocks in ``poll`` (the GIL released) and folds events into per-path facts in batches
+  every ``BATCH_DELAY_S`` while there are any, so the kernel's queue does not overflow when a cell writes
+  10,000 files, and the thread does not fight that cell for the GIL at every write;
 * :meth:`TreeWatcher.end` drains what is left synchronously: every operation a cell made returned before
   the cell did, so its events are already queued. An idle cell pays one lock and one empty ``read``.
 
@@ -32,6 +33,7 @@ import select
 import struct
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,6 +53,11 @@ _MASK = (IN_ACCESS | IN_MODIFY | IN_CLOSE_NOWRITE | IN_OPEN | IN_MOVED_TO | IN_C
 _EVENT = struct.Struct("iIII")
 _READ_SIZE = 1 << 16
 
+BATCH_DELAY_S = 0.02
+"""How long the thread lets events gather after the first one wakes it. A cell writing many files releases
+the GIL on every system call; a thread waking for each event would take it back each time and slow that
+cell several-fold. Gathered, they are folded in batches (and the kernel merges repeated events on a file)."""
+
 MAX_WATCHES = 20_000
 """Directories watched per kernel at most. The per-user limit (``fs.inotify.max_user_watches``, 192,530
 here) is shared by every kernel and editor of the user; a bigger tree is watched in part, with a warning."""
@@ -62,13 +69,14 @@ class Observation:
 
     reads: set[str] = field(default_factory=set)
     writes: set[str] = field(default_factory=set)
+    new: set[str] = field(default_factory=set)        # files created: what the cell reads of them is its own
     opened: set[str] = field(default_factory=set)     # opened and not yet known to be read or written
     listed: set[str] = field(default_factory=set)     # directories whose entries were read
     created: set[str] = field(default_factory=set)    # directories that appeared
     overflowed: bool = False
 
-    def __bool__(self) -> bool:
-        return bool(self.reads or self.writes or self.opened or self.listed or self.created)
+    def empty(self) -> bool:
+        return not (self.reads or self.writes or self.opened or self.listed or self.created)
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -105,6 +113,7 @@ class TreeWatcher:
         self._own_pending: dict[str, int] = {}   # opens our hasher announced, not seen yet
         self._own_open: dict[str, int] = {}      # opens seen as our hasher's, not closed yet
         self._window: Observation | None = None
+        self._spare: Observation | None = None
         self._wake_r, self._wake_w = os.pipe()
         self._closed = False
         self._full = False
@@ -116,13 +125,17 @@ class TreeWatcher:
 
     def begin(self) -> None:
         with self._lock:
-            self._drain()   # events from before the cell (the last digests, other programs) are not its own
-            self._window = Observation()
+            self._drain()  # events from before the cell (the last digests, other programs) are not its own
+            self._window = self._spare if self._spare is not None else Observation()
+            self._spare = None
 
     def end(self) -> Observation:
+        """What the cell did: its events are all queued by now, whether or not the thread has woken for them."""
         with self._lock:
             self._drain()
-            seen, self._window = self._window or Observation(), None
+            seen, self._window = self._window if self._window is not None else Observation(), None
+            if seen.empty() and not seen.overflowed:
+                self._spare = seen  # nothing seen: reused by the next cell, no allocation on the idle path
         return seen
 
     def own_open(self, path: str, delta: int) -> None:
@@ -162,6 +175,7 @@ class TreeWatcher:
                 continue
             if self._closed or any(fd == self._wake_r for fd, _ in events):
                 return
+            time.sleep(BATCH_DELAY_S)
             with self._lock:
                 self._drain()
 
@@ -271,6 +285,8 @@ class TreeWatcher:
             return
         if mask & (IN_MODIFY | IN_CREATE | IN_MOVED_TO):
             window.writes.add(path)
+            if mask & IN_CREATE:
+                window.new.add(path)
         elif mask & (IN_ACCESS | IN_CLOSE_NOWRITE):
             window.reads.add(path)
         elif mask & IN_OPEN:
