@@ -6,8 +6,9 @@
     negative rows expect no record at all; any extra record anywhere is a *false record*. Rows whose library
     is not installed are listed as skipped (no heavy dependency is installed for this matrix).
 (b) The same matrix with the watcher off (``JUPYTER_MLOPS_WATCH=0``: what macOS/Windows get).
-(c) Idle-cell cost: the capture's own work per cell (``start`` + ``stop`` of the file capture, timed inside
-    the kernel) and the round trip of trivial cells, with and without the watcher, in kernels taking turns.
+(c) Idle-cell cost with and without the watcher: the capture's own work per cell (``start`` + ``stop``) and
+    the tracker's two hooks, timed inside the kernel, and the round trip of trivial cells (kernels taking
+    turns in a rotating order).
 (d) A cell writing 10,000 small files into an existing folder: untracked, tracked without and with watcher.
 (e) A project tree of ``--tree-files`` files: time until the watcher watches it all, and the idle-cell cost
     once it does.
@@ -291,29 +292,57 @@ for _ in range(_n):
 _capture_us = (_t.perf_counter() - _t0) / _n * 1e6
 """
 
+# The tracker's two hooks, wrapped to time them inside the kernel: the round trip is too noisy on a shared
+# machine to show tens of microseconds.
+HOOK_TIMING = """
+import time as _time
+_s = __import__('jupyter_mlops').kernel.magic.current()
+_ev = get_ipython().events
+_ev.unregister('pre_run_cell', _s.pre_run_cell)
+_ev.unregister('post_run_cell', _s.post_run_cell)
+_hook_s = []
+def _pre(info, _f=_s.pre_run_cell):
+    global _hook_t0
+    _hook_t0 = _time.perf_counter()
+    _f(info)
+    _hook_s.append(_time.perf_counter() - _hook_t0)
+def _post(result, _f=_s.post_run_cell):
+    _t = _time.perf_counter()
+    _f(result)
+    _hook_s[-1] += _time.perf_counter() - _t
+_ev.register('pre_run_cell', _pre)
+_ev.register('post_run_cell', _post)
+"""
+
 
 def idle_cost(n_cells: int) -> None:
-    """(c): capture cost per cell in-kernel, and round trips of trivial cells, kernels taking turns."""
+    """(c): the capture's cost per cell and both hooks' time in-kernel, plus round trips; the kernels take
+    turns in a rotating order, so that neither always runs after the other."""
     with tempfile.TemporaryDirectory(prefix="mlops-idle-") as tmp:
         project = Path(tmp)
         subprocess.run(["git", "init", "-q", str(project)], check=True)
         (project / "nb.ipynb").write_text("{}")
         kernels = {"watcher off": start(project, False), "watcher on": start(project, True)}
         try:
+            for kernel in kernels.values():
+                kernel.cell(HOOK_TIMING)
             times: dict[str, list[float]] = {k: [] for k in kernels}
+            names = list(kernels)
             for i in range(n_cells + 5):
-                for name, kernel in kernels.items():
+                for name in names if i % 2 else names[::-1]:
                     t0 = time.perf_counter()
-                    kernel.run(("x = 1", "y = x + 1", "x")[i % 3], f"idle-{i % 3}")
+                    kernels[name].run(("x = 1", "y = x + 1", "x")[i % 3], f"idle-{i % 3}")
                     if i >= 5:
                         times[name].append(time.perf_counter() - t0)
+            hooks = {}
             for name, kernel in kernels.items():
+                hooks[name] = statistics.median(kernel.eval("_hook_s[6:]"))
                 kernel.cell(IDLE_TIMING.format(n=5000))
                 us = kernel.eval("_capture_us")
-                print(f"  {name:12} capture start+stop {us:6.1f} µs/cell   round trip median "
-                      f"{statistics.median(times[name]) * 1e3:6.2f} ms over {n_cells} cells")
-            off, on = (statistics.median(times[k]) for k in kernels)
-            print(f"  round trip with/without watcher: {on / off:.2f}x ({(on - off) * 1e3:+.2f} ms)")
+                print(f"  {name:12} capture start+stop {us:6.1f} µs/cell   both hooks {hooks[name] * 1e3:6.3f} ms "
+                      f"(median)   round trip median {statistics.median(times[name]) * 1e3:6.2f} ms")
+            off, on = hooks["watcher off"], hooks["watcher on"]
+            print(f"  hooks with/without watcher: {on / off:.2f}x ({(on - off) * 1e3:+.3f} ms) over {n_cells} cells")
         finally:
             for kernel in kernels.values():
                 kernel.shutdown()
