@@ -79,7 +79,8 @@ class FileCapture:
             if path is None:
                 return
             if event == "os.mkdir":
-                seen.created.add(path)
+                if not os.path.isdir(path):  # raised before the call: makedirs(exist_ok=True) creates nothing
+                    seen.created.add(path)
             elif event == "sqlite3.connect":
                 if os.path.basename(path) != ":memory:":
                     seen.reads.add(path)

@@ -123,6 +123,11 @@ def test_native_threads_children_and_dataset_folders_are_recorded_with_role_and_
     assert files_of(project, "shards") == {("shards", "write"): shards}
     assert files_of(project, "scan-glob") == {("shards", "read"): shards}
     assert files_of(project, "save-pretrained") == {("model", "write"): model}
+    # An existing folder is not made a dataset by makedirs(exist_ok=True): two results stay two files.
+    kernel.cell("os.makedirs('data', exist_ok=True)\nopen('data/r1.txt', 'w').write('1')\n"
+                "open('data/r2.txt', 'w').write('2')", "two-results")
+    assert files_of(project, "two-results") == {("data/r1.txt", "write"): md5(project / "data/r1.txt"),
+                                                ("data/r2.txt", "write"): md5(project / "data/r2.txt")}
 
 
 def test_no_false_records(watched, tmp_path_factory):
