@@ -246,6 +246,9 @@ class TreeWatcher:
         if mask & IN_Q_OVERFLOW:
             if self._window is not None:
                 self._window.overflowed = True
+            with self._own_lock:  # events were lost: counts of the hasher's opens would hide a cell's reads
+                self._own_pending.clear()
+                self._own_open.clear()
             return
         directory = self._dirs.get(wd)
         if directory is None:
