@@ -22,6 +22,7 @@ dataset, ``pl.scan_parquet("ds/*.parquet")``, ``save_pretrained("model/")``.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import functools
 import os
@@ -63,8 +64,9 @@ class CellFiles:
         if os.environ.get(WATCH_ENV, "1") != "0":
             try:
                 self.watcher = TreeWatcher(root, is_ignored_dir, warn)
-            except OSError:
-                self.watcher = None
+            except OSError as exc:  # not Linux (expected), or out of inotify instances (said once)
+                if exc.errno != errno.ENOSYS:
+                    warn(f"no file watcher ({exc.strerror or exc}): files that native code reads need --data")
         self._code = ""
         self._before: dict[str, tuple[int, int, int] | None] = {}
 
