@@ -117,9 +117,12 @@ class CellFiles:
                       reads: set[str], writes: set[str]) -> None:
         """Add what only the watcher saw, when it is the cell's (see the module's docstring)."""
         opened = observed.opened - observed.reads - observed.writes
-        # Reading back a file the cell created is not reading an input.
-        candidates = [(p, reads) for p in (observed.reads | opened) - observed.new - reads] + \
-                     [(p, writes) for p in observed.writes - writes]
+        # Reading back a file the cell created is not reading an input. Notebooks are saved by Jupyter and
+        # papermill while cells run: one only the watcher saw is theirs, even in a cell that ran a child.
+        candidates = [(p, into) for p, into in
+                      [(p, reads) for p in (observed.reads | opened) - observed.new - reads]
+                      + [(p, writes) for p in observed.writes - writes]
+                      if not p.endswith(".ipynb")]
         if not candidates:
             return
         if seen.spawned:

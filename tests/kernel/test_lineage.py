@@ -155,21 +155,36 @@ def test_no_false_records(watched, tmp_path_factory):
     gate = tmp_path_factory.mktemp("gate") / "fifo"
     os.mkfifo(gate)
 
-    def other_program() -> None:
-        with open(gate, "w") as released:  # returns once the cell has opened the gate: the cell is running
-            (project / "data" / "foreign-9f3.csv").write_text("not the cell's\n")
-            subprocess.run(["cp", str(project / "data" / "in.csv"), str(project / "data" / "foreign-copy.csv")],
-                           check=True)
-            released.write("go")
+    def another_program() -> None:
+        (project / "data" / "foreign-9f3.csv").write_text("not the cell's\n")
+        subprocess.run(["cp", str(project / "data" / "in.csv"), str(project / "data" / "foreign-copy.csv")],
+                       check=True)
 
-    thread = threading.Thread(target=other_program)
+    def the_lab_saving_a_notebook() -> None:
+        (project / "other.ipynb").write_text("{}")
+
+    while_a_cell_waits(kernel, gate, "", another_program, "waits")
+    assert files_of(project, "waits") == {}
+    # A cell that runs a child owns what the watcher sees meanwhile, but never a notebook being saved.
+    while_a_cell_waits(kernel, gate, "!true\n", the_lab_saving_a_notebook, "waits-child")
+    assert files_of(project, "waits-child") == {}
+
+
+def while_a_cell_waits(kernel: Kernel, gate: Path, prefix: str, action, cell_id: str) -> None:
+    """Run ``action`` in this process while the cell ``cell_id`` is running: the cell blocks on a FIFO until
+    the action is done, and opening the FIFO's other end returns only once the cell has opened it."""
+    def released_after_action() -> None:
+        with open(gate, "w") as release:
+            action()
+            release.write("go")
+
+    thread = threading.Thread(target=released_after_action)
     thread.start()
     try:
-        kernel.cell(f"with open({str(gate)!r}) as g:\n    word = g.read()", "waits")
+        kernel.cell(f"{prefix}with open({str(gate)!r}) as g:\n    word = g.read()", cell_id)
     finally:
         thread.join(timeout=60)
     assert kernel.eval("word") == "go"
-    assert files_of(project, "waits") == {}
 
 
 def test_without_a_watcher_named_paths_that_change_are_written(project):
