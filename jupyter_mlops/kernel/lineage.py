@@ -105,7 +105,7 @@ class CellFiles:
                 if _stamp(path) != before and os.path.lexists(path):
                     writes.add(path)
             self._before = {}
-        return _datasets(reads, writes, listed, created, self.root)
+        return _datasets(reads, writes, listed, created, self.root, os.getcwd())
 
     def close(self) -> None:
         self.capture.active = False
@@ -246,8 +246,9 @@ def _stamp(path: str) -> tuple[int, int, int] | None:
 
 
 def _datasets(reads: set[str], writes: set[str], listed: set[str], created: set[str],
-              root: str) -> tuple[set[str], set[str]]:
-    """Replace the files of each dataset folder by the folder."""
+              root: str, workdir: str) -> tuple[set[str], set[str]]:
+    """Replace the files of each dataset folder by the folder. The working directory and the folders above
+    it are never one: they hold the notebook, whose every save would change the folder's digest."""
     touched = reads | writes
     if len(touched) < 2:
         return reads, writes
@@ -258,6 +259,7 @@ def _datasets(reads: set[str], writes: set[str], listed: set[str], created: set[
         per_folder[parent] = per_folder.get(parent, 0) + 1
     marked = {f for f in listed | created if f.startswith(prefix)}
     marked |= {f for f, n in per_folder.items() if n > DATASET_MIN_FILES and f.startswith(prefix)}
+    marked.difference_update((workdir, *map(str, PurePath(workdir).parents)))
     if not marked:
         return reads, writes
     folder_of = {path: _top_folder(path, marked, root) for path in touched}

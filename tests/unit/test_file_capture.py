@@ -17,26 +17,29 @@ from jupyter_mlops.kernel.lineage import _datasets, _Names
 from jupyter_mlops.project import is_ignored_dir
 
 ROOT = "/p"
+CWD = "/p/nb"
 
 
 def test_a_listed_or_created_folder_with_two_touched_files_is_one_dataset():
     reads = {"/p/ds/a=1/x.parquet", "/p/ds/a=2/y.parquet", "/p/other.csv"}
-    assert _datasets(reads, set(), {"/p/ds", "/p/ds/a=1", "/p/ds/a=2"}, set(), ROOT) == (
+    assert _datasets(reads, set(), {"/p/ds", "/p/ds/a=1", "/p/ds/a=2"}, set(), ROOT, CWD) == (
         {"/p/ds", "/p/other.csv"}, set())
     writes = {"/p/model/config.json", "/p/model/weights.bin"}
-    assert _datasets(set(), writes, set(), {"/p/model"}, ROOT) == (set(), {"/p/model"})
+    assert _datasets(set(), writes, set(), {"/p/model"}, ROOT, CWD) == (set(), {"/p/model"})
 
 
 def test_one_file_a_plain_folder_or_the_root_is_not_a_dataset():
-    assert _datasets(set(), {"/p/out/one.csv"}, set(), {"/p/out"}, ROOT) == (set(), {"/p/out/one.csv"})
+    assert _datasets(set(), {"/p/out/one.csv"}, set(), {"/p/out"}, ROOT, CWD) == (set(), {"/p/out/one.csv"})
     two = {"/p/out/a.csv", "/p/out/b.csv"}
-    assert _datasets(set(), two, set(), set(), ROOT) == (set(), two)
-    assert _datasets(two, set(), {"/p"}, set(), ROOT) == (two, set())
+    assert _datasets(set(), two, set(), set(), ROOT, CWD) == (set(), two)
+    assert _datasets(two, set(), {"/p"}, set(), ROOT, CWD) == (two, set())
+    beside_the_notebook = {"/p/nb/a.csv", "/p/nb/b.csv"}
+    assert _datasets(beside_the_notebook, set(), {"/p/nb"}, set(), ROOT, CWD) == (beside_the_notebook, set())
 
 
 def test_many_files_of_one_folder_are_one_dataset_even_unlisted():
     many = {f"/p/frames/{i}.png" for i in range(101)}
-    assert _datasets(set(), many, set(), set(), ROOT) == (set(), {"/p/frames"})
+    assert _datasets(set(), many, set(), set(), ROOT, CWD) == (set(), {"/p/frames"})
 
 
 def names(*texts: str, namespace: dict | None = None) -> _Names:
