@@ -7,6 +7,7 @@ cloned elsewhere and matches the paths DVC writes in ``dvc.yaml``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 JOURNAL_DIR = ".mlops"
@@ -26,9 +27,11 @@ _IGNORED_ENDINGS = ("-journal", "-wal", "-shm", "~")
 _IGNORED_NAMES = frozenset({"mlflow.db", ".DS_Store"})
 
 
-def is_ignored_dir(name: str) -> bool:
-    """A folder whose contents are never data, by its name alone (the watcher does not descend into it)."""
-    return name in _IGNORED_PARTS
+def is_ignored_dir(path: str) -> bool:
+    """A folder whose contents are never data (the watcher does not descend into it): by its name, or a
+    Python environment of any name (``pyvenv.cfg``, ``conda-meta/``) — two ``stat``s, off the hot path."""
+    return (os.path.basename(path) in _IGNORED_PARTS or os.path.exists(os.path.join(path, "pyvenv.cfg"))
+            or os.path.isdir(os.path.join(path, "conda-meta")))
 
 
 def find_root(start: Path) -> Path:
@@ -51,6 +54,9 @@ class DataPaths:
         self.root = root.resolve()
         self._root_prefix = str(self.root) + os.sep
         self._notebook = str(notebook.resolve()) if notebook else None
+        # The kernel's own environment, when it lives in the project under any name (``env/``, ``py311/``).
+        self._environments = tuple(p + os.sep for p in {sys.prefix, sys.exec_prefix}
+                                   if (p + os.sep).startswith(self._root_prefix))
 
     def relative(self, path: str) -> str | None:
         """The root-relative POSIX path when ``path`` is project data, else None.
@@ -59,6 +65,8 @@ class DataPaths:
         component on the cell's hot path. A file reached through a symlink from outside is not data.
         """
         if not path.startswith(self._root_prefix) or path == self._notebook:
+            return None
+        if self._environments and path.startswith(self._environments):
             return None
         rel = path[len(self._root_prefix):]
         parts = rel.split(os.sep)

@@ -92,7 +92,7 @@ def _libc() -> ctypes.CDLL | None:
 
 
 class TreeWatcher:
-    """Watches every directory under ``root`` except those ``skip_dir(name)`` rejects (``.git``, ``.venv``…).
+    """Watches every directory under ``root`` except those ``skip_dir(path)`` rejects (``.git``, ``.venv``…).
 
     ``warn`` gets one message when the watcher works only in part (watch limit, queue overflow).
     """
@@ -196,7 +196,7 @@ class TreeWatcher:
                         except OSError:
                             continue
                         if is_dir:
-                            if not self._skip_dir(entry.name):
+                            if not self._skip_dir(entry.path):
                                 pending.append(entry.path)
                         elif created is not None:
                             created.writes.add(entry.path)
@@ -262,9 +262,9 @@ class TreeWatcher:
             if not name:  # the directory's own watch: opened, listed or closed
                 self._file_event(directory, mask, window, is_dir=True)
             elif mask & (IN_CREATE | IN_MOVED_TO):
-                sub = os.fsdecode(name)
+                sub = os.path.join(directory, os.fsdecode(name))
                 if not self._skip_dir(sub):
-                    self._watch_tree(os.path.join(directory, sub), window)
+                    self._watch_tree(sub, window)
             return
         self._file_event(os.path.join(directory, os.fsdecode(name)), mask, window, is_dir=False)
 

@@ -102,6 +102,8 @@ def test_the_watcher_sees_native_and_child_io_and_not_the_hashers_reads(tmp_path
 
     (tmp_path / "data").mkdir()
     (tmp_path / ".venv").mkdir()
+    (tmp_path / "py311").mkdir()
+    (tmp_path / "py311" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # an environment of any name
     (tmp_path / "data" / "in.csv").write_text("a\n1\n")
     warnings: list[str] = []
     watcher = TreeWatcher(str(tmp_path), is_ignored_dir, warnings.append)
@@ -110,13 +112,14 @@ def test_the_watcher_sees_native_and_child_io_and_not_the_hashers_reads(tmp_path
         assert watcher.ready.wait(30)
         watcher.begin()
         subprocess.run(["sh", "-c", "cat data/in.csv > data/copy.csv; mkdir -p new/deep; echo n > new/deep/f.txt;"
-                        "echo v > .venv/ignored.txt; echo t > data/t.tmp; mv data/t.tmp data/final.txt"],
+                        "echo v > .venv/ignored.txt; echo e > py311/too.txt;"
+                        "echo t > data/t.tmp; mv data/t.tmp data/final.txt"],
                        cwd=tmp_path, check=True)
         seen = watcher.end()
         data = str(tmp_path / "data")
         assert str(tmp_path / "data" / "in.csv") in seen.reads
         assert {f"{data}/copy.csv", f"{data}/final.txt", str(tmp_path / "new" / "deep" / "f.txt")} <= seen.writes
-        assert not any(".venv" in p for p in seen.writes | seen.reads)
+        assert not any(".venv" in p or "py311" in p for p in seen.writes | seen.reads)
         assert str(tmp_path / "new") in seen.created
 
         watcher.begin()
