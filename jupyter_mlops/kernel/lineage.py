@@ -97,9 +97,7 @@ class CellFiles:
                 self._warn("the file watcher's queue overflowed during this cell; some files it touched "
                            "may be missing from its record")
             if not observed.empty():
-                self._add_observed(observed, seen, reads, writes)
-                listed |= observed.listed
-                created |= observed.created
+                self._add_observed(observed, seen, reads, writes, listed, created)
         elif self._before:
             for path, before in self._before.items():
                 if _stamp(path) != before and os.path.lexists(path):
@@ -113,9 +111,11 @@ class CellFiles:
             self.watcher.close()
             self.watcher = None
 
-    def _add_observed(self, observed: Observation, seen: io_capture.Captured,
-                      reads: set[str], writes: set[str]) -> None:
-        """Add what only the watcher saw, when it is the cell's (see the module's docstring)."""
+    def _add_observed(self, observed: Observation, seen: io_capture.Captured, reads: set[str], writes: set[str],
+                      listed: set[str], created: set[str]) -> None:
+        """Add what only the watcher saw, when it is the cell's (see the module's docstring). Folders too:
+        JupyterLab's file browser lists the folder it shows every few seconds, which must not make that
+        folder a dataset of whatever cell is running."""
         opened = observed.opened - observed.reads - observed.writes
         # Reading back a file the cell created is not reading an input. Notebooks are saved by Jupyter and
         # papermill while cells run: one only the watcher saw is theirs, even in a cell that ran a child.
@@ -123,22 +123,26 @@ class CellFiles:
                       [(p, reads) for p in (observed.reads | opened) - observed.new - reads]
                       + [(p, writes) for p in observed.writes - writes]
                       if not p.endswith(".ipynb")]
-        if not candidates:
+        folders = [(f, listed) for f in observed.listed - listed] + [(f, created) for f in observed.created - created]
+        if not candidates and not folders:
             return
         if seen.spawned:
-            for path, into in candidates:
+            for path, into in candidates + folders:
                 into.add(path)
             return
         names = _Names(os.getcwd(), self.root)
         names.add_text(self._code)
         for mention in seen.mentions:
             names.add_text(mention)
-        undecided = [(p, into) for p, into in candidates if not names.covers(p)]
-        if undecided:
+        if (any(not names.covers(p) for p, _ in candidates)
+                or any(not names.covers_folder(f) for f, _ in folders)):
             names.add_namespace(self._namespace())
         for path, into in candidates:
             if names.covers(path):
                 into.add(path)
+        for folder, into in folders:
+            if names.covers_folder(folder):
+                into.add(folder)
 
 
 class _Names:
@@ -203,6 +207,10 @@ class _Names:
                 return True
             folder = os.path.dirname(folder)
         return any(_glob_covers(g, path) for g in self.globs)
+
+    def covers_folder(self, folder: str) -> bool:
+        """A folder named, below one named, or one a glob lists (``ds`` for ``ds/*.parquet``)."""
+        return self.covers(folder) or any(_glob_covers(os.path.dirname(g), folder) for g in self.globs)
 
 
 def _glob_covers(pattern: str, path: str) -> bool:

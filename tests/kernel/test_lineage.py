@@ -163,11 +163,20 @@ def test_no_false_records(watched, tmp_path_factory):
     def the_lab_saving_a_notebook() -> None:
         (project / "other.ipynb").write_text("{}")
 
+    def the_file_browser_listing_data() -> None:
+        os.listdir(project / "data")
+
     while_a_cell_waits(kernel, gate, "", another_program, "waits")
     assert files_of(project, "waits") == {}
     # A cell that runs a child owns what the watcher sees meanwhile, but never a notebook being saved.
     while_a_cell_waits(kernel, gate, "!true\n", the_lab_saving_a_notebook, "waits-child")
     assert files_of(project, "waits-child") == {}
+    # Two files of a folder another program lists meanwhile stay two files, not the folder as a dataset.
+    (project / "data" / "second.csv").write_text("a,b\n5,6\n")
+    while_a_cell_waits(kernel, gate, "one, two = pl.read_csv('data/in.csv'), pl.read_csv('data/second.csv')\n",
+                       the_file_browser_listing_data, "reads-two")
+    assert files_of(project, "reads-two") == {("data/in.csv", "read"): md5(project / "data/in.csv"),
+                                              ("data/second.csv", "read"): md5(project / "data/second.csv")}
 
 
 def while_a_cell_waits(kernel: Kernel, gate: Path, prefix: str, action, cell_id: str) -> None:
