@@ -141,6 +141,7 @@ NEGATIVE = [
     row("idle cell", "x = 1"),
 ]
 
+EMPTY_NOTEBOOK = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
 INSTALLED = {m: importlib.util.find_spec(m) is not None
              for m in {n for r in ROWS + NEGATIVE for n in r.needs}}
 
@@ -186,7 +187,7 @@ def prepare(project: Path) -> None:
         with h5py.File(inp / "y.h5", "w") as f:
             f["y"] = np.arange(3)
     (inp / "script.py").write_text("open('out/from_script.txt', 'w').write('from a script')\n")
-    (project / "nb.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    (project / "nb.ipynb").write_text(EMPTY_NOTEBOOK)
 
 
 def digest(path: Path) -> str:
@@ -321,7 +322,7 @@ def idle_cost(n_cells: int) -> None:
     with tempfile.TemporaryDirectory(prefix="mlops-idle-") as tmp:
         project = Path(tmp)
         subprocess.run(["git", "init", "-q", str(project)], check=True)
-        (project / "nb.ipynb").write_text("{}")
+        (project / "nb.ipynb").write_text(EMPTY_NOTEBOOK)
         kernels = {"watcher off": start(project, False), "watcher on": start(project, True)}
         try:
             for kernel in kernels.values():
@@ -359,7 +360,7 @@ def many_files() -> None:
             project = Path(tmp)
             subprocess.run(["git", "init", "-q", str(project)], check=True)
             (project / "many").mkdir()
-            (project / "nb.ipynb").write_text("{}")
+            (project / "nb.ipynb").write_text(EMPTY_NOTEBOOK)
             kernel = Kernel(project, env={"JUPYTER_MLOPS_WATCH": env or "1"})
             try:
                 if env is not None:
@@ -389,7 +390,7 @@ def big_tree(n_files: int) -> None:
             if i % 100 == 0:
                 folder.mkdir(parents=True)
             (folder / f"{i}.txt").write_text("x")
-        (project / "nb.ipynb").write_text("{}")
+        (project / "nb.ipynb").write_text(EMPTY_NOTEBOOK)
         kernel = start(project, True)
         try:
             t0 = time.perf_counter()

@@ -116,11 +116,10 @@ class CellFiles:
         """Add what only the watcher saw, when it is the cell's (see the module's docstring). Folders too:
         JupyterLab's file browser lists the folder it shows every few seconds, which must not make that
         folder a dataset of whatever cell is running."""
-        opened = observed.opened - observed.reads - observed.writes
         # Reading back a file the cell created is not reading an input. Notebooks are saved by Jupyter and
         # papermill while cells run: one only the watcher saw is theirs, even in a cell that ran a child.
         candidates = [(p, into) for p, into in
-                      [(p, reads) for p in (observed.reads | opened) - observed.new - reads]
+                      [(p, reads) for p in observed.reads - observed.new - reads]
                       + [(p, writes) for p in observed.writes - writes]
                       if not p.endswith(".ipynb")]
         folders = [(f, listed) for f in observed.listed - listed] + [(f, created) for f in observed.created - created]

@@ -18,8 +18,10 @@ is ``IN_ACCESS`` or ``IN_CLOSE_NOWRITE`` (memory-mapped readers never ``read()``
 ``IN_CLOSE_WRITE`` is not a write: sqlite opens a database read-write for a plain ``SELECT``. A directory
 listed (``IN_ACCESS`` on it: ``getdents``) or created marks a possible dataset folder.
 
-inotify names no process. The tracker's own hasher announces its opens (:meth:`own_open`) and they are
-cancelled against the events they cause; deciding that an event from another program is not the cell's is
+inotify names no process. The tracker's own hasher announces its opens (:meth:`own_open`): a path's events
+are the hasher's until the "nowrite" close that each of its opens ends with. ``IN_OPEN`` is not watched at
+all: it would add an event per file to every cell that touches many, and says nothing a close does not.
+Deciding that an event from another program is not the cell's is
 left to the caller (``lineage.py``).
 """
 
@@ -40,7 +42,6 @@ from dataclasses import dataclass, field
 IN_ACCESS = 0x001
 IN_MODIFY = 0x002
 IN_CLOSE_NOWRITE = 0x010
-IN_OPEN = 0x020
 IN_MOVED_TO = 0x080
 IN_CREATE = 0x100
 IN_Q_OVERFLOW = 0x4000
@@ -48,7 +49,7 @@ IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x01000000
 IN_EXCL_UNLINK = 0x04000000
 IN_ISDIR = 0x40000000
-_MASK = (IN_ACCESS | IN_MODIFY | IN_CLOSE_NOWRITE | IN_OPEN | IN_MOVED_TO | IN_CREATE
+_MASK = (IN_ACCESS | IN_MODIFY | IN_CLOSE_NOWRITE | IN_MOVED_TO | IN_CREATE
          | IN_ONLYDIR | IN_EXCL_UNLINK)
 _EVENT = struct.Struct("iIII")
 _READ_SIZE = 1 << 16
@@ -70,13 +71,12 @@ class Observation:
     reads: set[str] = field(default_factory=set)
     writes: set[str] = field(default_factory=set)
     new: set[str] = field(default_factory=set)        # files created: what the cell reads of them is its own
-    opened: set[str] = field(default_factory=set)     # opened and not yet known to be read or written
     listed: set[str] = field(default_factory=set)     # directories whose entries were read
     created: set[str] = field(default_factory=set)    # directories that appeared
     overflowed: bool = False
 
     def empty(self) -> bool:
-        return not (self.reads or self.writes or self.opened or self.listed or self.created)
+        return not (self.reads or self.writes or self.listed or self.created)
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -110,8 +110,7 @@ class TreeWatcher:
         self._watched: set[str] = set()
         self._lock = threading.Lock()            # the inotify fd, the maps and the observation
         self._own_lock = threading.Lock()
-        self._own_pending: dict[str, int] = {}   # opens our hasher announced, not seen yet
-        self._own_open: dict[str, int] = {}      # opens seen as our hasher's, not closed yet
+        self._own_pending: dict[str, int] = {}   # opens our hasher announced, whose close is not seen yet
         self._window: Observation | None = None
         self._spare: Observation | None = None
         self._wake_r, self._wake_w = os.pipe()
@@ -248,7 +247,6 @@ class TreeWatcher:
                 self._window.overflowed = True
             with self._own_lock:  # events were lost: counts of the hasher's opens would hide a cell's reads
                 self._own_pending.clear()
-                self._own_open.clear()
             return
         directory = self._dirs.get(wd)
         if directory is None:
@@ -259,7 +257,7 @@ class TreeWatcher:
             return
         window = self._window
         if mask & IN_ISDIR:
-            if not name:  # the directory's own watch: opened, listed or closed
+            if not name:  # the directory's own watch: listed or closed
                 self._file_event(directory, mask, window, is_dir=True)
             elif mask & (IN_CREATE | IN_MOVED_TO):
                 sub = os.path.join(directory, os.fsdecode(name))
@@ -269,17 +267,12 @@ class TreeWatcher:
         self._file_event(os.path.join(directory, os.fsdecode(name)), mask, window, is_dir=False)
 
     def _file_event(self, path: str, mask: int, window: Observation | None, *, is_dir: bool) -> None:
-        if self._own_pending or self._own_open:
+        if self._own_pending:
             with self._own_lock:
-                if mask & IN_OPEN and path in self._own_pending:
-                    _take(self._own_pending, path)
-                    self._own_open[path] = self._own_open.get(path, 0) + 1
-                    return
-                if path in self._own_open:
-                    if mask & IN_CLOSE_NOWRITE:
-                        _take(self._own_open, path)
-                    if not mask & (IN_MODIFY | IN_CREATE | IN_MOVED_TO):
-                        return  # our own read of it (a cell's read at the very same time is lost)
+                if path in self._own_pending and not mask & (IN_MODIFY | IN_CREATE | IN_MOVED_TO):
+                    if mask & IN_CLOSE_NOWRITE:  # one per open: the hasher's read of it is over
+                        _take(self._own_pending, path)
+                    return  # our own read (a cell's read of it at that very moment counts as ours)
         if window is None:
             return
         if is_dir:
@@ -292,8 +285,6 @@ class TreeWatcher:
                 window.new.add(path)
         elif mask & (IN_ACCESS | IN_CLOSE_NOWRITE):
             window.reads.add(path)
-        elif mask & IN_OPEN:
-            window.opened.add(path)
 
 
 def _take(counts: dict[str, int], path: str) -> None:
