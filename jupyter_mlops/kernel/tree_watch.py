@@ -181,7 +181,7 @@ class TreeWatcher:
     def _watch_tree(self, top: str, created: Observation | None) -> None:
         """Watch ``top`` and the directories under it; with ``created``, their files are new: written."""
         pending = [top]
-        while pending:
+        while pending and not self._closed:  # a long first walk stops when tracking does
             directory = pending.pop()
             if not self._add_watch(directory):
                 continue
