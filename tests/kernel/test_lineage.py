@@ -123,6 +123,13 @@ def test_native_threads_children_and_dataset_folders_are_recorded_with_role_and_
     assert files_of(project, "shards") == {("shards", "write"): shards}
     assert files_of(project, "scan-glob") == {("shards", "read"): shards}
     assert files_of(project, "save-pretrained") == {("model", "write"): model}
+    # The detector sees through a file only native code touched: rewriting it makes its reader stale.
+    kernel.cell("pl.DataFrame({'v': [1]}).write_parquet('data/feed.parquet')", "make")
+    kernel.cell("fed = pl.read_parquet('data/feed.parquet')", "use")
+    kernel.cell("pl.DataFrame({'v': [2]}).write_parquet('data/feed.parquet')", "make")
+    issues = kernel.eval("__import__('jupyter_mlops').status()")["issues"]
+    assert any(i["cell_id"] == "use" and i["kind"] == "stale-input" for i in issues), issues
+
     # An existing folder is not made a dataset by makedirs(exist_ok=True): two results stay two files.
     kernel.cell("os.makedirs('data', exist_ok=True)\nopen('data/r1.txt', 'w').write('1')\n"
                 "open('data/r2.txt', 'w').write('2')", "two-results")
