@@ -159,13 +159,30 @@ class _Cache:
             self._digests[key] = md5
 
 
-def _read_md5(path: str, before: os.stat_result, chunk_size: int, cancel: threading.Event | None) -> str:
+OwnOpen = Callable[[str, int], None]
+"""Told ``(path, +1)`` before the hasher opens a file or lists a folder and ``(path, -1)`` if that failed,
+so that a watcher of the project tree can tell the hasher's reads from a cell's."""
+
+
+def _announced_open(path: str, own: OwnOpen | None) -> int:
+    if own is None:
+        return os.open(path, _OPEN_FLAGS)
+    own(path, 1)
+    try:
+        return os.open(path, _OPEN_FLAGS)
+    except BaseException:
+        own(path, -1)
+        raise
+
+
+def _read_md5(path: str, before: os.stat_result, chunk_size: int, cancel: threading.Event | None,
+              own: OwnOpen | None = None) -> str:
     """md5 of the bytes of ``path``, which ``before`` says is a regular file.
 
     The open is non-blocking and ``fstat`` checks the opened file is that same regular file: between our
     ``stat`` and our ``open`` the path may have been replaced by something else.
     """
-    fd = os.open(path, _OPEN_FLAGS)
+    fd = _announced_open(path, own)
     with open(fd, "rb", buffering=0) as f:
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode):
@@ -182,7 +199,8 @@ def _read_md5(path: str, before: os.stat_result, chunk_size: int, cancel: thread
         return digest.hexdigest()
 
 
-def _file_digest(path: str, cache: _Cache | None, chunk_size: int, cancel: threading.Event | None) -> FileDigest:
+def _file_digest(path: str, cache: _Cache | None, chunk_size: int, cancel: threading.Event | None,
+                 own: OwnOpen | None = None) -> FileDigest:
     """Digest of the regular file at absolute ``path``, re-read while it changes under us."""
     size = mtime_ns = None
     for _ in range(MAX_ATTEMPTS):
@@ -198,7 +216,7 @@ def _file_digest(path: str, cache: _Cache | None, chunk_size: int, cancel: threa
             return FileDigest(path, size, mtime_ns, md5)
         started_ns = time.time_ns()
         try:
-            md5 = _read_md5(path, before, chunk_size, cancel)
+            md5 = _read_md5(path, before, chunk_size, cancel, own)
             after = os.stat(path)
         except _Changed:
             continue
@@ -214,7 +232,7 @@ def _file_digest(path: str, cache: _Cache | None, chunk_size: int, cancel: threa
     return FileDigest(path, size, mtime_ns, None, error=KEPT_CHANGING)
 
 
-def _walk(root: str, max_entries: int | None) -> list[tuple[str, str]]:
+def _walk(root: str, max_entries: int | None, own: OwnOpen | None = None) -> list[tuple[str, str]]:
     """(relpath, path) of the files DVC would put in ``root``'s tree.
 
     Like DVC (os.walk without following links, plus its default ignores): symlinks to files are
@@ -227,8 +245,15 @@ def _walk(root: str, max_entries: int | None) -> list[tuple[str, str]]:
     seen = 0
     while pending:
         prefix, directory = pending.pop()
-        with os.scandir(directory) as it:
-            entries = list(it)
+        if own is not None:
+            own(directory, 1)
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except BaseException:
+            if own is not None:
+                own(directory, -1)
+            raise
         seen += len(entries)
         if max_entries is not None and seen > max_entries:
             raise _TooManyEntries
@@ -269,12 +294,13 @@ def _dir_digest(
     chunk_size: int,
     cancel: threading.Event | None,
     listing: list[tuple[str, str]] | None = None,
+    own: OwnOpen | None = None,
 ) -> FileDigest:
     """Tree digest of the directory at absolute ``path``; ``listing`` is a walk already done."""
     for _ in range(MAX_ATTEMPTS):
         try:
             mtime_ns = os.stat(path).st_mtime_ns
-            files = listing if listing is not None else _walk(path, None)
+            files = listing if listing is not None else _walk(path, None, own)
         except (OSError, ValueError) as exc:
             return FileDigest(path, None, None, None, error=_reason(exc))
         listing = None
@@ -282,7 +308,7 @@ def _dir_digest(
         size = 0
         vanished = False
         for relpath, member in files:
-            result = _file_digest(member, cache, chunk_size, cancel)
+            result = _file_digest(member, cache, chunk_size, cancel, own)
             if result.error == VANISHED:  # the directory changed since we listed it: list it again
                 vanished = True
                 break
@@ -296,13 +322,14 @@ def _dir_digest(
     return FileDigest(path, None, None, None, error=KEPT_CHANGING)
 
 
-def _digest(path: str, cache: _Cache | None, chunk_size: int, cancel: threading.Event | None) -> FileDigest:
+def _digest(path: str, cache: _Cache | None, chunk_size: int, cancel: threading.Event | None,
+            own: OwnOpen | None = None) -> FileDigest:
     try:
         if stat.S_ISDIR(os.stat(path).st_mode):
-            return _dir_digest(path, cache, chunk_size, cancel)
+            return _dir_digest(path, cache, chunk_size, cancel, own=own)
     except (OSError, ValueError) as exc:
         return FileDigest(path, None, None, None, error=_reason(exc))
-    return _file_digest(path, cache, chunk_size, cancel)
+    return _file_digest(path, cache, chunk_size, cancel, own)
 
 
 def md5_file(path: str | os.PathLike[str], chunk_size: int = CHUNK_SIZE) -> str:
@@ -371,8 +398,10 @@ class Hasher:
         *,
         chunk_size: int = CHUNK_SIZE,
         dir_inline_entries: int = DIR_INLINE_ENTRIES,
+        own_open: OwnOpen | None = None,
     ) -> None:
         self.inline_limit = inline_limit
+        self._own = own_open
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
         self.chunk_size = chunk_size
         self.dir_inline_entries = dir_inline_entries
@@ -400,7 +429,7 @@ class Hasher:
             if md5 is not None:
                 return FileDigest(path, st.st_size, st.st_mtime_ns, md5)
             if st.st_size <= self.inline_limit:
-                return _file_digest(path, self._cache, self.chunk_size, None)
+                return _file_digest(path, self._cache, self.chunk_size, None, self._own)
             self._submit(path, on_done, None, _key(st))
             return None
         if stat.S_ISDIR(st.st_mode):
@@ -410,7 +439,7 @@ class Hasher:
     def _directory(self, path: str, on_done: OnDone) -> FileDigest | None:
         """Hash a directory inline if it is small once its cached files are discounted."""
         try:
-            listing = _walk(path, self.dir_inline_entries)
+            listing = _walk(path, self.dir_inline_entries, self._own)
         except _TooManyEntries:
             self._submit(path, on_done, None)
             return None
@@ -427,7 +456,7 @@ class Hasher:
         if uncached > self.inline_limit:
             self._submit(path, on_done, listing)
             return None
-        return _dir_digest(path, self._cache, self.chunk_size, None, listing)
+        return _dir_digest(path, self._cache, self.chunk_size, None, listing, self._own)
 
     def _submit(self, path: str, on_done: OnDone, listing: list[tuple[str, str]] | None,
                 key: _Key | None = None) -> None:
@@ -478,8 +507,8 @@ class Hasher:
             if self._cancel.is_set():
                 raise _Cancelled
             if listing is not None:
-                return _dir_digest(path, self._cache, self.chunk_size, self._cancel, listing)
-            return _digest(path, self._cache, self.chunk_size, self._cancel)
+                return _dir_digest(path, self._cache, self.chunk_size, self._cancel, listing, self._own)
+            return _digest(path, self._cache, self.chunk_size, self._cancel, self._own)
         except _Cancelled:
             return FileDigest(path, None, None, None, error=CANCELLED)
 

@@ -7,15 +7,31 @@ cloned elsewhere and matches the paths DVC writes in ``dvc.yaml``.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 JOURNAL_DIR = ".mlops"
 JOURNAL_NAME = "journal.sqlite"
 
-# Folders whose files are never the user's data: our own store, VCS internals, editor/Jupyter litter.
-_IGNORED_PARTS = frozenset({JOURNAL_DIR, ".git", ".dvc", ".ipynb_checkpoints", "__pycache__", ".venv"})
+# Folders whose files are never the user's data: our own store, VCS internals, environments and installed
+# packages, tool caches, editor/Jupyter litter, the MLflow mirror's artifacts.
+_IGNORED_PARTS = frozenset({
+    JOURNAL_DIR, ".git", ".hg", ".svn", ".dvc", ".ipynb_checkpoints", ".virtual_documents", "__pycache__",
+    ".venv", "venv", ".tox", ".nox", "site-packages", "dist-packages", "node_modules", ".cache",
+    ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis", ".idea", ".vscode", "mlruns",
+})
 # Source and bytecode are opened by `import`; a cell reading a module as data is rare enough to ignore.
-_IGNORED_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd"})
+_IGNORED_SUFFIXES = frozenset({".py", ".pyc", ".pyo", ".so", ".pyd", ".swp", ".swx"})
+# SQLite's side files live and die with their database, which is the record; MLflow's store is the mirror's.
+_IGNORED_ENDINGS = ("-journal", "-wal", "-shm", "~")
+_IGNORED_NAMES = frozenset({"mlflow.db", ".DS_Store"})
+
+
+def is_ignored_dir(path: str) -> bool:
+    """A folder whose contents are never data (the watcher does not descend into it): by its name, or a
+    Python environment of any name (``pyvenv.cfg``, ``conda-meta/``) — two ``stat``s, off the hot path."""
+    return (os.path.basename(path) in _IGNORED_PARTS or os.path.exists(os.path.join(path, "pyvenv.cfg"))
+            or os.path.isdir(os.path.join(path, "conda-meta")))
 
 
 def find_root(start: Path) -> Path:
@@ -38,6 +54,9 @@ class DataPaths:
         self.root = root.resolve()
         self._root_prefix = str(self.root) + os.sep
         self._notebook = str(notebook.resolve()) if notebook else None
+        # The kernel's own environment, when it lives in the project under any name (``env/``, ``py311/``).
+        self._environments = tuple(p + os.sep for p in {sys.prefix, sys.exec_prefix}
+                                   if (p + os.sep).startswith(self._root_prefix))
 
     def relative(self, path: str) -> str | None:
         """The root-relative POSIX path when ``path`` is project data, else None.
@@ -47,10 +66,14 @@ class DataPaths:
         """
         if not path.startswith(self._root_prefix) or path == self._notebook:
             return None
+        if self._environments and path.startswith(self._environments):
+            return None
         rel = path[len(self._root_prefix):]
         parts = rel.split(os.sep)
         if _IGNORED_PARTS.intersection(parts):
             return None
-        if os.path.splitext(parts[-1])[1] in _IGNORED_SUFFIXES:
+        name = parts[-1]
+        if (os.path.splitext(name)[1] in _IGNORED_SUFFIXES or name in _IGNORED_NAMES
+                or name.endswith(_IGNORED_ENDINGS)):
             return None
         return "/".join(parts)

@@ -274,12 +274,16 @@ def _watched_metrics(tracking: Cell | None) -> frozenset[str]:
 def _cell_files(
     cell: Cell, flows: Mapping[int, CellFlow], observed: Mapping[str, Observed], notebook: str
 ) -> tuple[list[str], list[str]]:
-    """Root-relative files the cell reads and writes: the journal's record, then what the code names."""
-    seen = observed.get(cell.cell_id, Observed())
+    """Root-relative files the cell reads and writes: the journal's record of its latest run with this code
+    when there is one (one source of truth: ``dvc.yaml`` then says what the journal says), else what the
+    code names."""
+    seen = observed.get(cell.cell_id)
+    if seen is not None:
+        return list(dict.fromkeys(seen.reads)), list(dict.fromkeys(seen.writes))
     folder = posixpath.dirname(notebook)
     flow = flows[cell.index]
-    reads = list(seen.reads) + [p for p in (_root_path(folder, r) for r in flow.reads) if p]
-    writes = list(seen.writes) + [p for p in (_root_path(folder, w) for w in flow.writes) if p]
+    reads = [p for p in (_root_path(folder, r) for r in flow.reads) if p]
+    writes = [p for p in (_root_path(folder, w) for w in flow.writes) if p]
     return list(dict.fromkeys(reads)), list(dict.fromkeys(writes))
 
 

@@ -41,7 +41,7 @@ from jupyter_mlops.journal import (
     ParamRecord,
     explain,
 )
-from jupyter_mlops.kernel import comm, io_capture
+from jupyter_mlops.kernel import comm, lineage
 from jupyter_mlops.kernel.analysis import analyze
 from jupyter_mlops.kernel.notebook_file import NotebookFile, find_notebook_with_cell
 from jupyter_mlops.kernel.options import TrackOptions
@@ -98,8 +98,10 @@ class TrackingSession:
         self.paths = DataPaths(self.root, self.notebook_path)
         self._busy_timeout = float(os.environ.get(BUSY_TIMEOUT_ENV) or DEFAULT_BUSY_TIMEOUT)
         self.journal = Journal(journal_path(self.root), busy_timeout=self._busy_timeout)
-        self.hasher = Hasher()
-        self.capture = io_capture.install()
+        self._warned: set[str] = set()
+        self.capture = lineage.CellFiles(str(self.root), lambda: shell.user_ns,
+                                         lambda message: self.warn_once(f"files:{message[:40]}", message))
+        self.hasher = Hasher(own_open=self.capture.own_open)
         self.detector = Detector()
         self.verdict = Verdict(reproducible=True, issues=())
         self.cells = 0
@@ -123,7 +125,6 @@ class TrackingSession:
         # Journal writes not done yet, oldest first: (what, write). Appended by the hasher's threads too.
         self._backlog: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
         self._behind = False
-        self._warned: set[str] = set()
         self._transformer = _StrictGate(self)
         # Subscribers to one event per finished cell run (the lab's comm, the MLflow mirror). Each is
         # called on the kernel thread and must return at once; a failing one is dropped with a warning.
@@ -149,6 +150,7 @@ class TrackingSession:
         except sqlite3.Error as exc:  # full, locked for longer than the timeout, damaged past its header
             self.journal.close()
             self.hasher.close()
+            self.capture.close()
             raise JournalError(f"cannot start a session in {self.journal.path}: {explain(exc, self.journal.path)}"
                                ) from exc
         self._record_declared_data()
@@ -175,7 +177,7 @@ class TrackingSession:
                 pass
         if self._transformer in self.shell.ast_transformers:
             self.shell.ast_transformers.remove(self._transformer)
-        self.capture.active = False
+        self.capture.close()
         self.hasher.wait(timeout=30)
         self.journal.busy_timeout = self._busy_timeout
         self._flush()
@@ -209,13 +211,17 @@ class TrackingSession:
             except Exception as exc:  # the detector failing must not cost the cell its record
                 self._warn("check the cell's inputs", exc)
             self._refusal = _refusal(self._run.used_bad_state) if self.options.strict else None
-            self.capture.start()
+            self.capture.start(code)
         except Exception as exc:
             self._run = None
             self._warn("open the cell record", exc)
 
     def post_run_cell(self, result: Any) -> None:
-        reads, writes = self.capture.stop()
+        try:
+            reads, writes = self.capture.stop()
+        except Exception as exc:  # the files are lost, the cell's record is not
+            reads, writes = set(), set()
+            self._warn("collect the cell's files", exc)
         run, self._run = self._run, None
         if run is None:  # the cell that started tracking, or a record that failed to open
             return
@@ -238,7 +244,7 @@ class TrackingSession:
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
         files, waiting = self._file_records(reads, writes)
-        files += self._declared_changes(waiting)
+        files += self._declared_changes(waiting, {f.path for f in files if f.mode == "write"})
         if status != "refused":
             run.params += self._params_from(run, rebound)
             run.metrics += self._watched_metrics(rebound)
@@ -374,14 +380,17 @@ class TrackingSession:
                 waiting, records, self.journal.add_session_records(self.id, files=records)))
             self._flush()
 
-    def _declared_changes(self, waiting: list[tuple[FileRecord, int]]) -> list[FileRecord]:
-        """Declared data that changed during the cell counts as written by it (one stat each)."""
+    def _declared_changes(self, waiting: list[tuple[FileRecord, int]], written: set[str]) -> list[FileRecord]:
+        """Declared data that changed during the cell counts as written by it (one stat each), unless the
+        cell's record has it already."""
         changed = []
         for path, stamp in self._declared.items():
             now = _stamp(path)
             if now != stamp:
                 self._declared[path] = now
                 rel = self.paths.relative(path) or path
+                if rel in written:
+                    continue
                 record = self._hash(rel, path, "write", waiting)
                 if record is not None:
                     changed.append(record)

@@ -71,12 +71,15 @@ def test_refused_when_the_journal_says_the_state_is_not_reproducible(project, ca
     assert export_notebook(project / "churn.ipynb", allow_dirty=True).refused is None
 
 
-def test_journal_records_add_deps_the_code_cannot_name(project):
-    """Only a run of the cell's current code counts: the ``train`` record (other code) adds nothing."""
+def test_a_cells_journal_record_is_its_files_the_code_is_only_a_fallback(project):
+    """The ``load`` cell's record (its current code) says it read data/lookup.csv only: that is its dep,
+    whatever its code names. Only a run of the cell's current code counts: the ``train`` record (other
+    code) is ignored, so that cell's files come from its code."""
     track(project, reproducible=True, extra_read="data/lookup.csv")
     export_notebook(project / "churn.ipynb", stages="single")
     dvc_yaml = (project / "dvc.yaml").read_text()
-    assert "- data/lookup.csv" in dvc_yaml and "- data/churn.csv" in dvc_yaml
+    assert "- data/lookup.csv" in dvc_yaml and "- data/churn.csv" not in dvc_yaml
+    assert "- model.joblib" in dvc_yaml  # written by a cell the journal has no current record of
 
 
 def test_a_file_in_the_way_of_a_stage_notebook_is_not_overwritten(project):
