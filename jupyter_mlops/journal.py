@@ -342,7 +342,7 @@ class Journal:
         still computing will never arrive, so their rows say so instead of "hashing…" forever."""
         host = socket.gethostname()
         for row in db.execute("SELECT id, pid FROM sessions WHERE state='running' AND host=?", (host,)):
-            if not _pid_alive(row["pid"]):
+            if not pid_alive(row["pid"]):
                 last = db.execute(
                     "SELECT MAX(started_at + duration) FROM cell_runs WHERE session_id=?", (row["id"],)
                 ).fetchone()[0]
@@ -551,7 +551,7 @@ def _run_dict(row: sqlite3.Row) -> dict:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether the kernel process still runs; a killed kernel its parent has not reaped yet is dead."""
     try:
         os.kill(pid, 0)

@@ -162,9 +162,9 @@ class TrackingSession:
     def _end_at_exit(self) -> None:
         """A kernel shut down while tracking (papermill, nbclient, closing a notebook) ended its session."""
         if self.journal.is_open:
-            self.stop(at_exit=True)
+            self.stop()
 
-    def stop(self, *, at_exit: bool = False) -> None:
+    def stop(self) -> None:
         atexit.unregister(self._end_at_exit)
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
             try:
@@ -178,10 +178,10 @@ class TrackingSession:
         self.journal.busy_timeout = self._busy_timeout
         self._flush()
         self._guarded("end the session", lambda: self.journal.end_session(self.id))
-        for sink in self._sinks:
-            self._guarded("flush a mirror", lambda sink=sink: sink.close(timeout=10, at_exit=at_exit))
         self.hasher.close()  # digests still running end as "cancelled" and are written now
         self._flush()
+        for sink in self._sinks:  # after the last record: the mirror's last pass must see it
+            self._guarded("close a mirror", sink.close)
         if self._backlog:
             self.warn_once("lost", f"{len(self._backlog)} records could not be written to {self.journal.path} "
                                    "before tracking stopped; they are lost")
