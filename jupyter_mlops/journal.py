@@ -362,6 +362,12 @@ class Journal:
                 (notebook, Path(notebook).stem, session_id),
             )
 
+    def rename_cells(self, session_id: str, renamed: Mapping[str, str]) -> None:
+        """Cells recorded under their code's id before the notebook was found get the notebook's ids."""
+        with self._lock, self._transaction() as db:
+            db.executemany("UPDATE cell_runs SET cell_id=? WHERE session_id=? AND cell_id=?",
+                           [(new, session_id, old) for old, new in renamed.items()])
+
     def end_session(self, session_id: str) -> None:
         with self._lock, self._transaction() as db:
             db.execute(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
 import functools
 import hashlib
 import itertools
@@ -43,7 +44,14 @@ from jupyter_mlops.journal import (
 )
 from jupyter_mlops.kernel import comm, io_capture
 from jupyter_mlops.kernel.analysis import analyze
-from jupyter_mlops.kernel.notebook_file import NotebookFile, find_notebook_with_cell
+from jupyter_mlops.kernel.notebook_file import (
+    PAPERMILL_PATHS,
+    CodeDiscovery,
+    NotebookFile,
+    find_notebook_with_cell,
+    notebooks_with_cell,
+    papermill_input,
+)
 from jupyter_mlops.kernel.options import TrackOptions
 from jupyter_mlops.kernel.order import Detector, Execution, Issue, NotebookCell, Verdict
 from jupyter_mlops.kernel.values import assigned_names, is_papermill_parameters, metric_value, param_value
@@ -55,6 +63,8 @@ _PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
 _MAX_WARNINGS_PER_CELL = 3
 # Cells whose ids are looked for in the notebooks beside the kernel before giving up on finding it.
 _DISCOVERY_ATTEMPTS = 3
+# The id of a cell no notebook names (yet): its code's digest.
+_CODE_ID_PREFIX = "code-"
 # Set by an exported DVC stage: where the run leaves its metrics as JSON (latest value of each).
 METRICS_FILE_ENV = "JUPYTER_MLOPS_METRICS_FILE"
 # Seconds a cell waits for the journal while another process holds its write lock (default 10).
@@ -89,7 +99,10 @@ class TrackingSession:
         self.shell = shell
         self.options = options
         self.id = uuid.uuid4().hex[:12]
-        self.notebook_path = _notebook_from(options, shell, cwd)
+        self.notebook_path, candidates = _notebook_from(options, shell, cwd)
+        # papermill sends no cell ids: with several notebooks holding the tracking cell, later cells decide
+        self._discovery = CodeDiscovery(candidates) if len(candidates) > 1 else None
+        self._early: list[Execution] = []  # executions while the notebook is being discovered by code
         self.root = Path(cwd / options.root).resolve() if options.root else find_root(
             self.notebook_path.parent if self.notebook_path else cwd
         )
@@ -192,6 +205,8 @@ class TrackingSession:
     def pre_run_cell(self, info: Any) -> None:
         try:
             code = info.raw_cell or ""
+            if self._notebook is None and not info.cell_id:
+                self._discover_from_code(code)
             cell_id = info.cell_id or self._fallback_cell_id(code)
             if self._notebook is None and info.cell_id and len(self._order) < _DISCOVERY_ATTEMPTS:
                 self._discover_notebook(info.cell_id)
@@ -245,6 +260,8 @@ class TrackingSession:
             files_written={f.path: f.md5 for f in files if f.mode == "write"},
             ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells,
         )
+        if self._discovery is not None:
+            self._early.append(execution)
         previous, judged = self.verdict, self._judge(execution, status)
         for metric in run.metrics:
             metric.reproducible = self.verdict.reproducible if judged else None
@@ -392,7 +409,7 @@ class TrackingSession:
         source = self._parameters_source(run)
         if source:
             for name in assigned_names(run.code):
-                if name in ns:
+                if name in ns and name not in PAPERMILL_PATHS:  # where papermill ran, not a parameter
                     out.append(ParamRecord(name, param_value(name, ns[name]), source))
         for name in self.options.params:
             if name in rebound and name in ns and not any(p.name == name for p in out):
@@ -589,22 +606,56 @@ class TrackingSession:
     # --- small helpers ------------------------------------------------------------------------------
 
     def _fallback_cell_id(self, code: str) -> str:
-        """Frontends that send no cell id (plain IPython, old clients): the cell is its code."""
+        """Frontends that send no cell id (papermill, plain IPython): the cell is its code."""
         if self._notebook is not None:
             stripped = code.strip()
             for cell in self._notebook.code_cells():
                 if cell.source.strip() == stripped:
                     return cell.cell_id
-        return "code-" + hashlib.md5(code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        elif self._discovery is not None and (agreed := self._discovery.agreed_id(code)):
+            return agreed
+        return _CODE_ID_PREFIX + hashlib.md5(code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
     def _discover_notebook(self, cell_id: str) -> None:
         found = find_notebook_with_cell(self._cwd, cell_id=cell_id)
         if found is not None:
-            self.notebook_path = found.resolve()
-            self._notebook = NotebookFile(self.notebook_path)
-            self.paths = DataPaths(self.root, self.notebook_path)
-            notebook = self._notebook_rel() or str(found)
-            self._guarded("name the notebook", lambda: self.journal.set_notebook(self.id, notebook))
+            self._adopt_notebook(found)
+
+    def _discover_from_code(self, code: str) -> None:
+        """papermill's injected input path, else one more cell's code among the candidates; one warning
+        when the candidates cannot be told apart."""
+        discovery = self._discovery
+        found = papermill_input(self.shell.user_ns, self._cwd) or (discovery.observe(code) if discovery else None)
+        if found is not None:
+            self._adopt_notebook(found)
+        elif discovery is not None and discovery.exhausted():
+            self._discovery, self._early = None, []
+            names = ", ".join(p.name for p in discovery.candidates)
+            self.warn_once("notebook-ambiguous", f"cannot tell which notebook this is ({names} hold the same "
+                           "cells); pass --notebook to %mlops_track (or papermill --inject-input-path): "
+                           "cell order falls back to execution order")
+
+    def _adopt_notebook(self, found: Path) -> None:
+        """The notebook became known after tracking started: cells recorded under their code's id so far
+        take the notebook's ids, in the journal and in the detector (replayed), so nothing looks deleted."""
+        self.notebook_path = found.resolve()
+        self._notebook = NotebookFile(self.notebook_path)
+        self.paths = DataPaths(self.root, self.notebook_path)
+        notebook = self._notebook_rel() or str(found)
+        self._guarded("name the notebook", lambda: self.journal.set_notebook(self.id, notebook))
+        early, self._discovery, self._early = self._early, None, []
+        saved = {c.source.strip(): c.cell_id for c in reversed(self._notebook.code_cells())}
+        renamed = {old: saved[self._last_code[old][0].strip()] for old in self._order
+                   if old.startswith(_CODE_ID_PREFIX) and self._last_code[old][0].strip() in saved}
+        if not renamed:
+            return
+        self._order = list(dict.fromkeys(renamed.get(c, c) for c in self._order))
+        self._last_code = {renamed.get(c, c): v for c, v in self._last_code.items()}
+        self.detector = Detector()
+        for execution in early:
+            self.detector.record(dataclasses.replace(execution, cell_id=renamed.get(execution.cell_id,
+                                                                                    execution.cell_id)))
+        self._write("rename the cells run so far", lambda: self.journal.rename_cells(self.id, renamed))
 
     def _notebook_rel(self) -> str | None:
         if self.notebook_path is None:
@@ -666,25 +717,31 @@ def _refusal(issues: tuple[Issue, ...]) -> str | None:
     return f"jupyter-mlops --strict refused this cell: {first.message}; {first.fix}{more}"
 
 
-def _notebook_from(options: TrackOptions, shell: Any, cwd: Path) -> Path | None:
+def _notebook_from(options: TrackOptions, shell: Any, cwd: Path) -> tuple[Path | None, list[Path]]:
     """The notebook being run: --notebook; else what the frontend tells the kernel (Jupyter's session
-    path, VS Code's variable); else the notebook next to the kernel that holds the cell now starting
-    tracking (papermill and nbclient say nothing, and do not even send cell ids)."""
+    path, VS Code's variable, papermill's injected input path); else the notebook next to the kernel that
+    holds the cell now starting tracking (papermill and nbclient send no cell ids). With several such
+    notebooks, none yet, and the candidates for the later cells to decide between."""
     if options.notebook:
-        return (cwd / options.notebook).resolve()
+        return (cwd / options.notebook).resolve(), []
     ns = shell.user_ns
     for told in (os.environ.get("JPY_SESSION_NAME"), ns.get("__session__"), ns.get("__vsc_ipynb_file__")):
         if isinstance(told, str) and told.endswith(".ipynb"):
             for candidate in (Path(told), cwd / told, cwd / Path(told).name):
                 if candidate.is_file():
-                    return candidate.resolve()
+                    return candidate.resolve(), []
+    injected = papermill_input(ns, cwd)
+    if injected is not None:
+        return injected, []
     request = _parent(shell)
     cell_id = (request.get("metadata") or {}).get("cellId")
     code = (request.get("content") or {}).get("code")
     if cell_id or code:
-        found = find_notebook_with_cell(cwd, cell_id=cell_id, code=None if cell_id else code)
-        return found.resolve() if found else None
-    return None
+        found = notebooks_with_cell(cwd, cell_id=cell_id, code=None if cell_id else code)
+        if len(found) == 1:
+            return found[0].resolve(), []
+        return None, [] if cell_id else [p.resolve() for p in found]
+    return None, []
 
 
 def _parent(shell: Any) -> dict[str, Any]:
