@@ -284,6 +284,8 @@ def main(argv: list[str]) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         return 0  # another follower won the race: it follows every kernel of this interpreter
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for a person (or a test) looking
     # A SIGTERM (logout, container stop) unwinds like an exit, so a store being created is cleaned up
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
