@@ -238,8 +238,9 @@ def _create_sqlite_store(db: Path) -> None:
 
 
 def _remove_abandoned_temporaries(db: Path) -> None:
-    for tmp in db.parent.glob(f".{db.name}.*.tmp"):
-        pid = tmp.name[len(db.name) + 2:-len(".tmp")]
+    """``.mlflow.db.<pid>.tmp`` (and SQLite's ``-journal`` beside it) of a creator that is gone."""
+    for tmp in db.parent.glob(f".{db.name}.*.tmp*"):
+        pid = tmp.name[len(db.name) + 2:].partition(".")[0]
         if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)
 
