@@ -131,6 +131,7 @@ class _State:
 class Follower:
     def __init__(self, root: Path, lock_fd: int) -> None:
         self.root = root
+        self._journal = journal_path(root)
         self._lock_fd = lock_fd
         self._python = sys.executable
         self._pushers: dict[str, Pusher] = {}
@@ -139,7 +140,7 @@ class Follower:
     def run(self) -> None:
         from jupyter_mlops.sinks.bookkeeping import Bookkeeping
 
-        book = Bookkeeping(journal_path(self.root))
+        book = Bookkeeping(self._journal)
         try:
             self._loop(book)
         finally:
@@ -159,10 +160,13 @@ class Follower:
             if not subs:
                 if now - idle_since >= LINGER_S and self._may_exit(book):
                     return
+            elif not self._journal.exists():  # the project was deleted (a scratch copy, a test's folder)
+                _log("the journal is gone: exiting")
+                return
             else:
                 idle_since = now
                 due = dirty_since is not None and (now - changed_at >= QUIET_S or now - dirty_since >= MAX_DELAY_S)
-                subs = [sub for sub in subs if self._serve(book, sub, due)]
+                subs = [sub for sub in subs if self._serve_guarded(book, sub, due)]
                 if due:
                     dirty_since = None
             time.sleep(POLL_S)
@@ -178,6 +182,19 @@ class Follower:
         except OSError:
             return True
         return False
+
+    def _serve_guarded(self, book: Bookkeeping, sub: Followed, due: bool) -> bool:
+        """One subscription failing in a way nobody foresaw must not stop the others: it is dropped (the
+        journal keeps its records for `jupyter mlops sync`) and the failure logged."""
+        try:
+            return self._serve(book, sub, due)
+        except Exception as exc:
+            _log(f"{sub.session_id} → {sub.uri}: {type(exc).__name__}: {exc}; left to `jupyter mlops sync`")
+            try:
+                self._drop(book, sub, "failed")
+            except Exception as again:
+                _log(f"{sub.session_id}: cannot drop it either ({again})")
+            return False
 
     def _serve(self, book: Bookkeeping, sub: Followed, due: bool) -> bool:
         """Capture provenance, push when due; False once the subscription is dropped."""
