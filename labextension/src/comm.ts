@@ -57,8 +57,10 @@ export class KernelLink {
     return this._comm !== null;
   }
 
+  /** Sent only once the kernel said `hello` on this comm: before that, ipykernel may handle a message
+   * (dispatched at once while a cell runs) ahead of the comm_open still waiting for the cell, and drop it. */
   send(message: object): void {
-    if (this._comm && !this._comm.isDisposed) {
+    if (this._comm && this._greeted && !this._comm.isDisposed) {
       this._comm.send(message as any);
     }
   }
@@ -145,6 +147,7 @@ export class KernelLink {
       this._comm.dispose();
     }
     this._comm = comm;
+    this._greeted = false;
     this._lastOrder = '';
     comm.onMsg = msg => {
       if (this._comm === comm) {
@@ -164,6 +167,7 @@ export class KernelLink {
       return;
     }
     if (message.type === 'hello') {
+      this._greeted = true;
       this._sendOrder();
     }
     this._received.emit(message);
@@ -199,13 +203,14 @@ export class KernelLink {
   private _sendOrder(): void {
     const cells = notebookOrder(this.panel);
     const serialised = JSON.stringify(cells);
-    if (serialised !== this._lastOrder && this._comm) {
+    if (serialised !== this._lastOrder && this._comm && this._greeted) {
       this._lastOrder = serialised;
       this.send({ type: 'order', cells });
     }
   }
 
   private _comm: Kernel.IComm | null = null;
+  private _greeted = false;
   private _disposed = false;
   private _lastOrder = '';
   private _orderTimer = 0;
