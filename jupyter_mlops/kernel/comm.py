@@ -19,7 +19,9 @@ The frontend opens the comm, as JupyterLab's own extensions do: the kernel only 
 never opens a comm nobody listens to. The frontend learns that the target exists from the reply of the
 cell that started tracking, which carries the payload ``{"source": "jupyter_mlops", "target":
 "jupyter_mlops", "protocol": 1}`` (other frontends ignore payloads they do not know); a frontend that
-loads later (a page reload) finds the comms already open with ``comm_info`` and opens its own. Messages
+loads later (a page reload) finds the comms already open with ``comm_info`` and opens its own. The
+frontend sends nothing before the ``hello``: ipykernel dispatches a comm message at once while a cell
+runs, possibly ahead of the comm_open still queued behind "Run All", and drops it. Messages
 arrive on the kernel thread between cells, so an ``order`` sent while "Run All" is queued may be applied
 after the queued cells: until then verdicts use the saved notebook, as without a frontend.
 """
