@@ -22,11 +22,11 @@ def start_for(session: TrackingSession) -> list[Sink]:
     """The sinks the session's options ask for, already subscribed to its events; returns at once."""
     if not session.options.mlflow:
         return []
-    from jupyter_mlops.sinks.mlflow import MlflowMirror
-
     try:
+        from jupyter_mlops.sinks.mlflow import MlflowMirror  # the follower needs flock: POSIX
+
         return [MlflowMirror.start_for(session)]
-    except Exception as exc:  # the journal locked or full: the session is tracked, just not mirrored now
+    except Exception as exc:  # no flock, the journal locked or full: tracked, just not mirrored now
         session.warn_once("mlflow-start", f"cannot start the MLflow mirror ({type(exc).__name__}: {exc}); your "
                           "cells run normally, `jupyter mlops sync` can send this session later")
         return []
