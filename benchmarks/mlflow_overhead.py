@@ -1,10 +1,10 @@
 """What does the MLflow mirror add to a cell run? Per-cell round trips with the mirror on vs off.
 
-The mirror must never be in the kernel's way: it runs on its own thread and reads the journal, so a
-cell should cost the same with it as without it — except that the thread shares the kernel's GIL and
-CPU, most visibly while it imports MLflow (~2 s) right after ``%mlops_track``. Four real kernels take
-turns cell by cell (machine noise lands on all alike), each cell rebinding a watched metric so the
-mirror has one metric to send per cell:
+The mirror must never be in the kernel's way: it runs in the project's follower process and reads the
+journal, so a cell should cost the same with it as without it (the kernel's share is one ``stat`` per
+cell); only the CPU is shared, most visibly while the follower imports MLflow (~2 s) right after
+``%mlops_track``. Four real kernels take turns cell by cell (machine noise lands on all alike), each cell
+rebinding a watched metric so the mirror has one metric to send per cell:
 
     plain       no extension
     off         %mlops_track --metrics x --no-mlflow
@@ -111,11 +111,11 @@ def main() -> int:
             return times
 
         first = take_turns(args.first, 0)
-        print(f"first {args.first} cells after %mlops_track (the mirror imports MLflow meanwhile):")
+        print(f"first {args.first} cells after %mlops_track (the follower imports MLflow meanwhile):")
         for name in kcs:
             print(line(name, first[name], first["off"]))
 
-        time.sleep(5)  # let the mirror's start-up finish before the steady state
+        time.sleep(5)  # let the follower's start-up finish before the steady state
         steady = take_turns(args.cells, args.first)
         last_cell = time.perf_counter()
         print(f"steady state, {args.cells} cells per kernel, each rebinding a watched metric:")

@@ -2,8 +2,10 @@
 
 With a journal, the latest tracked session of the notebook is replayed through the detector against the
 notebook as saved now (cells edited or deleted since the last run count); that is the precise answer.
-Without one, the saved execution counts are all there is (``jupyter_mlops.check``).
-Exit 0 reproducible, 1 not, 2 bad input.
+Without one, the saved execution counts are all there is (``jupyter_mlops.check``). A notebook with
+neither (no code cell has an execution count, no tracked session) was never run: nothing says it
+reproduces, so it gets its own answer rather than a "reproducible" nobody checked.
+Exit 0 reproducible, 1 not, 2 bad input, 3 never run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.journal import Journal, JournalError
 from jupyter_mlops.kernel.order import NotebookCell, Verdict
 from jupyter_mlops.project import find_root, journal_path
+
+EXIT_REPRODUCIBLE, EXIT_NOT_REPRODUCIBLE, EXIT_NEVER_RUN = 0, 1, 3  # 2, bad input, is the CLI's own
+NEVER_RUN = "never run: no code cell has an execution count and no session of it is tracked"
 
 
 def _saved_cells(path: Path) -> list[SavedCell]:
@@ -39,8 +44,9 @@ def _saved_error(outputs: object) -> str | None:
     return None
 
 
-def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict, str]:
-    """The verdict and where it came from ("journal session …" or "saved execution counts")."""
+def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None, str]:
+    """The verdict and where it came from ("journal session …" or "saved execution counts"); no verdict
+    for a notebook that was never run."""
     cells = _saved_cells(path)
     base = root or find_root(path.parent)
     journal_file = journal_path(base)
@@ -56,6 +62,9 @@ def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict, str]:
             if detail["cell_runs"]:
                 notebook = [NotebookCell(c.cell_id, c.code) for c in cells if c.cell_type == "code"]
                 return replay(detail, notebook), f"journal session {detail['id']}"
+    code = [c for c in cells if c.cell_type == "code"]
+    if code and all(c.execution_count is None for c in code):
+        return None, NEVER_RUN
     return check_saved_notebook(cells), "saved execution counts (no tracked session of this notebook)"
 
 
@@ -64,19 +73,26 @@ def cmd_check(args: argparse.Namespace) -> int:
         verdict, source = check_notebook(Path(args.notebook), Path(args.root).resolve() if args.root else None)
     except JournalError as exc:
         raise CliError(str(exc)) from exc
+    if verdict is None:
+        if args.json:
+            print(json.dumps({"reproducible": None, "never_run": True, "issues": [], "source": source}, indent=2))
+        else:
+            print(f"{args.notebook}: {source}; run it top to bottom (tracked, to be precise), then check")
+        return EXIT_NEVER_RUN
     if args.json:
-        print(json.dumps(verdict.to_dict() | {"source": source}, indent=2))
+        print(json.dumps(verdict.to_dict() | {"never_run": False, "source": source}, indent=2))
     elif verdict.reproducible:
         print(f"{args.notebook}: reproducible ({source})")
     else:
         print(f"{args.notebook}: NOT reproducible ({source})")
         for issue in verdict.issues:
             print(f"  ✗ {issue.kind}: {issue.message} → {issue.fix}")
-    return 0 if verdict.reproducible else 1
+    return EXIT_REPRODUCIBLE if verdict.reproducible else EXIT_NOT_REPRODUCIBLE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    check = sub.add_parser("check", help="is the saved notebook reproducible? exit 0 yes, 1 no, 2 bad input")
+    check = sub.add_parser("check", help="is the saved notebook reproducible? exit 0 yes, 1 no, 2 bad input, "
+                                                "3 never run")
     check.add_argument("notebook", help="the .ipynb to check")
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.add_argument("--root", help="project root (default: the git root of the notebook)")

@@ -342,7 +342,7 @@ class Journal:
         still computing will never arrive, so their rows say so instead of "hashing…" forever."""
         host = socket.gethostname()
         for row in db.execute("SELECT id, pid FROM sessions WHERE state='running' AND host=?", (host,)):
-            if not _pid_alive(row["pid"]):
+            if not pid_alive(row["pid"]):
                 last = db.execute(
                     "SELECT MAX(started_at + duration) FROM cell_runs WHERE session_id=?", (row["id"],)
                 ).fetchone()[0]
@@ -361,6 +361,12 @@ class Journal:
                 "UPDATE sessions SET notebook=?, experiment=COALESCE(experiment, ?) WHERE id=?",
                 (notebook, Path(notebook).stem, session_id),
             )
+
+    def rename_cells(self, session_id: str, renamed: Mapping[str, str]) -> None:
+        """Cells recorded under their code's id before the notebook was found get the notebook's ids."""
+        with self._lock, self._transaction() as db:
+            db.executemany("UPDATE cell_runs SET cell_id=? WHERE session_id=? AND cell_id=?",
+                           [(new, session_id, old) for old, new in renamed.items()])
 
     def end_session(self, session_id: str) -> None:
         with self._lock, self._transaction() as db:
@@ -551,7 +557,7 @@ def _run_dict(row: sqlite3.Row) -> dict:
     return out
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether the kernel process still runs; a killed kernel its parent has not reaped yet is dead."""
     try:
         os.kill(pid, 0)

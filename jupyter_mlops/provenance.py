@@ -1,6 +1,6 @@
 """Where a run came from: the git commit it ran at and the Python environment it ran in.
 
-Both are captured once per session, on the MLflow mirror's thread, never on the kernel's: importing
+Both are captured once per session, by the MLflow follower process, never in the kernel: importing
 gitpython and walking every installed distribution cost tens to hundreds of milliseconds. The result is
 stored in the journal so that a later ``jupyter mlops sync`` (another process, maybe another machine)
 sends the kernel's provenance, not its own.

@@ -49,7 +49,9 @@ def stage_entries(plan: PipelinePlan, kernel: str) -> dict[str, dict[str, Any]]:
                    "-k", kernel]
         if plan.params:
             command += ["-f", here(layout.params_yaml)]
-        command += ["--cwd", here(posixpath.dirname(plan.notebook) or "."), "--no-progress-bar"]
+        # --inject-input-path: the stage's kernel reads which notebook it runs from papermill itself
+        command += ["--cwd", here(posixpath.dirname(plan.notebook) or "."), "--inject-input-path",
+                    "--no-progress-bar"]
         cmd = shlex.join(command)
         if stage.logs_metrics and plan.tracking is not None:
             # the kernel's cwd is the notebook's folder, so the path is relative to it

@@ -3,7 +3,7 @@
 Protocol (version 1), every message a JSON object with a ``type``:
 
 kernel → frontend
-  ``hello``     on comm open: ``{"type": "hello", "protocol": 1, "snapshot": <status_dict>}``
+  ``hello``     when the frontend opens the comm: ``{"type": "hello", "protocol": 1, "snapshot": <status_dict>}``
   ``cell_run``  after each recorded cell: the session's event (see ``TrackingSession._publish``; its
                 ``status`` is the cell's ok/error/refused) plus ``"snapshot": <status_dict>``, so the
                 panel never has to rebuild the verdict itself
@@ -14,10 +14,16 @@ frontend → kernel
                 as the frontend shows them, unsaved edits included; used by the next verdicts
   ``refresh``   ask for a ``status`` (e.g. once background file hashes have completed)
 
-The kernel opens the comm when tracking starts; a frontend that loads later (a page reload) opens one to
-the target "jupyter_mlops" and gets the same ``hello``. Messages arrive on the kernel thread between cells,
-so an ``order`` sent while "Run All" is queued is applied after the queued cells: until then verdicts use
-the saved notebook, as without a frontend.
+The frontend opens the comm, as JupyterLab's own extensions do: the kernel only registers the target
+"jupyter_mlops" when tracking starts, so a kernel run without a frontend (papermill, nbclient, a DVC stage)
+never opens a comm nobody listens to. The frontend learns that the target exists from the reply of the
+cell that started tracking, which carries the payload ``{"source": "jupyter_mlops", "target":
+"jupyter_mlops", "protocol": 1}`` (other frontends ignore payloads they do not know); a frontend that
+loads later (a page reload) finds the comms already open with ``comm_info`` and opens its own. The
+frontend sends nothing before the ``hello``: ipykernel dispatches a comm message at once while a cell
+runs, possibly ahead of the comm_open still queued behind "Run All", and drops it. Messages
+arrive on the kernel thread between cells, so an ``order`` sent while "Run All" is queued may be applied
+after the queued cells: until then verdicts use the saved notebook, as without a frontend.
 """
 
 from __future__ import annotations
@@ -59,9 +65,7 @@ class Bridge:
         comm_manager.register_target(TARGET, self._on_frontend_open)
         session.listeners.append(self.on_cell_run)
         session.shell.events.register("post_run_cell", self._check_still_tracking)
-        from comm import create_comm
-
-        self._adopt(create_comm(target_name=TARGET, data=self._hello()))
+        _announce(session.shell)
 
     def on_cell_run(self, event: dict[str, Any]) -> None:
         self._send({**event, "snapshot": status_dict(self.session)})
@@ -119,6 +123,13 @@ class Bridge:
             if _bridge is self:
                 _bridge = None
             self.detach()
+
+
+def _announce(shell: Any) -> None:
+    """Tell the frontend, in the reply of the running cell, that it may open a comm to our target."""
+    payloads = getattr(shell, "payload_manager", None)
+    if payloads is not None:
+        payloads.write_payload({"source": TARGET, "target": TARGET, "protocol": PROTOCOL})
 
 
 def _order(cells: Any) -> list[NotebookCell] | None:

@@ -1,7 +1,11 @@
 """The saved notebook as the kernel can see it: cell order, sources and tags.
 
-The kernel is never told which notebook it runs, nor a cell's tags. The file gives both: JupyterLab and
-nbclient send each cell's id, and an id found in a notebook next to the kernel names that notebook.
+The kernel is never told which notebook it runs, nor a cell's tags. The file gives both: JupyterLab sends
+each cell's id, and an id found in a notebook next to the kernel names that notebook. papermill and
+nbclient send no ids: papermill can say the input path (``--inject-input-path`` puts
+``PAPERMILL_INPUT_PATH`` in its injected cell, and the stages ``export`` writes do so); otherwise the code
+of the cells run, one after another, narrows the notebooks beside the kernel down to one (a copy such as
+``churn-v2.ipynb`` starts with the same cells, so one cell is not always enough).
 Read with ``json`` rather than nbformat: it is only ever read, and it is read again whenever it is saved.
 """
 
@@ -9,8 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+PAPERMILL_INPUT = "PAPERMILL_INPUT_PATH"
+PAPERMILL_PATHS = frozenset({PAPERMILL_INPUT, "PAPERMILL_OUTPUT_PATH"})
 
 
 @dataclass(frozen=True)
@@ -71,9 +80,16 @@ def read_code_cells(path: Path) -> list[SavedCell]:
 
 def find_notebook_with_cell(folder: Path, *, cell_id: str | None = None, code: str | None = None,
                             limit: int = 50) -> Path | None:
-    """The one notebook in ``folder`` holding a code cell with this id (or, without an id, this code).
+    """The one notebook in ``folder`` holding a code cell with this id (or, without an id, this code)."""
+    found = notebooks_with_cell(folder, cell_id=cell_id, code=code, limit=limit)
+    return found[0] if len(found) == 1 else None
 
-    An executed copy (papermill output) holds the same cells; when both match, the copy is not the one.
+
+def notebooks_with_cell(folder: Path, *, cell_id: str | None = None, code: str | None = None,
+                        limit: int = 50) -> list[Path]:
+    """The notebooks in ``folder`` holding a code cell with this id (or, without an id, this code).
+
+    An executed copy (papermill output) holds the same cells; when an original matches, copies do not.
     """
     needle = json.dumps(cell_id) if cell_id else None
     wanted = code.strip() if code else None
@@ -81,7 +97,7 @@ def find_notebook_with_cell(folder: Path, *, cell_id: str | None = None, code: s
     try:
         candidates = sorted(p for p in folder.iterdir() if p.suffix == ".ipynb")[:limit]
     except OSError:
-        return None
+        return []
     for path in candidates:
         try:
             text = path.read_text(encoding="utf-8")
@@ -93,6 +109,61 @@ def find_notebook_with_cell(folder: Path, *, cell_id: str | None = None, code: s
         if any((c.cell_id == cell_id) if cell_id else (c.source.strip() == wanted) for c in cells):
             found.append(('"papermill"' in text and '"output_path"' in text, path))
     originals = [p for executed, p in found if not executed]
-    if len(originals) == 1:
-        return originals[0]
-    return found[0][1] if len(found) == 1 else None
+    return originals or [p for _, p in found]
+
+
+def papermill_input(ns: Mapping[str, Any], cwd: Path) -> Path | None:
+    """The notebook papermill was told to run, when it injected its path (``--inject-input-path``).
+
+    The path is as given to papermill, i.e. relative to papermill's working directory, which is not the
+    kernel's under ``--cwd`` (a DVC stage): papermill is the kernel's parent, so its directory is read
+    from ``/proc`` where there is one; the kernel's folder and its parents are tried after it.
+    """
+    told = ns.get(PAPERMILL_INPUT)
+    if not isinstance(told, str) or not told.endswith(".ipynb"):
+        return None
+    path = Path(told)
+    if path.is_absolute():
+        return path.resolve() if path.is_file() else None
+    bases = [cwd, *cwd.parents]
+    try:
+        bases.insert(0, Path(os.readlink(f"/proc/{os.getppid()}/cwd")))
+    except OSError:
+        pass
+    return next(((base / path).resolve() for base in bases if (base / path).is_file()), None)
+
+
+class CodeDiscovery:
+    """The notebook of a kernel that sends no cell ids, from the code of the cells it runs.
+
+    Starts with the notebooks holding the tracking cell's code; each later cell keeps those holding its
+    code (a cell in none of them, like papermill's injected parameters, says nothing). While several
+    remain, a cell's id is the one they all give it, if they agree (a copy keeps the ids).
+    """
+
+    def __init__(self, candidates: list[Path]) -> None:
+        self._files = {path: NotebookFile(path) for path in candidates}
+        self.seen = 1  # the tracking cell
+
+    @property
+    def candidates(self) -> list[Path]:
+        return list(self._files)
+
+    def observe(self, code: str) -> Path | None:
+        """Narrow by one more cell's code; the notebook once it is the only one left."""
+        self.seen += 1
+        wanted = code.strip()
+        holding = [p for p, f in self._files.items() if any(c.source.strip() == wanted for c in f.code_cells())]
+        if holding:
+            self._files = {p: self._files[p] for p in holding}
+        return holding[0] if len(holding) == 1 else None
+
+    def agreed_id(self, code: str) -> str | None:
+        wanted = code.strip()
+        ids = {next((c.cell_id for c in f.code_cells() if c.source.strip() == wanted), None)
+               for f in self._files.values()}
+        return ids.pop() if len(ids) == 1 else None
+
+    def exhausted(self) -> bool:
+        """As many cells have run as the shortest candidate has: more cells will not tell them apart."""
+        return self.seen >= min(len(f.code_cells()) for f in self._files.values())

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,15 @@ from jupyter_mlops.journal import (
 )
 from jupyter_mlops.kernel import comm, lineage
 from jupyter_mlops.kernel.analysis import analyze
-from jupyter_mlops.kernel.notebook_file import NotebookFile, find_notebook_with_cell
+from jupyter_mlops.kernel.notebook_file import (
+    PAPERMILL_PATHS,
+    CodeDiscovery,
+    NotebookFile,
+    SavedCell,
+    find_notebook_with_cell,
+    notebooks_with_cell,
+    papermill_input,
+)
 from jupyter_mlops.kernel.options import TrackOptions
 from jupyter_mlops.kernel.order import Detector, Execution, Issue, NotebookCell, Verdict
 from jupyter_mlops.kernel.values import assigned_names, is_papermill_parameters, metric_value, param_value
@@ -55,6 +63,8 @@ _PARAMETER_TAGS = frozenset({"parameters", "injected-parameters"})
 _MAX_WARNINGS_PER_CELL = 3
 # Cells whose ids are looked for in the notebooks beside the kernel before giving up on finding it.
 _DISCOVERY_ATTEMPTS = 3
+# The id of a cell no notebook names (yet): its code's digest.
+_CODE_ID_PREFIX = "code-"
 # Set by an exported DVC stage: where the run leaves its metrics as JSON (latest value of each).
 METRICS_FILE_ENV = "JUPYTER_MLOPS_METRICS_FILE"
 # Seconds a cell waits for the journal while another process holds its write lock (default 10).
@@ -82,6 +92,17 @@ class _OpenRun:
     used_bad_state: tuple[Issue, ...] = ()   # what the detector says this run reads that is not reproducible
 
 
+@dataclass
+class _View:
+    """The notebook as ``_notebook_as_known`` last built it from one read of the file."""
+
+    saved: list[SavedCell]         # the file's code cells (the same list until the file is read again)
+    saved_at: float                # the file's mtime then
+    cells: list[NotebookCell]
+    position: dict[str, int]       # cell id -> index in ``cells``
+    source: dict[str, str]         # cell id -> saved source
+
+
 class TrackingSession:
     """One ``%mlops_track`` session: owns the journal connection, the hasher and the IPython hooks."""
 
@@ -89,7 +110,10 @@ class TrackingSession:
         self.shell = shell
         self.options = options
         self.id = uuid.uuid4().hex[:12]
-        self.notebook_path = _notebook_from(options, shell, cwd)
+        self.notebook_path, candidates = _notebook_from(options, shell, cwd)
+        # papermill sends no cell ids: with several notebooks holding the tracking cell, later cells decide
+        self._discovery = CodeDiscovery(candidates) if len(candidates) > 1 else None
+        self._early: list[Execution] = []  # executions while the notebook is being discovered by code
         self.root = Path(cwd / options.root).resolve() if options.root else find_root(
             self.notebook_path.parent if self.notebook_path else cwd
         )
@@ -115,6 +139,8 @@ class TrackingSession:
         self._order: list[str] = []          # cell ids in first-execution order, for notebooks we cannot see
         self._deleted: set[str] = set()      # cells the frontend said it deleted
         self._cells: dict[tuple[str, str], NotebookCell] = {}
+        self._view: _View | None = None            # the notebook as last built, and the cells run since
+        self._ran_since_view: set[str] = set()
         self._last_code: dict[str, tuple[str, float]] = {}
         self._last_cell: str | None = None  # the cell run last, where a cell without an id most likely follows
         self._opaque: set[str] = set()
@@ -166,9 +192,9 @@ class TrackingSession:
     def _end_at_exit(self) -> None:
         """A kernel shut down while tracking (papermill, nbclient, closing a notebook) ended its session."""
         if self.journal.is_open:
-            self.stop(at_exit=True)
+            self.stop()
 
-    def stop(self, *, at_exit: bool = False) -> None:
+    def stop(self) -> None:
         atexit.unregister(self._end_at_exit)
         for event, callback in (("pre_run_cell", self.pre_run_cell), ("post_run_cell", self.post_run_cell)):
             try:
@@ -182,10 +208,10 @@ class TrackingSession:
         self.journal.busy_timeout = self._busy_timeout
         self._flush()
         self._guarded("end the session", lambda: self.journal.end_session(self.id))
-        for sink in self._sinks:
-            self._guarded("flush a mirror", lambda sink=sink: sink.close(timeout=10, at_exit=at_exit))
         self.hasher.close()  # digests still running end as "cancelled" and are written now
         self._flush()
+        for sink in self._sinks:  # after the last record: the mirror's last pass must see it
+            self._guarded("close a mirror", sink.close)
         if self._backlog:
             self.warn_once("lost", f"{len(self._backlog)} records could not be written to {self.journal.path} "
                                    "before tracking stopped; they are lost")
@@ -196,6 +222,8 @@ class TrackingSession:
     def pre_run_cell(self, info: Any) -> None:
         try:
             code = info.raw_cell or ""
+            if self._notebook is None and not info.cell_id:
+                self._discover_from_code(code)
             cell_id = info.cell_id or self._fallback_cell_id(code)
             if self._notebook is None and info.cell_id and self.cells < _DISCOVERY_ATTEMPTS:
                 self._discover_notebook(info.cell_id)
@@ -240,6 +268,7 @@ class TrackingSession:
             self._order.append(run.cell_id)
         self._last_code[run.cell_id] = (run.code, time.time())
         self._last_cell = run.cell_id
+        self._ran_since_view.add(run.cell_id)
         rebound = (_rebound(run.bound_before, self.shell.user_ns, _names_to_watch(run.code))
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
@@ -254,6 +283,8 @@ class TrackingSession:
             files_written={f.path: f.md5 for f in files if f.mode == "write"},
             ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells, error=error,
         )
+        if self._discovery is not None:
+            self._early.append(execution)
         previous, judged = self.verdict, self._judge(execution, status)
         for metric in run.metrics:
             metric.reproducible = self.verdict.reproducible if judged else None
@@ -404,7 +435,7 @@ class TrackingSession:
         source = self._parameters_source(run)
         if source:
             for name in assigned_names(run.code):
-                if name in ns:
+                if name in ns and name not in PAPERMILL_PATHS:  # where papermill ran, not a parameter
                     out.append(ParamRecord(name, param_value(name, ns[name]), source))
         for name in self.options.params:
             if name in rebound and name in ns and not any(p.name == name for p in out):
@@ -467,7 +498,9 @@ class TrackingSession:
         """The notebook as it stands: saved order and code, newer for cells run since the last save.
 
         Cells run but not in the saved file are placed after the cell run before them, which is where a
-        user usually inserts one; without any file, execution order is the notebook order.
+        user usually inserts one; without any file, execution order is the notebook order. Built once per
+        save of the file; after that only the cells run since change, so a cell costs the same in a
+        2,000-cell notebook as in a short one.
         """
         if self.live_order is not None:
             return self.live_order
@@ -475,6 +508,19 @@ class TrackingSession:
         if self._notebook is None or not self._notebook.ever_read:  # none, or corrupt since we first looked
             return [self._cell(c, self._last_code[c][0]) for c in self._order]
         saved_at = self._notebook_mtime()
+        view, ran = self._view, self._ran_since_view
+        self._ran_since_view = set()
+        if view is None or view.saved is not saved or view.saved_at != saved_at or not ran <= view.position.keys():
+            view = self._view = self._build_view(saved, saved_at)
+        else:
+            for cell_id in ran:
+                code, ran_at = self._last_code[cell_id]
+                source = view.source.get(cell_id)
+                view.cells[view.position[cell_id]] = self._cell(
+                    cell_id, code if source is None or ran_at > saved_at else source)
+        return list(view.cells)
+
+    def _build_view(self, saved: list[SavedCell], saved_at: float) -> _View:
         cells: list[NotebookCell] = []
         present = set()
         for cell in saved:
@@ -488,7 +534,8 @@ class TrackingSession:
             at = next((i + 1 for i, c in enumerate(cells) if c.cell_id == after), len(cells)) if after else 0
             cells.insert(at, self._cell(cell_id, self._last_code[cell_id][0]))
             present.add(cell_id)
-        return cells
+        return _View(saved, saved_at, cells, {c.cell_id: i for i, c in enumerate(cells)},
+                     {c.cell_id: c.source for c in saved})
 
     def _cell(self, cell_id: str, code: str) -> NotebookCell:
         """One object per (cell, code): the notebook is rebuilt twice per cell run, and the detector
@@ -621,7 +668,11 @@ class TrackingSession:
                 self._order.append(cell_id)
             self._last_code[cell_id] = (code, time.time())
             self._last_cell = cell_id
-            self.detector.record(Execution(cell_id=cell_id, code=code))
+            self._ran_since_view.add(cell_id)
+            execution = Execution(cell_id=cell_id, code=code)
+            if self._discovery is not None:
+                self._early.append(execution)  # replayed under the notebook's ids once it is known
+            self.detector.record(execution)
 
     def _fallback_cell_id(self, code: str) -> str:
         """Frontends that send no cell id (papermill, plain IPython): the cell is the one with this code.
@@ -638,16 +689,50 @@ class TrackingSession:
                 unrun = [i for i in matches if cells[i].cell_id not in self._last_code]
                 chosen = after if after in matches else (unrun or matches)[0]
                 return cells[chosen].cell_id
-        return "code-" + hashlib.md5(code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        elif self._discovery is not None and (agreed := self._discovery.agreed_id(code)):
+            return agreed
+        return _CODE_ID_PREFIX + hashlib.md5(code.encode("utf-8", "surrogatepass")).hexdigest()[:12]
 
     def _discover_notebook(self, cell_id: str) -> None:
         found = find_notebook_with_cell(self._cwd, cell_id=cell_id)
         if found is not None:
-            self.notebook_path = found.resolve()
-            self._notebook = NotebookFile(self.notebook_path)
-            self.paths = DataPaths(self.root, self.notebook_path)
-            notebook = self._notebook_rel() or str(found)
-            self._guarded("name the notebook", lambda: self.journal.set_notebook(self.id, notebook))
+            self._adopt_notebook(found)
+
+    def _discover_from_code(self, code: str) -> None:
+        """papermill's injected input path, else one more cell's code among the candidates; one warning
+        when the candidates cannot be told apart."""
+        discovery = self._discovery
+        found = papermill_input(self.shell.user_ns, self._cwd) or (discovery.observe(code) if discovery else None)
+        if found is not None:
+            self._adopt_notebook(found)
+        elif discovery is not None and discovery.exhausted():
+            self._discovery, self._early = None, []
+            names = ", ".join(p.name for p in discovery.candidates)
+            self.warn_once("notebook-ambiguous", f"cannot tell which notebook this is ({names} hold the same "
+                           "cells); pass --notebook to %mlops_track (or papermill --inject-input-path): "
+                           "cell order falls back to execution order")
+
+    def _adopt_notebook(self, found: Path) -> None:
+        """The notebook became known after tracking started: cells recorded under their code's id so far
+        take the notebook's ids, in the journal and in the detector (replayed), so nothing looks deleted."""
+        self.notebook_path = found.resolve()
+        self._notebook = NotebookFile(self.notebook_path)
+        self.paths = DataPaths(self.root, self.notebook_path)
+        notebook = self._notebook_rel() or str(found)
+        self._guarded("name the notebook", lambda: self.journal.set_notebook(self.id, notebook))
+        early, self._discovery, self._early = self._early, None, []
+        saved = {c.source.strip(): c.cell_id for c in reversed(self._notebook.code_cells())}
+        renamed = {old: saved[self._last_code[old][0].strip()] for old in self._order
+                   if old.startswith(_CODE_ID_PREFIX) and self._last_code[old][0].strip() in saved}
+        if not renamed:
+            return
+        self._view = None
+        self._order = list(dict.fromkeys(renamed.get(c, c) for c in self._order))
+        self._last_code = {renamed.get(c, c): v for c, v in self._last_code.items()}
+        self.detector = Detector()
+        for execution in early:
+            self.detector.record(replace(execution, cell_id=renamed.get(execution.cell_id, execution.cell_id)))
+        self._write("rename the cells run so far", lambda: self.journal.rename_cells(self.id, renamed))
 
     def _notebook_rel(self) -> str | None:
         if self.notebook_path is None:
@@ -709,25 +794,31 @@ def _refusal(issues: tuple[Issue, ...]) -> str | None:
     return f"jupyter-mlops --strict refused this cell: {first.message}; {first.fix}{more}"
 
 
-def _notebook_from(options: TrackOptions, shell: Any, cwd: Path) -> Path | None:
+def _notebook_from(options: TrackOptions, shell: Any, cwd: Path) -> tuple[Path | None, list[Path]]:
     """The notebook being run: --notebook; else what the frontend tells the kernel (Jupyter's session
-    path, VS Code's variable); else the notebook next to the kernel that holds the cell now starting
-    tracking (papermill and nbclient say nothing, and do not even send cell ids)."""
+    path, VS Code's variable, papermill's injected input path); else the notebook next to the kernel that
+    holds the cell now starting tracking (papermill and nbclient send no cell ids). With several such
+    notebooks, none yet, and the candidates for the later cells to decide between."""
     if options.notebook:
-        return (cwd / options.notebook).resolve()
+        return (cwd / options.notebook).resolve(), []
     ns = shell.user_ns
     for told in (os.environ.get("JPY_SESSION_NAME"), ns.get("__session__"), ns.get("__vsc_ipynb_file__")):
         if isinstance(told, str) and told.endswith(".ipynb"):
             for candidate in (Path(told), cwd / told, cwd / Path(told).name):
                 if candidate.is_file():
-                    return candidate.resolve()
+                    return candidate.resolve(), []
+    injected = papermill_input(ns, cwd)
+    if injected is not None:
+        return injected, []
     request = _parent(shell)
     cell_id = (request.get("metadata") or {}).get("cellId")
     code = (request.get("content") or {}).get("code")
     if cell_id or code:
-        found = find_notebook_with_cell(cwd, cell_id=cell_id, code=None if cell_id else code)
-        return found.resolve() if found else None
-    return None
+        found = notebooks_with_cell(cwd, cell_id=cell_id, code=None if cell_id else code)
+        if len(found) == 1:
+            return found[0].resolve(), []
+        return None, [] if cell_id else [p.resolve() for p in found]
+    return None, []
 
 
 def _parent(shell: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Where a tracked session is mirrored besides the journal (MLflow, later others).
 
 A sink subscribes to the session's cell-run events and must return at once: anything slow (imports,
-network) happens on its own thread, and a sink that fails warns once and never touches the cell.
+network) happens in another process that reads the journal, and a sink that fails warns once and never
+touches the cell.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ if TYPE_CHECKING:
 
 
 class Sink(Protocol):
-    def close(self, timeout: float, *, at_exit: bool = False) -> None:
-        """Flush what can be flushed within ``timeout`` seconds, then stop; at kernel exit, without waiting."""
+    def close(self) -> None:
+        """The session wrote its last record; never waits for the mirror."""
 
 
 def start_for(session: TrackingSession) -> list[Sink]:
-    """The sinks the session's options ask for, already subscribed to its events.
-
-    Returns at once: a sink's thread does its own slow start (MLflow's import) in the background.
-    """
+    """The sinks the session's options ask for, already subscribed to its events; returns at once."""
     if not session.options.mlflow:
         return []
-    from jupyter_mlops.sinks.mlflow import MlflowMirror
+    try:
+        from jupyter_mlops.sinks.mlflow import MlflowMirror  # the follower needs flock: POSIX
 
-    return [MlflowMirror.start_for(session)]
+        return [MlflowMirror.start_for(session)]
+    except Exception as exc:  # no flock, the journal locked or full: tracked, just not mirrored now
+        session.warn_once("mlflow-start", f"cannot start the MLflow mirror ({type(exc).__name__}: {exc}); your "
+                          "cells run normally, `jupyter mlops sync` can send this session later")
+        return []

@@ -1,16 +1,19 @@
-"""What has been sent where: the MLflow mirror's marks, kept in the journal file itself.
+"""What has been sent where, and what is still to follow: the MLflow mirror's tables in the journal file.
 
 The journal is the source of truth and MLflow a mirror of it, so "what is still to send" is a question
 about journal ids: every row above a session's marks is unsent. Keeping the marks next to the rows (same
-file, own tables) lets any process continue where another stopped — the kernel's mirror thread, then
-``jupyter mlops sync`` after the kernel died — and advancing them in one transaction after MLflow accepted
-a batch is what makes the mirror idempotent.
+file, own tables) lets any process continue where another stopped — the project's follower process,
+then ``jupyter mlops sync`` after the kernel died — and advancing them in one transaction after MLflow
+accepted a batch is what makes the mirror idempotent. ``mlflow_follow`` is the subscription list: a kernel
+that tracks with the mirror on adds its (session, store) and closes it after its last record; the
+follower (``sinks/follower.py``) sends what the journal holds for every open or freshly closed one.
 
 Two pushers of the same (session, store) would send the same rows twice, so a pass first takes a lease on
 the row; a lease whose holder died on this host, or that is older than ``LEASE_SECONDS``, can be taken over.
 
-This module opens its own SQLite connection: it runs on the mirror's thread, and WAL lets it read while
-the kernel writes. Its transactions are a few row updates, so it never holds the kernel's cells up.
+This module opens its own SQLite connection (in the kernel only to subscribe and close), and WAL lets
+the follower read while the kernel writes. Its transactions are a few row updates, so it never holds the
+kernel's cells up.
 """
 
 from __future__ import annotations
@@ -49,6 +52,13 @@ CREATE TABLE IF NOT EXISTS mlflow_sync (
     lease_owner TEXT,
     lease_until REAL,
     updated_at REAL,
+    PRIMARY KEY (session_id, tracking_uri)
+);
+CREATE TABLE IF NOT EXISTS mlflow_follow (
+    session_id TEXT NOT NULL,
+    tracking_uri TEXT NOT NULL,
+    python TEXT NOT NULL,                      -- the kernel's interpreter: its follower runs the same one
+    closed INTEGER NOT NULL DEFAULT 0,         -- the kernel wrote its last record: one more pass, then done
     PRIMARY KEY (session_id, tracking_uri)
 );
 CREATE TABLE IF NOT EXISTS session_provenance (
@@ -92,6 +102,17 @@ class SyncRow:
 class Provenance:
     git: GitState
     env: Environment
+
+
+@dataclass(frozen=True)
+class Followed:
+    """One (session, store) a kernel asked to mirror, with what the follower needs to judge it."""
+
+    session_id: str
+    uri: str
+    closed: bool
+    host: str
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -188,6 +209,37 @@ class Bookkeeping:
             GitState(row["git_commit"], row["git_branch"], dirty, row["git_remote"], row["git_note"]),
             Environment(row["python"], row["packages"], row["packages_hash"]),
         )
+
+    # --- subscriptions (the kernel subscribes and closes, the follower reads and drops) ----------------
+
+    def follow(self, session_id: str, uri: str, python: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT OR REPLACE INTO mlflow_follow(session_id, tracking_uri, python) VALUES (?, ?, ?)",
+                       (session_id, uri, python))
+
+    def close_follow(self, session_id: str, uri: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE mlflow_follow SET closed=1 WHERE session_id=? AND tracking_uri=?", (session_id, uri))
+
+    def unfollow(self, session_id: str, uri: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM mlflow_follow WHERE session_id=? AND tracking_uri=?", (session_id, uri))
+
+    def followed(self, python: str) -> list[Followed]:
+        """The subscriptions of kernels running ``python``, oldest session first."""
+        rows = self._db.execute(
+            "SELECT f.session_id, f.tracking_uri, f.closed, s.host, s.pid FROM mlflow_follow f"
+            " JOIN sessions s ON s.id = f.session_id WHERE f.python=? ORDER BY s.started_at", (python,),
+        ).fetchall()
+        return [Followed(r["session_id"], r["tracking_uri"], bool(r["closed"]), r["host"], r["pid"]) for r in rows]
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits to the file: the follower's cheap "anything new?"."""
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def has_cell_runs(self, session_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM cell_runs WHERE session_id=? LIMIT 1", (session_id,)).fetchone()
+        return row is not None
 
     # --- marks and the lease -------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """Send a session's unsent journal rows to one MLflow store: the only module that imports MLflow.
 
-Importing it costs ~2 s (MLflow itself), so the kernel imports it only on the mirror's thread and the CLI
-only inside ``sync``. A pass is: probe the store, take the lease, make sure the run exists, then batches
-until the journal has nothing above the marks, each batch's marks advanced in one transaction after MLflow
-accepted it. Parameters and metrics go first and are marked, then files: had MLflow refused the files, a
-retry must not send the metrics again.
+Importing it costs ~2 s (MLflow itself), so the kernel never imports it: the project's follower process
+does, and the CLI only inside ``sync``. A pass is: probe the store, take the lease, make sure the run
+exists, then batches until the journal has nothing above the marks, each batch's marks advanced in one
+transaction after MLflow accepted it. Parameters and metrics go first and are marked, then files: had
+MLflow refused the files, a retry must not send the metrics again.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.sinks import mlflow_batch, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
 
@@ -186,8 +187,8 @@ class Pusher:
         provenance = self.book.provenance(sid)
         if provenance is None:
             if running:
-                return  # the kernel's mirror thread is still capturing it
-            self.client.set_tag(run_id, "mlops.provenance", "not recorded: no mirror ran in the session's kernel")
+                return  # a follower captures it before its first pass; sync running meanwhile leaves it
+            self.client.set_tag(run_id, "mlops.provenance", "not recorded: no follower mirrored the session")
         else:
             tags = mlflow_batch.provenance_tags(provenance)
             self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -213,26 +214,35 @@ class Pusher:
 def _create_sqlite_store(db: Path) -> None:
     """Create a missing SQLite store under a temporary name, then link it into place.
 
-    MLflow builds a fresh database with dozens of migrations (seconds, not atomic): a kernel shut down
-    meanwhile — Jupyter kills it 5 s after asking — would leave a half-migrated ``mlflow.db`` that MLflow
-    then refuses to open. Linking never replaces a store another process created in the meantime.
+    MLflow builds a fresh database with dozens of migrations (seconds, not atomic): a process stopped
+    meanwhile would leave a half-migrated ``mlflow.db`` that MLflow then refuses to open. Linking never
+    replaces a store another process created in the meantime. A temporary file left by a process killed
+    with SIGKILL (SIGTERM unwinds and removes it) is removed by the next creator.
     """
     if db.exists():
         return
+    _remove_abandoned_temporaries(db)
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
     chatty = logging.getLogger("mlflow.store.db.utils")  # "Creating initial MLflow database tables..."
     level = chatty.level
-    chatty.setLevel(logging.WARNING)  # from this thread it would print into whichever cell is running
+    chatty.setLevel(logging.WARNING)
     try:
-        SqlAlchemyStore(f"sqlite:///{tmp}", str(db.parent / "mlruns")).engine.dispose()
+        try:
+            SqlAlchemyStore(f"sqlite:///{tmp}", str(db.parent / "mlruns")).engine.dispose()
+            os.link(tmp, db)
+        except FileExistsError:
+            pass
     finally:
         chatty.setLevel(level)
-    try:
-        os.link(tmp, db)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+        tmp.unlink(missing_ok=True)
+
+
+def _remove_abandoned_temporaries(db: Path) -> None:
+    """``.mlflow.db.<pid>.tmp`` (and SQLite's ``-journal`` beside it) of a creator that is gone."""
+    for tmp in db.parent.glob(f".{db.name}.*.tmp*"):
+        pid = tmp.name[len(db.name) + 2:].partition(".")[0]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
 
 
 def _unchanged(path: Path, out: mlflow_batch.OutputFile) -> bool:

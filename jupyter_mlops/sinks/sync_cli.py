@@ -2,7 +2,8 @@
 
 For a kernel that ran while its store was down (or died before its mirror caught up), and for copying a
 project's runs to a team server (``--to``). It continues from the marks the kernel left, so nothing is
-sent twice, and it takes each session's lease, so it can run while that kernel is still mirroring.
+sent twice, and it takes each session's lease, so it can run while the project's follower is mirroring
+(a session the follower is sending is waited for, then continued).
 
 Which sessions: the ones named, whatever their options; by default every session that was tracked with
 the mirror on (``--no-mlflow`` meant "not to MLflow", and a plain ``sync`` respects that) and is not
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,9 @@ from jupyter_mlops.sinks import tracking_uri
 
 if TYPE_CHECKING:
     from jupyter_mlops.sinks.bookkeeping import Bookkeeping
+    from jupyter_mlops.sinks.mlflow_push import Pusher, PushResult
+
+BUSY_WAIT_S = 60.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,15 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sync.add_argument("--to", metavar="URI",
                       help="tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db)")
     sync.add_argument("--root", help="project root (default: the git root of cwd)")
-    # Internal: a kernel that exits hands its mirror's last pass to a detached sync, which waits for the
-    # kernel to be gone (and so for its lease to be free) before sending.
-    sync.add_argument("--after-pid", type=int, help=argparse.SUPPRESS)
     sync.set_defaults(func=cmd_sync)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    if args.after_pid:
-        _wait_for_exit(args.after_pid)
     root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
     journal = Journal(journal_path(root), create=False)  # a clear JournalError (exit 2) when there is none
     try:
@@ -74,13 +71,13 @@ def _sync(root: Path, uri: str, wanted: list[str]) -> int:
         pusher = Pusher(book, uri)
         for sid in sessions:
             try:
-                result = pusher.push(sid)
+                result = _push_when_free(pusher, sid)
             except StoreUnavailable as exc:
                 print(f"jupyter mlops sync: {uri}: {exc}; session {sid} and later ones not sent (retry later)",
                       file=sys.stderr)
                 return 1
             if result.busy:
-                print(f"{sid}: being sent by another process (its kernel?): skipped")
+                print(f"{sid}: still being sent by another process after {BUSY_WAIT_S:.0f} s: skipped")
             else:
                 state = "complete" if result.complete else "up to date, still running"
                 print(f"{sid} → {uri} experiment {result.experiment!r} run {result.run_id}: "
@@ -102,28 +99,13 @@ def _default_sessions(book: Bookkeeping, uri: str) -> list[str]:
     return out
 
 
-def _wait_for_exit(pid: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        except PermissionError:
-            pass
-        time.sleep(0.1)
-
-
-def hand_off(session_id: str, root: Path, uri: str) -> None:
-    """Finish a session's mirroring in a detached process, so an exiting kernel does not wait for MLflow.
-
-    Its output goes to ``.mlops/mlflow-sync.log``; whatever it cannot send stays in the journal for the next
-    ``jupyter mlops sync``.
-    """
-    log = journal_path(root).parent / "mlflow-sync.log"
-    with open(log, "ab") as out:
-        subprocess.Popen(
-            [sys.executable, "-m", "jupyter_mlops.cli", "sync", session_id, "--root", str(root), "--to", uri,
-             "--after-pid", str(os.getpid())],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, close_fds=True,
-        )
+def _push_when_free(pusher: Pusher, session_id: str) -> PushResult:
+    """Push, waiting while another pusher (the follower, another sync) holds the session's lease: its
+    pass ends within seconds, and this one then sends whatever it left, so a sync run just after a kernel
+    ended still leaves the session complete."""
+    deadline = time.monotonic() + BUSY_WAIT_S
+    result = pusher.push(session_id)
+    while result.busy and time.monotonic() < deadline:
+        time.sleep(0.2)
+        result = pusher.push(session_id)
+    return result

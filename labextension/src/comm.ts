@@ -2,8 +2,11 @@
  * The frontend's side of the comm "jupyter_mlops" for one notebook: receives the kernel's live events and
  * keeps the kernel told of the notebook's cell order (unsaved edits included).
  *
- * The kernel opens the comm when `%mlops_track` starts. After a page reload the kernel may already be
- * tracking: if it has an open comm of our target we open one of our own and get the same `hello`.
+ * The frontend opens the comm, the JupyterLab way: the kernel registers the target "jupyter_mlops" when
+ * `%mlops_track` starts and says so in that cell's execute_reply (a payload with `source:
+ * "jupyter_mlops"`), so a kernel without a frontend (papermill) never opens a comm nobody listens to. After
+ * a page reload the kernel may already be tracking: if it has an open comm of our target we open one of
+ * our own and get the same `hello`. A kernel restart loses the link; the next `%mlops_track` reopens it.
  */
 import { ISessionContext } from '@jupyterlab/apputils';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
@@ -54,8 +57,10 @@ export class KernelLink {
     return this._comm !== null;
   }
 
+  /** Sent only once the kernel said `hello` on this comm: before that, ipykernel may handle a message
+   * (dispatched at once while a cell runs) ahead of the comm_open still waiting for the cell, and drop it. */
   send(message: object): void {
-    if (this._comm && !this._comm.isDisposed) {
+    if (this._comm && this._greeted && !this._comm.isDisposed) {
       this._comm.send(message as any);
     }
   }
@@ -77,9 +82,13 @@ export class KernelLink {
 
   private _onKernelChanged(
     _: ISessionContext,
-    change: { newValue: Kernel.IKernelConnection | null }
+    change: {
+      oldValue: Kernel.IKernelConnection | null;
+      newValue: Kernel.IKernelConnection | null;
+    }
   ): void {
     this._lose();
+    change.oldValue?.anyMessage.disconnect(this._onAnyMessage, this);
     this._connect(change.newValue);
   }
 
@@ -93,8 +102,30 @@ export class KernelLink {
     if (!kernel || this._disposed) {
       return;
     }
-    kernel.registerCommTarget(COMM_TARGET, (comm, msg) => this._adopt(comm, msg));
+    kernel.anyMessage.connect(this._onAnyMessage, this);
     void this._reopenIfTracking(kernel);
+  }
+
+  /** The reply of the cell that started tracking names our target: open a comm to it (a new session's
+   * reply replaces the link to the old one, whose `stopped` may still be on its way). */
+  private _onAnyMessage(kernel: Kernel.IKernelConnection, args: Kernel.IAnyMessageArgs): void {
+    const msg = args.msg;
+    if (args.direction !== 'recv' || msg.header.msg_type !== 'execute_reply') {
+      return;
+    }
+    const payload = (msg.content as { payload?: { source?: string }[] }).payload;
+    if (Array.isArray(payload) && payload.some(item => item?.source === COMM_TARGET)) {
+      this._open(kernel);
+    }
+  }
+
+  private _open(kernel: Kernel.IKernelConnection): void {
+    if (this._disposed || kernel.isDisposed) {
+      return;
+    }
+    const comm = kernel.createComm(COMM_TARGET);
+    this._wire(comm);
+    comm.open({});
   }
 
   /** After a reload the kernel may be tracking already; ask, and open our own comm if so. */
@@ -105,17 +136,10 @@ export class KernelLink {
       if (content.status !== 'ok' || Object.keys(content.comms).length === 0 || this._comm) {
         return;
       }
-      const comm = kernel.createComm(COMM_TARGET);
-      this._wire(comm);
-      comm.open({});
+      this._open(kernel);
     } catch {
       // no answer (kernel gone or busy forever): history still works, live updates start with %mlops_track
     }
-  }
-
-  private _adopt(comm: Kernel.IComm, msg: KM.ICommOpenMsg): void {
-    this._wire(comm);
-    this._handle(msg.content.data as unknown as KernelMessage);
   }
 
   private _wire(comm: Kernel.IComm): void {
@@ -123,8 +147,14 @@ export class KernelLink {
       this._comm.dispose();
     }
     this._comm = comm;
+    this._greeted = false;
     this._lastOrder = '';
-    comm.onMsg = msg => this._handle(msg.content.data as unknown as KernelMessage);
+    comm.onMsg = msg => {
+      if (this._comm === comm) {
+        this._handle(msg.content.data as unknown as KernelMessage);
+      }
+    };
+    // The kernel closes the comm when tracking stops, or at once when no target is registered (yet)
     comm.onClose = () => {
       if (this._comm === comm) {
         this._lose();
@@ -137,6 +167,7 @@ export class KernelLink {
       return;
     }
     if (message.type === 'hello') {
+      this._greeted = true;
       this._sendOrder();
     }
     this._received.emit(message);
@@ -172,13 +203,14 @@ export class KernelLink {
   private _sendOrder(): void {
     const cells = notebookOrder(this.panel);
     const serialised = JSON.stringify(cells);
-    if (serialised !== this._lastOrder && this._comm) {
+    if (serialised !== this._lastOrder && this._comm && this._greeted) {
       this._lastOrder = serialised;
       this.send({ type: 'order', cells });
     }
   }
 
   private _comm: Kernel.IComm | null = null;
+  private _greeted = false;
   private _disposed = false;
   private _lastOrder = '';
   private _orderTimer = 0;

@@ -1,7 +1,9 @@
-"""Issue 4 in a real kernel with MLflow's embedded SQLite store at the project root."""
+"""Issue 4 in a real kernel with MLflow's embedded SQLite store at the project root; issue 13: the mirror
+runs in the project's follower process, never in the kernel."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import subprocess
@@ -43,14 +45,32 @@ def write_notebook(path: Path, cells: dict[str, str]) -> None:
     path.write_text(json.dumps(nb))
 
 
-def mirrored(folder: Path, experiment: str) -> None:
-    """Wait until the mirror has made the run (the store file appears complete: it is linked into place)."""
+def mirrored(folder: Path, experiment: str, status: str | None = None) -> list:
+    """Wait until the mirror has made the run (the store file appears complete: it is linked into place),
+    and, given a status, until the run has it."""
     wait_for(lambda: (folder / "mlflow.db").exists(), what="the MLflow store")
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
-    wait_for(lambda: (e := client.get_experiment_by_name(experiment)) and client.search_runs([e.experiment_id]),
-             what="the MLflow run")
+
+    def runs() -> list:
+        found = client.get_experiment_by_name(experiment)
+        runs = client.search_runs([found.experiment_id]) if found else []
+        return runs if runs and (status is None or all(r.info.status == status for r in runs)) else []
+
+    return wait_for(runs, what=f"the MLflow run{' ' + status if status else ''}")
+
+
+def followers_running(folder: Path) -> int:
+    """How many follower locks of this project are held (a follower holds its lock while it runs)."""
+    held = 0
+    for lock in (folder / ".mlops" / "mlflow").glob("follower-*.lock"):
+        with open(lock, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                held += 1
+    return held
 
 
 @pytest.fixture
@@ -72,17 +92,22 @@ def test_a_tracked_session_becomes_a_complete_mlflow_run_in_the_root_sqlite_stor
         kernel.cell("%load_ext jupyter_mlops", "load")
         assert kernel.eval("'mlflow' in sys.modules or 'git' in sys.modules") is False
         kernel.cell("%mlops_track --notebook exp.ipynb", "track")
-        # The magic returned; whatever is imported by now was imported by the mirror's thread.
         session = kernel.eval("__import__('jupyter_mlops').status()['session']")
         for cell_id, code in NOTEBOOK_CELLS.items():
             kernel.cell(code, cell_id)
-        mirrored(project, "exp")  # a user works for a while; the mirror's start (MLflow's import) is done
+        mirrored(project, "exp")  # a user works for a while; the follower has made the run
         kernel.cell("%mlops_track --off", "off")
+        mirrored(project, "exp", "FINISHED")  # the follower's last pass, nobody waiting for it
         importers = kernel.eval("who.seen")
+        threads = kernel.eval("sorted(t.name for t in __import__('threading').enumerate())")
     finally:
         kernel.shutdown()
-    assert importers == {"mlflow": "jupyter-mlops-mlflow", "git": "jupyter-mlops-mlflow"}
+    # The kernel imported neither MLflow nor git, and ran no thread for them: the follower did the work
+    assert importers == {} and not [t for t in threads if "mlflow" in t], threads
+    assert "following" in (project / ".mlops" / "mlflow" / "follower.log").read_text()
     assert (project / "mlflow.db").is_file()
+    # With nothing left to follow, the follower exits
+    wait_for(lambda: followers_running(project) == 0, what="the follower to exit")
 
     from mlflow import MlflowClient
 
@@ -124,7 +149,7 @@ def test_no_mlflow_starts_no_mirror_and_imports_nothing(project):
         assert kernel.eval("[t.name for t in __import__('threading').enumerate() if 'mlflow' in t.name]") == []
     finally:
         kernel.shutdown()
-    assert not (project / "mlflow.db").exists()
+    assert not (project / "mlflow.db").exists() and not (project / ".mlops" / "mlflow").exists()
 
 
 def test_outside_a_git_repository_the_run_says_so_once_and_is_still_mirrored(tmp_path):
@@ -134,34 +159,60 @@ def test_outside_a_git_repository_the_run_says_so_once_and_is_still_mirrored(tmp
     try:
         kernel.cell("%load_ext jupyter_mlops", "load")
         kernel.cell("%mlops_track --experiment plain", "track")
-        replies = [kernel.cell(f"import time; time.sleep(0.3); v{i} = {i}", f"c{i}") for i in range(4)]
-        mirrored(folder, "plain")
+        replies = [kernel.cell(f"v{i} = {i}", f"c{i}") for i in range(2)]
+        mirrored(folder, "plain")  # the follower said what it found before making the run
+        replies += [kernel.cell(f"v{i} = {i}", f"c{i}") for i in range(2, 4)]
         kernel.cell("%mlops_track --off", "off")
+        [run] = mirrored(folder, "plain", "FINISHED")
     finally:
         kernel.shutdown()
     notes = [line for r in replies for line in r.stderr.splitlines() if "git" in line]
     assert len(notes) == 1 and "not in a git repository" in notes[0], notes
-
-    from mlflow import MlflowClient
-
-    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
-    [run] = client.search_runs([client.get_experiment_by_name("plain").experiment_id])
     assert "not in a git repository" in run.data.tags["mlops.git"]
-    assert "mlflow.source.git.commit" not in run.data.tags and run.info.status == "FINISHED"
+    assert "mlflow.source.git.commit" not in run.data.tags
+
+
+def test_the_kernels_of_one_project_share_one_follower(project):
+    # Given two kernels tracking in one project at once
+    kernels = [Kernel(project, env={"MLFLOW_TRACKING_URI": ""}) for _ in range(2)]
+    try:
+        for i, kernel in enumerate(kernels):
+            kernel.cell("%load_ext jupyter_mlops", "load")
+            kernel.cell(f"%mlops_track --experiment shared{i}", "track")
+            kernel.cell("import jupyter_mlops; jupyter_mlops.log_metric('m', 1.0)", "m")
+        # Then both are mirrored, by one follower
+        for i in range(2):
+            mirrored(project, f"shared{i}")
+        assert followers_running(project) == 1
+        log = (project / ".mlops" / "mlflow" / "follower.log").read_text()
+        assert log.count("following") == 1, log
+        # When one stops, its run is finished and the follower stays for the other
+        kernels[0].cell("%mlops_track --off", "off")
+        mirrored(project, "shared0", "FINISHED")
+        assert followers_running(project) == 1
+        # When the other kernel is shut down as papermill and Jupyter do, asking it to exit
+        kernels[1].kc.stop_channels()
+        kernels[1].km.shutdown_kernel(now=False)
+    finally:
+        for kernel in kernels:
+            kernel.shutdown()
+    # Then its run is finished too, and the follower exits
+    mirrored(project, "shared1", "FINISHED")
+    wait_for(lambda: followers_running(project) == 0, what="the follower to exit")
 
 
 def test_mlflow_import_warnings_do_not_land_in_the_users_cell(project):
-    # ipywidgets is not installed here, so MLflow's import of tqdm.auto warns "IProgress not found".
+    # ipywidgets is not installed here, so MLflow's import of tqdm.auto warns "IProgress not found"
     kernel = Kernel(project, env={"MLFLOW_TRACKING_URI": ""})
     try:
         kernel.cell("%load_ext jupyter_mlops", "load")
-        kernel.cell("%mlops_track", "track")
-        busy = kernel.cell(
-            "import time, sys\n"
-            "while not hasattr(sys.modules.get('jupyter_mlops.sinks.mlflow_push'), 'Pusher'): time.sleep(0.05)",
-            "while-mlflow-loads",
-        )
+        kernel.cell("%mlops_track --experiment quiet", "track")
+        busy = kernel.cell("x = 0", "while-mlflow-loads")
+        mirrored(project, "quiet")
         later = kernel.cell("x = 1", "next")
+        in_kernel = kernel.eval("sorted(m for m in __import__('sys').modules if m.startswith('mlflow')"
+                                " or m == 'jupyter_mlops.sinks.mlflow_push')")
     finally:
         kernel.shutdown()
+    assert in_kernel == []
     assert "Warning" not in busy.stderr + later.stderr, busy.stderr + later.stderr

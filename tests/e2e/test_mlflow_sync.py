@@ -90,6 +90,23 @@ def test_sync_sends_an_ended_session_once_and_marks_it_complete(journal, project
     assert (project / "mlruns").is_dir()  # artifacts beside the database, not in sync's cwd
 
 
+def test_a_store_temporary_left_by_a_killed_creator_is_removed_when_the_store_is_made(journal, project):
+    # Given what a process SIGKILLed while it created the store leaves beside it
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    left = [project / f".mlflow.db.{gone.pid}.tmp", project / f".mlflow.db.{gone.pid}.tmp-journal"]
+    for path in left:
+        path.write_bytes(b"half a database")
+    start(journal, "s1")
+    journal.add_cell_run("s1", cell(1, params=[ParamRecord("lr", 0.1, "parameters")]))
+    journal.end_session("s1")
+    # When the next creator makes the store, the store is whole and the leftovers are gone
+    out = sync(project)
+    assert out.returncode == 0, out.stderr
+    assert run_of(project, "s1").data.params == {"lr": "0.1"}
+    assert sorted(p.name for p in project.glob(".mlflow.db*")) == []
+
+
 def test_a_running_session_is_continued_from_its_marks_without_duplicates(journal, project):
     start(journal, "s2")
     journal.add_cell_run("s2", cell(1, metrics=[MetricRecord("loss", 1.0, 0, time.time(), "api")]))

@@ -1,8 +1,9 @@
 """Issue 7, crash safety: SIGKILL of a tracking kernel at any moment loses at most the unfinished cell.
 
 The kernel is fed cells faster than it runs them and killed at a random moment — mid-cell, mid-commit,
-mid-hash of a big file, mid-MLflow-send. The journal must pass SQLite's integrity check, hold every cell
-the kernel answered (and no gap or duplicate), and the next session must mark the killed one abandoned.
+mid-hash of a big file; the MLflow follower mid-send. The journal must pass SQLite's integrity check,
+hold every cell the kernel answered (and no gap or duplicate), and the next session must mark the killed
+one abandoned.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from jupyter_mlops.journal import INTERRUPTED
 from tests.reliability.helpers import duplicates, integrity, journal, track
 from tests.support.kernel import Kernel
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.kernel
 
@@ -124,6 +126,18 @@ def test_sigkill_mid_hash_leaves_a_row_that_says_its_digest_was_interrupted(proj
     (project / "huge.bin").unlink()
 
 
+def store_metrics(project) -> int:
+    """Metrics the MLflow store holds (read with sqlite3; 0 while the store is being created)."""
+    db = project / "mlflow.db"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+            return con.execute("SELECT COUNT(*) FROM metrics").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
 @pytest.mark.e2e
 def test_sigkill_mid_mlflow_send_then_sync_sends_everything_once(project):
     k = Kernel(project, env={"MLFLOW_TRACKING_URI": ""})  # the default store: sqlite at the project root
@@ -131,8 +145,12 @@ def test_sigkill_mid_mlflow_send_then_sync_sends_everything_once(project):
     cell_ids = [f"m{i}" for i in range(300)]
     ids = {send(k, f"import jupyter_mlops\njupyter_mlops.log_metric('auc', {i} / 300, step={i})", cid): cid
            for i, cid in enumerate(cell_ids)}
-    # The mirror imports MLflow ~1 s after tracking starts and sends while the cells keep coming
-    answered_until_killed(k, ids, random.Random(SEED).uniform(3.0, 5.0))
+    # The follower sends while the cells keep coming; both it and the kernel are killed at a random moment
+    wait_for(lambda: store_metrics(project) > 0, 120, "the follower's first metrics in the store")
+    [lock] = (project / ".mlops" / "mlflow").glob("follower-*.lock")
+    follower = int(lock.read_text())
+    answered_until_killed(k, ids, random.Random(SEED).uniform(0.0, 1.5))
+    os.kill(follower, signal.SIGKILL)
     assert integrity(project) == "ok"
     with sqlite3.connect(project / "mlflow.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

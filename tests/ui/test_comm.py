@@ -15,12 +15,22 @@ pytestmark = pytest.mark.kernel
 
 def execute(kernel: Kernel, code: str, cell_id: str | None = None) -> list[dict[str, Any]]:
     """Run a cell; return the comm messages it caused (open, msg, close), in order."""
+    return execute_with_reply(kernel, code, cell_id)[0]
+
+
+def execute_with_reply(kernel: Kernel, code: str, cell_id: str | None = None
+                       ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run a cell; return its comm messages and its execute_reply's content (where payloads travel)."""
     metadata = {"cellId": cell_id or f"c-{uuid.uuid4().hex[:6]}"}
     msg = kernel.kc.session.msg("execute_request", {"code": code, "silent": False, "store_history": True,
                                                     "user_expressions": {}, "allow_stdin": False},
                                 metadata=metadata)
     kernel.kc.shell_channel.send(msg)
-    return collect(kernel, msg["header"]["msg_id"])
+    comms = collect(kernel, msg["header"]["msg_id"])
+    while True:
+        reply = kernel.kc.get_shell_msg(timeout=30)
+        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            return comms, reply["content"]
 
 
 def send(kernel: Kernel, msg_type: str, content: dict[str, Any]) -> list[dict[str, Any]]:
@@ -45,20 +55,39 @@ def collect(kernel: Kernel, msg_id: str, timeout: float = 30) -> list[dict[str, 
             return out
 
 
-def test_tracking_opens_the_comm_pushes_each_cell_and_takes_the_notebook_order(kernel):
+def open_comm(kernel: Kernel, comm_id: str) -> list[dict[str, Any]]:
+    """What the lab extension does when a reply names our target, or after a reload."""
+    return send(kernel, "comm_open", {"comm_id": comm_id, "target_name": "jupyter_mlops", "data": {}})
+
+
+def start_tracking(kernel: Kernel) -> str:
+    """``%mlops_track`` as the lab runs it, then the comm the extension opens; returns the comm id."""
+    execute(kernel, "%load_ext jupyter_mlops", "load")
+    execute(kernel, "%mlops_track --no-mlflow", "track")
+    comm_id = f"frontend-{uuid.uuid4().hex[:6]}"
+    open_comm(kernel, comm_id)
+    return comm_id
+
+
+def test_tracking_names_the_target_the_frontend_opens_gets_each_cell_and_sends_the_order(kernel):
     # Given tracking starts in a kernel with a frontend
     execute(kernel, "%load_ext jupyter_mlops", "load")
-    opened = execute(kernel, "%mlops_track --no-mlflow", "track")
-    # Then the kernel opens the comm with a hello carrying the status
-    assert [m["type"] for m in opened] == ["comm_open"]
-    hello = opened[0]
-    assert hello["target_name"] == "jupyter_mlops" and hello["data"]["type"] == "hello"
-    assert hello["data"]["snapshot"]["tracking"] is True
-    comm_id = hello["comm_id"]
+    comms, reply = execute_with_reply(kernel, "%mlops_track --no-mlflow", "track")
+    # Then the kernel opens no comm itself (a headless run has nobody to open it to); the cell's reply
+    # tells the frontend that the target is there
+    assert comms == []
+    assert {"source": "jupyter_mlops", "target": "jupyter_mlops", "protocol": 1} in reply["payload"]
+    # When the frontend opens the comm, it gets a hello carrying the status
+    opened = open_comm(kernel, "frontend-1")
+    assert [(m["type"], m["comm_id"]) for m in opened] == [("comm_msg", "frontend-1")]
+    hello = opened[0]["data"]
+    assert hello["type"] == "hello" and hello["snapshot"]["tracking"] is True
+    comm_id = "frontend-1"
 
-    # When a cell runs, one cell_run event arrives with the fresh status
-    events = execute(kernel, "a = 1", "A")
+    # When a cell runs, one cell_run event arrives with the fresh status; its reply names no target
+    events, reply = execute_with_reply(kernel, "a = 1", "A")
     assert [m["data"]["type"] for m in events] == ["cell_run"]
+    assert reply["payload"] == []
     event = events[0]["data"]
     assert event["cell_id"] == "A" and event["status"] == "ok" and event["snapshot"]["cells"] == 1
 
@@ -79,20 +108,33 @@ def test_tracking_opens_the_comm_pushes_each_cell_and_takes_the_notebook_order(k
     assert closing[0]["data"] == {"type": "stopped"}
 
 
-def test_a_frontend_that_loads_later_opens_its_own_comm_and_gets_the_hello(kernel):
-    # Given a kernel already tracking (the page was reloaded since)
+def test_a_comm_opened_before_tracking_is_closed_by_the_kernel_and_works_once_tracking_starts(kernel):
+    # Given a kernel that has not started tracking (no target registered yet)
     execute(kernel, "%load_ext jupyter_mlops", "load")
+    # When a frontend opens a comm to the target, the kernel closes it at once
+    early = open_comm(kernel, "too-early")
+    assert [(m["type"], m["comm_id"]) for m in early] == [("comm_close", "too-early")]
+    # Then once tracking starts, a comm opened then is served
     execute(kernel, "%mlops_track --no-mlflow", "track")
-    # When the frontend opens a comm to the target
-    opened = send(kernel, "comm_open", {"comm_id": "frontend-1", "target_name": "jupyter_mlops", "data": {}})
-    # Then it gets a hello on that comm, and later events too
-    assert [(m["comm_id"], m["data"]["type"]) for m in opened] == [("frontend-1", "hello")]
+    assert [m["data"]["type"] for m in open_comm(kernel, "in-time")] == ["hello"]
+
+
+def test_a_frontend_that_loads_later_finds_the_open_comms_and_gets_its_own_hello(kernel):
+    # Given a kernel already tracking, with the comm of a page since reloaded
+    start_tracking(kernel)
+    # When the reloaded page asks which comms of our target are open, it learns there is one
+    msg = kernel.kc.session.msg("comm_info_request", {"target_name": "jupyter_mlops"})
+    kernel.kc.shell_channel.send(msg)
+    info = kernel.kc.get_shell_msg(timeout=30)
+    assert info["msg_type"] == "comm_info_reply" and len(info["content"]["comms"]) == 1
+    # And the comm it opens then gets a hello, and later events too
+    opened = open_comm(kernel, "frontend-2")
+    assert [(m["comm_id"], m["data"]["type"]) for m in opened] == [("frontend-2", "hello")]
     events = execute(kernel, "x = 2", "X")
-    assert {m["comm_id"] for m in events if m["data"]["type"] == "cell_run"} >= {"frontend-1"}
+    assert {m["comm_id"] for m in events if m["data"]["type"] == "cell_run"} >= {"frontend-2"}
 
 
 def test_a_malformed_order_is_ignored_with_one_warning(kernel):
-    execute(kernel, "%load_ext jupyter_mlops", "load")
-    comm_id = execute(kernel, "%mlops_track --no-mlflow", "track")[0]["comm_id"]
+    comm_id = start_tracking(kernel)
     send(kernel, "comm_msg", {"comm_id": comm_id, "data": {"type": "order", "cells": [{"id": 3}]}})
     assert kernel.eval("__import__('jupyter_mlops.kernel.magic', fromlist=['x']).current().live_order") is None

@@ -78,6 +78,16 @@ def shot(page, name: str, selector: str = PANEL) -> None:
     target.screenshot(path=str(OUTPUT / f"{name}.png"))
 
 
+def kernel_says(page, expression: str) -> str:
+    """An expression evaluated silently in the notebook's kernel, through the lab's own connection."""
+    return page.evaluate("""async (expression) => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const reply = await kernel.requestExecute(
+            {code: '', silent: true, store_history: false, user_expressions: {v: expression}}).done;
+        return reply.content.user_expressions.v.data['text/plain'];
+    }""", expression)
+
+
 def run_command(page, command: str, args: dict | None = None) -> None:
     page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
 
@@ -111,6 +121,11 @@ def test_panel_badges_fix_and_export_in_a_real_lab(lab: Lab, page, project: Path
     panel.locator('tr[data-metric="auc"]').wait_for()
     assert page.locator(".jp-mlops-status").inner_text() == "MLOps ✓"
     assert page.locator(".jp-mlops-CellBadge").count() == 0
+    # And the lab opened the comm to the kernel's target, which took the notebook's live order through it
+    # (sent once the kernel's hello came back, after Run All was queued)
+    assert kernel_says(page, "(lambda c, m: c._bridge is not None and len(c._bridge._comms) == 1"
+                             " and m.current().live_order is not None)(*[__import__('jupyter_mlops.kernel.' + n,"
+                             " fromlist=['x']) for n in ('comm', 'magic')])") == "True"
     shot(page, "panel-reproducible")
 
     # When an upstream cell is edited and run out of order (a new max_depth, nothing below re-run)

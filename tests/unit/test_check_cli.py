@@ -59,6 +59,35 @@ def test_name_no_cell_defines(project, capsys):
     assert "threshold" in capsys.readouterr().out
 
 
+def test_a_notebook_never_run_is_not_called_reproducible(project, capsys):
+    # Given a notebook as written, before any run: no execution counts, no tracked session
+    notebook(project / "nb.ipynb", [("a", "x = 1", None), ("b", "y = x + 1", None)])
+    # Then check says so, with its own exit code, in text and JSON
+    assert main(["check", "nb.ipynb"]) == 3
+    out = capsys.readouterr().out
+    assert "never run" in out and "reproducible" not in out
+    assert main(["check", "nb.ipynb", "--json"]) == 3
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["never_run"] is True and answer["reproducible"] is None
+    # When one cell has run, it is judged again
+    notebook(project / "nb.ipynb", [("a", "x = 1", 1), ("b", "y = x + 1", None)])
+    assert main(["check", "nb.ipynb", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["never_run"] is False
+
+
+def test_a_tracked_session_counts_as_a_run_even_without_saved_counts(project, capsys):
+    path = notebook(project / "nb.ipynb", [("a", "x = 1", None), ("b", "y = x + 1", None)])
+    j = Journal(project / ".mlops" / "journal.sqlite")
+    j.start_session("s1", experiment="nb", notebook="nb.ipynb", root=str(project), python="3", ipython="9",
+                    options={})
+    for seq, (cid, code) in enumerate([("a", "x = 1"), ("b", "y = x + 1")], 1):
+        j.add_cell_run("s1", CellRunRecord(seq=seq, cell_id=cid, execution_count=seq, code=code, code_hash="h",
+                                           started_at=seq, duration=0.0, status="ok"))
+    j.close()
+    assert main(["check", str(path)]) == 0
+    assert "reproducible (journal session s1)" in capsys.readouterr().out
+
+
 def test_the_journal_is_the_precise_answer(project, capsys):
     # Saved counts look clean (1, 2, 3), but the journal saw cell a re-run with new code after b used it.
     path = notebook(project / "nb.ipynb", [("a", "x = 42", 4), ("b", "y = x + 1", 2), ("c", "print(y)", 3)])

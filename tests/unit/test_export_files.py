@@ -35,7 +35,8 @@ def test_stage_runs_papermill_with_params_file_and_metrics_variable():
     plan, _ = example_plan("single")
     entry = stage_entries(plan, "python3")["churn"]
     assert entry["cmd"] == (f"{METRICS_FILE_ENV}=pipeline/metrics/churn.json papermill pipeline/churn.ipynb "
-                            "pipeline/churn.out.ipynb -k python3 -f params.yaml --cwd . --no-progress-bar")
+                            "pipeline/churn.out.ipynb -k python3 -f params.yaml --cwd . --inject-input-path "
+                            "--no-progress-bar")
     assert entry["deps"] == ["pipeline/churn.ipynb", "data/churn.csv"]
     assert "params.yaml" not in entry["deps"] and "n_estimators" in entry["params"]
     assert entry["outs"] == ["model.joblib", "pipeline/churn.out.ipynb"]

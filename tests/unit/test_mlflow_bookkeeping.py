@@ -122,3 +122,31 @@ def test_tracking_uri_defaults_to_sqlite_at_the_root_and_normalises_relative_pat
     assert tracking_uri.sqlite_dir(f"sqlite:///{tmp_path / 'm.db'}") == tmp_path
     assert tracking_uri.unreachable("sqlite:///x") is None
     assert "does not answer" in tracking_uri.unreachable("http://127.0.0.1:9")
+
+
+def test_subscriptions_are_per_interpreter_closed_by_the_kernel_and_dropped_by_the_follower(journal):
+    kernel, follower = Bookkeeping(journal.path), Bookkeeping(journal.path)
+    version = follower.data_version()
+    kernel.follow("s1", "sqlite:///x", "/venv/bin/python")
+    assert follower.data_version() != version  # what the follower polls: the kernel committed
+    [sub] = follower.followed("/venv/bin/python")
+    assert (sub.session_id, sub.uri, sub.closed, sub.pid) == ("s1", "sqlite:///x", False, os.getpid())
+    assert follower.followed("/other/python") == []  # another interpreter's follower leaves it alone
+    kernel.close_follow("s1", "sqlite:///x")
+    assert follower.followed("/venv/bin/python")[0].closed is True
+    follower.unfollow("s1", "sqlite:///x")
+    assert follower.followed("/venv/bin/python") == []
+
+
+def test_notices_are_read_once_and_a_line_being_written_waits(tmp_path):
+    from jupyter_mlops.sinks.follower import NoticeReader
+
+    path = tmp_path / "s1.notices"
+    reader = NoticeReader(path)
+    assert reader.new() == []  # no file yet: nothing to say
+    path.write_text("mlflow-git\tno commit yet\nmlflow-down-1\tunreach")
+    assert reader.new() == [("mlflow-git", "no commit yet")]
+    with open(path, "a") as f:
+        f.write("able\n")
+    assert reader.new() == [("mlflow-down-1", "unreachable")]
+    assert reader.new() == []

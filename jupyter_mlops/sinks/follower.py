@@ -1,0 +1,319 @@
+"""The MLflow follower: one process per project (and interpreter) that mirrors the journal to MLflow.
+
+MLflow costs ~2 s of import and tens of milliseconds of client code per pass; in the kernel's process that
+time is taken from the user's cells (a thread shares the interpreter lock: papermill runs went 1.5× slower).
+So the kernel never imports MLflow. Tracking with the mirror on adds a subscription to the journal
+(``mlflow_follow``, see ``bookkeeping.py``) and makes sure a follower runs; the follower polls the journal's
+``data_version`` (no cost to the kernel), and sends each subscribed session's unsent rows once the cells
+pause for ``QUIET_S`` (or every ``MAX_DELAY_S`` during a long "Run All"), exactly once thanks to the marks.
+
+One follower per project root and interpreter: an exclusive ``flock`` on ``.mlops/mlflow/follower-<key>.lock``
+is held for its lifetime, so kernels that start together start one follower between them (the loser of the
+race exits at once). A kernel that stops tracking, or exits, closes its subscription after its last record;
+the follower makes the last pass (run terminated, notebook uploaded), drops it, and exits once nothing is
+followed. A session whose kernel died is dropped unsent: ``jupyter mlops sync`` catches it up, as it does
+any store that was down. Nobody waits for MLflow: not the cell, not the exiting kernel.
+
+What the follower has to say to the user (the store is down, no git commit) is appended to
+``.mlops/mlflow/<session>.notices``; the kernel prints each line once, under the next cell (one ``stat`` per
+cell). The follower's own output (MLflow's logging) goes to ``.mlops/mlflow/follower.log``.
+
+The kernel side (``ensure_running``, ``NoticeReader``) imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from jupyter_mlops.journal import pid_alive
+from jupyter_mlops.project import JOURNAL_DIR, journal_path
+
+if TYPE_CHECKING:
+    from jupyter_mlops.sinks.bookkeeping import Bookkeeping, Followed
+    from jupyter_mlops.sinks.mlflow_push import Pusher
+
+STATE_DIR = "mlflow"
+POLL_S = 0.1
+QUIET_S = 0.5
+MAX_DELAY_S = 5.0
+"""A pass waits until the journal has not changed for ``QUIET_S``, but no longer than ``MAX_DELAY_S``."""
+RECHECK_S = 1.0
+"""Subscriptions are re-read at least this often even when the journal is quiet (to notice a dead kernel)."""
+LINGER_S = 3.0
+"""With nothing to follow, the follower waits this long (a kernel restart, the next DVC stage) before exiting."""
+
+
+def state_dir(root: Path) -> Path:
+    return root / JOURNAL_DIR / STATE_DIR
+
+
+def _lock_path(root: Path, python: str) -> Path:
+    return state_dir(root) / f"follower-{hashlib.md5(python.encode()).hexdigest()[:10]}.lock"
+
+
+def notices_path(root: Path, session_id: str) -> Path:
+    return state_dir(root) / f"{session_id}.notices"
+
+
+# --- the kernel's side ------------------------------------------------------------------------------
+
+
+def ensure_running(root: Path) -> None:
+    """Start this interpreter's follower for ``root`` unless one holds the lock. Call after subscribing:
+    a follower about to exit re-reads the subscriptions after releasing the lock, so none is orphaned."""
+    folder = state_dir(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(_lock_path(root, sys.executable), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return  # a follower runs
+        raise
+    finally:
+        os.close(fd)  # closing drops a lock we just took: the follower takes it for itself
+    with open(folder / "follower.log", "ab") as log:
+        subprocess.Popen(
+            [sys.executable, "-m", "jupyter_mlops.sinks.follower", str(root)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+        )
+
+
+class NoticeReader:
+    """The kernel's view of its session's notices file: new lines since the last look, one ``stat`` a call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+
+    def new(self) -> list[tuple[str, str]]:
+        try:
+            if os.stat(self.path).st_size <= self._offset:
+                return []
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except OSError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next look
+        self._offset += len(complete)
+        out = []
+        for line in complete.decode("utf-8", "replace").splitlines():
+            key, _, message = line.partition("\t")
+            out.append((key, message))
+        return out
+
+
+# --- the follower process ---------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """What the follower remembers about one subscription between passes."""
+
+    provenance_done: bool = False
+    pushed: bool = False
+    down: bool = False
+    outages: int = 0
+
+
+class Follower:
+    def __init__(self, root: Path, lock_fd: int) -> None:
+        self.root = root
+        self._journal = journal_path(root)
+        self._lock_fd = lock_fd
+        self._python = sys.executable
+        self._pushers: dict[str, Pusher] = {}
+        self._states: dict[tuple[str, str], _State] = {}
+
+    def run(self) -> None:
+        from jupyter_mlops.sinks.bookkeeping import Bookkeeping
+
+        book = Bookkeeping(self._journal)
+        try:
+            self._loop(book)
+        finally:
+            book.close()
+
+    def _loop(self, book: Bookkeeping) -> None:
+        version, changed_at, dirty_since = book.data_version(), 0.0, None
+        subs, read_at = book.followed(self._python), time.monotonic()
+        idle_since = read_at
+        while True:
+            now = time.monotonic()
+            current = book.data_version()
+            if current != version or now - read_at >= RECHECK_S:
+                if current != version:
+                    version, changed_at, dirty_since = current, now, dirty_since or now
+                subs, read_at = book.followed(self._python), now
+            if not subs:
+                if now - idle_since >= LINGER_S and self._may_exit(book):
+                    return
+            elif not self._journal.exists():  # the project was deleted (a scratch copy, a test's folder)
+                _log("the journal is gone: exiting")
+                return
+            else:
+                idle_since = now
+                due = dirty_since is not None and (now - changed_at >= QUIET_S or now - dirty_since >= MAX_DELAY_S)
+                subs = [sub for sub in subs if self._serve_guarded(book, sub, due)]
+                if due:
+                    dirty_since = None
+            time.sleep(POLL_S)
+
+    def _may_exit(self, book: Bookkeeping) -> bool:
+        """Release the lock, then look once more: a kernel that subscribed meanwhile saw the lock held and
+        started nobody, so the follower stays (unless another one took the lock in between)."""
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if not book.followed(self._python):
+            return True
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        return False
+
+    def _serve_guarded(self, book: Bookkeeping, sub: Followed, due: bool) -> bool:
+        """One subscription failing in a way nobody foresaw must not stop the others: it is dropped (the
+        journal keeps its records for `jupyter mlops sync`) and the failure logged."""
+        try:
+            return self._serve(book, sub, due)
+        except Exception as exc:
+            _log(f"{sub.session_id} → {sub.uri}: {type(exc).__name__}: {exc}; left to `jupyter mlops sync`")
+            try:
+                self._drop(book, sub, "failed")
+            except Exception as again:
+                _log(f"{sub.session_id}: cannot drop it either ({again})")
+            return False
+
+    def _serve(self, book: Bookkeeping, sub: Followed, due: bool) -> bool:
+        """Capture provenance, push when due; False once the subscription is dropped."""
+        key = (sub.session_id, sub.uri)
+        state = self._states.setdefault(key, _State())
+        if not sub.closed and not _kernel_alive(sub):
+            self._drop(book, sub, "its kernel died: `jupyter mlops sync` sends what it left")
+            return False
+        if not state.provenance_done:
+            state.provenance_done = True
+            self._capture_provenance(book, sub)
+        session = book.session(sub.session_id)
+        if session is None:
+            self._drop(book, sub, "the session is not in the journal")
+            return False
+        first = not state.pushed and (session["experiment"] or book.has_cell_runs(sub.session_id))
+        if not (due or first or sub.closed):
+            return True
+        state.pushed = True
+        sent = self._push(book, sub, state)
+        if sub.closed or key not in self._states:  # closed, or dropped for want of a pusher
+            if key in self._states:
+                self._drop(book, sub, "sent" if sent else "not all sent: `jupyter mlops sync` sends the rest later")
+            return False
+        return True
+
+    def _push(self, book: Bookkeeping, sub: Followed, state: _State) -> bool:
+        pusher = self._pusher(book, sub)
+        if pusher is None:
+            return False
+        try:
+            result = pusher.push(sub.session_id)
+        except Exception as exc:  # StoreUnavailable, or a bug: either way the journal keeps the records
+            if not state.down:
+                state.down = True
+                state.outages += 1
+                self._notice(sub, f"mlflow-down-{state.outages}", (
+                    f"MLflow store unreachable ({exc}); records wait in the journal and are sent when it is "
+                    "back (next cell, or `jupyter mlops sync`) — your cells run normally"))
+            _log(f"{sub.session_id} → {sub.uri}: {exc}")
+            return False
+        state.down = False
+        return not result.busy
+
+    def _pusher(self, book: Bookkeeping, sub: Followed) -> Pusher | None:
+        pusher = self._pushers.get(sub.uri)
+        if pusher is None:
+            try:
+                from jupyter_mlops.sinks.mlflow_push import Pusher  # ~2 s: MLflow itself
+
+                pusher = self._pushers[sub.uri] = Pusher(book, sub.uri)
+            except Exception as exc:
+                self._notice(sub, "mlflow-start", f"cannot start the MLflow mirror ({type(exc).__name__}: "
+                             f"{exc}); your cells run normally, `jupyter mlops sync` can send them later")
+                self._drop(book, sub, f"no pusher: {exc}")
+                return None
+        return pusher
+
+    def _capture_provenance(self, book: Bookkeeping, sub: Followed) -> None:
+        """The session's git commit and packages, once, before its run is made (this process runs the
+        kernel's interpreter, so its environment is the kernel's)."""
+        if book.provenance(sub.session_id) is not None:
+            return
+        from jupyter_mlops.provenance import environment, git_state
+        from jupyter_mlops.sinks.bookkeeping import Provenance
+
+        try:
+            git = git_state(self.root)
+            book.save_provenance(sub.session_id, Provenance(git, environment()))
+        except Exception as exc:
+            self._notice(sub, "mlflow-provenance", f"cannot record git and environment provenance ({exc}); "
+                         "runs are mirrored without it")
+            return
+        if git.note:
+            self._notice(sub, "mlflow-git", f"{git.note}: MLflow runs record no git commit (commit the "
+                         "project to record one); tracking continues")
+
+    def _notice(self, sub: Followed, key: str, message: str) -> None:
+        with open(notices_path(self.root, sub.session_id), "a", encoding="utf-8") as f:
+            f.write(f"{key}\t{' '.join(message.split())}\n")
+
+    def _drop(self, book: Bookkeeping, sub: Followed, why: str) -> None:
+        book.unfollow(sub.session_id, sub.uri)
+        self._states.pop((sub.session_id, sub.uri), None)
+        notices_path(self.root, sub.session_id).unlink(missing_ok=True)
+        _log(f"{sub.session_id} → {sub.uri}: done ({why})")
+
+
+def _kernel_alive(sub: Followed) -> bool:
+    """A kernel on another host cannot be checked: trust it until it closes its subscription."""
+    if sub.host != socket.gethostname():
+        return True
+    return pid_alive(sub.pid)
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} follower {os.getpid()}: {message}", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    root = Path(argv[0]).resolve()
+    fd = os.open(_lock_path(root, sys.executable), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return 0  # another follower won the race: it follows every kernel of this interpreter
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for a person (or a test) looking
+    # A SIGTERM (logout, container stop) unwinds like an exit, so a store being created is cleaned up
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        os.nice(10)  # MLflow's client code must not take a core from the kernels it follows
+    except OSError:
+        pass
+    _log(f"following {root}")
+    Follower(root, fd).run()
+    _log("nothing left to follow: exiting")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
