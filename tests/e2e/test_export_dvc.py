@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from jupyter_mlops.journal import Journal
+from tests.support.wait import followers_done, wait_for
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -62,6 +63,8 @@ def tracked(tmp_path_factory) -> Path:
     shutil.copytree(EXAMPLES / "data", repo / "data")
     executed = tmp_path_factory.mktemp("executed") / "churn.ipynb"
     run(repo, sys.executable, "-m", "papermill", "churn.ipynb", str(executed), "--cwd", str(repo), "-k", "python3")
+    # The tests copy this folder: not while the MLflow follower still writes its store and the journal.
+    wait_for(lambda: followers_done(repo), timeout=120, what="the MLflow follower's last pass")
     return repo
 
 

@@ -21,14 +21,16 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def track(project: Path, *, reproducible: bool, extra_read: str | None = None) -> None:
-    """A session of churn.ipynb: every code cell run top to bottom (``load`` also reading ``extra_read``),
-    then, when not ``reproducible``, the ``train`` cell run again after ``features`` was edited."""
+def track(project: Path, *, reproducible: bool, extra_read: str | None = None, upto: str | None = None) -> None:
+    """A session of churn.ipynb: its code cells run top to bottom (down to ``upto``; ``load`` also reading
+    ``extra_read``), then, when not ``reproducible``, ``train`` run again after ``features`` was edited."""
     j = Journal(project / ".mlops" / "journal.sqlite")
     j.start_session("s1", experiment="churn", notebook="churn.ipynb", root=str(project), python="3.11",
                     ipython="9", options={})
     cells = [c for c in json.loads((project / "churn.ipynb").read_text())["cells"] if c["cell_type"] == "code"]
     runs = [(c["id"], "".join(c["source"])) for c in cells]
+    if upto is not None:
+        runs = runs[: [cell_id for cell_id, _ in runs].index(upto) + 1]
     if not reproducible:
         features = next(code for cell_id, code in runs if cell_id == "features")
         runs += [("features", features + "\nX_train = X_train.iloc[:10]"), ("train", dict(runs)["train"])]
@@ -73,9 +75,9 @@ def test_refused_when_the_journal_says_the_state_is_not_reproducible(project, ca
 
 def test_a_cells_journal_record_is_its_files_the_code_is_only_a_fallback(project):
     """The ``load`` cell's record (its current code) says it read data/lookup.csv only: that is its dep,
-    whatever its code names. Only a run of the cell's current code counts: the ``train`` record (other
-    code) is ignored, so that cell's files come from its code."""
-    track(project, reproducible=True, extra_read="data/lookup.csv")
+    whatever its code names. ``train`` has no record (the session stopped above it), so that cell's files
+    come from its code."""
+    track(project, reproducible=True, extra_read="data/lookup.csv", upto="load")
     export_notebook(project / "churn.ipynb", stages="single")
     dvc_yaml = (project / "dvc.yaml").read_text()
     assert "- data/lookup.csv" in dvc_yaml and "- data/churn.csv" not in dvc_yaml
