@@ -72,7 +72,6 @@ from jupyter_client.kernelspec import KernelSpec
 
 HERE = Path(__file__).resolve().parent
 OURS = HERE / "notebooks"
-REPO = HERE.parent
 KINDS = ("clean", "reorder", "display-rerun", "idempotent-rerun", "skipped", "later-first", "overwritten",
          "mutating-rerun", "deleted", "edited")
 CELL_TIMEOUT = 90.0
@@ -443,8 +442,9 @@ class KernelPool:
     """Kernels started ahead on a thread, each in a new empty folder: a fresh kernel costs no waiting."""
 
     def __init__(self, spare: int = 2) -> None:
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1",
-                    "PYTHONPATH": os.pathsep.join([str(REPO), str(HERE), os.environ.get("PYTHONPATH", "")])}
+        # the caller's PYTHONPATH first (it says which jupyter_mlops is measured), then kernel_values.py's folder
+        path = [p for p in (os.environ.get("PYTHONPATH", ""), str(HERE)) if p]
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(path)}
         self.env.pop("JPY_SESSION_NAME", None)
         self.env.pop("MPLBACKEND", None)  # the kernel's inline backend, as in JupyterLab
         self.ready: queue.Queue = queue.Queue(maxsize=spare)
@@ -592,6 +592,8 @@ class Judged:
 class Session:
     """A script replayed in a tracked kernel, its notebook file kept as the user sees it."""
 
+    announced = False  # which jupyter_mlops the kernels import, said once
+
     def __init__(self, notebook: Notebook, kernel: Kernel, tracked: bool) -> None:
         self.nb, self.kernel, self.tracked = notebook, kernel, tracked
         self.cells = [dict(c) for c in notebook.cells]
@@ -606,6 +608,10 @@ class Session:
             setup = self.kernel.execute(f"%load_ext jupyter_mlops\n%mlops_track --no-mlflow --notebook {self.file}")
             if setup.status != "ok":
                 raise RuntimeError(f"%mlops_track failed in {notebook.name}: {setup.ename}")
+            if not Session.announced:
+                Session.announced = True
+                where = self.kernel.evaluate('__import__("jupyter_mlops").__file__')
+                print(f"measuring {where}", flush=True)
 
     def _save(self) -> None:
         cells = []
