@@ -765,6 +765,39 @@ def _step_text(step: tuple, numbers: dict[str, int]) -> str:
     return f"{prefix}{numbers[step[1]]}" + ("*" if step[0] == "run" and step[2] else "")
 
 
+def judge(notebook: Notebook, kind: str, index: int, script: list[tuple], pool: KernelPool, oracle: Oracle,
+          nondet: Nondeterministic, verbose: bool) -> tuple[list[Judged], Session]:
+    """Replay one script in a tracked kernel; each scored state judged by the oracle, the detector, the rule."""
+    session = Session(notebook, pool.take(), tracked=True)
+    states = []
+    try:
+        for n, step in enumerate(script):
+            session.apply(step)
+            if step[0] != "run" or not step[2]:
+                continue
+            truth, why = session.truth(oracle, nondet)
+            ours, issues = session.verdict()
+            states.append(Judged(notebook.name, notebook.corpus, kind, index, n, truth, ours, session.naive(),
+                                 why, issues, script[: n + 1]))
+            if verbose:
+                print(f"{notebook.name} #{index} {kind} step {n}: oracle {'reproducible' if truth else why}; "
+                      f"detector {'reproducible' if ours else issues[:2]}; naive {session.naive()}", flush=True)
+    finally:
+        session.kernel.shutdown()
+    return states, session
+
+
+def untracked_seconds(notebook: Notebook, script: list[tuple], pool: KernelPool) -> float:
+    """The same script's cells in a kernel without the tracker: the overhead's baseline."""
+    plain = Session(notebook, pool.take(), tracked=False)
+    try:
+        for step in script:
+            plain.apply(step)
+    finally:
+        plain.kernel.shutdown()
+    return plain.cell_seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebooks", default="", help="comma-separated names (default: all)")
@@ -789,6 +822,7 @@ def main() -> None:
     judged: list[Judged] = []
     tracked_s = untracked_s = 0.0
     skipped: Counter = Counter()
+    lost: list[str] = []
     started = time.perf_counter()
     try:
         for number, notebook in numbered:
@@ -801,31 +835,15 @@ def main() -> None:
                 if not script:
                     skipped[kind] += 1
                     continue
-                session = Session(notebook, pool.take(), tracked=True)
                 try:
-                    for n, step in enumerate(script):
-                        session.apply(step)
-                        if step[0] != "run" or not step[2]:
-                            continue
-                        truth, why = session.truth(oracle, nondet)
-                        ours, issues = session.verdict()
-                        judged.append(Judged(notebook.name, notebook.corpus, kind, index, n, truth, ours,
-                                             session.naive(), why, issues, script[: n + 1]))
-                        if args.verbose:
-                            print(f"{notebook.name} #{index} {kind} step {n}: oracle "
-                                  f"{'reproducible' if truth else why}; detector "
-                                  f"{'reproducible' if ours else issues[:2]}; naive {session.naive()}", flush=True)
-                finally:
-                    session.kernel.shutdown()
+                    states, session = judge(notebook, kind, index, script, pool, oracle, nondet, args.verbose)
+                except (TimeoutError, queue.Empty, RuntimeError) as exc:  # a kernel died or hung: say so, go on
+                    lost.append(f"{notebook.name} #{index} {kind}: {type(exc).__name__}: {exc}")
+                    continue
+                judged += states
                 if args.overhead_every and index % args.overhead_every == 0:
-                    plain = Session(notebook, pool.take(), tracked=False)
-                    try:
-                        for step in script:
-                            plain.apply(step)
-                    finally:
-                        plain.kernel.shutdown()
                     tracked_s += session.cell_seconds
-                    untracked_s += plain.cell_seconds
+                    untracked_s += untracked_seconds(notebook, script, pool)
             print(f"  {notebook.name:<36} {notebook.corpus:<6} {len(scripts.live):3d} cells  "
                   f"{sum(j.notebook == notebook.name for j in judged):3d} states  "
                   f"{time.perf_counter() - started:6.0f} s", flush=True)
@@ -840,6 +858,8 @@ def main() -> None:
           f"for one to start), {elapsed:.0f} s in all")
     if skipped:
         print("  scripts not made (no cell fits the kind): " + ", ".join(f"{k} {n}" for k, n in skipped.items()))
+    for line in lost:
+        print(f"  session lost: {line}")
     report(judged)
     if untracked_s:
         print(f"\nwall-time overhead of tracking (same scripts, cells only): tracked {tracked_s:.1f} s, "
