@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -737,27 +738,32 @@ def report(judged: list[Judged]) -> None:
 
 
 def show(judged: list[Judged], count: int, args: argparse.Namespace, notebooks: list[Notebook]) -> None:
+    """Up to ``count`` misses and false alarms of each kind (one per script), each with its replay command."""
     by_name = {n.name: n for n in notebooks}
-    for title, cases in (("misses (broken, detector said reproducible)", [j for j in judged if not j.truth and j.ours]),
-                         ("false alarms", [j for j in judged if j.truth and not j.ours])):
+    misses = [j for j in judged if not j.truth and j.ours]
+    alarms = [j for j in judged if j.truth and not j.ours]
+    for title, cases in (("misses (not reproducible, the detector said reproducible)", misses),
+                         ("false alarms (reproducible, the detector said not)", alarms)):
         if not cases or not count:
             continue
         print(f"\n{title}: {len(cases)}; by kind: "
               + ", ".join(f"{k} {n}" for k, n in Counter(j.kind for j in cases).most_common()))
-        seen: set[tuple[str, int]] = set()
-        for case in sorted(cases, key=lambda j: (KINDS.index(j.kind), j.notebook, j.session)):
-            if (case.notebook, case.session) in seen or len(seen) >= count:
-                continue
-            seen.add((case.notebook, case.session))
-            print(f"  [{case.kind}] {case.notebook} session {case.session} step {case.step}: oracle: {case.why}")
-            for issue in case.issues[:2]:
-                print(f"      detector: {issue}")
-            numbers = {cell_id: n + 1 for n, cell_id in enumerate(by_name[case.notebook].code_ids())}
-            print("      script (code cell numbers; * scored, e edit, d delete): "
-                  + " ".join(_step_text(s, numbers) for s in case.script))
-            kinds = f" --kinds {args.kinds}" if args.kinds else ""
-            print(f"      replay: python benchmarks/detector_strict.py --notebooks {case.notebook} --seed {args.seed}"
-                  f" --first-session {case.session} --sessions 1{kinds} --verbose")
+        for kind in KINDS:
+            seen: set[tuple[str, int]] = set()
+            for case in (c for c in cases if c.kind == kind):
+                if (case.notebook, case.session) in seen or len(seen) >= count:
+                    continue
+                seen.add((case.notebook, case.session))
+                print(f"  [{case.kind}] {case.notebook} session {case.session} step {case.step}: "
+                      f"oracle: {case.why or 'reproducible'}")
+                for issue in case.issues[:2]:
+                    print(f"      detector: {issue}")
+                numbers = {cell_id: n + 1 for n, cell_id in enumerate(by_name[case.notebook].code_ids())}
+                print("      script (code cell numbers; * scored, e edit, d delete): "
+                      + " ".join(_step_text(s, numbers) for s in case.script))
+                kinds = f" --kinds {args.kinds}" if args.kinds else ""
+                print(f"      replay: python benchmarks/detector_strict.py --notebooks {case.notebook} "
+                      f"--seed {args.seed} --first-session {case.session} --sessions 1{kinds} --verbose")
 
 
 def _step_text(step: tuple, numbers: dict[str, int]) -> str:
@@ -807,7 +813,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", default="", help="comma-separated kinds (default: all)")
     parser.add_argument("--overhead-every", type=int, default=5, help="replay every N-th script untracked too")
-    parser.add_argument("--show", type=int, default=8, help="worst misses and false alarms to list")
+    parser.add_argument("--show", type=int, default=3, help="misses and false alarms to list, per kind")
+    parser.add_argument("--json", type=Path, help="write every judged state there (to compare two runs)")
     parser.add_argument("--verbose", action="store_true", help="print every scored state")
     args = parser.parse_args()
 
@@ -865,6 +872,8 @@ def main() -> None:
         print(f"\nwall-time overhead of tracking (same scripts, cells only): tracked {tracked_s:.1f} s, "
               f"untracked {untracked_s:.1f} s, ratio {tracked_s / untracked_s:.2f}×")
     show(judged, args.show, args, notebooks)
+    if args.json:
+        args.json.write_text(json.dumps([dataclasses.asdict(j) for j in judged], indent=1))
 
 
 if __name__ == "__main__":
