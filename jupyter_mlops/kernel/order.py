@@ -19,6 +19,8 @@ their md5, names the runtime saw rebound), so a clean top-to-bottom run always m
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -487,6 +489,11 @@ class _Book:
     frontier: int  # the lowest cell that ever ran; cells below it have simply not been reached yet
     static_opaque: frozenset[str] = frozenset()  # names the cells' code shows are modules, functions, figures
     figures: frozenset[str] = frozenset()  # names the cells' code binds to plots
+    inert: list[bool] = field(default_factory=list)  # per position: a cell with no effect to miss (``_inert``)
+    effective: list[int] = field(default_factory=list)  # per position: how many cells above it are not inert
+    unrun: list[int] = field(default_factory=list)  # sorted positions of cells that are not inert and never ran
+    edited: set[int] = field(default_factory=set)  # positions of cells that ran, but not with their code now
+    runs_seen: int = 0  # how many cells had run when ``frontier`` and ``unrun`` were last brought up to date
 
     def first_reader(self, name: str) -> str | None:
         return next((c.cell_id for c, e in zip(self.cells, self.effects, strict=True) if name in e.reads), None)
@@ -605,26 +612,30 @@ class _Judge:
         cached = self.detector._outcomes
         if cached is not None and cached[0] == key:
             return cached[1]
-        causes: list[_Cause] = []
-        unrun: list[int] = []
-        for pos in range(self.book.frontier + 1):
-            cell = self.book.cells[pos]
-            if _inert(cell.code):
-                continue
-            if cell.cell_id not in self.detector._runs:
-                unrun.append(pos)
-                continue
-            if unrun:
-                causes.append(self._unrun_cause(unrun))
-                unrun = []
-            if (cell.cell_id, self.book.effects[pos].fingerprint) not in self.detector._latest:
-                causes.append(_Cause(
+        book, frontier, latest = self.book, self.book.frontier, self.detector._latest
+        found: list[tuple[int, _Cause]] = []
+        # Cells never run: consecutive ones (nothing but inert cells between) are one issue.
+        unrun = book.unrun[: bisect.bisect_right(book.unrun, frontier)]
+        group: list[int] = []
+        for pos in unrun:
+            if group and book.effective[pos] - book.effective[group[-1]] > 1:
+                found.append((group[0], self._unrun_cause(group)))
+                group = []
+            group.append(pos)
+        if group:
+            found.append((group[0], self._unrun_cause(group)))
+        for pos in sorted(book.edited):
+            cell = book.cells[pos]
+            if pos <= frontier and (cell.cell_id, book.effects[pos].fingerprint) not in latest:
+                found.append((pos, _Cause(
                     "hidden-state", cell.cell_id, f"cell {pos + 1} was edited and not re-run", frozenset({pos}),
-                ))
-            elif pos < len(self.run.steps) and self.run.steps[pos].assumed_ok:
-                causes.append(self._failed_cause(pos))
-        if unrun:
-            causes.append(self._unrun_cause(unrun))
+                )))
+        for cell_id, fingerprint in self.detector._failing:
+            pos = book.pos.get(cell_id)
+            if (pos is not None and pos <= frontier and book.effects[pos].fingerprint == fingerprint
+                    and pos < len(self.run.steps) and self.run.steps[pos].assumed_ok):
+                found.append((pos, self._failed_cause(pos)))
+        causes = [cause for _, cause in sorted(found, key=lambda item: item[0])]
         self.detector._outcomes = (key, causes)
         return causes
 
@@ -1069,6 +1080,7 @@ class Detector:
         self._book_cache: tuple[tuple, _Book] | None = None
         self.repairs: dict[tuple, tuple[bool, tuple]] = {}  # fix searches, see _Judge._repairs
         self._outcomes: tuple[tuple, list[_Cause]] | None = None  # see _Judge.outcome_causes
+        self._failing: set[tuple[str, str]] = set()  # (cell id, fingerprint) whose latest run raised
 
     def record(self, execution: Execution) -> None:
         self._deleted |= execution.deleted_cells
@@ -1083,6 +1095,10 @@ class Detector:
         self._count += 1
         self._runs.setdefault(execution.cell_id, []).append(step)
         self._latest[(execution.cell_id, effects.fingerprint)] = step
+        if step.ok:
+            self._failing.discard((execution.cell_id, effects.fingerprint))
+        else:
+            self._failing.add((execution.cell_id, effects.fingerprint))
         files = (tuple(sorted(step.files_read.items())), tuple(sorted(step.files_written.items())))
         # A run that raised is replayed by comparing its inputs: only that very run says the same.
         step.facts = (files, step.applied, step.unknown) if step.ok else (files, step)
@@ -1165,7 +1181,7 @@ class Detector:
         created: list[tuple[_Cause, set[str]]] = []
         skipped = [
             p for p in range(book.frontier + 1, pos)
-            if book.cells[p].cell_id not in self._runs and not _inert(book.cells[p].code)
+            if book.cells[p].cell_id not in self._runs and not book.inert[p]
         ]
         if skipped:
             first, last = skipped[0], skipped[-1]
@@ -1203,10 +1219,27 @@ class Detector:
     # -- the notebook ----------------------------------------------------------------------------------
 
     def _book(self, notebook: Sequence[NotebookCell]) -> _Book:
-        """The notebook without deleted cells; reused while cells, deletions and cells run are the same."""
-        key = (tuple(notebook), frozenset(self._deleted), len(self._runs))
+        """The notebook without deleted cells; reused while cells and deletions are the same.
+
+        A cell run for the first time only moves the frontier, so the book (and with it the cached
+        top-to-bottom run's validation) survives a top-to-bottom run of any length.
+        """
+        key = (tuple(notebook), frozenset(self._deleted))
         if self._book_cache is not None and self._book_cache[0] == key:
-            return self._book_cache[1]
+            book = self._book_cache[1]
+            if book.runs_seen != len(self._runs):
+                for cell_id in itertools.islice(self._runs, book.runs_seen, None):
+                    pos = book.pos.get(cell_id)
+                    if pos is None:
+                        continue
+                    book.frontier = max(book.frontier, pos)
+                    at = bisect.bisect_left(book.unrun, pos)
+                    if at < len(book.unrun) and book.unrun[at] == pos:
+                        del book.unrun[at]
+                    if (cell_id, book.effects[pos].fingerprint) not in self._latest:
+                        book.edited.add(pos)
+                book.runs_seen = len(self._runs)
+            return book
         cells: list[NotebookCell] = []
         pos: dict[str, int] = {}
         for cell in notebook:
@@ -1217,7 +1250,14 @@ class Detector:
         effects = [analyze(c.code) for c in cells]
         static = frozenset().union(*(e.likely_opaque for e in effects))
         figures = frozenset().union(*(e.figures for e in effects))
-        book = _Book(cells, effects, pos, frontier, static, figures)
+        inert = [_inert(c.code) for c in cells]
+        effective = list(itertools.accumulate((not i for i in inert), initial=0))
+        unrun = [p for p, c in enumerate(cells) if not inert[p] and c.cell_id not in self._runs]
+        edited = {
+            p for p, c in enumerate(cells)
+            if c.cell_id in self._runs and (c.cell_id, effects[p].fingerprint) not in self._latest
+        }
+        book = _Book(cells, effects, pos, frontier, static, figures, inert, effective, unrun, edited, len(self._runs))
         self._book_cache = (key, book)
         return book
 

@@ -143,6 +143,8 @@ class TrackingSession:
         self._ran_since_view: set[str] = set()
         self._last_code: dict[str, tuple[str, float]] = {}
         self._last_cell: str | None = None  # the cell run last, where a cell without an id most likely follows
+        # The saved cells (that very list), their positions by code and by id: built once per read of the file.
+        self._code_index: tuple[list[SavedCell], dict[str, list[int]], dict[str, int]] | None = None
         self._opaque: set[str] = set()
         self._declared: dict[str, tuple[int, int]] = {}
         self._pending: dict[int, _Target | FileDigest] = {}  # token -> whichever of row and digest came first
@@ -681,11 +683,16 @@ class TrackingSession:
         taken (papermill runs in order), else the first not run yet, else the first.
         """
         if self._notebook is not None:
-            stripped = code.strip()
             cells = self._notebook.code_cells()
-            matches = [i for i, cell in enumerate(cells) if cell.source.strip() == stripped]
+            if self._code_index is None or self._code_index[0] is not cells:
+                by_code: dict[str, list[int]] = {}
+                for i, cell in enumerate(cells):
+                    by_code.setdefault(cell.source.strip(), []).append(i)
+                self._code_index = (cells, by_code, {cell.cell_id: i for i, cell in enumerate(cells)})
+            _, by_code, position = self._code_index
+            matches = by_code.get(code.strip())
             if matches:
-                after = next((i + 1 for i, cell in enumerate(cells) if cell.cell_id == self._last_cell), 0)
+                after = position[self._last_cell] + 1 if self._last_cell in position else 0
                 unrun = [i for i in matches if cells[i].cell_id not in self._last_code]
                 chosen = after if after in matches else (unrun or matches)[0]
                 return cells[chosen].cell_id

@@ -833,3 +833,18 @@ def test_cell_that_failed_for_want_of_a_file_a_cell_above_writes():
     (issue,) = [i for i in verdict.issues if i.kind == "failed-out-of-order"]
     assert issue.cell_id == "R" and issue.fix == "run cell 2"
     assert "cell 2 failed with FileNotFoundError" in issue.message
+
+
+def test_one_book_follows_a_session_through_skips_fills_and_failures():
+    """The notebook unchanged between verdicts: what ran, what never did and what failed is kept up to
+    date incrementally as cells run."""
+    cells = notebook(("A", "import math"), ("B", "x = math.pi"), ("C", "# note"), ("D", "y = x * 2"), ("E", "z = 1"))
+    detector = Detector()
+    steps = [("A", {}), ("D", {"ok": False, "rebound": frozenset(), "error": "NameError: name 'x' is not defined"}),
+             ("E", {}), ("B", {}), ("D", {})]
+    seen = []
+    for cell_id, run in steps:
+        detector.record(Execution(cell_id, code_of(cells, cell_id), **run))
+        seen.append(sorted((i.kind, i.cell_id) for i in detector.verdict(cells).issues))
+    failed, skipped = ("failed-out-of-order", "D"), ("skipped-cell", "B")
+    assert seen == [[], [failed, skipped], [failed, skipped], [failed], []]
