@@ -25,6 +25,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.sinks import mlflow_batch, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
+from jupyter_mlops.sinks.follower import state_dir
 
 
 class StoreUnavailable(Exception):
@@ -216,13 +217,15 @@ def _create_sqlite_store(db: Path) -> None:
 
     MLflow builds a fresh database with dozens of migrations (seconds, not atomic): a process stopped
     meanwhile would leave a half-migrated ``mlflow.db`` that MLflow then refuses to open. Linking never
-    replaces a store another process created in the meantime. A temporary file left by a process killed
-    with SIGKILL (SIGTERM unwinds and removes it) is removed by the next creator.
+    replaces a store another process created in the meantime. The temporary goes in our own
+    ``.mlops/mlflow/`` when the store is the project's (nothing to see in the user's folder while it is
+    made), else beside the store. One left by a process killed with SIGKILL (SIGTERM unwinds and removes
+    it) is removed by the next creator.
     """
     if db.exists():
         return
     _remove_abandoned_temporaries(db)
-    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    tmp = _temporaries_dir(db) / f".{db.name}.{os.getpid()}.tmp"
     chatty = logging.getLogger("mlflow.store.db.utils")  # "Creating initial MLflow database tables..."
     level = chatty.level
     chatty.setLevel(logging.WARNING)
@@ -237,9 +240,15 @@ def _create_sqlite_store(db: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _temporaries_dir(db: Path) -> Path:
+    """Where a store is made before it is linked into place: on the store's own filesystem, out of sight."""
+    ours = state_dir(db.parent)
+    return ours if ours.is_dir() else db.parent
+
+
 def _remove_abandoned_temporaries(db: Path) -> None:
     """``.mlflow.db.<pid>.tmp`` (and SQLite's ``-journal`` beside it) of a creator that is gone."""
-    for tmp in db.parent.glob(f".{db.name}.*.tmp*"):
+    for tmp in (*db.parent.glob(f".{db.name}.*.tmp*"), *_temporaries_dir(db).glob(f".{db.name}.*.tmp*")):
         pid = tmp.name[len(db.name) + 2:].partition(".")[0]
         if pid.isdigit() and not pid_alive(int(pid)):
             tmp.unlink(missing_ok=True)

@@ -73,6 +73,8 @@ def test_the_exiting_kernel_leaves_its_mlflow_run_to_the_follower_and_the_run_is
     # Nothing of ours on papermill's output: no comm without a frontend, no interrupted shutdown
     assert "comm target" not in run.stderr and "KeyboardInterrupt" not in run.stderr, run.stderr
     assert "jupyter-mlops" not in run.stderr, run.stderr
+    # While the follower builds the store after papermill exits, the user's folder shows nothing of it
+    assert sorted(p.name for p in example.glob(".mlflow.db*")) == []
     j = Journal(example / ".mlops" / "journal.sqlite", create=False)
     session = j.find_session("latest")
     from mlflow import MlflowClient

@@ -94,7 +94,9 @@ def test_a_store_temporary_left_by_a_killed_creator_is_removed_when_the_store_is
     # Given what a process SIGKILLed while it created the store leaves beside it
     gone = subprocess.Popen(["true"])
     gone.wait()
-    left = [project / f".mlflow.db.{gone.pid}.tmp", project / f".mlflow.db.{gone.pid}.tmp-journal"]
+    ours = project / ".mlops" / "mlflow"
+    ours.mkdir(parents=True, exist_ok=True)
+    left = [project / f".mlflow.db.{gone.pid}.tmp", ours / f".mlflow.db.{gone.pid}.tmp-journal"]
     for path in left:
         path.write_bytes(b"half a database")
     start(journal, "s1")
@@ -104,7 +106,7 @@ def test_a_store_temporary_left_by_a_killed_creator_is_removed_when_the_store_is
     out = sync(project)
     assert out.returncode == 0, out.stderr
     assert run_of(project, "s1").data.params == {"lr": "0.1"}
-    assert sorted(p.name for p in project.glob(".mlflow.db*")) == []
+    assert sorted(p.name for p in [*project.glob(".mlflow.db*"), *ours.glob(".mlflow.db*")]) == []
 
 
 def test_a_running_session_is_continued_from_its_marks_without_duplicates(journal, project):
