@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,14 @@ class Lab:
         """Typing before the kernel is connected drops the run: wait for idle with a connection."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            kernels = self.api("api/kernels")
+            try:
+                kernels = self.api("api/kernels")
+            except urllib.error.HTTPError as exc:
+                # jupyter_server answers 500 when the list is asked for while a kernel is starting (its
+                # last_activity is not set yet): Jupyter's own race, which ends when the kernel is up.
+                if exc.code != 500:
+                    raise
+                kernels = []
             if any(k["execution_state"] == "idle" and k["connections"] >= 1 for k in kernels):
                 return
             time.sleep(0.3)
