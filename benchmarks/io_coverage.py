@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from jupyter_mlops.hashing import dir_digest  # noqa: E402
-from jupyter_mlops.journal import Journal  # noqa: E402
 from tests.support.kernel import Kernel  # noqa: E402
+from tests.support.records import files_of  # noqa: E402
 
 R, W = "read", "write"
 
@@ -194,15 +194,6 @@ def digest(path: Path) -> str:
     return dir_digest(path).md5 if path.is_dir() else hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def records(project: Path, cell_id: str) -> dict[tuple[str, str], str | None]:
-    j = Journal(project / ".mlops" / "journal.sqlite", create=False)
-    try:
-        detail = j.session_detail(j.find_session("latest"))
-    finally:
-        j.close()
-    return {(f["path"], f["mode"]): f["md5"] for f in detail["files"] if f["cell_id"] == cell_id}
-
-
 def start(project: Path, watch: bool) -> Kernel:
     kernel = Kernel(project, env={"JUPYTER_MLOPS_WATCH": "1" if watch else "0"})
     kernel.cell("%load_ext jupyter_mlops", "load")
@@ -279,7 +270,7 @@ def run_row(kernel: Kernel, project: Path, r: Row, gate: Path | None = None) -> 
         other.join(timeout=60)
     if reply.status != "ok":
         print(f"    ({r.name}: the cell failed: {reply.ename}: {reply.evalue})")
-    return records(project, cell_id)
+    return files_of(project, cell_id)
 
 
 IDLE_TIMING = """
@@ -384,7 +375,7 @@ def many_files() -> None:
             for label, (_, project) in kernels.items():
                 median, median_cpu = statistics.median(took[label]), statistics.median(cpu[label])
                 record = ("" if variants[label] is None else
-                          "   record: " + ", ".join(f"{p} ({m})" for p, m in records(project, "many0")))
+                          "   record: " + ", ".join(f"{p} ({m})" for p, m in files_of(project, "many0")))
                 print(f"  {label:22} {median * 1e3:7.0f} ms ({median / base:.2f}x), CPU in the cell "
                       f"{median_cpu * 1e3:5.0f} ms ({median_cpu / base_cpu:.2f}x){record}")
         finally:

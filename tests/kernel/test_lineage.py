@@ -17,24 +17,14 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops.hashing import dir_digest
-from jupyter_mlops.journal import Journal
 from tests.support.kernel import Kernel
+from tests.support.records import files_of
 
 pytestmark = pytest.mark.kernel
 
 
 def md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def files_of(project: Path, cell_id: str) -> dict[tuple[str, str], str | None]:
-    """{(path, mode): md5} of the latest session's runs of ``cell_id``."""
-    j = Journal(project / ".mlops" / "journal.sqlite", create=False)
-    try:
-        detail = j.session_detail(j.find_session("latest"))
-    finally:
-        j.close()
-    return {(f["path"], f["mode"]): f["md5"] for f in detail["files"] if f["cell_id"] == cell_id}
 
 
 def start_tracking(project: Path, env: dict[str, str] | None = None) -> Kernel:
