@@ -541,16 +541,17 @@ class _Judge:
         outcomes = self.outcome_causes()
         unrun = {pos: c for c in outcomes if c.kind == "skipped-cell" for pos in c.cells}
 
-        def add(cause: _Cause, name: str) -> None:
+        def add(cause: _Cause, name: str | None = None) -> None:
             if cause.kind == "skipped-cell" and (pos := self.book.pos.get(cause.cell_id)) in unrun:
                 cause = unrun[pos]  # one issue for a run of cells never run, whichever of them made the name
             key = (cause.kind, cause.cell_id)
             if key not in groups:
                 groups[key] = (cause, set())
-            groups[key][1].add(name)
+            if name is not None:
+                groups[key][1].add(name)
 
         for cause in outcomes:
-            add(cause, "")
+            add(cause)
         for name in self.actual.names:
             if name.startswith("<"):
                 continue
@@ -572,7 +573,6 @@ class _Judge:
                 add(cause, name)
         issues = []
         for cause, names in groups.values():
-            names.discard("")
             fix, cells = (cause.fix, ()) if cause.fix else self.fix(names, cause.cells)
             issues.append(Issue(
                 cause.kind, cause.cell_id, tuple(sorted(map(_show, names))), cause.message, fix, cells,
