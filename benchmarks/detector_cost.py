@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from jupyter_mlops.kernel.analysis import analyze
-from jupyter_mlops.kernel.order import Detector, Execution, NotebookCell
+from jupyter_mlops.core.analysis import analyze
+from jupyter_mlops.core.order import Detector, Execution, NotebookCell
 
 
 def build_notebook(size: int) -> list[NotebookCell]:

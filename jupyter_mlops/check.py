@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from jupyter_mlops.kernel.analysis import analyze
-from jupyter_mlops.kernel.order import RESTART, Detector, Execution, Issue, NotebookCell, Verdict
+from jupyter_mlops.core.analysis import analyze
+from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, NotebookCell, Verdict
 from jupyter_mlops.kernel.values import is_papermill_parameters
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from jupyter_mlops.check import SavedCell, check_saved_notebook, replay
 from jupyter_mlops.cli import CliError
+from jupyter_mlops.core.order import NotebookCell, Verdict
 from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.journal import Journal, JournalError
-from jupyter_mlops.kernel.order import NotebookCell, Verdict
 from jupyter_mlops.project import find_root, journal_path
 
 EXIT_REPRODUCIBLE, EXIT_NOT_REPRODUCIBLE, EXIT_NEVER_RUN = 0, 1, 3  # 2, bad input, is the CLI's own

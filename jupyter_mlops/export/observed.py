@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.check import replay
+from jupyter_mlops.core.order import NotebookCell
 from jupyter_mlops.export.notebook import Notebook
 from jupyter_mlops.export.stages import Observed
 from jupyter_mlops.journal import Journal, JournalError
-from jupyter_mlops.kernel.order import NotebookCell
 from jupyter_mlops.project import journal_path
 
 _SESSIONS_SEARCHED = 20

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.kernel.order import NotebookCell
+from jupyter_mlops.core.order import NotebookCell
 from jupyter_mlops.kernel.status import status_dict
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.kernel.options import (
+from jupyter_mlops.core.options import (
     OptionsError,
     TrackOptions,
     check_paths,

@@ -30,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_mlops import sinks
+from jupyter_mlops.core.analysis import analyze
+from jupyter_mlops.core.options import TrackOptions
+from jupyter_mlops.core.order import Detector, Execution, Issue, NotebookCell, Verdict
 from jupyter_mlops.hashing import VANISHED, FileDigest, Hasher
 from jupyter_mlops.journal import (
     DEFAULT_BUSY_TIMEOUT,
@@ -42,7 +45,6 @@ from jupyter_mlops.journal import (
     explain,
 )
 from jupyter_mlops.kernel import comm, lineage
-from jupyter_mlops.kernel.analysis import analyze
 from jupyter_mlops.kernel.notebook_file import (
     PAPERMILL_PATHS,
     CodeDiscovery,
@@ -52,8 +54,6 @@ from jupyter_mlops.kernel.notebook_file import (
     notebooks_with_cell,
     papermill_input,
 )
-from jupyter_mlops.kernel.options import TrackOptions
-from jupyter_mlops.kernel.order import Detector, Execution, Issue, NotebookCell, Verdict
 from jupyter_mlops.kernel.values import assigned_names, is_papermill_parameters, metric_value, param_value
 from jupyter_mlops.project import DataPaths, find_root, journal_path
 

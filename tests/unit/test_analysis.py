@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from jupyter_mlops.kernel.analysis import (
+from jupyter_mlops.core.analysis import (
     BIND,
     IDEMPOTENT,
     KEYS,

@@ -1,6 +1,6 @@
 import pytest
 
-from jupyter_mlops.kernel.options import OptionsError, check_paths, from_mapping, parse_magic_line
+from jupyter_mlops.core.options import OptionsError, check_paths, from_mapping, parse_magic_line
 
 
 def test_full_option_set_parses():

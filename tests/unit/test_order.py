@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from jupyter_mlops.kernel.order import Detector, Execution, NotebookCell, Verdict
+from jupyter_mlops.core.order import Detector, Execution, NotebookCell, Verdict
 
 OPAQUE = frozenset({"pd", "np", "plt", "sns", "fig", "ax", "math", "model", "rng", "clf"})
 
@@ -816,7 +816,7 @@ def test_cell_that_failed_after_a_later_cell_changed_its_input_needs_a_restart()
 def test_the_readme_explains_every_issue_kind():
     from pathlib import Path
 
-    from jupyter_mlops.kernel.order import KINDS
+    from jupyter_mlops.core.order import KINDS
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert [kind for kind in KINDS if f"| `{kind}` |" not in readme] == []

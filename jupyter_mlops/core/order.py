@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from jupyter_mlops.kernel.analysis import (
+from jupyter_mlops.core.analysis import (
     BIND,
     IDEMPOTENT,
     KEYS,
