@@ -86,17 +86,16 @@ class Issue:
     fix_cells: tuple[str, ...] = ()  # for programs: the ids of the cells to run, in order; () for RESTART
 
     def to_dict(self) -> dict[str, Any]:
-        found: dict[str, Any] = {
+        """The issue for the comm and REST: ``fix`` is the sentence, ``restart``/``run`` what to do."""
+        return {
             "kind": self.kind,
             "cell_id": self.cell_id,
             "names": list(self.names),
             "message": self.message,
             "fix": self.fix,
             "restart": not self.fix_cells,
+            "run": list(self.fix_cells),
         }
-        if self.fix_cells:
-            found["cells"] = list(self.fix_cells)
-        return found
 
 
 @dataclass(frozen=True)

@@ -794,11 +794,11 @@ def test_issue_dict_carries_a_structured_fix():
     (issue,) = replay(cells, "AC").verdict(cells).issues
     assert issue.to_dict() == {
         "kind": "skipped-cell", "cell_id": "B", "names": [], "message": "cell 2 never ran",
-        "fix": "run cell 2", "restart": False, "cells": ["B"],
+        "fix": "run cell 2", "restart": False, "run": ["B"],
     }
     detector = replay(notebook(("A", "x = 1"), ("B", "tmp = 5")), "AB")
     (restart,) = detector.verdict(notebook(("A", "x = 1"))).issues
-    assert restart.to_dict()["restart"] is True and "cells" not in restart.to_dict()
+    assert restart.to_dict()["restart"] is True and restart.to_dict()["run"] == []
 
 
 def test_cell_that_failed_after_a_later_cell_changed_its_input_needs_a_restart():
