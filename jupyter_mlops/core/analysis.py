@@ -6,6 +6,11 @@ decides precision: ``x = f(a)`` re-run gives the same value, ``lst.append(4)`` r
 ``df = df.dropna()`` re-run is a no-op and ``df['y'] = df.x * 2`` re-run overwrites column ``y`` with
 the same values. Getting these wrong is what makes naive tools cry wolf.
 
+The export asks the same analysis where a notebook can be cut into stages: which names a cell needs,
+binds and may change, which definitions another stage can copy, which files its calls name. It is the
+one place a cell's code is analysed, so the detector and the export cannot disagree about a cell (a
+``%time x = …`` line, a ``%%time`` cell). What it knows about libraries is data, in ``library.py``.
+
 Everything here is a pure function of the code string and is cached by it: the session calls it on
 every run, and the engine calls it for every notebook cell on every verdict.
 """
@@ -13,12 +18,15 @@ every run, and the engine calls it for every notebook cell on every verdict.
 from __future__ import annotations
 
 import ast
-import builtins
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Any
+
+from jupyter_mlops.core import library
 
 # How a cell changes a global name.
 BIND = "bind"  # a new value made without reading the old one: re-running it from the same inputs is harmless
@@ -32,65 +40,16 @@ PY_RANDOM = "<random>"
 RANDOM_STATES = frozenset({NP_RANDOM, PY_RANDOM})
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# IPython puts these in the namespace; they are not the user's state.
-_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display", "_ih", "_oh", "_dh"})
 _IPYTHON_INTERNAL = re.compile(r"^(_+|_i+|_i?\d+|_exit_code)$")
-_IGNORED = frozenset(dir(builtins)) | _IPYTHON_NAMES
+_IGNORED = library.NOT_USER_STATE
 
-# Attributes that look at a whole object rather than one column/field of it.
-_WHOLE_ATTRS = _words(
-    "shape columns index values dtypes dtype T size empty ndim loc iloc at iat array keys items plot "
-    "style info memory_usage axes attrs flags nbytes"
-)
-# Attributes that depend on the rows only: adding or overwriting a column leaves them alone.
-_ROW_ATTRS = frozenset({"shape", "index"})
-# In-place methods whose second application changes nothing (or raises before changing anything).
-_IDEMPOTENT_MUTATORS = _words(
-    "clear update setdefault add discard sort fit fit_transform fit_predict set_params fill "
-    "difference_update intersection_update compile train eval"
-)
-_UPDATE_MUTATORS = _words(
-    "append extend insert pop popitem remove reverse appendleft extendleft rotate partial_fit "
-    "symmetric_difference_update shuffle resize put itemset"
-)
-# Methods that with ``inplace=True`` are idempotent; any other ``inplace=True`` call is an update.
-_IDEMPOTENT_INPLACE = _words(
-    "dropna drop_duplicates fillna ffill bfill rename rename_axis sort_values sort_index drop "
-    "set_index replace interpolate clip where mask set_axis query"
-)
-# Transformations f with f(f(x)) == f(x): re-running ``df = df.dropna()`` is a no-op.
-_IDEMPOTENT_METHODS = _words(
-    "dropna drop_duplicates fillna ffill bfill astype rename rename_axis sort_values sort_index copy "
-    "lower upper strip lstrip rstrip title casefold round abs clip drop query infer_objects "
-    "convert_dtypes set_index replace interpolate head unique to_numpy tolist to_list squeeze reindex "
-    "tz_localize tz_convert set_axis where mask filter select_dtypes"
-)
-_IDEMPOTENT_FUNCS = _words(
-    "to_datetime to_numeric to_timedelta abs round clip unique sort sorted set frozenset nan_to_num "
-    "ravel squeeze asarray"
-)
-_ACCESSORS = frozenset({"str", "dt", "cat"})
-# Conventional module aliases: ``np.append(a, 1)`` is a function call, not a mutation of ``np``.
-_MODULES = _words("np numpy pd pandas plt sns os math torch tf scipy sp json pickle re sys shutil")
-_RNG_CONSTRUCTORS = frozenset({"default_rng", "RandomState", "Generator", "Random"})
-_PLOT_MODULES = frozenset({"plt", "sns", "px", "go", "alt", "pyplot", "matplotlib"})
-_PLOT_CALLS = _words(
-    "subplots figure subplot add_subplot twinx twiny plot hist scatter bar barh boxplot imshow "
-    "heatmap histplot lineplot scatterplot barplot boxplot countplot pairplot jointplot FacetGrid"
-)
-_PYTHON_CELL_MAGICS = frozenset({"time", "capture", "prun"})  # their body is Python run in the user namespace
-_DYNAMIC_MAGICS = ("%run", "%store", "%load", "%autoreload")  # may define names no cell shows
 _MAGIC_ASSIGN = re.compile(r"^(\s*)([A-Za-z_][\w\s,()\[\]*.]*?)\s*=\s*[%!]")
 _HELP = re.compile(r"^\?*[\w.\[\]()'\"]+\?{1,2}$")
 
 
 def is_ipython_internal(name: str) -> bool:
     """Names IPython itself binds (``_``, ``_5``, ``_i5``, ``In`` …): never part of the user's state."""
-    return name in _IPYTHON_NAMES or bool(_IPYTHON_INTERNAL.match(name))
+    return name in library.IPYTHON_NAMES or bool(_IPYTHON_INTERNAL.match(name))
 
 
 @dataclass(frozen=True)
@@ -145,10 +104,43 @@ class CellEffects:
     # Names bound to what a plot call returns: compared by what they draw, which a re-run draws again.
     figures: frozenset[str] = frozenset()
     dynamic: bool = False  # star import, %run, exec(): names may appear that no cell shows
+    python: bool = True  # False for a cell magic whose body is not Python (``%%bash``, ``%%sql``)
+    # The import/def/class statement that binds each name, as source: another stage copies it, not its value.
+    definitions: Mapping[str, str] = field(default_factory=dict)
+    setup_only: bool = False  # nothing but imports, defs, classes and docstrings
+    called: frozenset[str] = frozenset()  # free names it calls: a function another cell defined acts now
+    logs_metrics: bool = False  # calls ``log_metric``-like functions (library.METRIC_LOGGERS)
 
     @property
     def display_only(self) -> bool:
         return self.parsed and not self.changes and not self.deletes
+
+    @property
+    def known(self) -> bool:
+        """Is everything the cell does visible here (Python that parsed), rather than nothing at all?"""
+        return self.parsed and self.python
+
+    @property
+    def binds(self) -> frozenset[str]:
+        """User names the cell gives a new value (``x = …``, ``x += 1``, ``df = df.dropna()``, imports)."""
+        return frozenset(n for n, c in self.changes.items() if not c.in_place and n not in RANDOM_STATES)
+
+    @property
+    def may_change(self) -> frozenset[str]:
+        """Names whose object the cell changes in place, or whose methods it calls (which may change it).
+
+        Errs towards "changed": the export hands a value over from the last stage that may have changed
+        it, and a needless hand-off costs a file where a missed one breaks the pipeline.
+        """
+        in_place = {n for n, c in self.changes.items() if c.in_place and n not in RANDOM_STATES}
+        return frozenset(in_place | (self.method_calls - library.MODULE_ALIASES))
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """Names the cell reads from other cells, the globals its functions read included (a def copied
+        into another stage needs them there)."""
+        functions = (c.function.reads for c in self.changes.values() if c.function is not None)
+        return frozenset(self.reads.union(*functions)) - RANDOM_STATES
 
 
 @lru_cache(maxsize=8192)
@@ -156,14 +148,15 @@ def analyze(code: str) -> CellEffects:
     """Def/use effects of one cell's code. IPython magics and shell lines are not Python and are skipped."""
     source = _python_source(code)
     if source is None:
-        return CellEffects(parsed=True, fingerprint=_digest(code.strip()))
+        return CellEffects(parsed=True, fingerprint=_digest(code.strip()), python=False)
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return CellEffects(parsed=False, fingerprint=_digest(code.strip()))
     walker = _CellWalker()
     walker.body(tree.body)
-    return walker.effects(_digest(ast.dump(tree)), dynamic=walker.dynamic or code.lstrip().startswith(_DYNAMIC_MAGICS))
+    dynamic = walker.dynamic or code.lstrip().startswith(library.DYNAMIC_MAGICS)
+    return walker.effects(_digest(ast.dump(tree)), dynamic=dynamic, lines=source.splitlines())
 
 
 def _digest(text: str) -> str:
@@ -181,7 +174,7 @@ def _python_source(code: str) -> str | None:
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
         words = lines[first].strip()[2:].split()
-        if not words or words[0] not in _PYTHON_CELL_MAGICS:
+        if not words or words[0] not in library.PYTHON_CELL_MAGICS:
             return None
         lines = lines[first + 1 :]
     out = []
@@ -250,7 +243,7 @@ def _rng_constructor(value: ast.expr) -> tuple[bool, bool] | None:
     if not isinstance(value, ast.Call):
         return None
     parts = _dotted(value.func)
-    if not parts or parts[-1] not in _RNG_CONSTRUCTORS or (len(parts) > 1 and "random" not in parts[:-1]):
+    if not parts or parts[-1] not in library.RNG_CONSTRUCTORS or (len(parts) > 1 and "random" not in parts[:-1]):
         return None
     args = list(value.args) + [k.value for k in value.keywords]
     seeded = any(not (isinstance(a, ast.Constant) and a.value is None) for a in args)
@@ -261,7 +254,7 @@ def _is_plot(value: ast.expr) -> bool:
     if not isinstance(value, ast.Call):
         return False
     parts = _dotted(value.func)
-    return bool(parts) and (parts[0] in _PLOT_MODULES or parts[-1] in _PLOT_CALLS)
+    return bool(parts) and (parts[0] in library.PLOT_MODULES or parts[-1] in library.PLOT_CALLS)
 
 
 def _idempotent_transform(value: ast.expr, target: ast.expr) -> bool:
@@ -273,17 +266,18 @@ def _idempotent_transform(value: ast.expr, target: ast.expr) -> bool:
             return node is not value
         if isinstance(node, ast.Call):
             parts = _dotted(node.func)
-            if isinstance(node.func, ast.Name) or (parts and parts[0] in _MODULES):
-                if not (node.args and parts[-1] in _IDEMPOTENT_FUNCS):
+            if isinstance(node.func, ast.Name) or (parts and parts[0] in library.MODULE_ALIASES):
+                if not (node.args and parts[-1] in library.IDEMPOTENT_FUNCTIONS):
                     return False
                 node = node.args[0]
             elif isinstance(node.func, ast.Attribute) and (
-                node.func.attr in _IDEMPOTENT_METHODS or (node.func.attr == "reset_index" and _flag(node, "drop"))
+                node.func.attr in library.IDEMPOTENT_METHODS
+                or (node.func.attr == "reset_index" and _flag(node, "drop"))
             ):
                 node = node.func.value
             else:
                 return False
-        elif (isinstance(node, ast.Attribute) and node.attr in _ACCESSORS) or (
+        elif (isinstance(node, ast.Attribute) and node.attr in library.ACCESSORS) or (
             isinstance(node, ast.Subscript) and _is_filter(node.slice)
         ):
             node = node.value
@@ -345,13 +339,13 @@ class _Uses(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
-        if isinstance(node.value, ast.Name) and self._visible(node.value.id) and node.attr in _ROW_ATTRS:
+        if isinstance(node.value, ast.Name) and self._visible(node.value.id) and node.attr in library.ROW_ATTRIBUTES:
             self.keyed.setdefault(node.value.id, set())  # no keys: the rows only
             return
         if (
             isinstance(node.value, ast.Name)
             and self._visible(node.value.id)
-            and node.attr not in _WHOLE_ATTRS
+            and node.attr not in library.WHOLE_OBJECT_ATTRIBUTES
             and not node.attr.startswith("_")
         ):
             self.keyed.setdefault(node.value.id, set()).add(node.attr)
@@ -423,7 +417,7 @@ def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) ->
         elif isinstance(sub, ast.Import | ast.ImportFrom):
             stored.update((a.asname or a.name).split(".")[0] for a in sub.names)
         elif isinstance(sub, ast.Call):
-            if isinstance(sub.func, ast.Attribute) and sub.func.attr in _UPDATE_MUTATORS | _IDEMPOTENT_MUTATORS:
+            if isinstance(sub.func, ast.Attribute) and sub.func.attr in library.MUTATORS:
                 changed.add(_base_name(sub.func.value) or "")
             if (random := _random_module(sub)) is not None:
                 loads.add(random[0])
@@ -491,6 +485,7 @@ class _CellWalker:
         self.opaque: set[str] = set()
         self.figures: set[str] = set()
         self.displays: frozenset[str] = frozenset()
+        self.called: set[str] = set()
         self.dynamic = False
         self.ctrl: frozenset[str] = frozenset()  # deps of the enclosing if/for/while tests
         self.depth = 0  # > 0 inside a block that may not run
@@ -499,7 +494,7 @@ class _CellWalker:
         self.sources: dict[str, set[int]] = {}  # name -> top-level statements its value comes from
         self._reading: set[int] = set()  # statements behind the cell's own names read by this statement
 
-    def effects(self, fingerprint: str, dynamic: bool) -> CellEffects:
+    def effects(self, fingerprint: str, dynamic: bool, lines: list[str]) -> CellEffects:
         key_reads = {n: frozenset(keys) for n, keys in self.key_reads.items() if n not in self.whole_reads}
         changes = {
             name: replace(change, code=_digest("\n".join(ast.dump(self.statements[i]) for i in sorted(sources))))
@@ -519,7 +514,22 @@ class _CellWalker:
             likely_opaque=frozenset(self.opaque),
             figures=frozenset(self.figures),
             dynamic=dynamic,
+            definitions=self._definitions(changes, lines),
+            setup_only=bool(self.statements) and all(_is_setup(s) for s in self.statements),
+            called=frozenset(self.called),
+            logs_metrics=any(
+                isinstance(n, ast.Call) and _callee(n) in library.METRIC_LOGGERS
+                for statement in self.statements for n in ast.walk(statement)
+            ),
         )
+
+    def _definitions(self, changes: Mapping[str, Change], lines: list[str]) -> dict[str, str]:
+        found = {}
+        for name, change in changes.items():
+            statement = self.statements[change.stmt] if change.stmt < len(self.statements) else None
+            if not change.in_place and isinstance(statement, _DEFINITIONS):
+                found[name] = _statement_text(statement, lines)
+        return found
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -535,7 +545,7 @@ class _CellWalker:
         for name, keys in uses.keyed.items():
             self._read(name, keys, deps)
         for call in uses.calls:
-            if (random := _random_module(call)) is not None and random[1] not in _RNG_CONSTRUCTORS | {"seed"}:
+            if (random := _random_module(call)) is not None and random[1] not in library.RNG_CONSTRUCTORS | {"seed"}:
                 if random[0] in self.bound:  # seeded earlier in this cell: the draws follow from the seed
                     deps |= self.bound[random[0]]
                     self._reading |= self.sources.get(random[0], set())
@@ -643,11 +653,11 @@ class _CellWalker:
                         BIND, frozenset(), stmt=self.index, content=content, nondet=not seeded
                     )
                     self.bound[pseudo] = frozenset()
-                elif function not in _RNG_CONSTRUCTORS and pseudo in self.bound:
+                elif function not in library.RNG_CONSTRUCTORS and pseudo in self.bound:
                     # Seeded in this cell, then drawn from: the state it leaves is this cell's own, but
                     # no longer what the seed alone gives, so it is not shared with other seeding cells.
                     self.changes[pseudo] = replace(self.changes[pseudo], content=None, stmt=self.index)
-                elif function not in _RNG_CONSTRUCTORS:
+                elif function not in library.RNG_CONSTRUCTORS:
                     self.change(pseudo, UPDATE, frozenset({pseudo}))
                 if function == "shuffle" and call.args and (target := _base_name(call.args[0])):
                     self.change(target, UPDATE, deps | {pseudo})
@@ -666,21 +676,25 @@ class _CellWalker:
             if method == "shuffle" and call.args and (target := _base_name(call.args[0])):
                 self.change(target, UPDATE, deps | {owner})
                 continue
-            if owner in _MODULES:
+            if owner in library.MODULE_ALIASES:
                 continue
             if _flag(call, "inplace"):
-                idempotent = method in _IDEMPOTENT_INPLACE or (method == "reset_index" and _flag(call, "drop"))
+                idempotent = method in library.IDEMPOTENT_INPLACE or (method == "reset_index" and _flag(call, "drop"))
                 self.change(owner, IDEMPOTENT if idempotent else UPDATE, deps)
-            elif method in _IDEMPOTENT_MUTATORS:
+            elif method in library.IDEMPOTENT_MUTATORS:
                 self.change(owner, IDEMPOTENT, deps)
-            elif method in _UPDATE_MUTATORS:
+            elif method in library.UPDATE_MUTATORS:
                 self.change(owner, UPDATE, deps)
 
     def _call_site(self, call: ast.Call, function: str, deps: frozenset[str]) -> None:
         """``clip(df, 'temp')``: a function of this cell changes the arguments now; one of another cell, later."""
         args = tuple(a.id if isinstance(a, ast.Name) else None for a in call.args)
         kwargs = tuple((k.arg, k.value.id) for k in call.keywords if k.arg and isinstance(k.value, ast.Name))
-        if function in _IGNORED or not (any(args) or kwargs):
+        if function in _IGNORED:
+            return
+        if function not in self.bound:
+            self.called.add(function)
+        if not (any(args) or kwargs):
             return
         info = self.local_functions.get(function)
         if info is None:
@@ -928,3 +942,135 @@ def _target_key(target: ast.Subscript | ast.Attribute) -> str:
         if keys is not None and len(keys) == 1 and isinstance(node.value, ast.Name):
             return next(iter(keys))
     return "[" + ast.unparse(_as_load(target)) + "]"
+
+
+# -- definitions, parameters and files, for the export ------------------------------------------------
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _is_setup(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant):
+        return True  # a docstring or a bare literal
+    return isinstance(statement, _DEFINITIONS)
+
+
+def _statement_text(statement: ast.stmt, lines: list[str]) -> str:
+    decorators = getattr(statement, "decorator_list", [])
+    start = min([statement.lineno, *(d.lineno for d in decorators)])
+    return "\n".join(lines[start - 1 : statement.end_lineno])
+
+
+def _callee(node: ast.Call) -> str | None:
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
+
+
+def literal_assignments(code: str) -> tuple[dict[str, Any], list[str]]:
+    """``name = <literal>`` pairs of a parameters cell, and the names assigned something else (not YAML-able)."""
+    try:
+        tree = ast.parse(_python_source(code) or "")
+    except (SyntaxError, ValueError):
+        return {}, []
+    values: dict[str, Any] = {}
+    other: list[str] = []
+    for statement in tree.body:
+        target, value = _single_assignment(statement)
+        if target is None or value is None:
+            continue
+        try:
+            values[target] = ast.literal_eval(value)
+            if target in other:
+                other.remove(target)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            values.pop(target, None)
+            other.append(target)
+    return values, other
+
+
+def _single_assignment(statement: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1 and isinstance(statement.targets[0], ast.Name):
+        return statement.targets[0].id, statement.value
+    if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value is not None:
+        return statement.target.id, statement.value
+    return None, None
+
+
+def file_paths(code: str, strings: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """The file paths a cell's calls read and write, as written in the code, in order.
+
+    ``strings`` are names known to hold a string (paths in params, ``DATA = "in.csv"`` in an earlier cell);
+    the cell's own ``name = "…"`` assignments are followed statement by statement. Calls are recognised by
+    the tables in ``library``; a path that is not knowable from the code alone is left out.
+    """
+    try:
+        tree = ast.parse(_python_source(code) or "")
+    except (SyntaxError, ValueError):
+        return [], []
+    known = dict(strings or {})
+    reads: list[str] = []
+    writes: list[str] = []
+    for statement in tree.body:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Call):
+                read, write = _call_paths(node, _callee(node), known)
+                reads += [p for p in read if p not in reads]
+                writes += [p for p in write if p not in writes]
+        target, value = _single_assignment(statement)
+        if target is not None:
+            resolved = _string(value, known)
+            if resolved is None:
+                known.pop(target, None)
+            else:
+                known[target] = resolved
+    return reads, writes
+
+
+def _call_paths(node: ast.Call, name: str | None, strings: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    if name == "open":
+        path = _string(_argument(node, 0), strings)
+        mode = _string(_argument(node, 1, "mode"), strings) or "r"
+        if path is None:
+            return [], []
+        writing = any(c in mode for c in "wax+")
+        return ([path] if ("r" in mode or "+" in mode or not writing) else []), ([path] if writing else [])
+    receiver = library.RECEIVER_READERS | library.RECEIVER_WRITERS
+    if name in receiver and isinstance(node.func, ast.Attribute):
+        path = _string(node.func.value, strings)
+        if path is None:
+            return [], []
+        return ([path], []) if name in library.RECEIVER_READERS else ([], [path])
+    if name in library.SECOND_ARGUMENT_WRITERS:  # pickle.dump(value, file_object) resolves to nothing
+        path = _string(_argument(node, 1, "filename"), strings)
+        return [], [path] if path else []
+    if name in library.FILE_READERS or name in library.FILE_WRITERS:
+        path = _string(_argument(node, 0, *library.PATH_KEYWORDS), strings)
+        if path is None:
+            return [], []
+        return ([path], []) if name in library.FILE_READERS else ([], [path])
+    return [], []
+
+
+def _argument(node: ast.Call, position: int, *keywords: str) -> ast.expr | None:
+    if len(node.args) > position and not any(isinstance(a, ast.Starred) for a in node.args[: position + 1]):
+        return node.args[position]
+    return next((k.value for k in node.keywords if k.arg in keywords), None)
+
+
+def _string(node: ast.expr | None, strings: Mapping[str, str]) -> str | None:
+    """A path expression's value when it is knowable: literals, known names, Path(...), joins and ``/``."""
+    if node is None:
+        return None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Name):
+        return strings.get(node.id)
+    if isinstance(node, ast.Call) and _callee(node) in library.PATH_BUILDERS and node.args:
+        parts = [_string(a, strings) for a in node.args]
+        return None if any(p is None for p in parts) else os.path.join(*parts)  # type: ignore[arg-type]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        left, right = _string(node.left, strings), _string(node.right, strings)
+        return None if left is None or right is None else os.path.join(left, right)
+    return None

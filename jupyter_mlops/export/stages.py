@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_mlops.cli import CliError
+from jupyter_mlops.core.analysis import FunctionInfo, analyze, file_paths, literal_assignments
 from jupyter_mlops.core.options import OptionsError, parse_magic_line
-from jupyter_mlops.export.defuse import CellFlow, analyse, literal_assignments
 from jupyter_mlops.export.layout import Layout, join, slug
 from jupyter_mlops.export.notebook import Cell, Notebook
 
@@ -78,10 +78,10 @@ class _Group:
 
 @dataclass
 class _GroupFlow:
-    uses: set[str] = field(default_factory=set)
-    defines: set[str] = field(default_factory=set)
-    mutates: set[str] = field(default_factory=set)
-    setup: dict[str, str] = field(default_factory=dict)
+    needs: set[str] = field(default_factory=set)
+    binds: set[str] = field(default_factory=set)
+    may_change: set[str] = field(default_factory=set)
+    definitions: dict[str, str] = field(default_factory=dict)
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     logs_metrics: bool = False
@@ -105,7 +105,7 @@ def plan_pipeline(
     if not_literal:
         notes.append(f"parameters {', '.join(not_literal)} are not plain values: left in the notebook, not in "
                      "params.yaml")
-    flows = _cell_flows(nb, params, notebook)
+    flows = _cell_flows(nb, params)
     skipped = [c for c in nb.cells if c.is_skipped and c.kind == "code"]
     roles = {c.index for c in (tracking, parameters) if c is not None}
     shared, groups = _cut(nb, mode, flows, observed, notebook, roles)
@@ -115,12 +115,12 @@ def plan_pipeline(
     group_flows = [_group_flow(g, flows, observed, notebook, layout, exists, watched) for g in groups]
     _attach_declared(group_flows, declared, layout)
     shared_names = set(params)
-    shared_uses: set[str] = set()
+    shared_needs: set[str] = set()
     for cell in shared_cells:
-        shared_names |= flows[cell.index].defines
-        shared_uses |= flows[cell.index].uses
-    stages = _stages(groups, group_flows, shared_uses, params, layout, notes)
-    skipped_names = set().union(*(flows[c.index].defines for c in skipped))
+        shared_names |= flows[cell.index].binds
+        shared_needs |= flows[cell.index].needs
+    stages = _stages(groups, group_flows, shared_needs, params, layout, notes)
+    skipped_names = set().union(*(flows[c.index].binds for c in skipped))
     dangling = sorted(skipped_names & _unbound(group_flows, shared_names))
     if dangling:
         notes.append(f"{', '.join(dangling)} only defined in cells tagged skip/exploratory: the pipeline will "
@@ -132,14 +132,42 @@ def plan_pipeline(
                         tracking=tracking.index if tracking else None, params=params, notes=tuple(notes))
 
 
-def _cell_flows(nb: Notebook, params: Mapping[str, Any], notebook: str) -> dict[int, CellFlow]:
+@dataclass(frozen=True)
+class _CellFlow:
+    """One code cell as the planner needs it, all of it asked of the one code analysis (``core.analysis``):
+    what it needs from other cells, binds and may change (the functions it calls that earlier cells
+    defined included), the definitions another stage can copy, and the files its code names."""
+
+    needs: frozenset[str] = frozenset()
+    binds: frozenset[str] = frozenset()
+    may_change: frozenset[str] = frozenset()
+    definitions: Mapping[str, str] = field(default_factory=dict)
+    setup_only: bool = False
+    known: bool = True  # False: a cell magic that is not Python, or a syntax error
+    reads: tuple[str, ...] = ()  # file paths as written in the code
+    writes: tuple[str, ...] = ()
+    logs_metrics: bool = False
+
+
+def _cell_flows(nb: Notebook, params: Mapping[str, Any]) -> dict[int, _CellFlow]:
     """Each code cell's flow; names holding a string (params, ``path = "..."``) resolve file paths."""
     strings = {k: v for k, v in params.items() if isinstance(v, str)}
-    flows: dict[int, CellFlow] = {}
+    functions: dict[str, FunctionInfo] = {}
+    flows: dict[int, _CellFlow] = {}
     for cell in nb.cells:
         if cell.kind != "code":
             continue
-        flows[cell.index] = analyse(cell.source, strings)
+        effects = analyze(cell.source)
+        called = [functions[name] for name in sorted(effects.called) if name in functions]
+        reads, writes = file_paths(cell.source, strings)
+        flows[cell.index] = _CellFlow(
+            needs=effects.needs.union(*(f.reads for f in called)),
+            binds=effects.binds.union(*(f.rebinds for f in called)),
+            may_change=effects.may_change.union(*(f.mutates for f in called)),
+            definitions=effects.definitions, setup_only=effects.setup_only, known=effects.known,
+            reads=tuple(reads), writes=tuple(writes), logs_metrics=effects.logs_metrics,
+        )
+        functions.update({n: c.function for n, c in effects.changes.items() if c.function is not None})
         if not cell.is_parameters:
             values, _ = literal_assignments(cell.source)
             strings.update({k: v for k, v in values.items() if isinstance(v, str)})
@@ -147,7 +175,7 @@ def _cell_flows(nb: Notebook, params: Mapping[str, Any], notebook: str) -> dict[
 
 
 def _cut(
-    nb: Notebook, mode: str, flows: Mapping[int, CellFlow], observed: Mapping[str, Observed], notebook: str,
+    nb: Notebook, mode: str, flows: Mapping[int, _CellFlow], observed: Mapping[str, Observed], notebook: str,
     roles: set[int],
 ) -> tuple[list[Cell], list[_Group]]:
     """Shared preamble cells and the groups of the rest, in notebook order."""
@@ -200,13 +228,13 @@ def _section_level(nb: Notebook) -> int | None:
     return repeated[0] if repeated else None
 
 
-def _shareable(flow: CellFlow) -> bool:
+def _shareable(flow: _CellFlow) -> bool:
     """Imports, defs and settings (``pd.set_option``, seeds): cheap to run in every stage, never handed over."""
-    if flow.opaque:
+    if not flow.known:
         return False
-    if flow.is_setup:
+    if flow.setup_only:
         return True
-    return not (flow.defines - set(flow.setup)) and not flow.reads and not flow.writes and not flow.logs_metrics
+    return not (flow.binds - set(flow.definitions)) and not flow.reads and not flow.writes and not flow.logs_metrics
 
 
 def _merge_empty(groups: list[_Group]) -> list[_Group]:
@@ -226,7 +254,7 @@ def _merge_empty(groups: list[_Group]) -> list[_Group]:
 
 
 def _split_at_file_handoffs(
-    group: _Group, flows: Mapping[int, CellFlow], observed: Mapping[str, Observed], notebook: str
+    group: _Group, flows: Mapping[int, _CellFlow], observed: Mapping[str, Observed], notebook: str
 ) -> list[_Group]:
     """A cell reading back a file its own section wrote starts a new stage: the file is a natural boundary."""
     parts = [_Group(group.title)]
@@ -272,7 +300,7 @@ def _watched_metrics(tracking: Cell | None) -> frozenset[str]:
 
 
 def _cell_files(
-    cell: Cell, flows: Mapping[int, CellFlow], observed: Mapping[str, Observed], notebook: str
+    cell: Cell, flows: Mapping[int, _CellFlow], observed: Mapping[str, Observed], notebook: str
 ) -> tuple[list[str], list[str]]:
     """Root-relative files the cell reads and writes: the journal's record of its latest run with this code
     when there is one (one source of truth: ``dvc.yaml`` then says what the journal says), else what the
@@ -296,20 +324,20 @@ def _root_path(folder: str, path: str) -> str | None:
 
 
 def _group_flow(
-    group: _Group, flows: Mapping[int, CellFlow], observed: Mapping[str, Observed], notebook: str,
+    group: _Group, flows: Mapping[int, _CellFlow], observed: Mapping[str, Observed], notebook: str,
     layout: Layout, exists: Callable[[str], bool], watched: frozenset[str],
 ) -> _GroupFlow:
     out = _GroupFlow()
     for cell in group.code:
         flow = flows[cell.index]
-        out.uses |= flow.uses - out.defines
-        out.defines |= flow.defines
-        out.mutates |= flow.mutates
-        for name in flow.defines:
-            out.setup.pop(name, None)
-        out.setup.update(flow.setup)
+        out.needs |= flow.needs - out.binds
+        out.binds |= flow.binds
+        out.may_change |= flow.may_change
+        for name in flow.binds:
+            out.definitions.pop(name, None)
+        out.definitions.update(flow.definitions)
         seen = observed.get(cell.cell_id, Observed())
-        out.logs_metrics |= seen.logs_metrics or flow.logs_metrics or bool(flow.defines & watched)
+        out.logs_metrics |= seen.logs_metrics or flow.logs_metrics or bool(flow.binds & watched)
         reads, writes = _cell_files(cell, flows, observed, notebook)
         static_reads = {p for p in (_root_path(posixpath.dirname(notebook), r) for r in flow.reads) if p}
         for path in reads:
@@ -329,15 +357,15 @@ def _attach_declared(flows: list[_GroupFlow], declared: Sequence[str], layout: L
 
 
 def _stages(
-    groups: list[_Group], flows: list[_GroupFlow], shared_uses: set[str], params: Mapping[str, Any],
+    groups: list[_Group], flows: list[_GroupFlow], shared_needs: set[str], params: Mapping[str, Any],
     layout: Layout, notes: list[str],
 ) -> list[StagePlan]:
     saves: dict[int, set[str]] = {i: set() for i in range(len(groups))}
     loads: dict[int, dict[int, set[str]]] = {i: {} for i in range(len(groups))}
-    setup: dict[int, list[str]] = {i: [] for i in range(len(groups))}
+    setup: dict[int, dict[str, tuple[int, int]]] = {i: {} for i in range(len(groups))}  # text -> where it is
     stage_params: dict[int, set[str]] = {}
     for k, flow in enumerate(flows):
-        needed = set(flow.uses)
+        needed = set(flow.needs)
         used = set(needed)
         done: set[str] = set()
         while needed:
@@ -348,16 +376,16 @@ def _stages(
                 continue
             kind, g = source
             if kind == "setup":
-                text = flows[g].setup[name]
+                text = flows[g].definitions[name]
                 if text not in setup[k]:
-                    setup[k].append(text)
-                    more = analyse(text).uses
+                    setup[k][text] = (g, list(flows[g].definitions.values()).index(text))
+                    more = analyze(text).needs
                     used |= more
-                    needed |= more - done - flow.defines
+                    needed |= more - done - flow.binds
             else:
                 saves[g].add(name)
                 loads[k].setdefault(g, set()).add(name)
-        stage_params[k] = (used | shared_uses) & set(params)
+        stage_params[k] = (used | shared_needs) & set(params)
     writers: dict[str, int] = {}
     for k, flow in enumerate(flows):
         for path in flow.writes:
@@ -383,7 +411,8 @@ def _stages(
         deps += [h.folder for h in handoffs]
         stages.append(StagePlan(
             name=group.name, title=group.title or group.name, cells=tuple(c.index for c in group.cells),
-            setup_code=tuple(setup[k]), loads=handoffs, saves=tuple(sorted(saves[k])),
+            setup_code=tuple(sorted(setup[k], key=setup[k].__getitem__)),  # notebook order: imports first
+            loads=handoffs, saves=tuple(sorted(saves[k])),
             deps=tuple(dict.fromkeys(deps)), outs=tuple(p for p in flow.writes if writers[p] == k),
             params=tuple(p for p in params if p in stage_params[k]), logs_metrics=flow.logs_metrics,
         ))
@@ -392,12 +421,12 @@ def _stages(
 
 def _provider(name: str, k: int, flows: list[_GroupFlow]) -> tuple[str, int] | None:
     """Where stage ``k`` gets ``name``: ("setup", g) copy g's import/def; ("value", g) g hands it over."""
-    binder = next((g for g in range(k - 1, -1, -1) if name in flows[g].defines), None)
+    binder = next((g for g in range(k - 1, -1, -1) if name in flows[g].binds), None)
     if binder is None:
         return None  # a parameter, a shared import, a builtin, or undefined: nothing to hand over
-    if name in flows[binder].setup:
+    if name in flows[binder].definitions:
         return "setup", binder
-    changer = next(g for g in range(k - 1, binder - 1, -1) if name in flows[g].defines | flows[g].mutates)
+    changer = next(g for g in range(k - 1, binder - 1, -1) if name in flows[g].binds | flows[g].may_change)
     return "value", changer
 
 
@@ -405,6 +434,6 @@ def _unbound(flows: list[_GroupFlow], shared: set[str]) -> set[str]:
     """Names some stage uses that no earlier stage and no shared cell binds."""
     loose: set[str] = set()
     for k, flow in enumerate(flows):
-        earlier = set().union(*(f.defines for f in flows[:k])) if k else set()
-        loose |= flow.uses - earlier - shared
+        earlier = set().union(*(f.binds for f in flows[:k])) if k else set()
+        loose |= flow.needs - earlier - shared
     return loose

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops.cli import CliError
+from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.export.layout import Layout
 from jupyter_mlops.export.notebook import Cell, Notebook, read_notebook
 from jupyter_mlops.export.stages import Observed, plan_pipeline
@@ -96,7 +97,7 @@ def test_imports_and_defs_from_an_earlier_stage_are_copied_not_handed_over():
                   ("markdown", "## B"), ("code", "y = area(x)"))
     b = by_name(plan(nb))["nb-b"]
     assert [h.names for h in b.loads] == [("x",)]
-    assert b.setup_code[0].startswith("def area") and "import math" in b.setup_code
+    assert b.setup_code[0] == "import math" and b.setup_code[1].startswith("def area")  # in notebook order
 
 
 def test_a_lone_title_does_not_cut_and_no_headings_means_one_stage():
@@ -141,3 +142,32 @@ def test_non_literal_parameters_stay_in_the_notebook():
 def test_unknown_mode_is_bad_input():
     with pytest.raises(CliError, match="--stages"):
         plan(notebook(("code", "a = 1")), "sections")
+
+
+# -- the detector and the planner ask one analysis: what it says about a cell, both act on ------------
+
+
+def test_a_timed_line_binds_its_name_for_the_detector_and_the_planner():
+    assert "df" in analyze("%time df = load()\n").changes
+    p = plan(notebook(("code", "def load():\n    return 1"), ("code", "%time df = load()", ["stage:load"]),
+                      ("code", "print(df)", ["stage:use"])), mode="tags")
+    load, use = p.stages
+    assert load.saves == ("df",) and use.loads[0].names == ("df",)
+
+
+def test_a_timed_cell_is_python_for_the_detector_and_the_planner():
+    assert "df" in analyze("%%time\ndf = load()\n").changes
+    p = plan(notebook(("code", "def load():\n    return 1"), ("code", "%%time\ndf = load()", ["stage:load"]),
+                      ("code", "print(df)", ["stage:use"])), mode="tags")
+    assert p.stages[0].saves == ("df",) and p.stages[1].loads[0].names == ("df",)
+
+
+def test_a_function_defined_earlier_changes_what_it_touches_in_the_stage_that_calls_it():
+    p = plan(notebook(
+        ("code", "results = []", ["stage:make"]),
+        ("code", "def record(value):\n    results.append(value)", ["stage:make"]),
+        ("code", "record(3)", ["stage:change"]),
+        ("code", "print(results)", ["stage:use"]),
+    ), mode="tags")
+    _, change, use = p.stages
+    assert {(h.producer, h.names) for h in use.loads} == {(change.name, ("results",))}
