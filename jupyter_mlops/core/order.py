@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
@@ -145,6 +146,8 @@ class _Step:
     targets: frozenset[str] = frozenset()  # names it changes in place that existed when it ran
     written_as: dict[str, int] = field(default_factory=dict)  # path -> the symbolic key of its write
     facts: tuple = ()  # real runs: what replaying it depends on (files, names applied; itself if it raised)
+    # Names whose version this run may have changed; None: maybe any (an in-place change through an alias).
+    touched: frozenset[str] | None = frozenset()
 
 
 # NamedTuples rather than dataclasses below: the symbolic run makes hundreds of thousands of them.
@@ -372,6 +375,10 @@ class _Sim:
             planned[name] = Change(BIND, frozenset(reads), stmt=_LAST)
         step.applied, step.unknown = frozenset(planned), frozenset(unknown)
         step.targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in self.names)
+        through_alias = any(
+            c.kind != BIND and c.in_place and self.names.get(n) in self.shared for n, c in planned.items()
+        )
+        step.touched = None if through_alias else frozenset(planned) | deletes
         inputs, opkeys = self.inputs(step, reads, disk=disk, mark=disk)
         step.inputs = inputs
         files = {k for k in inputs if k.startswith(FILE)}
@@ -503,8 +510,21 @@ class _Run:
     """The symbolic top-to-bottom run: its final namespace, each position's step, and a snapshot."""
 
     sim: _Sim
-    steps: list[_Step]
+    steps: Sequence[_Step]
     before: _Sim | None = None
+
+
+class _Steps(Sequence[_Step]):
+    """The steps of cached positions, without building a list of them on every verdict."""
+
+    def __init__(self, positions: list[_Position]) -> None:
+        self._positions = positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def __getitem__(self, index: int) -> _Step:  # type: ignore[override]  # no slices needed
+        return self._positions[index].step
 
 
 @dataclass(frozen=True)
@@ -535,7 +555,8 @@ class _Judge:
         self._explained: dict[tuple[str, int], list[_Cause]] = {}  # also breaks cycles: in progress -> []
         self._changed_at: dict[str, list[int]] | None = None
 
-    def issues(self) -> list[Issue]:
+    def issues(self, differing: Iterable[str] | None = None) -> list[Issue]:
+        """Every issue; ``differing``: the names whose versions differ, when the caller keeps them."""
         groups: dict[tuple[str, str], tuple[_Cause, set[str]]] = {}
         outcomes = self.outcome_causes()
         unrun = {pos: c for c in outcomes if c.kind == "skipped-cell" for pos in c.cells}
@@ -551,17 +572,19 @@ class _Judge:
 
         for cause in outcomes:
             add(cause)
-        for name in self.actual.names:
-            if name.startswith("<"):
+        if differing is None:
+            differing = [*self.actual.names, *sorted(self.run.sim.names.keys() - self.actual.names.keys())]
+        for name in differing:
+            if name.startswith("<") or is_ipython_internal(name):
                 continue
             obj = self.actual.obj(name)
             expected = self.run.sim.obj(name)
-            if obj is not None and self.differs(name, obj, expected) and not is_ipython_internal(name):
+            if obj is None:
+                if expected is not None:
+                    add(self.absent(name), name)
+            elif self.differs(name, obj, expected):
                 for cause in self.explain(name, obj, expected, 0) or [self._unexplained(name, obj)]:
                     add(cause, name)
-        for name in sorted(self.run.sim.names.keys() - self.actual.names.keys()):
-            if not name.startswith("<") and not is_ipython_internal(name):
-                add(self.absent(name), name)
         for path, (version, maker) in self.actual.files.items():
             expected_file = self.run.sim.files.get(path)
             if maker is None or expected_file is None or expected_file[0] == version:
@@ -1050,6 +1073,69 @@ class _Position(NamedTuple):
     writes: tuple[tuple[int, int], ...]  # (symbolic write, version it resolved to) at the time
 
 
+class _Differences:
+    """The names whose version differs between the session and the top-to-bottom run, kept up to date.
+
+    Comparing every name on every verdict made a cell cost more the longer the notebook. Between two
+    verdicts a name can only change side where some run touched it: the cells run since (the session's
+    side), and the positions of the top-to-bottom run that were recomputed, dropped, or crossed by the
+    frontier (its side). ``None`` anywhere means "not known": compare everything once.
+    """
+
+    def __init__(self) -> None:
+        self.names: set[str] | None = None
+        self.frontier = -1
+        self._actual: set[str] | None = set()
+        self._expected: set[str] | None = set()
+        self._low = sys.maxsize  # the lowest position dropped from the cached run since the last verdict
+
+    def forget(self) -> None:
+        self.names = None
+
+    def ran(self, touched: frozenset[str] | None) -> None:
+        """A real run: what it touched may now differ, or agree again."""
+        if self._actual is not None:
+            self._actual = None if touched is None else self._actual | touched
+
+    def dropped(self, positions: Sequence[_Position], start: int) -> None:
+        """Cached positions from ``start`` are gone: what they touched may come out differently."""
+        self._low = min(self._low, start)
+        for position in positions:
+            if self._expected is None:
+                return
+            touched = position.step.touched
+            self._expected = None if touched is None else self._expected | touched
+
+    def update(self, actual: _Sim, expected: _Sim, prefix: Sequence[_Position], frontier: int) -> set[str]:
+        candidates: set[str] | None = None
+        if self.names is not None and self._actual is not None and self._expected is not None:
+            candidates = self._actual | self._expected
+            start = min(self._low, min(self.frontier, frontier) + 1)
+            for position in prefix[start : max(self.frontier, frontier) + 1]:
+                if position.step.touched is None:
+                    candidates = None
+                    break
+                candidates |= position.step.touched
+        if candidates is None or self.names is None:
+            self.names = {n for n in actual.names.keys() | expected.names.keys() if _differs(n, actual, expected)}
+        else:
+            for name in candidates:
+                if _differs(name, actual, expected):
+                    self.names.add(name)
+                else:
+                    self.names.discard(name)
+        self.frontier, self._actual, self._expected, self._low = frontier, set(), set(), sys.maxsize
+        return self.names
+
+
+def _differs(name: str, actual: _Sim, expected: _Sim) -> bool:
+    """Do the two namespaces hold different versions of ``name`` (or only one of them has it)?"""
+    mine, theirs = actual.obj(name), expected.obj(name)
+    if mine is None or theirs is None:
+        return mine is not theirs
+    return mine.version != theirs.version
+
+
 class Detector:
     """Incremental: the session feeds it one Execution per cell run and asks for verdicts.
 
@@ -1080,6 +1166,7 @@ class Detector:
         self.repairs: dict[tuple, tuple[bool, tuple]] = {}  # fix searches, see _Judge._repairs
         self._outcomes: tuple[tuple, list[_Cause]] | None = None  # see _Judge.outcome_causes
         self._failing: set[tuple[str, str]] = set()  # (cell id, fingerprint) whose latest run raised
+        self._differences = _Differences()
 
     def record(self, execution: Execution) -> None:
         self._deleted |= execution.deleted_cells
@@ -1091,6 +1178,7 @@ class Detector:
             error=None if execution.ok else execution.error,
         )
         self._sim.run(step, rebound=execution.rebound, ok=execution.ok, disk=True)
+        self._differences.ran(step.touched)
         self._count += 1
         self._runs.setdefault(execution.cell_id, []).append(step)
         self._latest[(execution.cell_id, effects.fingerprint)] = step
@@ -1117,8 +1205,10 @@ class Detector:
         book = self._book(notebook)
         if book.frontier < 0:
             return Verdict(True, ())
-        judge = _Judge(self, book, self._expected(book, book.frontier), self._all_opaque(book))
-        issues = judge.issues()
+        run = self._expected(book, book.frontier)
+        differing = self._differences.update(self._sim, run.sim, self._prefix, book.frontier)
+        judge = _Judge(self, book, run, self._all_opaque(book))
+        issues = judge.issues(sorted(differing))
         return Verdict(not issues, tuple(issues))
 
     def preflight(self, notebook: Sequence[NotebookCell], cell_id: str, code: str) -> tuple[Issue, ...]:
@@ -1178,10 +1268,7 @@ class Detector:
         if cell_id not in book.pos:
             return []  # not in the notebook as known (an unsaved new cell): nothing to say where it stands
         created: list[tuple[_Cause, set[str]]] = []
-        skipped = [
-            p for p in range(book.frontier + 1, pos)
-            if book.cells[p].cell_id not in self._runs and not book.inert[p]
-        ]
+        skipped = book.unrun[bisect.bisect_right(book.unrun, book.frontier) : bisect.bisect_left(book.unrun, pos)]
         if skipped:
             first, last = skipped[0], skipped[-1]
             which = f"cell {first + 1}" if first == last else f"cells {first + 1}–{last + 1}"
@@ -1280,8 +1367,7 @@ class Detector:
             step = self._symbolic_step(sim, book, position, position)
             writes = tuple((symbolic, sim.files[path][0]) for path, symbolic in step.written_as.items())
             prefix.append(_Position(self._position_key(book, position), step, sim, writes))
-        steps = [p.step for p in prefix[: end + 1]]
-        run = _Run(prefix[end].after, steps)
+        run = _Run(prefix[end].after, _Steps(prefix[: end + 1]))
         if snapshot is not None:
             run.before = prefix[snapshot - 1].after if snapshot > 0 else self._start()
         return run
@@ -1295,7 +1381,9 @@ class Detector:
         start_files = {path: version for path, (version, _) in self._sim.files.items()}
         if start_files != self._start_files:
             self._start_files, self._prefix = start_files, []
+            self._differences.forget()
         prefix = self._prefix
+        self._differences.dropped(prefix[len(book.cells) :], len(book.cells))
         del prefix[len(book.cells) :]
         if book is self._checked and not self._recheck_all:
             positions: Iterable[int] = sorted(book.pos[c] for c in self._dirty if c in book.pos)
@@ -1308,6 +1396,7 @@ class Detector:
             if cached.key != self._position_key(book, position) or any(
                 self._written.get(symbolic, symbolic) != version for symbolic, version in cached.writes
             ):
+                self._differences.dropped(prefix[position:], position)
                 del prefix[position:]
                 break
         self._checked, self._dirty, self._recheck_all = book, set(), False

@@ -848,3 +848,48 @@ def test_one_book_follows_a_session_through_skips_fills_and_failures():
         seen.append(sorted((i.kind, i.cell_id) for i in detector.verdict(cells).issues))
     failed, skipped = ("failed-out-of-order", "D"), ("skipped-cell", "B")
     assert seen == [[], [failed, skipped], [failed, skipped], [failed], []]
+
+
+# -- the verdict is incremental: judging only what changed gives what judging everything gives ----------
+
+
+def _fully_judged(detector: Detector, cells: list[NotebookCell]) -> Verdict:
+    detector._differences.forget()  # compare every name, as if no earlier verdict were known
+    return detector.verdict(cells)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed):
+    import random
+
+    draw = random.Random(seed)
+    base = [
+        ("A", "import numpy as np\nrows = []"), ("B", "x = 1"), ("C", "y = x + 1"), ("D", "rows.append(y)"),
+        ("E", "alias = rows"), ("F", "alias.append(x)"), ("G", "z = len(rows) + y"), ("H", "del x"),
+        ("I", "w = np.ones(3) * z"), ("J", "y = y * 2"),
+    ]
+    edits = {"B": "x = 5", "C": "y = x - 1", "G": "z = y"}
+    incremental, full = Detector(), Detector()
+    cells = notebook(*base)
+    for _ in range(40):
+        if draw.random() < 0.15:  # edit a cell, or delete one
+            cell_id = draw.choice(list(edits))
+            cells = [NotebookCell(c.cell_id, edits[cell_id] if c.cell_id == cell_id else c.code) for c in cells]
+        elif draw.random() < 0.05 and len(cells) > 4:
+            cells = [c for c in cells if c.cell_id != draw.choice([c.cell_id for c in cells])]
+        else:
+            cell = draw.choice(cells)
+            ok = draw.random() > 0.1
+            for detector in (incremental, full):
+                detector.record(Execution(cell.cell_id, cell.code, ok=ok, error=None if ok else "ValueError: x"))
+        assert incremental.verdict(cells) == _fully_judged(full, cells)
+
+
+def test_an_in_place_change_through_an_alias_is_judged_on_both_names_incrementally():
+    cells = notebook(("A", "rows = []"), ("B", "alias = rows"), ("C", "alias.append(1)"))
+    incremental = replay(cells, "ABC")
+    assert_clean(incremental.verdict(cells))
+    replay(cells, "C", incremental)
+    full = replay(cells, "ABCC")
+    assert incremental.verdict(cells) == _fully_judged(full, cells)
+    assert {"alias", "rows"} <= {n for issue in incremental.verdict(cells).issues for n in issue.names}
