@@ -95,9 +95,10 @@ class MlopsHandler(APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         answer = refusal(kwargs.get("exc_info", (None, None, None))[1])
-        if answer is None:  # our bug (a 500) or Tornado's own error (403 unauthenticated, 405 …)
+        if answer is not None:
+            self.set_status(answer[0])
+        else:  # our bug (a 500) or Tornado's own error (403 unauthenticated, 405 …): its status stands
             answer = status_code, {"code": status_code, "message": self._reason, "hint": None}
-        self.set_status(answer[0])
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(answer[1]))
 
