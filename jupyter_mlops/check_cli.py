@@ -15,10 +15,9 @@ import json
 from pathlib import Path
 
 from jupyter_mlops.check import SavedCell, check_saved_notebook, replay
-from jupyter_mlops.cli import CliError
 from jupyter_mlops.core.order import NotebookCell, Verdict
 from jupyter_mlops.export.notebook import read_notebook
-from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 
 EXIT_REPRODUCIBLE, EXIT_NOT_REPRODUCIBLE, EXIT_NEVER_RUN = 0, 1, 3  # 2, bad input, is the CLI's own
@@ -69,10 +68,7 @@ def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        verdict, source = check_notebook(Path(args.notebook), Path(args.root).resolve() if args.root else None)
-    except JournalError as exc:
-        raise CliError(str(exc)) from exc
+    verdict, source = check_notebook(Path(args.notebook), Path(args.root).resolve() if args.root else None)
     if verdict is None:
         if args.json:
             print(json.dumps({"reproducible": None, "never_run": True, "issues": [], "source": source}, indent=2))

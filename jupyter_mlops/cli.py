@@ -1,7 +1,9 @@
 """``jupyter mlops …``: read the journal from the command line (one dispatch module, like nbdime's).
 
-Exit codes: 0 success, 1 a negative answer (used by ``check``), 2 bad input (missing journal, bad
-argument, a journal from a newer version).
+Exit codes: 0 success, 1 a negative answer (``check``, ``verify``, an export refused), 2 bad input (missing
+journal, bad argument, a journal from a newer version). :func:`main` is where an :class:`MlopsError` becomes
+what the user reads: its message, the hint on the next line, its exit code; anything else is our bug and
+keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,13 +14,10 @@ import sys
 from pathlib import Path
 
 from jupyter_mlops import strict_json
-from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.errors import BadInput, MlopsError
+from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.report import RUNS_SHOWN, render_session, render_sessions
-
-
-class CliError(Exception):
-    """Bad input: printed as one line, exit 2."""
 
 
 def _open_journal(root: str | None, near: Path) -> Journal:
@@ -29,11 +28,11 @@ def _open_journal(root: str | None, near: Path) -> Journal:
 def _notebook_key(notebook: str, root: Path) -> str:
     path = Path(notebook).resolve()
     if path.suffix != ".ipynb":
-        raise CliError(f"{notebook}: expected a .ipynb notebook path")
+        raise BadInput(f"{notebook}: expected a .ipynb notebook path")
     try:
         return path.relative_to(root).as_posix()
     except ValueError as exc:
-        raise CliError(f"{notebook} is outside the project root {root}") from exc
+        raise BadInput(f"{notebook} is outside the project root {root}") from exc
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -60,7 +59,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 # Commands that live beside their feature: each module has ``register(subparsers)`` adding its parser(s)
-# with ``set_defaults(func=...)``; the func returns the exit code and raises CliError for bad input.
+# with ``set_defaults(func=...)``; the func returns the exit code and raises an MlopsError for bad input.
 _COMMAND_MODULES: tuple[str, ...] = (
     "jupyter_mlops.check_cli",
     "jupyter_mlops.export.cli",
@@ -93,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (JournalError, CliError) as exc:
-        print(f"jupyter mlops {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except MlopsError as exc:
+        print(f"jupyter mlops {args.command}: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

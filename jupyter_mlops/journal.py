@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops.errors import BadInput, Conflict, NotFound
+
 SCHEMA_VERSION = 2
 # How a journal of each older version is brought to the next: journals are kept across upgrades.
 _MIGRATIONS = {
@@ -125,11 +127,12 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise
 
 
-class JournalError(Exception):
-    """A journal that cannot be used, with a message that says what to do."""
+class JournalError(Conflict):
+    """A journal that cannot be used (missing, damaged, from a newer version), with a message that says
+    what to do: the kernel shows the message alone in its warning."""
 
 
-class SessionNotFound(JournalError):
+class SessionNotFound(NotFound):
     """No session by that id: the journal is fine, the request is not."""
 
 
@@ -222,9 +225,10 @@ class Journal:
         self.path = path
         if not create and not path.exists():
             raise JournalError(
-                f"no journal at {path}: run a notebook with `%load_ext jupyter_mlops` and `%mlops_track` "
-                "first, or pass --root to point at the project"
-            )
+                f"no journal at {path}",
+                hint="run a notebook with `%load_ext jupyter_mlops` and `%mlops_track` first, or pass --root "
+                "to point at the project",
+                panel_hint="run the notebook with `%load_ext jupyter_mlops` and `%mlops_track` first")
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         try:
@@ -478,9 +482,9 @@ class Journal:
                     (ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
                 ).fetchall()
         if not rows:
-            raise JournalError(f"no session {ref!r} in {self.path}: `jupyter mlops runs` lists them")
+            raise SessionNotFound(f"no session {ref!r} in {self.path}", hint="`jupyter mlops runs` lists them")
         if len(rows) > 1:
-            raise JournalError(f"session prefix {ref!r} is ambiguous: give more characters")
+            raise BadInput(f"session prefix {ref!r} is ambiguous", hint="give more characters")
         return str(rows[0]["id"])
 
     def session_detail(self, session_id: str, *, runs_limit: int | None = None,

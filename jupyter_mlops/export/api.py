@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_mlops.cli import CliError
+from jupyter_mlops.errors import BadInput, NotFound, Refused
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import Layout
@@ -22,14 +22,15 @@ from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.export.observed import journal_facts
 from jupyter_mlops.export.paramsfile import merge_params
 from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
-from jupyter_mlops.journal import Journal, JournalError
+from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 
 
 @dataclass(frozen=True)
 class ExportResult:
+    """What an export wrote; one that refuses to (the user's own files, a dirty state) raises Refused."""
+
     written: list[str]          # paths relative to the project root
-    refused: str | None         # why nothing was written (one line), else None
     stages: list[str]
 
 
@@ -45,7 +46,7 @@ class ExportReport:
     """The result plus what the CLI tells the user (notes) and shows on ``--dry-run`` (the plan)."""
 
     result: ExportResult
-    plan: PipelinePlan | None
+    plan: PipelinePlan
     notes: list[str] = field(default_factory=list)
 
 
@@ -66,19 +67,15 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
     facts = journal_facts(root, key, nb)
     notes = [] if facts.found else ["no tracked session of this notebook: deps and outs come from the code alone"]
     if facts.dirty and not allow_dirty:
-        refused = (f"{key}'s tracked state is not reproducible ({facts.dirty}): restart the kernel and run all "
-                   "cells, then export again (or pass --allow-dirty)")
-        return ExportReport(ExportResult([], refused, []), None, notes)
+        raise Refused(f"{key}'s tracked state is not reproducible ({facts.dirty})",
+                      hint="restart the kernel and run all cells, then export again (or pass --allow-dirty)",
+                      panel_hint="restart the kernel and run all cells, then export again")
     plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
                          declared=facts.declared, exists=lambda p: (root / p).exists())
     names = [s.name for s in plan.stages]
-    files = _foreign_notebooks(stage_notebooks(plan, source), root, force)
-    if isinstance(files, str):
-        return ExportReport(ExportResult([], files, names), plan, notes)
+    files = _stage_notebooks(stage_notebooks(plan, source), root, force)
     merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name), force=force)
-    if merged.refused:
-        return ExportReport(ExportResult([], merged.refused, names), plan, notes)
-    files[layout.dvc_yaml] = merged.text or ""
+    files[layout.dvc_yaml] = merged.text
     if plan.params:
         params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
         files[layout.params_yaml] = params.text
@@ -99,7 +96,7 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
             tmp = target.with_name(target.name + ".tmp")
             tmp.write_text(files[rel], encoding="utf-8")
             os.replace(tmp, target)
-    return ExportReport(ExportResult(written, None, names), plan, notes)
+    return ExportReport(ExportResult(written, names), plan, notes)
 
 
 def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence[str] = (),
@@ -120,14 +117,15 @@ def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence
 
 
 def _last_session(root: Path, key: str) -> dict:
-    try:
-        journal = Journal(journal_path(root), create=False)
-    except JournalError as exc:
-        raise CliError(f"nothing to verify {key} against: {exc}") from exc
+    if not journal_path(root).exists():
+        raise NotFound(f"nothing to verify {key} against: no journal at {journal_path(root)}",
+                       hint=f"run {key} with `%load_ext jupyter_mlops` and `%mlops_track` first")
+    journal = Journal(journal_path(root), create=False)  # a damaged one: its own JournalError
     try:
         sessions = journal.sessions(key)
         if not sessions:
-            raise CliError(f"no tracked session of {key} in {journal.path}: run it with %mlops_track first")
+            raise NotFound(f"nothing to verify {key} against: no tracked session of it in {journal.path}",
+                           hint=f"run {key} with `%mlops_track` first")
         return journal.session_detail(sessions[-1]["id"])
     finally:
         journal.close()
@@ -140,14 +138,17 @@ def _out_dir(out: Path | None, root: Path) -> str:
     try:
         return folder.relative_to(root).as_posix() or "."
     except ValueError as exc:
-        raise CliError(f"--out {out} is outside the project {root}: DVC paths must stay inside it") from exc
+        raise BadInput(f"--out {out} is outside the project {root}",
+                       hint="DVC paths must stay inside it: give a folder of the project") from exc
 
 
-def _foreign_notebooks(files: dict[str, str], root: Path, force: bool) -> dict[str, str] | str:
-    """The stage notebooks, or why not: a file at a stage notebook's path that export did not generate."""
+def _stage_notebooks(files: dict[str, str], root: Path, force: bool) -> dict[str, str]:
+    """The stage notebooks; Refused when a file export did not generate is at a stage notebook's path."""
     for rel in files:
         if not force and (root / rel).exists() and _generated_from(root / rel) is None:
-            return f"{rel} exists and was not generated by export: move it or pass --force to overwrite it"
+            raise Refused(f"{rel} exists and was not generated by export",
+                          hint="move it, or pass --force to overwrite it",
+                          panel_hint=f"move or delete {rel}, then export again")
     return dict(files)
 
 

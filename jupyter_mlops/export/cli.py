@@ -1,6 +1,7 @@
 """``jupyter mlops export`` and ``jupyter mlops verify``: argument parsing and printing only.
 
-Exit codes as for every command: 0 done / agrees, 1 refused / differs / a gate failed, 2 bad input.
+Exit codes as for every command: 0 done / agrees, 1 refused / differs / a gate failed, 2 bad input; a
+refusal or bad input is an ``errors.MlopsError`` that ``cli.main`` prints with its hint.
 """
 
 from __future__ import annotations
@@ -44,12 +45,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = report.result
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    if result.refused:
-        print(f"jupyter mlops export: refused: {result.refused}", file=sys.stderr)
-        return 1
-    if report.plan is not None:
-        for stage in report.plan.stages:
-            print(_describe(stage))
+    for stage in report.plan.stages:
+        print(_describe(stage))
     verb = "would write" if args.dry_run else "wrote"
     print(f"{verb}: {', '.join(result.written)}" if result.written else "nothing to write: already up to date")
     if not args.dry_run:

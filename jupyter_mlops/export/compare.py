@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_mlops.cli import CliError
+from jupyter_mlops.errors import BadInput
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
@@ -46,11 +46,11 @@ class RerunFacts:
 def parse_expectation(text: str) -> Expectation:
     match = _EXPECTATION.match(text)
     if not match:
-        raise CliError(f"--expect {text!r}: write METRIC OP NUMBER, e.g. 'auc>=0.8' (OP: >= <= == != > <)")
+        raise BadInput(f"--expect {text!r}: write METRIC OP NUMBER, e.g. 'auc>=0.8' (OP: >= <= == != > <)")
     try:
         value = float(match.group(3))
     except ValueError as exc:
-        raise CliError(f"--expect {text!r}: {match.group(3)!r} is not a number") from exc
+        raise BadInput(f"--expect {text!r}: {match.group(3)!r} is not a number") from exc
     return Expectation(match.group(1), match.group(2), value)
 
 

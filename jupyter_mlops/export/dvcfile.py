@@ -3,7 +3,7 @@ text out).
 
 Every stage we write carries ``meta`` naming the notebook and a digest of the stage as written. On the next
 export a stage whose digest still matches is ours to replace; one that does not was edited by hand, and a
-stage of the same name without our ``meta`` is the user's: both are refused unless ``--force``. Everything
+stage of the same name without our ``meta`` is the user's: both are refused unless ``force``. Everything
 else in the file (other stages, ``vars``, ``plots``, comments) is kept by a ruamel round-trip.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap
 
-from jupyter_mlops.cli import CliError
+from jupyter_mlops.errors import BadInput, Refused
 from jupyter_mlops.export.nbgen import kernel_path
 from jupyter_mlops.export.stages import PipelinePlan
 
@@ -31,8 +31,7 @@ METRICS_FILE_ENV = "JUPYTER_MLOPS_METRICS_FILE"
 
 @dataclass(frozen=True)
 class DvcMerge:
-    text: str | None          # the new dvc.yaml, None when refused
-    refused: str | None
+    text: str                 # the new dvc.yaml
     dropped: tuple[str, ...] = ()  # stages this notebook had that the new plan no longer has
 
 
@@ -71,26 +70,31 @@ def stage_entries(plan: PipelinePlan, kernel: str) -> dict[str, dict[str, Any]]:
 
 def merge_dvc_yaml(existing: str | None, notebook: str, stages: dict[str, dict[str, Any]], *,
                    force: bool) -> DvcMerge:
-    """The file with this notebook's stages replaced by ``stages``, or why not."""
+    """The file with this notebook's stages replaced by ``stages``; :class:`Refused` when that would
+    replace a stage the user wrote or edited (unless ``force``)."""
     yaml = _yaml()
     try:
         doc = yaml.load(existing) if existing and existing.strip() else None
     except YAMLError as exc:
-        raise CliError(f"dvc.yaml is not valid YAML ({str(exc).splitlines()[0]}): fix it first") from exc
+        raise BadInput(f"dvc.yaml is not valid YAML ({str(exc).splitlines()[0]})",
+                       hint="fix it, then export again") from exc
     if doc is None:
         doc = CommentedMap()
     if not isinstance(doc, dict) or not isinstance(doc.get("stages", {}), dict):
-        raise CliError("dvc.yaml has no `stages:` mapping: fix it first")
+        raise BadInput("dvc.yaml has no `stages:` mapping", hint="fix it, then export again")
     current = doc.setdefault("stages", CommentedMap())
     ours = [name for name, body in current.items() if _owner(body) == notebook]
     for name in ours:
         if not force and _edited(current[name]):
-            return DvcMerge(None, f"dvc.yaml stage {name} was edited by hand since it was exported: pass --force "
-                            "to replace it, or remove its `meta` to keep it as yours")
+            raise Refused(f"dvc.yaml stage {name} was edited by hand since it was exported",
+                          hint="pass --force to replace it, or remove its `meta` to keep it as yours",
+                          panel_hint=f"to replace it, delete stage {name} from dvc.yaml and export again; "
+                          "to keep it as yours, remove its `meta`")
     for name in stages:
         if name in current and name not in ours and not force:
-            return DvcMerge(None, f"dvc.yaml already has a stage {name} that export did not write: rename it or "
-                            "pass --force to replace it")
+            raise Refused(f"dvc.yaml already has a stage {name} that export did not write",
+                          hint="rename it, or pass --force to replace it",
+                          panel_hint=f"rename or delete stage {name} in dvc.yaml, then export again")
     position = next((i for i, name in enumerate(current) if name in ours or name in stages), len(current))
     for name in [*ours, *(n for n in stages if n in current)]:
         current.pop(name, None)
@@ -98,7 +102,7 @@ def merge_dvc_yaml(existing: str | None, notebook: str, stages: dict[str, dict[s
         current.insert(position + offset, name, body)
     out = io.StringIO()
     yaml.dump(doc, out)
-    return DvcMerge(out.getvalue(), None, tuple(n for n in ours if n not in stages))
+    return DvcMerge(out.getvalue(), tuple(n for n in ours if n not in stages))
 
 
 def _yaml() -> YAML:

@@ -13,16 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops.cli import CliError
+from jupyter_mlops.errors import BadInput, NotFound
 
 _TRACKING = re.compile(r"^\s*(%load_ext\s+jupyter_mlops|%mlops_track\b|jupyter_mlops\.track\()", re.M)
 _SKIP_TAGS = frozenset({"skip", "exploratory"})
 _PARAMETER_TAGS = frozenset({"parameters"})
 STAGE_TAG = "stage:"
-
-
-class NotebookError(CliError):
-    """The notebook cannot be read: missing, not JSON, not a valid notebook."""
 
 
 @dataclass(frozen=True)
@@ -80,16 +76,16 @@ class Notebook:
 def read_notebook(path: Path) -> tuple[Notebook, dict[str, Any]]:
     """The notebook as cells, plus its JSON document (the stage notebooks copy cells from it)."""
     if path.suffix != ".ipynb":
-        raise NotebookError(f"{path}: expected a .ipynb notebook")
+        raise BadInput(f"{path}: expected a .ipynb notebook")
     if not path.is_file():
-        raise NotebookError(f"{path}: no such notebook")
+        raise NotFound(f"{path}: no such notebook")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise NotebookError(f"{path} is not a readable notebook (not JSON: {exc}); restore it from git") from exc
+        raise BadInput(f"{path} is not a readable notebook (not JSON: {exc})", hint="restore it from git") from exc
     problem = _problem(doc)
     if problem:
-        raise NotebookError(f"{path} is not a valid notebook ({problem}); restore it from git")
+        raise BadInput(f"{path} is not a valid notebook ({problem})", hint="restore it from git")
     cells = []
     for i, c in enumerate(doc["cells"]):
         source = c.get("source", "")

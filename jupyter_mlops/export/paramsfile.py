@@ -14,7 +14,7 @@ from typing import Any
 
 from ruamel.yaml import YAML, YAMLError
 
-from jupyter_mlops.cli import CliError
+from jupyter_mlops.errors import BadInput
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,12 @@ def merge_params(existing: str | None, values: Mapping[str, Any], *, force: bool
     try:
         doc = yaml.load(existing) if existing and existing.strip() else None
     except YAMLError as exc:
-        raise CliError(f"params.yaml is not valid YAML ({str(exc).splitlines()[0]}): fix it first") from exc
+        raise BadInput(f"params.yaml is not valid YAML ({str(exc).splitlines()[0]})",
+                       hint="fix it, then export again") from exc
     if doc is None:
         doc = yaml.load("{}")
     if not isinstance(doc, dict):
-        raise CliError("params.yaml is not a mapping of names to values: fix it first")
+        raise BadInput("params.yaml is not a mapping of names to values", hint="fix it, then export again")
     kept: dict[str, tuple[Any, Any]] = {}
     skipped: list[str] = []
     for name, value in values.items():

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_mlops.cli import CliError
 from jupyter_mlops.core.analysis import FunctionInfo, analyze, file_paths, literal_assignments
 from jupyter_mlops.core.options import OptionsError, parse_magic_line
+from jupyter_mlops.errors import BadInput
 from jupyter_mlops.export.layout import Layout, join, slug
 from jupyter_mlops.export.notebook import Cell, Notebook
 
@@ -96,7 +96,7 @@ def plan_pipeline(
     ``declared`` is data the session declared with ``--data``, ``exists`` tells which root-relative paths
     exist (a statically found read that does not exist is a guess, not a dependency)."""
     if mode not in MODES:
-        raise CliError(f"--stages {mode}: expected one of {', '.join(MODES)}")
+        raise BadInput(f"--stages {mode}: expected one of {', '.join(MODES)}")
     observed = observed or {}
     notes: list[str] = []
     tracking = next((c for c in nb.cells if c.is_tracking and not c.is_skipped), None)
@@ -199,8 +199,8 @@ def _cut(
         tag = cell.stage_tag if by_tags else None
         if tag is not None and tag != groups[-1].title:
             if tag in seen_tags:
-                raise CliError(f"cells tagged stage:{tag} are not contiguous (another stage comes between): "
-                               "stages run in notebook order, so keep each stage's cells together")
+                raise BadInput(f"cells tagged stage:{tag} are not contiguous (another stage comes between)",
+                               hint="stages run in notebook order: move each stage's cells together")
             seen_tags.add(tag)
             if groups[-1].title or groups[-1].code:
                 groups.append(_Group(tag))

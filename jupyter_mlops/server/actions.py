@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_mlops.errors import MlopsError
 from jupyter_mlops.server.paths import NotebookRef, RequestError
 
 STAGES = ("auto", "tags", "single")
@@ -68,7 +69,7 @@ def export(ref: NotebookRef, options: ExportOptions) -> dict[str, Any]:
         raise RequestError(501, _MISSING) from exc
     result = export_notebook(ref.path, stages=options.stages, force=options.force, dry_run=options.dry_run,
                              allow_dirty=options.allow_dirty)
-    return {"written": list(result.written), "refused": result.refused, "stages": list(result.stages)}
+    return {"written": list(result.written), "stages": list(result.stages)}
 
 
 def verify(ref: NotebookRef, options: VerifyOptions, progress: Callable[..., None]) -> dict[str, Any]:
@@ -91,12 +92,13 @@ class Job:
     progress: list[str] = field(default_factory=list)
     result: dict[str, Any] | None = None
     message: str | None = None
+    hint: str | None = None                     # what to do about a failure, as the panel can
     started_at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "notebook": self.notebook, "state": self.state,
                 "progress": self.progress[-50:], "result": self.result, "message": self.message,
-                "started_at": self.started_at}
+                "hint": self.hint, "started_at": self.started_at}
 
 
 class Jobs:
@@ -137,8 +139,8 @@ class Jobs:
         try:
             job.result = work(progress)
             job.state = "done"
-        except RequestError as exc:
-            job.message, job.state = exc.message, "failed"
+        except MlopsError as exc:  # the user's to fix: said as the panel can act on it
+            job.message, job.hint, job.state = exc.message, exc.panel_hint, "failed"
         except Exception as exc:  # the panel shows it; the server keeps serving
             job.message, job.state = f"{type(exc).__name__}: {exc}", "failed"
 

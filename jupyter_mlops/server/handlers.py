@@ -1,7 +1,8 @@
 """REST endpoints under ``/mlops/``: thin Tornado handlers, one per endpoint, all behind Jupyter's auth.
 
 The work lives in :mod:`history` and :mod:`actions`; here requests are size-checked, their notebook path
-validated against the server root, and every refusal answered as JSON ``{"code", "message"}``.
+validated against the server root, and every error answered as JSON ``{"code", "message", "hint"}``:
+:func:`refusal` is the one place a domain error (``errors.MlopsError``) becomes an HTTP status.
 
 Bodies are streamed (``stream_request_body``) so the size check runs on the headers, before any of the
 body is read: Tornado otherwise buffers a whole body — up to the server's 512 MB limit — before
@@ -21,7 +22,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
 from jupyter_mlops import __version__, strict_json
-from jupyter_mlops.journal import JournalError
+from jupyter_mlops.errors import MlopsError
 from jupyter_mlops.server import actions, history
 from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
 
@@ -79,10 +80,7 @@ class MlopsHandler(APIHandler):
 
     async def respond(self, work: Callable[[], Any], status: int = 200) -> None:
         """Run ``work`` off the event loop (SQLite, file writes) and send its result as JSON."""
-        try:
-            result = await IOLoop.current().run_in_executor(None, work)
-        except JournalError as exc:  # damaged, or from a newer version: the message says what to do
-            raise RequestError(409, str(exc)) from exc
+        result = await IOLoop.current().run_in_executor(None, work)
         self.set_status(status)
         self.finish(_json(result))
 
@@ -96,18 +94,26 @@ class MlopsHandler(APIHandler):
         return int(limit or DEFAULT_RUNS_PAGE), None if offset is None else int(offset)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, RequestError):
-            self.set_status(exc.status)
-            status_code, message = exc.status, exc.message
-        else:
-            message = self._reason
+        answer = refusal(kwargs.get("exc_info", (None, None, None))[1])
+        if answer is not None:
+            self.set_status(answer[0])
+        else:  # our bug (a 500) or Tornado's own error (403 unauthenticated, 405 …): its status stands
+            answer = status_code, {"code": status_code, "message": self._reason, "hint": None}
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"code": status_code, "message": message}))
+        self.finish(json.dumps(answer[1]))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if not isinstance(value, RequestError):  # refusals are answers, not server faults
+        if refusal(value) is None:  # refusals are answers, not server faults
             super().log_exception(typ, value, tb)
+
+
+def refusal(exc: BaseException | None) -> tuple[int, dict[str, Any]] | None:
+    """The HTTP answer to a domain error: its class's status (400 bad input, 404 not found, 409 conflict,
+    or a :class:`RequestError`'s own) and the body the panel shows, with the hint that applies there.
+    None for anything else: a bug of ours, answered 500 and logged."""
+    if not isinstance(exc, MlopsError):
+        return None
+    return exc.status, {"code": exc.status, "message": exc.message, "hint": exc.panel_hint}
 
 
 class InfoHandler(MlopsHandler):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from jupyter_mlops.journal import Journal, JournalError, SessionNotFound
+from jupyter_mlops.journal import Journal, SessionNotFound
 from jupyter_mlops.server.paths import NotebookRef, RequestError
 
 MAX_SESSIONS = 50
@@ -95,10 +95,7 @@ def _rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 def _open(ref: NotebookRef) -> Journal | None:
     if not ref.journal.is_file():
         return None
-    try:
-        return Journal(ref.journal, create=False)
-    except JournalError as exc:
-        raise RequestError(409, str(exc)) from exc
+    return Journal(ref.journal, create=False)  # damaged or newer: a JournalError, answered 409
 
 
 def _require(ref: NotebookRef) -> Journal:

@@ -10,18 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from jupyter_mlops.errors import MlopsError
 from jupyter_mlops.project import find_root, journal_path
 
 MAX_PATH_CHARS = 1024
 
 
-class RequestError(Exception):
-    """A request we refuse; ``status`` is the HTTP status and the message tells the user what to do."""
+class RequestError(MlopsError):
+    """A request the HTTP layer refuses for its own reasons (its shape or size, a path out of the root, a
+    job that is not there): ``status`` is the HTTP status, with no meaning outside the server, and the
+    message tells the user what to do. Answered like every other MlopsError (``handlers.refusal``)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message
 
 
 @dataclass(frozen=True)

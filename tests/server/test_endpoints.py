@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import types
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class FakeExport:
     def export_notebook(self, notebook, *, out=None, stages="auto", force=False, dry_run=False,
                         allow_dirty=False):
         self.calls.append(("export", notebook, stages, force, dry_run, allow_dirty))
-        return types.SimpleNamespace(written=["dvc.yaml", "params.yaml"], refused=None, stages=["churn"])
+        return types.SimpleNamespace(written=["dvc.yaml", "params.yaml"], stages=["churn"])
 
     def verify_notebook(self, notebook, *, tolerance=1e-9, expect=(), progress=None):
         self.calls.append(("verify", notebook, tolerance, tuple(expect)))
@@ -126,7 +127,7 @@ async def test_export_runs_the_engine_on_the_validated_notebook(jp_fetch, projec
     data = body(await jp_fetch("mlops", "export", method="POST",
                                body=json.dumps({"notebook": "churn.ipynb", "stages": "single"})))
     # Then the engine ran on the resolved notebook path and its result comes back as JSON
-    assert data == {"written": ["dvc.yaml", "params.yaml"], "refused": None, "stages": ["churn"]}
+    assert data == {"written": ["dvc.yaml", "params.yaml"], "stages": ["churn"]}
     assert fake_engine.calls == [("export", (project / "churn.ipynb").resolve(), "single", False, False, False)]
 
 
@@ -148,7 +149,92 @@ async def test_export_with_the_real_engine_writes_dvc_yaml(jp_fetch, project):
     data = body(await jp_fetch("mlops", "export", method="POST", request_timeout=120,
                                body=json.dumps({"notebook": "churn.ipynb", "allow_dirty": True})))
     # Then dvc.yaml is written at the project root
-    assert data["refused"] is None and (project / "dvc.yaml").is_file()
+    assert "dvc.yaml" in data["written"] and (project / "dvc.yaml").is_file()
+
+
+# --- the engine's errors, as the panel gets them ---------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn.ipynb"
+
+
+def write_notebook(path: Path, cells: list[tuple[str, list[str]]]) -> None:
+    """A notebook of code cells, each (source, tags)."""
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": f"c{i}", "source": source, "metadata": {"tags": tags}, "outputs": [],
+         "execution_count": None} for i, (source, tags) in enumerate(cells)]}))
+
+
+def logged_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The ERROR records logged so far in the test: a refusal is an answer, not a server fault."""
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_export_over_a_hand_edited_dvc_yaml_is_a_409_with_what_the_panel_can_do(
+        jp_fetch, project, caplog):
+    # Given an exported notebook whose stage in dvc.yaml was then edited by hand
+    (project / "churn.ipynb").write_text(EXAMPLE.read_text())
+    request = json.dumps({"notebook": "churn.ipynb", "stages": "single", "allow_dirty": True})
+    await jp_fetch("mlops", "export", method="POST", body=request, request_timeout=120)
+    edited = (project / "dvc.yaml").read_text().replace("--no-progress-bar", "--no-progress-bar --log-output")
+    (project / "dvc.yaml").write_text(edited)
+    # When the panel exports it again
+    code, error = await refused(jp_fetch, "mlops", "export", method="POST", body=request, request_timeout=120)
+    # Then the writer's refusal is a 409 saying what happened and what to do in the panel, not on a command line
+    assert code == 409 and error["code"] == 409
+    assert error["message"] == "dvc.yaml stage churn was edited by hand since it was exported"
+    assert "dvc.yaml" in error["hint"] and "--force" not in error["hint"] and "--out" not in error["hint"]
+    # And the user's edit is kept, and nothing was logged as a server fault
+    assert (project / "dvc.yaml").read_text() == edited
+    assert logged_errors(caplog) == []
+
+
+async def test_export_of_stage_tags_that_are_not_contiguous_is_a_400(jp_fetch, project, caplog):
+    # Given a notebook whose stage:prep cells have a stage:train cell between them
+    write_notebook(project / "tags.ipynb", [("x = 1", ["stage:prep"]), ("y = x + 1", ["stage:train"]),
+                                            ("z = y + 1", ["stage:prep"])])
+    # When the panel exports it by its tags
+    code, error = await refused(jp_fetch, "mlops", "export", method="POST",
+                                body=json.dumps({"notebook": "tags.ipynb", "stages": "tags"}))
+    # Then it is bad input, with the fix
+    assert code == 400 and "stage:prep are not contiguous" in error["message"]
+    assert "together" in error["hint"]
+    assert not (project / "dvc.yaml").exists() and logged_errors(caplog) == []
+
+
+async def test_export_of_a_corrupt_notebook_is_a_400(jp_fetch, project, caplog):
+    # Given a notebook that is not JSON
+    (project / "broken.ipynb").write_text('{"cells": [')
+    # When the panel exports it
+    code, error = await refused(jp_fetch, "mlops", "export", method="POST",
+                                body=json.dumps({"notebook": "broken.ipynb"}))
+    # Then it is bad input that says how to recover
+    assert code == 400 and "is not a readable notebook (not JSON" in error["message"]
+    assert error["hint"] == "restore it from git" and logged_errors(caplog) == []
+
+
+async def test_export_of_a_missing_notebook_is_a_404(jp_fetch, project, caplog):
+    # When the panel exports a notebook that is not there (renamed, deleted)
+    code, error = await refused(jp_fetch, "mlops", "export", method="POST",
+                                body=json.dumps({"notebook": "gone.ipynb"}))
+    # Then it is not found, in the same body as every error
+    assert (code, error) == (404, {"code": 404, "message": "no notebook gone.ipynb in this project", "hint": None})
+    assert logged_errors(caplog) == []
+
+
+async def test_a_failed_verify_job_carries_the_panels_hint(jp_fetch, project):
+    # Given a notebook no session of which is tracked
+    write_notebook(project / "fresh.ipynb", [("x = 1", [])])
+    # When the panel verifies it
+    job = body(await jp_fetch("mlops", "verify", method="POST", body=json.dumps({"notebook": "fresh.ipynb"})))
+    for _ in range(200):
+        job = body(await jp_fetch("mlops", "jobs", job["id"]))
+        if job["state"] != "running":
+            break
+        await asyncio.sleep(0.05)
+    # Then the job failed with what is missing and what to do, before any kernel was started
+    assert job["state"] == "failed", job
+    assert job["message"].startswith("nothing to verify fresh.ipynb against: no tracked session")
+    assert "%mlops_track" in job["hint"] and job["progress"] == []
 
 
 async def test_verify_runs_as_a_job_with_progress_and_a_result(jp_fetch, project, fake_engine):

@@ -77,6 +77,26 @@ def test_bad_arguments_exit_2_with_one_line(project, monkeypatch, capsys, argv, 
     assert says in err and "Traceback" not in err
 
 
+def test_an_error_prints_its_message_then_its_hint_and_exits_with_its_code(project, tmp_path_factory, monkeypatch,
+                                                                           capsys):
+    # Given two sessions whose ids start alike, and a folder with no journal
+    j = Journal(project / ".mlops" / "journal.sqlite")
+    j.start_session("aaa999", experiment="churn", notebook="nb/churn.ipynb", root=str(project), python="3",
+                    ipython="9", options={})
+    j.close()
+    monkeypatch.chdir(project)
+    # When a prefix names both
+    assert main(["show", "aaa"]) == 2
+    # Then stderr is the message, then what to do, and no traceback
+    assert capsys.readouterr().err.splitlines() == [
+        "jupyter mlops show: session prefix 'aaa' is ambiguous", "hint: give more characters"]
+    # And a missing journal's hint is the CLI's own (the panel's says nothing of --root)
+    monkeypatch.chdir(tmp_path_factory.mktemp("untracked"))
+    assert main(["runs"]) == 2
+    message, hint = capsys.readouterr().err.splitlines()
+    assert message.startswith("jupyter mlops runs: no journal at ") and "--root" in hint
+
+
 def test_missing_and_newer_journals_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["runs"]) == 2

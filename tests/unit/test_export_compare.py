@@ -2,7 +2,7 @@
 
 import pytest
 
-from jupyter_mlops.cli import CliError
+from jupyter_mlops.errors import BadInput
 from jupyter_mlops.export.compare import RerunFacts, compare_runs, parse_expectation, summarize
 
 SESSION = {
@@ -43,7 +43,7 @@ def test_gates():
 
 @pytest.mark.parametrize("bad", ["auc", "auc >= high", ">= 0.8", "auc => 0.8"])
 def test_bad_expectations_are_bad_input(bad):
-    with pytest.raises(CliError, match="--expect"):
+    with pytest.raises(BadInput, match="--expect"):
         parse_expectation(bad)
 
 

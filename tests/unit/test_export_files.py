@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from jupyter_mlops.cli import CliError
+from jupyter_mlops.errors import BadInput, Refused
 from jupyter_mlops.export.dvcfile import METRICS_FILE_ENV, merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
@@ -74,20 +74,21 @@ def test_hand_edited_stage_is_refused_unless_forced():
     stages = stage_entries(example_plan("single")[0], "python3")
     text = merge_dvc_yaml(None, "churn.ipynb", stages, force=False).text
     edited = text.replace("--no-progress-bar", "--no-progress-bar --log-output")
-    refused = merge_dvc_yaml(edited, "churn.ipynb", stages, force=False)
-    assert refused.text is None and "churn was edited by hand" in refused.refused
+    with pytest.raises(Refused, match="churn was edited by hand") as refused:
+        merge_dvc_yaml(edited, "churn.ipynb", stages, force=False)
+    assert "--force" in refused.value.hint and "--force" not in refused.value.panel_hint
     assert merge_dvc_yaml(edited, "churn.ipynb", stages, force=True).text == text
 
 
 def test_a_users_stage_with_our_name_is_refused_unless_forced():
     stages = stage_entries(example_plan("single")[0], "python3")
-    refused = merge_dvc_yaml("stages:\n  churn:\n    cmd: make\n", "churn.ipynb", stages, force=False)
-    assert "export did not write" in refused.refused
+    with pytest.raises(Refused, match="export did not write"):
+        merge_dvc_yaml("stages:\n  churn:\n    cmd: make\n", "churn.ipynb", stages, force=False)
     assert "papermill" in merge_dvc_yaml("stages:\n  churn:\n    cmd: make\n", "churn.ipynb", stages, force=True).text
 
 
 def test_broken_dvc_yaml_is_bad_input():
-    with pytest.raises(CliError, match="not valid YAML"):
+    with pytest.raises(BadInput, match="not valid YAML"):
         merge_dvc_yaml("stages: [\n", "churn.ipynb", {}, force=False)
 
 

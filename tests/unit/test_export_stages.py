@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.cli import CliError
 from jupyter_mlops.core.analysis import analyze
+from jupyter_mlops.errors import BadInput
 from jupyter_mlops.export.layout import Layout
 from jupyter_mlops.export.notebook import Cell, Notebook, read_notebook
 from jupyter_mlops.export.stages import Observed, plan_pipeline
@@ -72,7 +72,7 @@ def test_stage_tags_define_stages_and_untagged_cells_follow_the_previous_one():
 
 def test_non_contiguous_stage_tags_are_refused():
     nb = notebook(("code", "a = 1", ["stage:x"]), ("code", "b = 2", ["stage:y"]), ("code", "c = a", ["stage:x"]))
-    with pytest.raises(CliError, match="not contiguous"):
+    with pytest.raises(BadInput, match="not contiguous"):
         plan(nb, "tags")
 
 
@@ -140,7 +140,7 @@ def test_non_literal_parameters_stay_in_the_notebook():
 
 
 def test_unknown_mode_is_bad_input():
-    with pytest.raises(CliError, match="--stages"):
+    with pytest.raises(BadInput, match="--stages"):
         plan(notebook(("code", "a = 1")), "sections")
 
 

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from jupyter_mlops.errors import BadInput
 from jupyter_mlops.journal import (
     INTERRUPTED,
     SCHEMA_VERSION,
@@ -13,6 +14,7 @@ from jupyter_mlops.journal import (
     JournalError,
     MetricRecord,
     ParamRecord,
+    SessionNotFound,
 )
 
 
@@ -54,15 +56,18 @@ def test_sessions_by_prefix_and_latest(tmp_path):
     _session(j, "abd456")
     assert j.find_session("abc") == "abc123"
     assert j.find_session("latest") == "abd456"
-    with pytest.raises(JournalError, match="ambiguous"):
+    with pytest.raises(BadInput, match="ambiguous") as ambiguous:
         j.find_session("ab")
-    with pytest.raises(JournalError, match="no session 'zz'"):
+    assert ambiguous.value.hint == "give more characters"
+    with pytest.raises(SessionNotFound, match="no session 'zz'"):
         j.find_session("zz")
 
 
-def test_missing_journal_says_how_to_make_one(tmp_path):
-    with pytest.raises(JournalError, match="%mlops_track"):
+def test_missing_journal_says_how_to_make_one_on_each_surface(tmp_path):
+    with pytest.raises(JournalError, match="no journal at") as missing:
         Journal(tmp_path / "none.sqlite", create=False)
+    assert "%mlops_track" in missing.value.hint and "--root" in missing.value.hint
+    assert "%mlops_track" in missing.value.panel_hint and "--root" not in missing.value.panel_hint
 
 
 def test_journal_of_a_newer_version_is_refused_with_advice(tmp_path):
