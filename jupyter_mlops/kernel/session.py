@@ -500,6 +500,7 @@ class TrackingSession:
     # --- saving -------------------------------------------------------------------------------------
 
     def _remember(self, record: CellRunRecord) -> None:
+        """The latest files, params and metrics, as ``status()`` shows them (written to the journal or not)."""
         for f in record.files:
             self.files[(f.path, f.mode)] = f
         for p in record.params:
@@ -513,7 +514,7 @@ class TrackingSession:
             record.files, self.journal.add_cell_run(self.id, record)[1]))
 
     def _write(self, what: str, write: Callable[[], None]) -> None:
-        """Queue a journal write behind the cell's record; the next one to be saved does it."""
+        """Queue a journal write; the next record saved (the running cell's, at the latest) writes it first."""
         self.backlog.add(what, write)
 
     def _write_metrics_file(self) -> None:
