@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -79,13 +80,31 @@ def test_a_record_the_journal_refuses_is_dropped_with_a_warning_and_holds_back_n
     assert (refused, len(backlog), backlog.behind) == ([("store cell #2", "IntegrityError")], 0, False)
 
 
-def pending_file(tmp_path: Path, journal: Journal) -> tuple[PendingDigests, Hasher, Backlog, str, bytes]:
+class Gate:
+    """Holds the hasher's reads until the test opens it: when a digest arrives is the test's choice."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+
+    def __call__(self, path: str, delta: int) -> None:  # the hasher's own_open: told before each open
+        if delta > 0:
+            assert self._open.wait(timeout=30)
+
+    def open(self) -> None:
+        self._open.set()
+
+
+@pytest.fixture
+def big_file(tmp_path: Path) -> tuple[str, str]:
     data = b"\x07" * (1 << 20)
-    path = tmp_path / "big.bin"
-    path.write_bytes(data)
-    hasher = Hasher(inline_limit=0)  # every file on the hasher's threads, as a big one is
+    (tmp_path / "big.bin").write_bytes(data)
+    return str(tmp_path / "big.bin"), hashlib.md5(data).hexdigest()
+
+
+def digests(journal: Journal, gate: Gate) -> tuple[PendingDigests, Hasher, Backlog]:
+    hasher = Hasher(inline_limit=0, own_open=gate)  # every file on the hasher's threads, as a big one is
     backlog = Backlog(journal, warn=lambda what, exc: pytest.fail(f"{what}: {exc}"))
-    return PendingDigests(hasher, journal, backlog), hasher, backlog, str(path), data
+    return PendingDigests(hasher, journal, backlog), hasher, backlog
 
 
 def stored_file(journal: Journal) -> tuple[str | None, bool]:
@@ -94,30 +113,37 @@ def stored_file(journal: Journal) -> tuple[str | None, bool]:
 
 
 @pytest.mark.parametrize("digest_first", [True, False], ids=["digest-before-row", "row-before-digest"])
-def test_a_pending_digest_completes_its_row_whichever_arrives_first(tmp_path, journal, digest_first):
-    pending, hasher, backlog, path, data = pending_file(tmp_path, journal)
+def test_a_pending_digest_completes_its_row_whichever_arrives_first(journal, big_file, digest_first):
+    path, md5 = big_file
+    gate = Gate()
+    pending, hasher, backlog = digests(journal, gate)
     try:
         record = pending.record("big.bin", path, "read")
         assert record is not None and record.pending and record.md5 is None  # the cell did not wait
         save = cell(1, files=[record])
         if digest_first:
+            gate.open()
             assert hasher.wait(timeout=30)
         backlog.write("cell #1", lambda: pending.written(save.files, journal.add_cell_run("s1", save)[1]))
+        assert stored_file(journal) == ((md5, False) if digest_first else (None, True))
+        gate.open()
         assert hasher.wait(timeout=30)
     finally:
         hasher.close()
-    assert stored_file(journal) == (hashlib.md5(data).hexdigest(), False)
-    assert (record.md5, record.pending) == (hashlib.md5(data).hexdigest(), False)
+    assert stored_file(journal) == (md5, False) and (record.md5, record.pending) == (md5, False)
 
 
-def test_a_digest_the_locked_journal_cannot_take_is_written_by_the_next_flush(tmp_path, journal, capsys):
-    pending, hasher, backlog, path, data = pending_file(tmp_path, journal)
+def test_a_digest_the_locked_journal_cannot_take_is_written_by_the_next_flush(journal, big_file):
+    path, md5 = big_file
+    gate = Gate()
+    pending, hasher, backlog = digests(journal, gate)
     try:
         record = pending.record("big.bin", path, "write")
         save = cell(1, files=[record])
         backlog.write("cell #1", lambda: pending.written(save.files, journal.add_cell_run("s1", save)[1]))
         # Given the row written, and the journal locked when its digest arrives
         with write_lock_held(journal):
+            gate.open()
             assert hasher.wait(timeout=30)
             assert len(backlog) == 1 and stored_file(journal) == (None, True)
         # When the next write flushes the backlog
@@ -125,4 +151,4 @@ def test_a_digest_the_locked_journal_cannot_take_is_written_by_the_next_flush(tm
     finally:
         hasher.close()
     # Then the row has its digest
-    assert stored_file(journal) == (hashlib.md5(data).hexdigest(), False) and len(backlog) == 0
+    assert stored_file(journal) == (md5, False) and len(backlog) == 0
