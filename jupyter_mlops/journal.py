@@ -7,6 +7,7 @@ fsync per cell, which alone would cost most of the per-cell budget. One transact
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import os
@@ -576,11 +577,47 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+class Unavailable(enum.Enum):
+    """Why the journal file cannot take a write now (see :func:`unavailable`)."""
+
+    BUSY = "busy"              # another process holds its write lock past the busy timeout: retry later
+    UNWRITABLE = "unwritable"  # disk full, read-only, I/O error: retry once the user has made room or fixed it
+    DAMAGED = "damaged"        # not a database, or corrupt: the user moves it aside
+
+
+# SQLite's primary result codes (the low byte of an extended code), stable across SQLite versions.
+_BUSY_CODES = frozenset({5, 6})        # SQLITE_BUSY ("database is locked"), SQLITE_LOCKED (a table is)
+_DAMAGED_CODES = frozenset({11, 26})   # SQLITE_CORRUPT ("malformed"), SQLITE_NOTADB ("not a database")
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """Whether a failed write failed because of the journal file, and how; None when the write failed for
+    itself (a constraint, a value SQLite refuses, a closed connection, a bug).
+
+    The one place that sorts SQLite's errors: a writer keeps records the file cannot take now and retries
+    them later, but drops a record the journal refuses, which would fail the same way every time.
+    """
+    if isinstance(exc, OSError):
+        return Unavailable.UNWRITABLE
+    operational = isinstance(exc, sqlite3.OperationalError)
+    if not operational and type(exc) is not sqlite3.DatabaseError:  # Python's class for CORRUPT, NOTADB
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+ (extended code); else the message tells
+    if code is None:
+        busy, damaged = "locked" in str(exc), False
+    else:
+        busy, damaged = code & 0xFF in _BUSY_CODES, code & 0xFF in _DAMAGED_CODES
+    if busy:
+        return Unavailable.BUSY
+    if damaged or not operational:
+        return Unavailable.DAMAGED
+    return Unavailable.UNWRITABLE
+
+
 def explain(exc: BaseException, path: Path) -> str:
     """A SQLite or OS error as the user should read it: what happened to the file and what to do."""
     text = str(exc)
-    if isinstance(exc, sqlite3.DatabaseError) and (
-            "not a database" in text or "malformed" in text or "corrupt" in text):
+    if unavailable(exc) is Unavailable.DAMAGED:
         return _DAMAGED.format(exc=text, path=path)
     if "disk is full" in text or getattr(exc, "errno", None) == 28:
         return f"the disk is full ({text}): free space under {path.parent}"

@@ -110,7 +110,7 @@ class Bridge:
             if order is None:
                 self.session.warn_once("comm-order", "the lab sent a malformed cell order; using the saved notebook")
             else:
-                self.session.live_order = order
+                self.session.use_live_order(order)
         elif kind == "refresh":
             self._send({"type": "status", "snapshot": status_dict(self.session)})
 

@@ -1,27 +1,24 @@
 """A tracked experiment in one kernel: each cell run opened, closed, judged and written to the journal.
 
 The hot path reads like a short story: ``pre_run_cell`` opens a record and starts the file capture;
-``post_run_cell`` closes it, hashes what the cell touched (large files on the hasher's threads), asks the
-detector for a verdict and writes one transaction. Nothing here may break or lose the user's cell: every
-failure becomes one warning and tracking carries on or pauses. A journal that cannot be written for now
-(locked past the busy timeout, disk full, damaged) pauses tracking: the records wait in memory, in order,
-and the next cell writes them, with the digests that arrived meanwhile; nothing is written twice.
+``post_run_cell`` closes it, hashes what the cell touched (large files on the hasher's threads, their
+digests joined later by :mod:`~jupyter_mlops.kernel.pending`), asks the detector for a verdict and
+writes one transaction through :mod:`~jupyter_mlops.kernel.backlog`, which keeps the records in memory,
+in order, while the journal cannot take them. Nothing here may break or lose the user's cell: every
+failure becomes one warning and tracking carries on or pauses.
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
 import functools
 import hashlib
-import itertools
 import json
 import os
 import platform
 import re
 import sqlite3
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,9 +30,8 @@ from jupyter_mlops import sinks
 from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.core.options import TrackOptions
 from jupyter_mlops.core.order import Detector, Execution, Issue, NotebookCell, Verdict
-from jupyter_mlops.hashing import VANISHED, FileDigest, Hasher
+from jupyter_mlops.hashing import Hasher
 from jupyter_mlops.journal import (
-    DEFAULT_BUSY_TIMEOUT,
     CellRunRecord,
     FileRecord,
     Journal,
@@ -44,7 +40,8 @@ from jupyter_mlops.journal import (
     ParamRecord,
     explain,
 )
-from jupyter_mlops.kernel import comm, lineage
+from jupyter_mlops.kernel import backlog, comm, lineage
+from jupyter_mlops.kernel.backlog import Backlog
 from jupyter_mlops.kernel.notebook_file import (
     PAPERMILL_PATHS,
     CodeDiscovery,
@@ -54,6 +51,7 @@ from jupyter_mlops.kernel.notebook_file import (
     notebooks_with_cell,
     papermill_input,
 )
+from jupyter_mlops.kernel.pending import PendingDigests
 from jupyter_mlops.kernel.values import assigned_names, is_papermill_parameters, metric_value, param_value
 from jupyter_mlops.project import DataPaths, find_root, journal_path
 
@@ -67,14 +65,6 @@ _DISCOVERY_ATTEMPTS = 3
 _CODE_ID_PREFIX = "code-"
 # Set by an exported DVC stage: where the run leaves its metrics as JSON (latest value of each).
 METRICS_FILE_ENV = "JUPYTER_MLOPS_METRICS_FILE"
-# Seconds a cell waits for the journal while another process holds its write lock (default 10).
-BUSY_TIMEOUT_ENV = "JUPYTER_MLOPS_BUSY_TIMEOUT"
-BEHIND_BUSY_TIMEOUT = 0.05
-"""While records wait in memory for the journal, a cell tries it this long only: a lock held for minutes
-(a VACUUM, an open sqlite3 shell) then stalls one cell for the full timeout, not every cell."""
-
-# A pending digest's row in the journal, and the in-memory record the digest completes.
-_Target = tuple[int, FileRecord]
 
 
 @dataclass
@@ -120,8 +110,7 @@ class TrackingSession:
         self._cwd = cwd
         self._notebook = NotebookFile(self.notebook_path) if self.notebook_path else None
         self.paths = DataPaths(self.root, self.notebook_path)
-        self._busy_timeout = float(os.environ.get(BUSY_TIMEOUT_ENV) or DEFAULT_BUSY_TIMEOUT)
-        self.journal = Journal(journal_path(self.root), busy_timeout=self._busy_timeout)
+        self.journal = Journal(journal_path(self.root), busy_timeout=backlog.busy_timeout())
         self._warned: set[str] = set()
         self.capture = lineage.CellFiles(str(self.root), lambda: shell.user_ns,
                                          lambda message: self.warn_once(f"files:{message[:40]}", message))
@@ -147,12 +136,8 @@ class TrackingSession:
         self._code_index: tuple[list[SavedCell], dict[str, list[int]], dict[str, int]] | None = None
         self._opaque: set[str] = set()
         self._declared: dict[str, tuple[int, int]] = {}
-        self._pending: dict[int, _Target | FileDigest] = {}  # token -> whichever of row and digest came first
-        self._tokens = itertools.count()
-        self._pending_lock = threading.Lock()
-        # Journal writes not done yet, oldest first: (what, write). Appended by the hasher's threads too.
-        self._backlog: collections.deque[tuple[str, Callable[[], None]]] = collections.deque()
-        self._behind = False
+        self.backlog = Backlog(self.journal, warn=self._warn)  # every journal write, kept while it cannot be done
+        self.pending = PendingDigests(self.hasher, self.journal, self.backlog)  # digests the records wait for
         self._transformer = _StrictGate(self)
         # Subscribers to one event per finished cell run (the lab's comm, the MLflow mirror). Each is
         # called on the kernel thread and must return at once; a failing one is dropped with a warning.
@@ -207,15 +192,15 @@ class TrackingSession:
             self.shell.ast_transformers.remove(self._transformer)
         self.capture.close()
         self.hasher.wait(timeout=30)
-        self.journal.busy_timeout = self._busy_timeout
-        self._flush()
+        self.backlog.be_patient()
+        self.backlog.flush()
         self._guarded("end the session", lambda: self.journal.end_session(self.id))
         self.hasher.close()  # digests still running end as "cancelled" and are written now
-        self._flush()
+        self.backlog.flush()
         for sink in self._sinks:  # after the last record: the mirror's last pass must see it
             self._guarded("close a mirror", sink.close)
-        if self._backlog:
-            self.warn_once("lost", f"{len(self._backlog)} records could not be written to {self.journal.path} "
+        if self.backlog:
+            self.warn_once("lost", f"{len(self.backlog)} records could not be written to {self.journal.path} "
                                    "before tracking stopped; they are lost")
         self.journal.close()
 
@@ -274,8 +259,8 @@ class TrackingSession:
         rebound = (_rebound(run.bound_before, self.shell.user_ns, _names_to_watch(run.code))
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
-        files, waiting = self._file_records(reads, writes)
-        files += self._declared_changes(waiting, {f.path for f in files if f.mode == "write"})
+        files = self._file_records(reads, writes)
+        files += self._declared_changes({f.path for f in files if f.mode == "write"})
         if status != "refused":
             run.params += self._params_from(run, rebound)
             run.metrics += self._watched_metrics(rebound)
@@ -299,7 +284,7 @@ class TrackingSession:
             rebound=sorted(rebound), files=files, params=run.params, metrics=run.metrics,
         )
         self._remember(record)
-        self._save(record, waiting)
+        self._save(record)
         if status != "refused" and judged:
             self._report_issues(previous, run.used_bad_state)
         if self._notebook is not None and self._notebook.error:
@@ -322,13 +307,9 @@ class TrackingSession:
 
     # --- files --------------------------------------------------------------------------------------
 
-    def _file_records(
-        self, reads: set[str], writes: set[str]
-    ) -> tuple[list[FileRecord], list[tuple[FileRecord, int]]]:
-        """Records for the data files the cell opened; ``waiting`` pairs those hashed in background with
-        the token their digest will come back with."""
+    def _file_records(self, reads: set[str], writes: set[str]) -> list[FileRecord]:
+        """Records for the data files the cell opened; big ones wait for their digest (``self.pending``)."""
         records: list[FileRecord] = []
-        waiting: list[tuple[FileRecord, int]] = []
         for mode, paths in (("read", reads), ("write", writes)):
             for path in sorted(paths):
                 rel = self.paths.relative(path)
@@ -340,80 +321,27 @@ class TrackingSession:
                     if known is not None:
                         records.append(FileRecord(rel, "read", known.size, known.mtime_ns, known.md5))
                         continue
-                record = self._hash(rel, path, mode, waiting)
+                record = self.pending.record(rel, path, mode)
                 if record is not None:
                     records.append(record)
-        return records, waiting
-
-    def _hash(self, rel: str, path: str, mode: str, waiting: list[tuple[FileRecord, int]]) -> FileRecord | None:
-        token = next(self._tokens)
-        digest = self.hasher.digest(path, lambda d, t=token: self._digest_done(t, d))
-        if digest is None:
-            record = FileRecord(rel, mode, pending=True)
-            waiting.append((record, token))
-            return record
-        if digest.error and mode == "write":
-            return None  # a temporary file the cell wrote and removed is not an output
-        if digest.error == VANISHED:
-            return None  # an open() that failed: nothing was read
-        return FileRecord(rel, mode, digest.size, digest.mtime_ns, digest.md5, digest.nfiles, error=digest.error)
-
-    def _digest_done(self, token: int, digest: FileDigest) -> None:
-        """Runs on a hasher thread: complete the row if it is written already, else leave the digest."""
-        with self._pending_lock:
-            target = self._pending.pop(token, None)
-            if not isinstance(target, tuple):
-                self._pending[token] = digest
-                return
-        self._complete(target, digest)
-
-    def _link_pending(self, waiting: list[tuple[FileRecord, int]], files: list[FileRecord],
-                      file_ids: list[int]) -> None:
-        """The rows of a record just written: complete those whose digest came first, tell the rest where
-        to go. A record written late (the journal was busy) is linked the same way, whenever that is."""
-        row_of = {id(f): file_id for f, file_id in zip(files, file_ids, strict=True)}
-        for record, token in waiting:
-            target = (row_of[id(record)], record)
-            with self._pending_lock:
-                arrived = self._pending.pop(token, None)
-                if not isinstance(arrived, FileDigest):
-                    self._pending[token] = target
-                    continue
-            self._complete(target, arrived)
-
-    def _complete(self, target: _Target, digest: FileDigest) -> None:
-        """Fill in a late digest (any thread); if the journal refuses it now, the next cell retries it."""
-        file_id, record = target
-        record.size, record.mtime_ns, record.md5, record.nfiles, record.error, record.pending = (
-            digest.size, digest.mtime_ns, digest.md5, digest.nfiles, digest.error, False)
-
-        def write() -> None:
-            self.journal.complete_file(file_id, size=digest.size, mtime_ns=digest.mtime_ns, md5=digest.md5,
-                                       nfiles=digest.nfiles, error=digest.error)
-
-        try:
-            write()
-        except Exception:
-            self._backlog.append((f"the digest of {record.path}", write))
+        return records
 
     def _record_declared_data(self) -> None:
         """Declared inputs as the session's first records; big ones are hashed in background like any file."""
         records: list[FileRecord] = []
-        waiting: list[tuple[FileRecord, int]] = []
         for declared in self.options.data:
             path = str((self._cwd / declared).resolve())
             rel = self.paths.relative(path) or declared
             self._declared[path] = _stamp(path)
-            record = self._hash(rel, path, "declared", waiting)
+            record = self.pending.record(rel, path, "declared")
             if record is not None:
                 self.files[(record.path, record.mode)] = record
                 records.append(record)
         if records:
-            self._write("the declared data", lambda: self._link_pending(
-                waiting, records, self.journal.add_session_records(self.id, files=records)))
-            self._flush()
+            self.backlog.write("the declared data", lambda: self.pending.written(
+                records, self.journal.add_session_records(self.id, files=records)))
 
-    def _declared_changes(self, waiting: list[tuple[FileRecord, int]], written: set[str]) -> list[FileRecord]:
+    def _declared_changes(self, written: set[str]) -> list[FileRecord]:
         """Declared data that changed during the cell counts as written by it (one stat each), unless the
         cell's record has it already."""
         changed = []
@@ -424,7 +352,7 @@ class TrackingSession:
                 rel = self.paths.relative(path) or path
                 if rel in written:
                     continue
-                record = self._hash(rel, path, "write", waiting)
+                record = self.pending.record(rel, path, "write")
                 if record is not None:
                     changed.append(record)
         return changed
@@ -473,8 +401,7 @@ class TrackingSession:
             self._run.params.append(record)
         else:
             self.params[name] = record.value
-            self._write(f"param {name}", lambda: self.journal.add_session_records(self.id, params=[record]))
-            self._flush()
+            self.backlog.write(f"param {name}", lambda: self.journal.add_session_records(self.id, params=[record]))
 
     def log_metric(self, name: str, value: Any, step: int | None = None) -> None:
         try:
@@ -487,8 +414,13 @@ class TrackingSession:
             self._run.metrics.append(record)
         else:
             self.metrics[name] = record.value
-            self._write(f"metric {name}", lambda: self.journal.add_session_records(self.id, metrics=[record]))
-            self._flush()
+            self.backlog.write(f"metric {name}",
+                               lambda: self.journal.add_session_records(self.id, metrics=[record]))
+
+    def use_live_order(self, cells: list[NotebookCell]) -> None:
+        """The notebook's code cells as a frontend shows them (unsaved edits included): the next verdicts
+        judge this order instead of the saved file's."""
+        self.live_order = cells
 
     # --- verdicts -----------------------------------------------------------------------------------
 
@@ -568,6 +500,7 @@ class TrackingSession:
     # --- saving -------------------------------------------------------------------------------------
 
     def _remember(self, record: CellRunRecord) -> None:
+        """The latest files, params and metrics, as ``status()`` shows them (written to the journal or not)."""
         for f in record.files:
             self.files[(f.path, f.mode)] = f
         for p in record.params:
@@ -575,50 +508,14 @@ class TrackingSession:
         for m in record.metrics:
             self.metrics[m.name] = m.value
 
-    def _save(self, record: CellRunRecord, waiting: list[tuple[FileRecord, int]]) -> None:
+    def _save(self, record: CellRunRecord) -> None:
         """Write the cell (after anything still waiting); its background digests follow when they arrive."""
-        self._write(f"cell #{record.seq}", lambda: self._link_pending(
-            waiting, record.files, self.journal.add_cell_run(self.id, record)[1]))
-        self._flush()
+        self.backlog.write(f"cell #{record.seq}", lambda: self.pending.written(
+            record.files, self.journal.add_cell_run(self.id, record)[1]))
 
     def _write(self, what: str, write: Callable[[], None]) -> None:
-        self._backlog.append((what, write))
-
-    def _flush(self) -> None:
-        """Do the waiting writes, oldest first, each one transaction.
-
-        A journal that cannot be written now (locked past the timeout, disk full, damaged) keeps them in
-        memory for the next cell, with one warning; a record the journal refuses for itself is dropped with
-        a warning, so that it cannot hold back every record after it.
-        """
-        written = 0
-        while self._backlog:
-            what, write = self._backlog.popleft()
-            try:
-                write()
-            except Exception as exc:
-                if not _journal_unavailable(exc):
-                    self._warn(f"store {what}", exc)
-                    continue
-                self._backlog.appendleft((what, write))
-                self._fall_behind(exc)
-                return
-            written += 1
-        if self._behind:
-            self._behind = False
-            self.journal.busy_timeout = self._busy_timeout
-            self._warned.discard("journal")
-            print(f"jupyter-mlops: the journal is writable again; the {written} records kept in memory are saved",
-                  file=sys.stderr)
-
-    def _fall_behind(self, exc: Exception) -> None:
-        if not self._behind:
-            self._behind = True
-            self.journal.busy_timeout = BEHIND_BUSY_TIMEOUT
-        reason = (f"another process has held its write lock for over {self._busy_timeout:g} s"
-                  if "locked" in str(exc) else str(exc))
-        self.warn_once("journal", f"cannot write the journal {self.journal.path} ({reason}); records are kept "
-                                  "in memory and retried after each cell — your cells run normally")
+        """Queue a journal write; the next record saved (the running cell's, at the latest) writes it first."""
+        self.backlog.add(what, write)
 
     def _write_metrics_file(self) -> None:
         """Non-interactive runs (a DVC stage) leave their metrics where ``dvc.yaml`` says to find them."""
@@ -887,11 +784,6 @@ def _stamp(path: str) -> tuple[int, int]:
     except OSError:
         return (-1, -1)
     return (st.st_size, st.st_mtime_ns)
-
-
-def _journal_unavailable(exc: Exception) -> bool:
-    """A failure of the journal file (busy, full, damaged, I/O), not of the record being written."""
-    return isinstance(exc, (sqlite3.OperationalError, OSError)) or type(exc) is sqlite3.DatabaseError
 
 
 def _ipython_version() -> str:

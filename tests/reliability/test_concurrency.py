@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.kernel.session import BEHIND_BUSY_TIMEOUT
+from jupyter_mlops.kernel.backlog import BEHIND_BUSY_TIMEOUT
 from jupyter_mlops.server import history
 from jupyter_mlops.server.paths import notebook_ref
 from tests.reliability.helpers import JOURNAL, duplicates, integrity, journal, latest, track
