@@ -1,6 +1,7 @@
 /**
  * The shapes exchanged with the kernel (comm "jupyter_mlops") and the server (`/mlops/...`).
- * They mirror `jupyter_mlops/kernel/status.py`, `kernel/comm.py` and `server/history.py`.
+ * They mirror `jupyter_mlops/kernel/status.py`, `kernel/comm.py`, `core/order.py` (`Issue.to_dict`) and
+ * `server/history.py`.
  */
 
 export const COMM_TARGET = 'jupyter_mlops';
@@ -10,11 +11,16 @@ export const PANEL_ID = 'jupyter-mlops-panel';
 /** One reason the notebook's state is not reproducible, as the kernel's detector reports it. */
 export interface IIssue {
   kind: string;
+  /** The cell the user must look at. */
   cell_id: string | null;
   names?: string[];
   message: string;
+  /** The fix in words, for people ("run cells 2–3"); programs use `restart` and `run`. */
   fix: string;
-  [extra: string]: unknown;
+  /** The fix is "restart the kernel and run all". Absent in records of older versions. */
+  restart?: boolean;
+  /** The ids of the cells to run, in order. Absent in records of older versions. */
+  run?: string[];
 }
 
 export interface IFileState {

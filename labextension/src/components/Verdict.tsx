@@ -2,7 +2,7 @@
 import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { applyFix, cellNumber, resolveFix, revealCell } from '../actions';
+import { applyFix, cellNumber, fixLabel, resolveFix, revealCell } from '../actions';
 import { NotebookModel } from '../model';
 import { IIssue } from '../tokens';
 
@@ -39,6 +39,7 @@ function IssueItem(props: { model: NotebookModel; issue: IIssue }): JSX.Element 
   const panel = model.panel;
   const number = cellNumber(panel, issue.cell_id);
   const fix = model.live ? resolveFix(panel, issue) : null;
+  const label = fix ? fixLabel(panel, fix) : null;
   const [running, setRunning] = React.useState(false);
   return (
     <li className="jp-mlops-Issue" data-kind={issue.kind} data-cell={issue.cell_id ?? ''}>
@@ -57,7 +58,7 @@ function IssueItem(props: { model: NotebookModel; issue: IIssue }): JSX.Element 
           small
           className="jp-mlops-fix"
           disabled={running}
-          title={`Fix: ${fix.label}`}
+          title={issue.fix}
           onClick={async () => {
             setRunning(true);
             try {
@@ -67,7 +68,7 @@ function IssueItem(props: { model: NotebookModel; issue: IIssue }): JSX.Element 
             }
           }}
         >
-          {running ? 'running…' : fix.label}
+          {running ? 'running…' : label}
         </Button>
       ) : (
         <span className="jp-mlops-fixtext">{issue.fix}</span>
