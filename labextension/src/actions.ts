@@ -7,6 +7,7 @@
  */
 import { Cell } from '@jupyterlab/cells';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IIssue } from './tokens';
 
@@ -77,12 +78,12 @@ export function numberList(numbers: number[]): string {
 }
 
 /** The fix's button label, numbered from the notebook as it stands now. */
-export function fixLabel(panel: NotebookPanel, fix: Fix): string {
+export function fixLabel(panel: NotebookPanel, fix: Fix, trans: TranslationBundle): string {
   if (fix.kind === 'restart-run-all') {
-    return 'Restart and run all';
+    return trans.__('Restart and run all');
   }
   const numbers = fix.cells.map(cell => cellNumber(panel, cell.model.id) as number);
-  return `${numbers.length === 1 ? 'Run cell' : 'Run cells'} ${numberList(numbers)}`;
+  return trans._n('Run cell %2', 'Run cells %2', numbers.length, numberList(numbers));
 }
 
 export async function applyFix(panel: NotebookPanel, fix: Fix): Promise<void> {
@@ -96,10 +97,14 @@ export async function applyFix(panel: NotebookPanel, fix: Fix): Promise<void> {
 }
 
 /** `%mlops_track` in the notebook's kernel, not recorded in the notebook (the panel's "Start" button). */
-export async function startTracking(panel: NotebookPanel, mode: 'warn' | 'strict'): Promise<void> {
+export async function startTracking(
+  panel: NotebookPanel,
+  mode: 'warn' | 'strict',
+  trans: TranslationBundle
+): Promise<void> {
   const kernel = panel.sessionContext.session?.kernel;
   if (!kernel) {
-    throw new Error('no kernel: start one for this notebook first');
+    throw new Error(trans.__('no kernel: start one for this notebook first'));
   }
   const code = `%load_ext jupyter_mlops\n%mlops_track${mode === 'strict' ? ' --strict' : ''}`;
   await kernel.requestExecute({ code, silent: false, store_history: false }).done;

@@ -4,6 +4,7 @@
  * change, so a resolved issue's badges simply disappear.
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 import { cellsToRun, fixLabel, resolveFix } from './actions';
 import { IIssue } from './tokens';
@@ -13,19 +14,19 @@ const RUN_BADGE_CLASS = 'jp-mlops-RunBadge';
 const FLAGGED_CLASS = 'jp-mlops-flagged';
 const TO_RUN_CLASS = 'jp-mlops-torun';
 
-export function showBadges(panel: NotebookPanel, issues: IIssue[]): void {
+export function showBadges(panel: NotebookPanel, issues: IIssue[], trans: TranslationBundle): void {
   const flagged = new Map<string, string[]>();
   const toRun = new Map<string, string[]>();
   const add = (into: Map<string, string[]>, id: string, line: string) =>
     into.set(id, [...(into.get(id) ?? []), line]);
   for (const issue of issues) {
     const fix = resolveFix(panel, issue);
-    const todo = fix ? fixLabel(panel, fix) : issue.fix;
+    const todo = fix ? fixLabel(panel, fix, trans) : issue.fix;
     if (issue.cell_id) {
       add(flagged, issue.cell_id, `${issue.kind}: ${issue.message} → ${todo}`);
     }
     for (const id of cellsToRun(issue)) {
-      add(toRun, id, `Run to fix ${issue.kind}: ${issue.message}`);
+      add(toRun, id, trans.__('Run to fix %1: %2', issue.kind, issue.message));
     }
   }
   for (const cell of panel.content.widgets) {

@@ -6,12 +6,14 @@ Each test uses a small notebook of its own (``steps.ipynb``) so that it needs on
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tests.ui.lab import CHROMIUM, Lab, open_notebook_and_panel, run_command, shot
+from jupyter_mlops.journal import SCHEMA_VERSION, Journal
+from tests.ui.lab import CHROMIUM, PANEL, Lab, open_notebook, open_notebook_and_panel, run_command, shot
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -93,3 +95,89 @@ def test_the_fix_button_runs_the_cells_named_by_their_ids(steps: Path, lab: Lab,
     assert execution_count(page, A) == counted_a
     page.locator(".jp-mlops-CellBadge, .jp-mlops-RunBadge").first.wait_for(state="detached")
     assert errors == [], errors
+
+
+def panel_shown(page) -> bool:
+    return page.locator(PANEL).is_visible()
+
+
+def show_file_browser(page) -> None:
+    page.click('.jp-SideBar [data-id="filebrowser"]')
+    page.locator(PANEL).wait_for(state="hidden")
+
+
+def test_the_panel_opens_from_the_keyboard_by_the_status_item_and_the_palette(steps: Path, lab: Lab, page):
+    page, errors = page
+    # Given the notebook tracked, the file browser in the sidebar
+    open_notebook(page, lab, NOTEBOOK)
+    run_cell(page, TRACK)
+    status = page.locator(".jp-StatusBar-Widget .jp-mlops-status")
+    status.wait_for(timeout=60_000)
+    assert not panel_shown(page)
+
+    # Then the status item is a button with a name, reached with Tab from the status bar item before it
+    assert status.evaluate("el => el.tagName") == "BUTTON"
+    assert "MLOps panel" in status.get_attribute("aria-label")
+    before = page.evaluate("""() => {
+        const all = [...document.querySelectorAll('.jp-StatusBar-Widget button, .jp-StatusBar-Widget input,'
+            + ' .jp-StatusBar-Widget [tabindex]')].filter(el => el.tabIndex >= 0 && el.offsetParent !== null);
+        const at = all.findIndex(el => el.classList.contains('jp-mlops-status'));
+        if (at > 0) { all[at - 1].focus(); return true; }
+        return false;
+    }""")
+    if not before:  # ours is the bar's first control: Shift+Tab back from it and Tab again
+        status.focus()
+        page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.classList.contains('jp-mlops-status')")
+
+    # When Enter is pressed on it, the MLOps panel opens
+    page.keyboard.press("Enter")
+    page.locator(PANEL).wait_for(state="visible")
+
+    # When the panel is put away and Space is pressed on the item, it opens again
+    show_file_browser(page)
+    status.focus()
+    page.keyboard.press("Space")
+    page.locator(PANEL).wait_for(state="visible")
+
+    # When the panel is put away and the palette's "Show the MLOps panel" is chosen, it opens again
+    show_file_browser(page)
+    run_command(page, "apputils:activate-command-palette")
+    palette_input = page.locator(".lm-CommandPalette-input")
+    palette_input.wait_for()
+    palette_input.fill("Show the MLOps panel")
+    item = page.locator('.lm-CommandPalette-item[data-command="jupyter-mlops:open"]')
+    item.wait_for()
+    assert "MLOps" in page.locator(".lm-CommandPalette-header").first.inner_text()
+    page.keyboard.press("Enter")
+    page.locator(PANEL).wait_for(state="visible")
+    assert errors == [], errors
+
+
+@pytest.fixture
+def newer_journal(steps: Path) -> Path:
+    """The project's journal as a newer jupyter-mlops wrote it: the server refuses to read it (409)."""
+    journal = Journal(steps / ".mlops" / "journal.sqlite")
+    journal.close()
+    with sqlite3.connect(steps / ".mlops" / "journal.sqlite") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    db.close()
+    return steps
+
+
+def test_a_refusal_from_the_server_shows_its_message_in_the_panel(newer_journal: Path, lab: Lab, page):
+    page, errors = page
+    # Given a project whose journal this server cannot read
+    # When the notebook is opened with the MLOps panel
+    panel = open_notebook_and_panel(page, lab, NOTEBOOK)
+
+    # Then the panel shows the server's message where the history would be, as an alert, not a bare status
+    error = panel.locator(".jp-mlops-Sessions .jp-mlops-error")
+    error.wait_for(timeout=60_000)
+    assert error.get_attribute("role") == "alert"
+    message = error.locator(".jp-mlops-problem-message").inner_text()
+    assert f"schema {SCHEMA_VERSION + 1}" in message and "Conflict" not in message, message
+    shot(page, "panel-server-error")
+    # (the refused request is the browser's own network log line, not an error of ours)
+    assert [e for e in errors if "409" not in e] == [], errors
