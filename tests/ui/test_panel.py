@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from jupyter_mlops.journal import SCHEMA_VERSION, Journal
+from tests.support.wait import wait_for
 from tests.ui.lab import CHROMIUM, PANEL, Lab, open_notebook, open_notebook_and_panel, run_command, shot
 
 pytest.importorskip("playwright.sync_api")
@@ -118,16 +119,15 @@ def test_the_panel_opens_from_the_keyboard_by_the_status_item_and_the_palette(st
     # Then the status item is a button with a name, reached with Tab from the status bar item before it
     assert status.evaluate("el => el.tagName") == "BUTTON"
     assert "MLOps panel" in status.get_attribute("aria-label")
+    # (the bar's "Simple" mode switch comes before it, on the left)
     before = page.evaluate("""() => {
         const all = [...document.querySelectorAll('.jp-StatusBar-Widget button, .jp-StatusBar-Widget input,'
             + ' .jp-StatusBar-Widget [tabindex]')].filter(el => el.tabIndex >= 0 && el.offsetParent !== null);
         const at = all.findIndex(el => el.classList.contains('jp-mlops-status'));
-        if (at > 0) { all[at - 1].focus(); return true; }
-        return false;
+        if (at > 0) { all[at - 1].focus(); }
+        return at;
     }""")
-    if not before:  # ours is the bar's first control: Shift+Tab back from it and Tab again
-        status.focus()
-        page.keyboard.press("Shift+Tab")
+    assert before > 0, "no focusable status-bar control before the MLOps item"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.classList.contains('jp-mlops-status')")
 
@@ -152,7 +152,22 @@ def test_the_panel_opens_from_the_keyboard_by_the_status_item_and_the_palette(st
     assert "MLOps" in page.locator(".lm-CommandPalette-header").first.inner_text()
     page.keyboard.press("Enter")
     page.locator(PANEL).wait_for(state="visible")
+
+    # When the page is reloaded once the workspace has saved the layout, the panel is restored with it
+    wait_for(lambda: left_sidebar_current(lab) == "jupyter-mlops-panel", timeout=30, what="the saved layout")
+    page.reload()
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    page.locator(PANEL).wait_for(state="visible")
     assert errors == [], errors
+
+
+def left_sidebar_current(lab: Lab) -> str | None:
+    """The widget the saved workspaces show in the left sidebar (what a reload restores)."""
+    for workspace in lab.api("lab/api/workspaces")["workspaces"]["values"]:
+        left = workspace["data"].get("layout-restorer:data", {}).get("left", {})
+        if left.get("current"):
+            return left["current"]
+    return None
 
 
 @pytest.fixture
