@@ -254,7 +254,7 @@ export class TrackedNotebook {
     try {
       await this._saveFirst();
       const job = await this._follow(await api.verify(this.path));
-      const failed = job.state === 'failed' ? { message: job.message ?? job.state, hint: null } : null;
+      const failed = job.state === 'failed' ? { message: job.message ?? job.state, hint: job.hint ?? null } : null;
       this._verify = { busy: false, result: job, error: failed };
     } catch (error) {
       this._verify = { busy: false, result: null, error: describeError(error, this.trans) };

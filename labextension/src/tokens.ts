@@ -187,7 +187,9 @@ export interface IJob {
   state: 'running' | 'done' | 'failed';
   progress: string[];
   result: IVerifyResult | null;
+  /** Why a failed job failed, and what to do about it (absent from servers before the hint). */
   message: string | null;
+  hint?: string | null;
 }
 
 /** User settings (schema/plugin.json). */
