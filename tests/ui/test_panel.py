@@ -196,3 +196,25 @@ def test_a_refusal_from_the_server_shows_its_message_in_the_panel(newer_journal:
     shot(page, "panel-server-error")
     # (the refused request is the browser's own network log line, not an error of ours)
     assert [e for e in errors if "409" not in e] == [], errors
+
+
+def test_verify_from_the_palette_follows_its_job_to_the_verdict(steps: Path, lab: Lab, page):
+    page, errors = page
+    # Given the notebook tracked and run top to bottom
+    open_notebook(page, lab, NOTEBOOK)
+    for cell in (TRACK, A, B, C):
+        run_cell(page, cell)
+
+    # When "Verify this notebook in a clean kernel" is run (from the palette's command)
+    assert page.evaluate("window.jupyterapp.commands.isEnabled('jupyter-mlops:verify')")
+    page.evaluate("() => { void window.jupyterapp.commands.execute('jupyter-mlops:verify'); }")
+
+    # Then the panel opens, follows the job while it runs, and shows the verdict of the clean run
+    panel = page.locator(PANEL)
+    panel.wait_for(state="visible")
+    result = panel.locator(".jp-mlops-Actions .jp-mlops-result, .jp-mlops-Actions .jp-mlops-error")
+    result.first.wait_for(timeout=180_000)
+    shot(page, "panel-verified")
+    assert panel.locator(".jp-mlops-Actions .jp-mlops-result.jp-mlops-ok").count() == 1, result.first.inner_text()
+    assert panel.locator(".jp-mlops-verify").is_enabled()
+    assert errors == [], errors
