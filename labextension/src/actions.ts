@@ -1,17 +1,17 @@
 /**
- * What the panel's buttons do in the notebook: reveal a cell, run an issue's fix, start tracking.
+ * What the panel's buttons do in the notebook: reveal a cell, carry out an issue's fix, start tracking.
  *
- * Cells are numbered as the kernel's detector numbers them: 1-based among the notebook's code cells,
- * so a fix reading "run cells 4–6" means the 4th to 6th code cells.
+ * A fix is data from the kernel (`restart`, and `run`: the ids of the cells to run, in order); its sentence
+ * (`fix`) is for people only. Cells are shown by number as the kernel's detector numbers them: 1-based
+ * among the notebook's code cells, counted in the notebook as it stands now.
  */
 import { Cell } from '@jupyterlab/cells';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 import { IIssue } from './tokens';
 
-export type Fix =
-  | { kind: 'restart-run-all'; label: string }
-  | { kind: 'run'; label: string; cells: Cell[] };
+export type Fix = { kind: 'restart-run-all' } | { kind: 'run'; cells: Cell[] };
 
 /** The code cells of the notebook, in order (index + 1 is the number shown to the user). */
 export function codeCells(panel: NotebookPanel): Cell[] {
@@ -37,27 +37,53 @@ export async function revealCell(panel: NotebookPanel, cellId: string): Promise<
   return true;
 }
 
-/** How to carry out `issue.fix`: explicit cell ids, "restart…", "run cell(s) N[–M]", else run up to it. */
+/**
+ * How to carry out an issue's fix in this notebook, or null when it cannot be done from here (a cell it
+ * names is no longer in the notebook). Records of older versions carry no `run`: run up to the issue's cell.
+ */
 export function resolveFix(panel: NotebookPanel, issue: IIssue): Fix | null {
-  const label = issue.fix || 'run up to this cell';
-  const ids = Array.isArray(issue.cells) ? (issue.cells as unknown[]) : null;
-  if (ids && ids.every(id => typeof id === 'string')) {
-    const cells = panel.content.widgets.filter(cell => ids.includes(cell.model.id));
-    return cells.length ? { kind: 'run', label, cells } : null;
-  }
-  if (/restart/i.test(label)) {
-    return { kind: 'restart-run-all', label };
+  if (issue.restart === true) {
+    return { kind: 'restart-run-all' };
   }
   const code = codeCells(panel);
-  const range = /\brun cells?\s+(\d+)(?:\s*(?:[–—-]|to)\s*(\d+))?/i.exec(label);
-  if (range) {
-    const first = Number(range[1]);
-    const last = Number(range[2] ?? range[1]);
-    const cells = code.slice(first - 1, last);
-    return cells.length ? { kind: 'run', label, cells } : null;
+  if (Array.isArray(issue.run)) {
+    const byId = new Map(code.map(cell => [cell.model.id, cell]));
+    const cells = issue.run.map(id => byId.get(id));
+    return cells.length > 0 && cells.every(cell => cell !== undefined)
+      ? { kind: 'run', cells: cells as Cell[] }
+      : null;
   }
   const at = code.findIndex(cell => cell.model.id === issue.cell_id);
-  return at < 0 ? null : { kind: 'run', label, cells: code.slice(0, at + 1) };
+  return at < 0 ? null : { kind: 'run', cells: code.slice(0, at + 1) };
+}
+
+/** The cell ids an issue asks to run (none for a restart, or in records of older versions). */
+export function cellsToRun(issue: IIssue): string[] {
+  return issue.restart === true || !Array.isArray(issue.run) ? [] : issue.run;
+}
+
+/** Cell numbers as a short list: [2, 3, 4, 7] → "2–4, 7". */
+export function numberList(numbers: number[]): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < numbers.length) {
+    let j = i;
+    while (j + 1 < numbers.length && numbers[j + 1] === numbers[j] + 1) {
+      j++;
+    }
+    parts.push(j > i ? `${numbers[i]}–${numbers[j]}` : `${numbers[i]}`);
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+/** The fix's button label, numbered from the notebook as it stands now. */
+export function fixLabel(panel: NotebookPanel, fix: Fix, trans: TranslationBundle): string {
+  if (fix.kind === 'restart-run-all') {
+    return trans.__('Restart and run all');
+  }
+  const numbers = fix.cells.map(cell => cellNumber(panel, cell.model.id) as number);
+  return trans._n('Run cell %2', 'Run cells %2', numbers.length, numberList(numbers));
 }
 
 export async function applyFix(panel: NotebookPanel, fix: Fix): Promise<void> {
@@ -71,10 +97,14 @@ export async function applyFix(panel: NotebookPanel, fix: Fix): Promise<void> {
 }
 
 /** `%mlops_track` in the notebook's kernel, not recorded in the notebook (the panel's "Start" button). */
-export async function startTracking(panel: NotebookPanel, mode: 'warn' | 'strict'): Promise<void> {
+export async function startTracking(
+  panel: NotebookPanel,
+  mode: 'warn' | 'strict',
+  trans: TranslationBundle
+): Promise<void> {
   const kernel = panel.sessionContext.session?.kernel;
   if (!kernel) {
-    throw new Error('no kernel: start one for this notebook first');
+    throw new Error(trans.__('no kernel: start one for this notebook first'));
   }
   const code = `%load_ext jupyter_mlops\n%mlops_track${mode === 'strict' ? ' --strict' : ''}`;
   await kernel.requestExecute({ code, silent: false, store_history: false }).done;

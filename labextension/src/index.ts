@@ -1,103 +1,204 @@
 /**
- * jupyter-mlops for JupyterLab: the "MLOps" sidebar, cell badges and a status-bar item, per notebook.
+ * jupyter-mlops for JupyterLab, as five plugins around one token:
  *
- * A model (and its comm link) exists for every open notebook from the moment it opens, so badges and
- * the status item work before the panel is ever shown.
+ * - `jupyter-mlops:plugin` (the settings' id too) provides `IMlopsTracker`: every open notebook's tracking;
+ * - `jupyter-mlops:panel`: the "MLOps" sidebar, restored with the layout, opened by a palette command;
+ * - `jupyter-mlops:badges`: the cell badges;
+ * - `jupyter-mlops:status`: the status-bar item;
+ * - `jupyter-mlops:commands`: "start tracking" and "verify" for the current notebook, in the palette.
+ *
+ * Other extensions can require `IMlopsTracker` (exported from `tokens.ts`) to read the same state.
  */
-import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import { Signal } from '@lumino/signaling';
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
+import { startTracking } from './actions';
 import { showBadges } from './badges';
 import { MlopsPanel } from './components/Panel';
 import { MlopsStatusItem } from './components/StatusItem';
 import { mlopsIcon } from './icon';
-import { NotebookModel } from './model';
-import { ISettings, PANEL_ID, PLUGIN_ID } from './tokens';
+import { TrackedNotebook } from './model';
+import { CommandIDs, IMlopsTracker, ISettings, PANEL_ID, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
+import { MlopsTracker } from './tracker';
 
-const OPEN_COMMAND = 'jupyter-mlops:open';
-const DEFAULTS: ISettings = { defaultMode: 'warn', cellBadges: true };
+const PALETTE_CATEGORY = 'MLOps';
 
-const plugin: JupyterFrontEndPlugin<void> = {
+function bundle(translator: ITranslator | null): TranslationBundle {
+  return (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
+}
+
+const trackerPlugin: JupyterFrontEndPlugin<IMlopsTracker> = {
   id: PLUGIN_ID,
-  description: 'Tracked runs, reproducibility verdicts, data, params and metrics of the current notebook.',
+  description: 'The tracked runs and reproducibility verdict of every open notebook, and the settings.',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ISettingRegistry, IStatusBar],
+  optional: [ISettingRegistry, ITranslator],
+  provides: IMlopsTracker,
+  activate: (
+    _: JupyterFrontEnd,
+    notebooks: INotebookTracker,
+    registry: ISettingRegistry | null,
+    translator: ITranslator | null
+  ): IMlopsTracker => {
+    const tracker = new MlopsTracker(notebooks, bundle(translator));
+    if (registry) {
+      void registry
+        .load(PLUGIN_ID)
+        .then(loaded => {
+          const apply = () => {
+            tracker.settings = loaded.composite as unknown as ISettings;
+          };
+          loaded.changed.connect(apply);
+          apply();
+        })
+        .catch(reason => console.warn('jupyter-mlops: settings not loaded, using defaults', reason));
+    }
+    return tracker;
+  }
+};
+
+const panelPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-mlops:panel',
+  description: 'The MLOps sidebar: tracked runs, verdict, data, params, metrics, sessions, Export and Verify.',
+  autoStart: true,
+  requires: [IMlopsTracker],
+  optional: [ILayoutRestorer, ICommandPalette, ITranslator],
   activate: (
     app: JupyterFrontEnd,
-    tracker: INotebookTracker,
-    registry: ISettingRegistry | null,
-    statusBar: IStatusBar | null
+    tracker: IMlopsTracker,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
   ) => {
-    let settings: ISettings = { ...DEFAULTS };
-    const models = new Map<NotebookPanel, NotebookModel>();
-    const current = () => (tracker.currentWidget ? models.get(tracker.currentWidget) ?? null : null);
-    // Fires when the current notebook, or anything the status item shows of it, changes.
-    const stateChanged = new Signal<unknown, void>(plugin);
-
-    const panel = new MlopsPanel(() => settings);
+    const trans = bundle(translator);
+    const panel = new MlopsPanel(tracker, trans);
     panel.id = PANEL_ID;
     panel.title.icon = mlopsIcon;
-    panel.title.caption = 'MLOps: tracked runs of this notebook';
+    panel.title.caption = trans.__('MLOps: tracked runs of this notebook');
     app.shell.add(panel, 'left', { rank: 650 });
+    restorer?.add(panel, PANEL_ID);
 
-    const badge = (model: NotebookModel) =>
-      showBadges(model.panel, settings.cellBadges && model.live ? model.issues : []);
-
-    tracker.widgetAdded.connect((_, notebook) => {
-      const model = new NotebookModel(notebook);
-      models.set(notebook, model);
-      model.changed.connect(() => {
-        badge(model);
-        if (model === current()) {
-          stateChanged.emit();
-        }
-      });
-      notebook.disposed.connect(() => {
-        models.delete(notebook);
-        model.dispose();
-        stateChanged.emit();
-      });
-      if (tracker.currentWidget === notebook) {
-        panel.model = model;
-        stateChanged.emit();
-      }
-    });
-    tracker.currentChanged.connect(() => {
-      panel.model = current();
-      stateChanged.emit();
-    });
-
-    app.commands.addCommand(OPEN_COMMAND, {
-      label: 'Show the MLOps panel',
+    app.commands.addCommand(CommandIDs.openPanel, {
+      label: trans.__('Show the MLOps panel'),
+      caption: trans.__('Tracked runs and reproducibility of the current notebook'),
+      icon: mlopsIcon,
       execute: () => app.shell.activateById(PANEL_ID)
     });
+    palette?.addItem({ command: CommandIDs.openPanel, category: PALETTE_CATEGORY });
+  }
+};
 
-    if (statusBar) {
-      statusBar.registerStatusItem(PLUGIN_ID + ':status', {
-        item: new MlopsStatusItem(current, stateChanged, () => void app.commands.execute(OPEN_COMMAND)),
-        align: 'left',
-        rank: 4,
-        isActive: () => current()?.live != null,
-        activeStateChanged: stateChanged
-      });
-    }
+const badgesPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-mlops:badges',
+  description: 'Marks the cells that make the notebook not reproducible, and the cells their fixes run.',
+  autoStart: true,
+  requires: [IMlopsTracker],
+  optional: [ITranslator],
+  activate: (_: JupyterFrontEnd, tracker: IMlopsTracker, translator: ITranslator | null) => {
+    const trans = bundle(translator);
+    const badge = (notebook: TrackedNotebook) => {
+      if (!notebook.panel.isDisposed) {
+        const shown = tracker.settings.cellBadges && notebook.live ? notebook.issues : [];
+        showBadges(notebook.panel, shown, trans);
+      }
+    };
+    tracker.notebookChanged.connect((_, notebook) => badge(notebook));
+    tracker.settingsChanged.connect(() => tracker.notebooks.forEach(badge));
+    tracker.notebooks.forEach(badge);
+  }
+};
 
-    if (registry) {
-      void registry.load(PLUGIN_ID).then(loaded => {
-        const apply = () => {
-          settings = { ...DEFAULTS, ...(loaded.composite as Partial<ISettings>) };
-          models.forEach(badge);
-          panel.update();
-        };
-        loaded.changed.connect(apply);
-        apply();
-      }).catch(reason => console.warn('jupyter-mlops: settings not loaded, using defaults', reason));
+const statusPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-mlops:status',
+  description: "The current notebook's verdict in the status bar; it opens the MLOps panel.",
+  autoStart: true,
+  requires: [IMlopsTracker, IStatusBar],
+  optional: [ITranslator],
+  activate: (app: JupyterFrontEnd, tracker: IMlopsTracker, statusBar: IStatusBar, translator: ITranslator | null) => {
+    const item = new MlopsStatusItem(tracker, bundle(translator), () => {
+      void app.commands.execute(CommandIDs.openPanel);
+    });
+    statusBar.registerStatusItem('jupyter-mlops:status', {
+      item,
+      align: 'left',
+      rank: 4,
+      isActive: () => tracker.current?.live != null,
+      activeStateChanged: item.stateChanged
+    });
+  }
+};
+
+const commandsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-mlops:commands',
+  description: 'Start tracking and Verify for the current notebook, from the command palette.',
+  autoStart: true,
+  requires: [IMlopsTracker],
+  optional: [ICommandPalette, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: IMlopsTracker,
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
+  ) => {
+    const trans = bundle(translator);
+    const { commands } = app;
+    const showPanel = () => commands.hasCommand(CommandIDs.openPanel) && commands.execute(CommandIDs.openPanel);
+
+    commands.addCommand(CommandIDs.startTracking, {
+      label: () =>
+        trans.__('Start tracking this notebook (%1 mode)', tracker.settings.defaultMode),
+      caption: trans.__("Run %mlops_track in the current notebook's kernel"),
+      isEnabled: () => {
+        const current = tracker.current;
+        return !!current && !current.live && !!current.panel.sessionContext.session?.kernel;
+      },
+      execute: async () => {
+        const current = tracker.current;
+        if (current) {
+          await startTracking(current.panel, tracker.settings.defaultMode, trans);
+        }
+      }
+    });
+    commands.addCommand(CommandIDs.verify, {
+      label: trans.__('Verify this notebook in a clean kernel'),
+      caption: trans.__('Re-run the notebook in a clean kernel and compare with the last tracked session'),
+      isEnabled: () => {
+        const current = tracker.current;
+        return !!current && !current.serverExtensionMissing && !current.verifyState.busy;
+      },
+      execute: async () => {
+        const current = tracker.current;
+        if (current) {
+          await showPanel();
+          await current.verify();
+        }
+      }
+    });
+    // The palette greys a command out from isEnabled: ask again whenever the current notebook changes.
+    const refresh = () => commands.notifyCommandChanged();
+    tracker.currentChanged.connect(refresh);
+    tracker.notebookChanged.connect((_, notebook) => notebook === tracker.current && refresh());
+    tracker.settingsChanged.connect(refresh);
+    for (const command of [CommandIDs.startTracking, CommandIDs.verify]) {
+      palette?.addItem({ command, category: PALETTE_CATEGORY });
     }
   }
 };
 
-export default plugin;
+const plugins: JupyterFrontEndPlugin<any>[] = [
+  trackerPlugin,
+  panelPlugin,
+  badgesPlugin,
+  statusPlugin,
+  commandsPlugin
+];
+
+export default plugins;

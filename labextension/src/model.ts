@@ -1,8 +1,11 @@
 /**
- * What the panel shows for one notebook: the live session (from the comm) merged with the journal's
- * history (from REST). Views read the derived getters; every change emits `changed`.
+ * `TrackedNotebook`: one open notebook's tracking, as the panel, badges and status item show it: the live
+ * session (from the comm) merged with the journal's history (from REST). Views read the derived getters;
+ * every change emits `changed`.
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { KernelLink } from './comm';
@@ -15,6 +18,7 @@ import {
   IIssue,
   IJob,
   IMetric,
+  IProblem,
   ISessionDetail,
   ISessionSummary,
   IStatus,
@@ -41,11 +45,32 @@ export interface IDataFile {
 export interface IActionState<T> {
   busy: boolean;
   result: T | null;
-  error: string | null;
+  error: IProblem | null;
 }
 
-export class NotebookModel {
-  constructor(readonly panel: NotebookPanel) {
+/** What went wrong, in the user's language where the words are ours, with the server's hint if any. */
+export function describeError(error: unknown, trans: TranslationBundle): IProblem {
+  if (error instanceof ApiError && error.failure === 'missing-extension') {
+    return {
+      message: trans.__('server extension not installed: history, Export and Verify are unavailable'),
+      hint: trans.__('run `pip install jupyter-mlops` in the server’s environment and restart Jupyter')
+    };
+  }
+  if (error instanceof ApiError && error.failure === 'unreachable') {
+    return { message: trans.__('cannot reach the Jupyter server: %1', error.message), hint: null };
+  }
+  return {
+    message: error instanceof Error ? error.message : String(error),
+    hint: error instanceof ApiError ? error.hint : null,
+    refused: error instanceof ApiError && error.status === 409
+  };
+}
+
+export class TrackedNotebook {
+  constructor(
+    readonly panel: NotebookPanel,
+    private readonly trans: TranslationBundle
+  ) {
     this.link = new KernelLink(panel);
     this.link.received.connect(this._onKernelMessage, this);
     panel.context.pathChanged.connect(() => void this.reloadHistory(), this);
@@ -74,9 +99,19 @@ export class NotebookModel {
     return this._sessions;
   }
 
-  /** Why history is missing or empty (server extension not installed, not tracked yet…). */
+  /** Why history is empty, as the server says it ("not tracked yet"…). */
   get historyNote(): string | null {
     return this._historyNote;
+  }
+
+  /** Why history could not be read (server extension not installed, a journal it refuses…). */
+  get historyError(): IProblem | null {
+    return this._historyError;
+  }
+
+  /** The server answers without our extension: no history, Export or Verify. */
+  get serverExtensionMissing(): boolean {
+    return this._serverExtensionMissing;
   }
 
   /** The session the panel details: the live one, else the one picked in the list, else the newest. */
@@ -193,7 +228,7 @@ export class NotebookModel {
     try {
       this._compare = { ...this._compare, busy: false, result: await api.compare(this.path, a, b) };
     } catch (error) {
-      this._compare = { ...this._compare, busy: false, error: (error as Error).message };
+      this._compare = { ...this._compare, busy: false, error: describeError(error, this.trans) };
     }
     this._changed.emit();
   }
@@ -205,36 +240,78 @@ export class NotebookModel {
       await this._saveFirst();
       this._export = { busy: false, result: await api.exportDvc(this.path), error: null };
     } catch (error) {
-      this._export = { busy: false, result: null, error: (error as Error).message };
+      this._export = { busy: false, result: null, error: describeError(error, this.trans) };
     }
     this._changed.emit();
   }
 
+  /** Start a verify job and follow it until it ends (ignored while one is being followed). */
   async verify(): Promise<void> {
+    if (this._verify.busy) {
+      return;
+    }
     this._verify = { busy: true, result: null, error: null };
     this._changed.emit();
     try {
       await this._saveFirst();
-      let job = await api.verify(this.path);
-      while (job.state === 'running' && !this._disposed) {
-        this._verify = { busy: true, result: job, error: null };
-        this._changed.emit();
-        await new Promise(resolve => setTimeout(resolve, JOB_POLL_MS));
-        job = await api.job(job.id);
-      }
-      this._verify = { busy: false, result: job, error: job.state === 'failed' ? job.message : null };
+      const job = await this._follow(await api.verify(this.path));
+      const failed = job.state === 'failed' ? { message: job.message ?? job.state, hint: job.hint ?? null } : null;
+      this._verify = { busy: false, result: job, error: failed };
     } catch (error) {
-      this._verify = { busy: false, result: null, error: (error as Error).message };
+      this._verify = { busy: false, result: null, error: describeError(error, this.trans) };
     }
     this._changed.emit();
   }
 
   dispose(): void {
-    this._disposed = true;
     window.clearTimeout(this._hashTimer);
     window.clearTimeout(this._historyTimer);
+    this._jobPoll?.dispose();
     this.link.dispose();
     Signal.clearData(this);
+  }
+
+  /** The job once it is no longer running, its progress shown on the way. Polled with Lumino's `Poll`,
+   * which stands by while the page is hidden; disposing the notebook stops it. */
+  private _follow(started: IJob): Promise<IJob> {
+    if (started.state !== 'running') {
+      return Promise.resolve(started);
+    }
+    return new Promise<IJob>((resolve, reject) => {
+      let job = started;
+      let failure: unknown = null;
+      const poll = new Poll({
+        name: 'jupyter-mlops:verify',
+        frequency: { interval: JOB_POLL_MS, backoff: false },
+        standby: 'when-hidden',
+        auto: false,
+        factory: async () => {
+          try {
+            job = await api.job(job.id);
+          } catch (error) {
+            failure = error;
+          }
+          if (failure !== null || job.state !== 'running') {
+            poll.dispose();
+            return;
+          }
+          this._verify = { busy: true, result: job, error: null };
+          this._changed.emit();
+        }
+      });
+      poll.disposed.connect(() => {
+        this._jobPoll = null;
+        if (failure !== null) {
+          reject(failure);
+        } else {
+          resolve(job);
+        }
+      });
+      this._jobPoll = poll;
+      this._verify = { busy: true, result: job, error: null };
+      this._changed.emit();
+      void poll.start();
+    });
   }
 
   private async _saveFirst(): Promise<void> {
@@ -260,16 +337,20 @@ export class NotebookModel {
       const list = await api.sessions(this.path);
       this._sessions = list.sessions;
       this._historyNote = list.note;
+      this._historyError = null;
+      this._serverExtensionMissing = false;
     } catch (error) {
       this._sessions = [];
-      this._historyNote = (error as Error).message;
+      this._historyNote = null;
+      this._historyError = describeError(error, this.trans);
+      this._serverExtensionMissing = error instanceof ApiError && error.failure === 'missing-extension';
     }
     this._changed.emit();
   }
 
   private async _loadDetail(): Promise<void> {
     const id = this.shownSession;
-    if (!id || this._historyNote?.startsWith('server extension not installed')) {
+    if (!id || this._serverExtensionMissing) {
       this._detail = null;
       this._changed.emit();
       return;
@@ -335,6 +416,8 @@ export class NotebookModel {
   private _liveMetrics: IMetric[] = [];
   private _sessions: ISessionSummary[] = [];
   private _historyNote: string | null = null;
+  private _historyError: IProblem | null = null;
+  private _serverExtensionMissing = false;
   private _picked: string | null = null;
   private _detail: ISessionDetail | null = null;
   private _compare: IActionState<ICompare> & { a: string | null; b: string | null } = {
@@ -344,5 +427,5 @@ export class NotebookModel {
   private _verify: IActionState<IJob> = { busy: false, result: null, error: null };
   private _hashTimer = 0;
   private _historyTimer = 0;
-  private _disposed = false;
+  private _jobPoll: Poll | null = null;
 }

@@ -1,5 +1,7 @@
 /**
- * The REST side: one `requestAPI` for every `/mlops/...` call, errors turned into one-line messages.
+ * The REST side: one `requestAPI` for every `/mlops/...` call. A refusal arrives as JSON `{code, message,
+ * hint}` (hint optional) and becomes an `ApiError` carrying both; the words for the two failures that have
+ * no server message (unreachable, extension missing) are the panel's, so they can be translated there.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
@@ -12,15 +14,16 @@ import {
   ISessionList
 } from './tokens';
 
-export const MISSING_EXTENSION =
-  'server extension not installed: history, Export and Verify are unavailable ' +
-  '(run `pip install jupyter-mlops` in the server’s environment and restart Jupyter)';
+/** Why a request failed: the server refused it (its message says why), or there was no such server. */
+export type ApiFailure = 'refused' | 'unreachable' | 'missing-extension';
 
-/** A refused or failed request, with the server's message. */
+/** A refused or failed request, with the server's message and, when it gave one, what to do. */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    message: string
+    message: string,
+    readonly hint: string | null = null,
+    readonly failure: ApiFailure = 'refused'
   ) {
     super(message);
   }
@@ -39,7 +42,7 @@ async function requestAPI<T>(
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    throw new ApiError(0, `cannot reach the Jupyter server: ${error}`);
+    throw new ApiError(0, String(error), null, 'unreachable');
   }
   const text = await response.text();
   let data: any = null;
@@ -50,9 +53,10 @@ async function requestAPI<T>(
   }
   if (!response.ok) {
     if (response.status === 404 && (data === null || data.code === undefined)) {
-      throw new ApiError(404, MISSING_EXTENSION);
+      throw new ApiError(404, '', null, 'missing-extension');
     }
-    throw new ApiError(response.status, data?.message ?? response.statusText);
+    const hint = typeof data?.hint === 'string' && data.hint ? data.hint : null;
+    throw new ApiError(response.status, data?.message ?? response.statusText, hint);
   }
   return data as T;
 }
@@ -62,8 +66,6 @@ function post<T>(endPoint: string, body: object): Promise<T> {
 }
 
 export const api = {
-  /** Probe: resolves when the server extension answers; rejects with MISSING_EXTENSION otherwise. */
-  info: () => requestAPI<{ version: string }>('info'),
   sessions: (notebook: string) => requestAPI<ISessionList>('sessions', {}, { notebook }),
   session: (notebook: string, id: string) =>
     requestAPI<ISessionDetail>(`sessions/${encodeURIComponent(id)}`, {}, { notebook }),

@@ -1,20 +1,40 @@
 /**
- * The shapes exchanged with the kernel (comm "jupyter_mlops") and the server (`/mlops/...`).
- * They mirror `jupyter_mlops/kernel/status.py`, `kernel/comm.py` and `server/history.py`.
+ * The extension's token (`IMlopsTracker`, for other extensions) and the shapes exchanged with the kernel
+ * (comm "jupyter_mlops") and the server (`/mlops/...`). The shapes mirror `jupyter_mlops/kernel/status.py`,
+ * `kernel/comm.py`, `core/order.py` (`Issue.to_dict`) and `server/history.py`.
  */
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { Token } from '@lumino/coreutils';
+import { ISignal } from '@lumino/signaling';
+
+import type { TrackedNotebook } from './model';
 
 export const COMM_TARGET = 'jupyter_mlops';
+/** The main plugin's id, which is also the id of its settings (schema/plugin.json). */
 export const PLUGIN_ID = 'jupyter-mlops:plugin';
 export const PANEL_ID = 'jupyter-mlops-panel';
+/** The gettext domain of every string a user reads. */
+export const TRANSLATION_DOMAIN = 'jupyter_mlops';
+
+export const CommandIDs = {
+  openPanel: 'jupyter-mlops:open',
+  startTracking: 'jupyter-mlops:start-tracking',
+  verify: 'jupyter-mlops:verify'
+} as const;
 
 /** One reason the notebook's state is not reproducible, as the kernel's detector reports it. */
 export interface IIssue {
   kind: string;
+  /** The cell the user must look at. */
   cell_id: string | null;
   names?: string[];
   message: string;
+  /** The fix in words, for people ("run cells 2–3"); programs use `restart` and `run`. */
   fix: string;
-  [extra: string]: unknown;
+  /** The fix is "restart the kernel and run all". Absent in records of older versions. */
+  restart?: boolean;
+  /** The ids of the cells to run, in order. Absent in records of older versions. */
+  run?: string[];
 }
 
 export interface IFileState {
@@ -151,7 +171,6 @@ export interface ICompare {
 
 export interface IExportResult {
   written: string[];
-  refused: string | null;
   stages: string[];
 }
 
@@ -167,7 +186,9 @@ export interface IJob {
   state: 'running' | 'done' | 'failed';
   progress: string[];
   result: IVerifyResult | null;
+  /** Why a failed job failed, and what to do about it (absent from servers before the hint). */
   message: string | null;
+  hint?: string | null;
 }
 
 /** User settings (schema/plugin.json). */
@@ -175,3 +196,32 @@ export interface ISettings {
   defaultMode: 'warn' | 'strict';
   cellBadges: boolean;
 }
+
+/** A refusal or failure the user reads: what happened and, when the server knows one, what to do. */
+export interface IProblem {
+  message: string;
+  hint: string | null;
+  /** The server refused because of the project's state (409: a hand-edited dvc.yaml, a state not reproducible). */
+  refused?: boolean;
+}
+
+/** The tracking state of every open notebook, provided by `jupyter-mlops:plugin`. */
+export interface IMlopsTracker {
+  /** The current notebook's tracking; null when no notebook is current. */
+  readonly current: TrackedNotebook | null;
+  /** The tracking of an open notebook, if it is open. */
+  find(panel: NotebookPanel): TrackedNotebook | undefined;
+  /** Every open notebook's tracking. */
+  readonly notebooks: readonly TrackedNotebook[];
+  /** Emitted when the current notebook, or anything of its tracking, changes. */
+  readonly currentChanged: ISignal<IMlopsTracker, TrackedNotebook | null>;
+  /** Emitted when any notebook's tracking changes (opened, updated, closed). */
+  readonly notebookChanged: ISignal<IMlopsTracker, TrackedNotebook>;
+  readonly settings: ISettings;
+  readonly settingsChanged: ISignal<IMlopsTracker, ISettings>;
+}
+
+export const IMlopsTracker = new Token<IMlopsTracker>(
+  'jupyter-mlops:IMlopsTracker',
+  'The tracked runs and reproducibility verdict of every open notebook.'
+);

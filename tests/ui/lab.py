@@ -1,4 +1,5 @@
-"""A real `jupyter lab` for browser tests: own port, token, settings and workspace, stopped by its PID."""
+"""A real `jupyter lab` for browser tests (own port, token, settings and workspace, stopped by its PID), and
+the few page helpers the tests share."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+REPO = Path(__file__).resolve().parents[2]
+OUTPUT = REPO / "test-output"  # screenshots for a human to look at
+PANEL = "#jupyter-mlops-panel"
 CHROMIUM = "/usr/bin/chromium"
 # What works for Debian's Chromium in a container (TOOLCHAIN.md).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -101,3 +105,39 @@ class Lab:
             except OSError:
                 time.sleep(0.3)
         raise TimeoutError(f"jupyter lab did not answer within {timeout}s; see {self.log.name}")
+
+
+def shot(page: Any, name: str, selector: str = PANEL) -> None:
+    OUTPUT.mkdir(exist_ok=True)
+    target = page.locator(selector) if selector else page
+    target.screenshot(path=str(OUTPUT / f"{name}.png"))
+
+
+def kernel_says(page: Any, expression: str) -> str:
+    """An expression evaluated silently in the notebook's kernel, through the lab's own connection."""
+    return page.evaluate("""async (expression) => {
+        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const reply = await kernel.requestExecute(
+            {code: '', silent: true, store_history: false, user_expressions: {v: expression}}).done;
+        return reply.content.user_expressions.v.data['text/plain'];
+    }""", expression)
+
+
+def run_command(page: Any, command: str, args: dict | None = None) -> Any:
+    return page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
+
+
+def open_notebook(page: Any, lab: Lab, notebook: str = "churn.ipynb") -> None:
+    """The notebook open with its kernel connected."""
+    page.goto(f"{lab.url}/lab/tree/{notebook}?token={lab.token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    lab.wait_kernel_ready()
+
+
+def open_notebook_and_panel(page: Any, lab: Lab, notebook: str = "churn.ipynb") -> Any:
+    """The notebook open with its kernel connected, and the MLOps panel shown."""
+    open_notebook(page, lab, notebook)
+    page.click('.jp-SideBar [data-id="jupyter-mlops-panel"]')
+    panel = page.locator(PANEL)
+    panel.wait_for(state="visible")
+    return panel

@@ -7,103 +7,24 @@ screenshots of the panel to ``test-output/`` for a human to look at.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, MetricRecord
-from tests.ui.lab import CHROMIUM, CHROMIUM_ARGS, Lab
+from tests.ui.lab import CHROMIUM, Lab, kernel_says, open_notebook_and_panel, run_command, shot
 
-playwright = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.ui,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: scripts/test.sh installs it"),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-OUTPUT = REPO / "test-output"
-PANEL = "#jupyter-mlops-panel"
 PARAMETERS_CELL = 2  # index in the notebook: the cell tagged "parameters"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of examples/ as its own git repository (the journal goes to its root)."""
-    root = tmp_path / "churn"
-    shutil.copytree(REPO / "examples", root, ignore=shutil.ignore_patterns("out", ".mlops", "*.joblib",
-                                                                           ".ipynb_checkpoints"))
-    subprocess.run(["git", "init", "-q", str(root)], check=True)
-    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"], check=True)
-    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
-                   check=True)
-    return root
-
-
-@pytest.fixture
-def lab_options() -> list[str]:
-    return []
-
-
-@pytest.fixture
-def lab(project: Path, tmp_path: Path, lab_options: list[str]) -> Iterator[Lab]:
-    server = Lab(project, tmp_path / "lab", lab_options)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def page(lab: Lab) -> Iterator[tuple]:
-    errors: list[str] = []
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1500, "height": 1000})
-        page = context.new_page()
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        try:
-            yield page, errors
-        finally:
-            browser.close()
-
-
-def shot(page, name: str, selector: str = PANEL) -> None:
-    OUTPUT.mkdir(exist_ok=True)
-    target = page.locator(selector) if selector else page
-    target.screenshot(path=str(OUTPUT / f"{name}.png"))
-
-
-def kernel_says(page, expression: str) -> str:
-    """An expression evaluated silently in the notebook's kernel, through the lab's own connection."""
-    return page.evaluate("""async (expression) => {
-        const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-        const reply = await kernel.requestExecute(
-            {code: '', silent: true, store_history: false, user_expressions: {v: expression}}).done;
-        return reply.content.user_expressions.v.data['text/plain'];
-    }""", expression)
-
-
-def run_command(page, command: str, args: dict | None = None) -> None:
-    page.evaluate("([c, a]) => window.jupyterapp.commands.execute(c, a)", [command, args or {}])
-
-
-def open_notebook_and_panel(page, lab: Lab):
-    """The example notebook open with its kernel connected, and the MLOps panel shown."""
-    page.goto(f"{lab.url}/lab/tree/churn.ipynb?token={lab.token}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    lab.wait_kernel_ready()
-    page.click('.jp-SideBar [data-id="jupyter-mlops-panel"]')
-    panel = page.locator(PANEL)
-    panel.wait_for(state="visible")
-    return panel
-
-
-def test_panel_badges_fix_and_export_in_a_real_lab(lab: Lab, page, project: Path):
+def test_panel_badges_fix_and_export_in_a_real_lab(lab: Lab, page, example_project: Path):
     page, errors = page
     # Given the example notebook open in JupyterLab with its kernel connected, and the MLOps panel shown
     panel = open_notebook_and_panel(page, lab)
@@ -113,7 +34,7 @@ def test_panel_badges_fix_and_export_in_a_real_lab(lab: Lab, page, project: Path
 
     # Then the panel shows it reproducible, with the data file's md5, the params and the metric
     panel.locator(".jp-mlops-Verdict.jp-mlops-ok").wait_for(timeout=120_000)
-    md5 = hashlib.md5((project / "data" / "churn.csv").read_bytes()).hexdigest()
+    md5 = hashlib.md5((example_project / "data" / "churn.csv").read_bytes()).hexdigest()
     data_row = panel.locator('tr[data-path="data/churn.csv"]')
     data_row.locator(f'.jp-mlops-md5:has-text("{md5[:8]}")').wait_for(timeout=30_000)
     assert data_row.locator(".jp-mlops-md5").get_attribute("title") == md5
@@ -171,7 +92,7 @@ def test_panel_badges_fix_and_export_in_a_real_lab(lab: Lab, page, project: Path
     shot(page, "panel-exported")
 
     # Then dvc.yaml is written at the project root
-    assert (project / "dvc.yaml").is_file(), outcome.first.inner_text()
+    assert (example_project / "dvc.yaml").is_file(), outcome.first.inner_text()
 
     # And the panel follows the dark theme; nothing on the way logged a console error
     run_command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
@@ -183,10 +104,10 @@ def test_panel_badges_fix_and_export_in_a_real_lab(lab: Lab, page, project: Path
 
 
 @pytest.fixture
-def tracked_before(project: Path) -> Path:
+def tracked_before(example_project: Path) -> Path:
     """A journal holding one earlier session of churn.ipynb, as if it had been run yesterday."""
-    journal = Journal(project / ".mlops" / "journal.sqlite")
-    journal.start_session("0ld5e55i0n01", experiment="churn", notebook="churn.ipynb", root=str(project),
+    journal = Journal(example_project / ".mlops" / "journal.sqlite")
+    journal.start_session("0ld5e55i0n01", experiment="churn", notebook="churn.ipynb", root=str(example_project),
                           python="3.11", ipython="9", options={"strict": True})
     journal.add_cell_run("0ld5e55i0n01", CellRunRecord(
         seq=1, cell_id="load", execution_count=4, code="df = pd.read_csv(data_path)", code_hash="h",
@@ -196,7 +117,7 @@ def tracked_before(project: Path) -> Path:
     ))
     journal.end_session("0ld5e55i0n01")
     journal.close()
-    return project
+    return example_project
 
 
 def test_history_shows_without_a_running_kernel(tracked_before: Path, lab: Lab, page):

@@ -1,38 +1,47 @@
 /** Export to DVC and Verify: run them, show what was written or refused, and verify's progress and table. */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { NotebookModel } from '../model';
-import { formatValue, Section } from './common';
+import { TrackedNotebook } from '../model';
+import { formatValue, Problem, Section } from './common';
 
-export function Actions(props: { model: NotebookModel }): JSX.Element {
-  const { model } = props;
-  const exp = model.exportState;
-  const ver = model.verifyState;
+export function Actions(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+  const { notebook, trans } = props;
+  const exp = notebook.exportState;
+  const ver = notebook.verifyState;
   const job = ver.result;
   const verdict = job?.result;
   return (
-    <Section title="Pipeline" className="jp-mlops-Actions">
+    <Section title={trans.__('Pipeline')} className="jp-mlops-Actions">
       <div className="jp-mlops-buttons">
-        <Button small className="jp-mlops-export" disabled={exp.busy} onClick={() => void model.exportDvc()}
-          title="Write dvc.yaml and params.yaml at the project root">
-          {exp.busy ? 'Exporting…' : 'Export to DVC'}
+        <Button small className="jp-mlops-export" disabled={exp.busy} onClick={() => void notebook.exportDvc()}
+          title={trans.__('Write dvc.yaml and params.yaml at the project root')}>
+          {exp.busy ? trans.__('Exporting…') : trans.__('Export to DVC')}
         </Button>
-        <Button small className="jp-mlops-verify" disabled={ver.busy} onClick={() => void model.verify()}
-          title="Re-run the notebook in a clean kernel and compare with the last tracked session">
-          {ver.busy ? 'Verifying…' : 'Verify'}
+        <Button small className="jp-mlops-verify" disabled={ver.busy} onClick={() => void notebook.verify()}
+          title={trans.__('Re-run the notebook in a clean kernel and compare with the last tracked session')}>
+          {ver.busy ? trans.__('Verifying…') : trans.__('Verify')}
         </Button>
       </div>
-      {exp.error && <div className="jp-mlops-error">Export failed: {exp.error}</div>}
-      {exp.result?.refused && <div className="jp-mlops-error">Export refused: {exp.result.refused}</div>}
-      {exp.result && !exp.result.refused && (
+      {exp.error && (
+        <Problem
+          prefix={exp.error.refused ? trans.__('Export refused: ') : trans.__('Export failed: ')}
+          problem={exp.error}
+        />
+      )}
+      {exp.result && (
         <div className="jp-mlops-result jp-mlops-exported">
-          Wrote {exp.result.written.join(', ') || 'nothing (up to date)'}
-          {exp.result.stages.length > 0 && <> · stages: {exp.result.stages.join(', ')}</>}
+          {exp.result.written.length
+            ? trans.__('Wrote %1', exp.result.written.join(', '))
+            : trans.__('Wrote nothing (up to date)')}
+          {exp.result.stages.length > 0 && <> · {trans.__('stages: %1', exp.result.stages.join(', '))}</>}
         </div>
       )}
-      {ver.error && <div className="jp-mlops-error">Verify failed: {ver.error}</div>}
-      {ver.busy && job && <div className="jp-mlops-progress">{job.progress[job.progress.length - 1] ?? 'starting…'}</div>}
+      {ver.error && <Problem prefix={trans.__('Verify failed: ')} problem={ver.error} />}
+      {ver.busy && job && (
+        <div className="jp-mlops-progress">{job.progress[job.progress.length - 1] ?? trans.__('starting…')}</div>
+      )}
       {verdict && (
         <div className={`jp-mlops-result ${verdict.ok ? 'jp-mlops-ok' : 'jp-mlops-bad'}`}>
           {verdict.ok ? '✓ ' : '✗ '}

@@ -1,12 +1,13 @@
 /** The "MLOps" sidebar: the current notebook's tracked state, history and pipeline actions. */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Button, ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { startTracking } from '../actions';
-import { NotebookModel } from '../model';
-import { MISSING_EXTENSION } from '../server';
-import { ISettings } from '../tokens';
+import { TrackedNotebook } from '../model';
+import { IMlopsTracker } from '../tokens';
 import { Actions } from './Actions';
+import { Problem } from './common';
 import { DataFiles } from './DataFiles';
 import { ParamsMetrics } from './ParamsMetrics';
 import { Sessions } from './Sessions';
@@ -14,71 +15,67 @@ import { Timeline } from './Timeline';
 import { Verdict } from './Verdict';
 
 export class MlopsPanel extends ReactWidget {
-  constructor(private readonly settings: () => ISettings) {
+  constructor(
+    private readonly tracker: IMlopsTracker,
+    private readonly trans: TranslationBundle
+  ) {
     super();
     this.addClass('jp-mlops-Panel');
-  }
-
-  /** Show `model` (the current notebook's), or the "open a notebook" note for null. */
-  set model(model: NotebookModel | null) {
-    if (model !== this._model) {
-      this._model = model;
-      this.update();
-    }
+    tracker.currentChanged.connect(() => this.update(), this);
+    tracker.settingsChanged.connect(() => this.update(), this);
   }
 
   render(): JSX.Element {
-    const model = this._model;
-    if (!model) {
-      return <div className="jp-mlops-empty">Open a notebook to see its tracked runs.</div>;
+    const notebook = this.tracker.current;
+    if (!notebook) {
+      return <div className="jp-mlops-empty">{this.trans.__('Open a notebook to see its tracked runs.')}</div>;
     }
     return (
-      <UseSignal signal={model.changed} initialSender={model}>
-        {() => <Body model={model} settings={this.settings()} />}
+      <UseSignal signal={notebook.changed} initialSender={notebook}>
+        {() => <Body notebook={notebook} tracker={this.tracker} trans={this.trans} />}
       </UseSignal>
     );
   }
-
-  private _model: NotebookModel | null = null;
 }
 
-function Body(props: { model: NotebookModel; settings: ISettings }): JSX.Element {
-  const { model, settings } = props;
-  const live = model.live;
-  const hasKernel = !!model.panel.sessionContext.session?.kernel;
-  const missing = model.historyNote === MISSING_EXTENSION;
+function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans: TranslationBundle }): JSX.Element {
+  const { notebook, trans } = props;
+  const mode = props.tracker.settings.defaultMode;
+  const live = notebook.live;
+  const hasKernel = !!notebook.panel.sessionContext.session?.kernel;
+  const missing = notebook.serverExtensionMissing;
   return (
     <div className="jp-mlops-Body">
       <header className="jp-mlops-Header">
-        <div className="jp-mlops-title" title={model.path}>{model.panel.title.label}</div>
+        <div className="jp-mlops-title" title={notebook.path}>{notebook.panel.title.label}</div>
         <div className="jp-mlops-state">
           {live ? (
             <>
-              <span className="jp-mlops-pill jp-mlops-on">tracking</span>
-              <span className="jp-mlops-pill">{live.mode} mode</span>
-              <span className="jp-mlops-session" title="session id">{live.session}</span>
+              <span className="jp-mlops-pill jp-mlops-on">{trans.__('tracking')}</span>
+              <span className="jp-mlops-pill">{live.mode === 'strict' ? trans.__('strict mode') : trans.__('warn mode')}</span>
+              <span className="jp-mlops-session" title={trans.__('session id')}>{live.session}</span>
             </>
           ) : (
             <>
-              <span className="jp-mlops-pill jp-mlops-off">not tracking</span>
+              <span className="jp-mlops-pill jp-mlops-off">{trans.__('not tracking')}</span>
               {hasKernel && (
-                <Button small onClick={() => void startTracking(model.panel, settings.defaultMode)}
-                  title={`Run %mlops_track${settings.defaultMode === 'strict' ? ' --strict' : ''} in this notebook's kernel`}>
-                  Start tracking ({settings.defaultMode})
+                <Button small onClick={() => void startTracking(notebook.panel, mode, trans)}
+                  title={trans.__("Run %1 in this notebook's kernel", `%mlops_track${mode === 'strict' ? ' --strict' : ''}`)}>
+                  {trans.__('Start tracking (%1)', mode)}
                 </Button>
               )}
-              {!hasKernel && <span className="jp-mlops-note">no kernel: showing history</span>}
+              {!hasKernel && <span className="jp-mlops-note">{trans.__('no kernel: showing history')}</span>}
             </>
           )}
         </div>
-        {missing && <div className="jp-mlops-warning">{MISSING_EXTENSION}</div>}
+        {missing && notebook.historyError && <Problem className="jp-mlops-warning" problem={notebook.historyError} />}
       </header>
-      <Verdict model={model} />
-      <Timeline model={model} />
-      <DataFiles model={model} />
-      <ParamsMetrics model={model} />
-      <Sessions model={model} />
-      {!missing && <Actions model={model} />}
+      <Verdict notebook={notebook} trans={trans} />
+      <Timeline notebook={notebook} trans={trans} />
+      <DataFiles notebook={notebook} trans={trans} />
+      <ParamsMetrics notebook={notebook} trans={trans} />
+      <Sessions notebook={notebook} trans={trans} />
+      {!missing && <Actions notebook={notebook} trans={trans} />}
     </div>
   );
 }

@@ -1,42 +1,54 @@
 /** Past sessions of this notebook from the journal; pick two to compare them side by side. */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { NotebookModel } from '../model';
+import { TrackedNotebook } from '../model';
 import { ICompareRow } from '../tokens';
-import { Empty, formatTime, formatValue, Section, shortHash } from './common';
+import { Empty, formatTime, formatValue, Problem, Section, shortHash } from './common';
 
-export function Sessions(props: { model: NotebookModel }): JSX.Element {
-  const { model } = props;
+export function Sessions(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+  const { notebook, trans } = props;
   const [checked, setChecked] = React.useState<string[]>([]);
-  const sessions = model.sessions;
+  const sessions = notebook.sessions;
+  const error = notebook.historyError;
   const toggle = (id: string) =>
     setChecked(now => (now.includes(id) ? now.filter(x => x !== id) : [...now, id].slice(-2)));
   return (
-    <Section title="Sessions" count={sessions.length} className="jp-mlops-Sessions">
+    <Section title={trans.__('Sessions')} count={sessions.length} className="jp-mlops-Sessions">
       {sessions.length === 0 ? (
-        <Empty>{model.historyNote ?? 'No past sessions.'}</Empty>
+        error && !notebook.serverExtensionMissing ? (
+          <Problem problem={error} />
+        ) : (
+          <Empty>{notebook.historyNote ?? trans.__('No past sessions.')}</Empty>
+        )
       ) : (
         <>
           <table className="jp-mlops-Table">
             <thead>
-              <tr><th title="pick two to compare"></th><th>Started</th><th>Cells</th><th></th><th>Metrics</th></tr>
+              <tr>
+                <th title={trans.__('pick two to compare')}></th>
+                <th>{trans.__('Started')}</th>
+                <th>{trans.__('Cells')}</th>
+                <th></th>
+                <th>{trans.__('Metrics')}</th>
+              </tr>
             </thead>
             <tbody>
               {sessions.map(s => {
-                const live = s.id === model.live?.session ? model.live : null;
+                const live = s.id === notebook.live?.session ? notebook.live : null;
                 const reproducible = live ? live.reproducible : s.reproducible;
                 return (
                 <tr
                   key={s.id}
-                  className={s.id === model.shownSession ? 'jp-mlops-shown' : ''}
-                  title={`session ${s.id} · ${s.state} · ${s.mode} mode — click to show it`}
-                  onClick={() => !model.live && void model.pick(s.id)}
+                  className={s.id === notebook.shownSession ? 'jp-mlops-shown' : ''}
+                  title={trans.__('session %1 · %2 · %3 mode — click to show it', s.id, s.state, s.mode)}
+                  onClick={() => !notebook.live && void notebook.pick(s.id)}
                 >
                   <td onClick={e => e.stopPropagation()}>
-                    <input type="checkbox" aria-label={`compare ${s.id}`} checked={checked.includes(s.id)} onChange={() => toggle(s.id)} />
+                    <input type="checkbox" aria-label={trans.__('compare %1', s.id)} checked={checked.includes(s.id)} onChange={() => toggle(s.id)} />
                   </td>
-                  <td>{formatTime(s.started_at)}{s.state === 'running' && <span className="jp-mlops-tag">live</span>}</td>
+                  <td>{formatTime(s.started_at)}{s.state === 'running' && <span className="jp-mlops-tag">{trans.__('live')}</span>}</td>
                   <td>{live ? live.cells : s.cells}</td>
                   <td>{reproducible === null ? '' : reproducible ? '✓' : '✗'}</td>
                   <td className="jp-mlops-metricsummary">
@@ -49,25 +61,26 @@ export function Sessions(props: { model: NotebookModel }): JSX.Element {
           </table>
           <Button
             small
-            disabled={checked.length !== 2 || model.compare.busy}
-            onClick={() => void model.compareSessions(checked[0], checked[1])}
+            disabled={checked.length !== 2 || notebook.compare.busy}
+            onClick={() => void notebook.compareSessions(checked[0], checked[1])}
           >
-            Compare the two checked
+            {trans.__('Compare the two checked')}
           </Button>
-          <Comparison model={model} />
+          <Comparison notebook={notebook} trans={trans} />
         </>
       )}
     </Section>
   );
 }
 
-function Comparison(props: { model: NotebookModel }): JSX.Element | null {
-  const { busy, error, result } = props.model.compare;
+function Comparison(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
+  const { trans } = props;
+  const { busy, error, result } = props.notebook.compare;
   if (busy) {
-    return <Empty>Comparing…</Empty>;
+    return <Empty>{trans.__('Comparing…')}</Empty>;
   }
   if (error) {
-    return <div className="jp-mlops-error">{error}</div>;
+    return <Problem problem={error} />;
   }
   if (!result) {
     return null;
@@ -91,9 +104,9 @@ function Comparison(props: { model: NotebookModel }): JSX.Element | null {
         <tr><th></th><th>{formatTime(result.a.started_at)}</th><th>{formatTime(result.b.started_at)}</th></tr>
       </thead>
       <tbody>
-        {block('Params', result.params)}
-        {block('Metrics', result.metrics)}
-        {block('Data (md5)', result.files, true)}
+        {block(trans.__('Params'), result.params)}
+        {block(trans.__('Metrics'), result.metrics)}
+        {block(trans.__('Data (md5)'), result.files, true)}
       </tbody>
     </table>
   );

@@ -1,23 +1,24 @@
 /** The verdict at a glance and the issues, each with a link to its cell and its fix as a button. */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { applyFix, cellNumber, resolveFix, revealCell } from '../actions';
-import { NotebookModel } from '../model';
+import { applyFix, cellNumber, fixLabel, resolveFix, revealCell } from '../actions';
+import { TrackedNotebook } from '../model';
 import { IIssue } from '../tokens';
 
-export function Verdict(props: { model: NotebookModel }): JSX.Element {
-  const { model } = props;
-  const ok = model.reproducible;
-  const issues = model.issues;
+export function Verdict(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+  const { notebook, trans } = props;
+  const ok = notebook.reproducible;
+  const issues = notebook.issues;
   const heading =
     ok === null ? (
-      <div className="jp-mlops-Verdict jp-mlops-unknown">No verdict yet: no tracked cell has run</div>
+      <div className="jp-mlops-Verdict jp-mlops-unknown">{trans.__('No verdict yet: no tracked cell has run')}</div>
     ) : ok ? (
-      <div className="jp-mlops-Verdict jp-mlops-ok">✓ Reproducible</div>
+      <div className="jp-mlops-Verdict jp-mlops-ok">✓ {trans.__('Reproducible')}</div>
     ) : (
       <div className="jp-mlops-Verdict jp-mlops-bad">
-        ✗ Not reproducible · {issues.length} issue{issues.length === 1 ? '' : 's'}
+        ✗ {trans._n('Not reproducible · %1 issue', 'Not reproducible · %1 issues', issues.length)}
       </div>
     );
   return (
@@ -26,7 +27,7 @@ export function Verdict(props: { model: NotebookModel }): JSX.Element {
       {issues.length > 0 && (
         <ul className="jp-mlops-Issues">
           {issues.map((issue, i) => (
-            <IssueItem key={`${issue.kind}-${issue.cell_id}-${i}`} model={model} issue={issue} />
+            <IssueItem key={`${issue.kind}-${issue.cell_id}-${i}`} notebook={notebook} issue={issue} trans={trans} />
           ))}
         </ul>
       )}
@@ -34,22 +35,22 @@ export function Verdict(props: { model: NotebookModel }): JSX.Element {
   );
 }
 
-function IssueItem(props: { model: NotebookModel; issue: IIssue }): JSX.Element {
-  const { model, issue } = props;
-  const panel = model.panel;
+function IssueItem(props: { notebook: TrackedNotebook; issue: IIssue; trans: TranslationBundle }): JSX.Element {
+  const { notebook, issue, trans } = props;
+  const panel = notebook.panel;
   const number = cellNumber(panel, issue.cell_id);
-  const fix = model.live ? resolveFix(panel, issue) : null;
+  const fix = notebook.live ? resolveFix(panel, issue) : null;
   const [running, setRunning] = React.useState(false);
   return (
     <li className="jp-mlops-Issue" data-kind={issue.kind} data-cell={issue.cell_id ?? ''}>
       <button
         className="jp-mlops-Issue-link"
-        title="Scroll to the cell and select it"
+        title={trans.__('Scroll to the cell and select it')}
         disabled={!issue.cell_id}
         onClick={() => issue.cell_id && void revealCell(panel, issue.cell_id)}
       >
         <span className="jp-mlops-kind">{issue.kind}</span>
-        {number !== null && <span className="jp-mlops-cellref">cell {number}</span>}
+        {number !== null && <span className="jp-mlops-cellref">{trans.__('cell %1', number)}</span>}
         <span className="jp-mlops-Issue-message">{issue.message}</span>
       </button>
       {fix ? (
@@ -57,7 +58,7 @@ function IssueItem(props: { model: NotebookModel; issue: IIssue }): JSX.Element 
           small
           className="jp-mlops-fix"
           disabled={running}
-          title={`Fix: ${fix.label}`}
+          title={issue.fix}
           onClick={async () => {
             setRunning(true);
             try {
@@ -67,7 +68,7 @@ function IssueItem(props: { model: NotebookModel; issue: IIssue }): JSX.Element 
             }
           }}
         >
-          {running ? 'running…' : fix.label}
+          {running ? trans.__('running…') : fixLabel(panel, fix, trans)}
         </Button>
       ) : (
         <span className="jp-mlops-fixtext">{issue.fix}</span>

@@ -1,5 +1,8 @@
 /** Small building blocks shared by the panel's sections. */
+import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
+
+import { IProblem } from '../tokens';
 
 export function Section(props: {
   title: string;
@@ -22,8 +25,22 @@ export function Empty(props: { children: React.ReactNode }): JSX.Element {
   return <div className="jp-mlops-empty">{props.children}</div>;
 }
 
-export function shortHash(md5: string | null, pending = false): string {
-  return pending ? 'hashing…' : md5 ? md5.slice(0, 8) : '—';
+/** A failure: its message, and below it the hint when the server gave one. */
+export function Problem(props: { problem: IProblem; prefix?: string; className?: string }): JSX.Element {
+  const { problem } = props;
+  return (
+    <div className={props.className ?? 'jp-mlops-error'} role="alert">
+      <div className="jp-mlops-problem-message">
+        {props.prefix}
+        {problem.message}
+      </div>
+      {problem.hint && <div className="jp-mlops-hint">{problem.hint}</div>}
+    </div>
+  );
+}
+
+export function shortHash(md5: string | null): string {
+  return md5 ? md5.slice(0, 8) : '—';
 }
 
 export function formatSize(bytes: number | null): string {
@@ -40,11 +57,13 @@ export function formatSize(bytes: number | null): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
-export function formatDuration(seconds: number): string {
+export function formatDuration(seconds: number, trans: TranslationBundle): string {
   if (seconds < 1) {
-    return `${Math.round(seconds * 1000)} ms`;
+    return trans.__('%1 ms', Math.round(seconds * 1000));
   }
-  return seconds < 60 ? `${seconds.toFixed(1)} s` : `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
+  return seconds < 60
+    ? trans.__('%1 s', seconds.toFixed(1))
+    : trans.__('%1 min %2 s', Math.floor(seconds / 60), Math.round(seconds % 60));
 }
 
 export function formatValue(value: unknown): string {
