@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.cli import CliError
+from jupyter_mlops.core.notebook import Notebook, NotebookError, read_notebook
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
-from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.export.observed import journal_facts
 from jupyter_mlops.export.paramsfile import merge_params
 from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
@@ -59,7 +59,7 @@ def export_notebook(notebook: Path, *, out: Path | None = None, stages: str = "a
 def export_report(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
                   dry_run: bool = False, allow_dirty: bool = False) -> ExportReport:
     path = Path(notebook).resolve()
-    nb, source = read_notebook(path)
+    nb = _read_notebook(path)
     root = find_root(path.parent)
     key = path.relative_to(root).as_posix()
     layout = Layout(_out_dir(out, root))
@@ -72,7 +72,7 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
     plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
                          declared=facts.declared, exists=lambda p: (root / p).exists())
     names = [s.name for s in plan.stages]
-    files = _foreign_notebooks(stage_notebooks(plan, source), root, force)
+    files = _foreign_notebooks(stage_notebooks(plan, nb.document), root, force)
     if isinstance(files, str):
         return ExportReport(ExportResult([], files, names), plan, notes)
     merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name), force=force)
@@ -106,7 +106,7 @@ def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence
                     progress: Callable[[int, int], None] | None = None) -> VerifyResult:
     """Re-run ``notebook`` in a clean kernel and compare with its last tracked session."""
     path = Path(notebook).resolve()
-    nb, _ = read_notebook(path)
+    nb = _read_notebook(path)
     gates = [parse_expectation(e) for e in expect]
     root = find_root(path.parent)
     key = path.relative_to(root).as_posix()
@@ -117,6 +117,13 @@ def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence
     rows = compare_runs(tracked, rerun, tolerance=tolerance, gates=gates)
     ok, message = summarize(key, tracked, rerun, rows)
     return VerifyResult(ok, rows, message)
+
+
+def _read_notebook(path: Path) -> Notebook:
+    try:
+        return read_notebook(path)
+    except NotebookError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def _last_session(root: Path, key: str) -> dict:

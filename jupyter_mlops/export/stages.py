@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_mlops.cli import CliError
+from jupyter_mlops.core.notebook import Cell, Notebook
 from jupyter_mlops.core.options import OptionsError, parse_magic_line
 from jupyter_mlops.export.defuse import CellFlow, analyse, literal_assignments
 from jupyter_mlops.export.layout import Layout, join, slug
-from jupyter_mlops.export.notebook import Cell, Notebook
 
 MODES = ("auto", "tags", "single")
 
