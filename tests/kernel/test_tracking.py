@@ -184,6 +184,34 @@ def test_papermill_injected_parameters_and_watched_params(kernel, project):
                       ("seed", 2, "watched")]
 
 
+def test_a_cell_tagged_injected_parameters_is_the_parameters_cell_for_the_kernel_export_and_check(kernel, project):
+    # Given papermill's output notebook opened in JupyterLab: its only parameters cell is the injected one
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": cid, "metadata": {"tags": tags}, "source": src, "outputs": [],
+         "execution_count": None}
+        for cid, src, tags in [("load", "%load_ext jupyter_mlops", []), ("track", "%mlops_track --no-mlflow", []),
+                               ("inj", "alpha = 0.3\n", ["injected-parameters"]), ("work", "beta = alpha * 2", [])]]}
+    path = project / "run-out.ipynb"
+    path.write_text(json.dumps(nb))
+    # When it is tracked top to bottom
+    track(kernel)
+    kernel.cell("alpha = 0.3\n", "inj")
+    kernel.cell("beta = alpha * 2", "work")
+    # Then the kernel records alpha as papermill's parameter, the export puts it in params.yaml, and check
+    # judges the journal's session against the same cells
+    from jupyter_mlops.check_cli import check_notebook
+    from jupyter_mlops.core.notebook import read_notebook
+    from jupyter_mlops.export.layout import Layout
+    from jupyter_mlops.export.stages import plan_pipeline
+
+    assert [(p["name"], p["value"], p["source"]) for p in latest(project)["params"]] == [("alpha", 0.3, "injected")]
+    notebook = read_notebook(path)
+    plan = plan_pipeline(notebook, notebook="run-out.ipynb", layout=Layout("."), mode="single")
+    assert plan.params == {"alpha": 0.3} and notebook.parameters_cell.index in plan.shared
+    verdict, source = check_notebook(path, project)
+    assert source.startswith("journal session") and verdict is not None and verdict.reproducible
+
+
 def test_metrics_from_the_api_and_from_watched_variables(kernel, project):
     track(kernel, "--no-mlflow --metrics auc,label")
     kernel.cell(
