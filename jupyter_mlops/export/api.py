@@ -7,7 +7,6 @@ of an unchanged notebook touches nothing and DVC sees nothing new. ``verify_note
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -161,9 +160,8 @@ def _foreign_notebooks(files: dict[str, str], root: Path, force: bool) -> dict[s
 def _generated_from(path: Path) -> str | None:
     """The source notebook of a stage notebook export wrote; None for any other file."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata") or {}
-        return str(meta["jupyter_mlops"]["generated_from"])
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return str(read_notebook(path).metadata["jupyter_mlops"]["generated_from"])
+    except (NotebookError, KeyError, TypeError):
         return None
 
 

@@ -295,3 +295,14 @@ def test_load_ext_imports_nothing_heavy(kernel):
     kernel.cell("%load_ext jupyter_mlops", "load")
     loaded = set(kernel.eval("sorted(set(sys.modules) - before)"))
     assert not {m for m in loaded if m.split(".")[0] in {"mlflow", "dvc", "git", "pandas", "sqlalchemy"}}
+
+
+def test_names_ipython_binds_itself_are_not_a_cells_bindings(kernel, project):
+    # Given cells the session must scan the whole namespace for (a shell escape, a magic)
+    track(kernel)
+    kernel.cell("!true\nx = 1", "shell")
+    kernel.cell("%time y = 2", "timed")
+    # Then IPython's own names (_exit_code, _, _i3 ...) are not recorded as what the cells bound
+    runs = latest(project)["cell_runs"]
+    assert kernel.eval("_exit_code") == 0
+    assert [(r["cell_id"], r["rebound"]) for r in runs] == [("shell", ["x"]), ("timed", ["y"])]
