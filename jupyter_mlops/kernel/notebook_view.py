@@ -144,8 +144,8 @@ class NotebookView:
         return executions
 
     def parameters_source(self, cell_id: str, code: str) -> str | None:
-        """"injected" for papermill's parameters cell, "parameters" for the tagged one, else None: the rule
-        of ``core.notebook``, with the saved cell's tags (a kernel is sent none)."""
+        """The params' source for this run: ``injected`` (papermill's cell), ``parameters`` (the tagged
+        cell), else None; ``core.notebook``'s rule, on the saved cell's tags (a kernel is sent none)."""
         saved = next((c for c in self._file.code_cells() if c.cell_id == cell_id), None) if self._file else None
         cell = Cell(cell_id, code, tags=saved.tags if saved else frozenset())
         if cell.is_injected_parameters:
