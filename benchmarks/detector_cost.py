@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from jupyter_mlops.core.analysis import analyze
-from jupyter_mlops.core.order import Detector, Execution, NotebookCell
+from jupyter_mlops.core.notebook import Cell
+from jupyter_mlops.core.order import Detector, Execution
 
 
-def build_notebook(size: int) -> list[NotebookCell]:
+def build_notebook(size: int) -> list[Cell]:
     cells = [
         "import numpy as np\nimport pandas as pd\nimport matplotlib.pyplot as plt",
         "df = pd.read_csv('data/raw.csv')\nlookup = pd.read_csv('data/lookup.csv')",
@@ -60,13 +61,13 @@ def build_notebook(size: int) -> list[NotebookCell]:
         "from sklearn.linear_model import LogisticRegression\nmodel = LogisticRegression().fit(X, y)",
         "auc = model.score(X, y)\nprint(auc)\ndf.to_csv('out/features.csv')",
     ]
-    return [NotebookCell(f"c{i}", code) for i, code in enumerate(cells[:size])]
+    return [Cell(f"c{i}", code) for i, code in enumerate(cells[:size])]
 
 
-def files_for(cell: NotebookCell) -> dict[str, dict[str, str]]:
-    if "read_csv" in cell.code:
+def files_for(cell: Cell) -> dict[str, dict[str, str]]:
+    if "read_csv" in cell.source:
         return {"files_read": {"data/raw.csv": "r1", "data/lookup.csv": "l1"}}
-    if "to_csv" in cell.code:
+    if "to_csv" in cell.source:
         return {"files_written": {"out/features.csv": "w1"}}
     return {}
 
@@ -99,15 +100,15 @@ class Timings:
 OPAQUE = frozenset({"np", "pd", "plt", "fig", "ax", "model", "scale"})
 
 
-def replay(detector: Detector, notebook: list[NotebookCell], order: list[NotebookCell], warmup: int) -> Timings:
+def replay(detector: Detector, notebook: list[Cell], order: list[Cell], warmup: int) -> Timings:
     """Run ``order``; time every call after the first ``warmup`` runs (the top-to-bottom run)."""
     times = Timings()
     for index, cell in enumerate(order):
         pre: list[float] = []
         rec: list[float] = []
         ver: list[float] = []
-        timed(lambda cell=cell: detector.preflight(notebook, cell.cell_id, cell.code), pre)
-        timed(lambda cell=cell: detector.record(Execution(cell.cell_id, cell.code, **files_for(cell))), rec)
+        timed(lambda cell=cell: detector.preflight(notebook, cell.cell_id, cell.source), pre)
+        timed(lambda cell=cell: detector.record(Execution(cell.cell_id, cell.source, **files_for(cell))), rec)
         verdict = timed(lambda: detector.verdict(notebook, OPAQUE), ver)
         if index < warmup:
             continue
@@ -119,8 +120,8 @@ def replay(detector: Detector, notebook: list[NotebookCell], order: list[Noteboo
     return times
 
 
-def sessions(notebook: list[NotebookCell], executions: int, rng: random.Random) -> dict[str, list[NotebookCell]]:
-    displays = [c for c in notebook if "head()" in c.code or "subplots" in c.code] + [notebook[-1]]
+def sessions(notebook: list[Cell], executions: int, rng: random.Random) -> dict[str, list[Cell]]:
+    displays = [c for c in notebook if "head()" in c.source or "subplots" in c.source] + [notebook[-1]]
     clean = list(notebook) + [rng.choice(displays) for _ in range(executions)]
     dirty = list(notebook)
     while len(dirty) < len(notebook) + executions:
@@ -147,7 +148,7 @@ def main() -> None:
         analyze.cache_clear()
         cold: list[float] = []
         for cell in notebook:
-            timed(lambda cell=cell: analyze(cell.code), cold)
+            timed(lambda cell=cell: analyze(cell.source), cold)
         for state, order in sessions(notebook, args.executions, random.Random(args.seed)).items():
             before = replay(FromScratch(), notebook, order, len(notebook))
             after = replay(Detector(), notebook, order, len(notebook))

@@ -11,31 +11,20 @@ kernel would stop there with a NameError.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from jupyter_mlops.core.analysis import analyze
-from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, NotebookCell, Verdict
-from jupyter_mlops.kernel.values import is_papermill_parameters
+from jupyter_mlops.core.notebook import Cell
+from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, Verdict
 
 
-@dataclass(frozen=True)
-class SavedCell:
-    cell_id: str
-    code: str
-    execution_count: int | None  # None: never ran
-    cell_type: str = "code"
-    error: str | None = None  # the saved error output of its last run ("NameError: …"); None: it succeeded
-
-
-def check_saved_notebook(cells: Sequence[SavedCell]) -> Verdict:
+def check_saved_notebook(cells: Sequence[Cell]) -> Verdict:
     """The verdict for a saved notebook: out-of-order runs, skipped cells and undefined names that matter."""
-    code_cells = [c for c in cells if c.cell_type == "code"]
-    notebook = [NotebookCell(c.cell_id, c.code) for c in code_cells]
+    code_cells = [c for c in cells if c.is_code]
     ran = [c for c in code_cells if c.execution_count is not None]
     detector = Detector()
     for cell in sorted(ran, key=lambda c: c.execution_count or 0):  # stable: ties keep notebook order
-        detector.record(Execution(cell.cell_id, cell.code, ok=cell.error is None, error=cell.error))
-    verdict = detector.verdict(notebook)
+        detector.record(Execution(cell.cell_id, cell.source, ok=cell.error is None, error=cell.error))
+    verdict = detector.verdict(code_cells)
     issues = list(verdict.issues)
     seen = {(i.kind, i.cell_id) for i in issues} | {("read-from-below", i.cell_id) for i in issues}
     for issue in _undefined_names(code_cells):
@@ -45,9 +34,9 @@ def check_saved_notebook(cells: Sequence[SavedCell]) -> Verdict:
     return Verdict(not issues, tuple(issues))
 
 
-def _undefined_names(cells: Sequence[SavedCell]) -> list[Issue]:
+def _undefined_names(cells: Sequence[Cell]) -> list[Issue]:
     """Cells that ran and read a name no cell above them defines: a fresh run fails there."""
-    effects = [analyze(c.code) for c in cells]
+    effects = [analyze(c.source) for c in cells]
     if any(e.dynamic or not e.parsed for e in effects):
         return []  # a star import, %run or unparsed cell may define anything
     defined_at: dict[str, int] = {}
@@ -77,8 +66,8 @@ def _undefined_names(cells: Sequence[SavedCell]) -> list[Issue]:
     return issues
 
 
-def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
-    """The verdict of a journal session's history against the notebook as it stands now."""
+def replay(session: dict, notebook: list[Cell]) -> Verdict:
+    """The verdict of a journal session's history against the notebook's code cells as they stand now."""
     files: dict[int, dict[str, dict[str, str | None]]] = {}
     for f in session["files"]:
         if f["seq"] is not None and f["mode"] in ("read", "write"):
@@ -98,7 +87,7 @@ def replay(session: dict, notebook: list[NotebookCell]) -> Verdict:
     return detector.verdict(notebook)
 
 
-def _with_injected_parameters(runs: list[dict], notebook: list[NotebookCell]) -> list[NotebookCell]:
+def _with_injected_parameters(runs: list[dict], notebook: list[Cell]) -> list[Cell]:
     """The notebook with papermill's injected parameters cell where it ran, after the cell run before it.
 
     Papermill adds that cell to the notebook it writes, not to the one it reads: the session ran it,
@@ -108,9 +97,10 @@ def _with_injected_parameters(runs: list[dict], notebook: list[NotebookCell]) ->
     ids = {c.cell_id for c in cells}
     previous = None
     for run in runs:
-        if run["cell_id"] not in ids and is_papermill_parameters(run["code"]):
+        ran = Cell(run["cell_id"], run["code"])
+        if ran.cell_id not in ids and ran.is_injected_parameters:
             at = next((i + 1 for i, c in enumerate(cells) if c.cell_id == previous), 0)
-            cells.insert(at, NotebookCell(run["cell_id"], run["code"]))
+            cells.insert(at, ran)
             ids.add(run["cell_id"])
         previous = run["cell_id"]
     return cells

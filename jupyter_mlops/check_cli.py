@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
-from jupyter_mlops.check import SavedCell, check_saved_notebook, replay
-from jupyter_mlops.core.order import NotebookCell, Verdict
-from jupyter_mlops.export.notebook import read_notebook
+from jupyter_mlops.check import check_saved_notebook, replay
+from jupyter_mlops.core.notebook import read_notebook
+from jupyter_mlops.core.order import Verdict
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 
@@ -24,29 +24,10 @@ EXIT_REPRODUCIBLE, EXIT_NOT_REPRODUCIBLE, EXIT_NEVER_RUN = 0, 1, 3  # 2, bad inp
 NEVER_RUN = "never run: no code cell has an execution count and no session of it is tracked"
 
 
-def _saved_cells(path: Path) -> list[SavedCell]:
-    notebook, doc = read_notebook(path)
-    return [
-        SavedCell(
-            cell.cell_id, cell.source, count if isinstance(count, int) else None, cell.kind,
-            _saved_error(doc["cells"][cell.index].get("outputs")),
-        )
-        for cell, count in ((c, doc["cells"][c.index].get("execution_count")) for c in notebook.cells)
-    ]
-
-
-def _saved_error(outputs: object) -> str | None:
-    """The exception a saved cell's last run ended with ("NameError: …"), from its error output."""
-    for output in outputs if isinstance(outputs, list) else ():
-        if isinstance(output, dict) and output.get("output_type") == "error":
-            return f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"
-    return None
-
-
 def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None, str]:
     """The verdict and where it came from ("journal session …" or "saved execution counts"); no verdict
     for a notebook that was never run."""
-    cells = _saved_cells(path)
+    notebook = read_notebook(path)
     base = root or find_root(path.parent)
     journal_file = journal_path(base)
     if journal_file.exists():
@@ -59,12 +40,11 @@ def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None
         if sessions:
             detail = journal.session_detail(sessions[-1]["id"])
             if detail["cell_runs"]:
-                notebook = [NotebookCell(c.cell_id, c.code) for c in cells if c.cell_type == "code"]
-                return replay(detail, notebook), f"journal session {detail['id']}"
-    code = [c for c in cells if c.cell_type == "code"]
+                return replay(detail, notebook.code_cells), f"journal session {detail['id']}"
+    code = notebook.code_cells
     if code and all(c.execution_count is None for c in code):
         return None, NEVER_RUN
-    return check_saved_notebook(cells), "saved execution counts (no tracked session of this notebook)"
+    return check_saved_notebook(notebook.cells), "saved execution counts (no tracked session of this notebook)"
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ from jupyter_mlops.core.analysis import (
     is_ipython_internal,
     passed_changes,
 )
+from jupyter_mlops.core.notebook import Cell
 
 RESTART = "restart and run all"
 KINDS = (
@@ -51,14 +52,6 @@ _NONDET = 0  # the provenance of anything drawn from an entropy-seeded generator
 _LAST = 1 << 30  # statement index for changes only the runtime saw
 _SIMULATED = 1 << 40  # step numbers of what-if runs, after every real execution
 _FIX_BUDGET = 600  # cell runs a verdict may simulate looking for fixes, so a dirty state stays cheap
-
-
-@dataclass(frozen=True)
-class NotebookCell:
-    """One cell of the notebook as it stands now, in notebook order."""
-
-    cell_id: str
-    code: str
 
 
 @dataclass(frozen=True)
@@ -489,7 +482,7 @@ def _as_observed(
 
 @dataclass
 class _Book:
-    cells: list[NotebookCell]
+    cells: list[Cell]  # the notebook as it stands now (code cells), in order
     effects: list[CellEffects]
     pos: dict[str, int]
     frontier: int  # the lowest cell that ever ran; cells below it have simply not been reached yet
@@ -1195,7 +1188,7 @@ class Detector:
             self._ran_opaque[execution.cell_id] = effects.likely_opaque
             self._ran_opaque_all = None
 
-    def verdict(self, notebook: Sequence[NotebookCell], opaque: frozenset[str] = frozenset()) -> Verdict:
+    def verdict(self, notebook: Sequence[Cell], opaque: frozenset[str] = frozenset()) -> Verdict:
         """Is the tracked state what running ``notebook`` top to bottom in a fresh kernel would give?
 
         ``opaque``: names whose values cannot be compared (modules, functions, figures); a difference
@@ -1211,7 +1204,7 @@ class Detector:
         issues = judge.issues(sorted(differing))
         return Verdict(not issues, tuple(issues))
 
-    def preflight(self, notebook: Sequence[NotebookCell], cell_id: str, code: str) -> tuple[Issue, ...]:
+    def preflight(self, notebook: Sequence[Cell], cell_id: str, code: str) -> tuple[Issue, ...]:
         """Issues that running this code now would create by *using* stale, from-below or hidden state.
 
         A cell that makes values is checked against what a top-to-bottom run would feed it at its
@@ -1304,7 +1297,7 @@ class Detector:
 
     # -- the notebook ----------------------------------------------------------------------------------
 
-    def _book(self, notebook: Sequence[NotebookCell]) -> _Book:
+    def _book(self, notebook: Sequence[Cell]) -> _Book:
         """The notebook without deleted cells; reused while cells and deletions are the same.
 
         A cell run for the first time only moves the frontier, so the book (and with it the cached
@@ -1326,17 +1319,17 @@ class Detector:
                         book.edited.add(pos)
                 book.runs_seen = len(self._runs)
             return book
-        cells: list[NotebookCell] = []
+        cells: list[Cell] = []
         pos: dict[str, int] = {}
         for cell in notebook:
             if cell.cell_id not in self._deleted and cell.cell_id not in pos:
                 pos[cell.cell_id] = len(cells)
                 cells.append(cell)
         frontier = max((pos[c] for c in self._runs if c in pos), default=-1)
-        effects = [analyze(c.code) for c in cells]
+        effects = [analyze(c.source) for c in cells]
         static = frozenset().union(*(e.likely_opaque for e in effects))
         figures = frozenset().union(*(e.figures for e in effects))
-        inert = [_inert(c.code) for c in cells]
+        inert = [_inert(c.source) for c in cells]
         effective = list(itertools.accumulate((not i for i in inert), initial=0))
         unrun = [p for p, c in enumerate(cells) if not inert[p] and c.cell_id not in self._runs]
         edited = {

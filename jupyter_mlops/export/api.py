@@ -7,18 +7,17 @@ of an unchanged notebook touches nothing and DVC sees nothing new. ``verify_note
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
-from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.export.observed import journal_facts
 from jupyter_mlops.export.paramsfile import merge_params
 from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
@@ -60,7 +59,7 @@ def export_notebook(notebook: Path, *, out: Path | None = None, stages: str = "a
 def export_report(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
                   dry_run: bool = False, allow_dirty: bool = False) -> ExportReport:
     path = Path(notebook).resolve()
-    nb, source = read_notebook(path)
+    nb = read_notebook(path)
     root = find_root(path.parent)
     key = path.relative_to(root).as_posix()
     layout = Layout(_out_dir(out, root))
@@ -73,7 +72,7 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
     plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
                          declared=facts.declared, exists=lambda p: (root / p).exists())
     names = [s.name for s in plan.stages]
-    files = _stage_notebooks(stage_notebooks(plan, source), root, force)
+    files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
     merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name), force=force)
     files[layout.dvc_yaml] = merged.text
     if plan.params:
@@ -103,7 +102,7 @@ def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence
                     progress: Callable[[int, int], None] | None = None) -> VerifyResult:
     """Re-run ``notebook`` in a clean kernel and compare with its last tracked session."""
     path = Path(notebook).resolve()
-    nb, _ = read_notebook(path)
+    nb = read_notebook(path)
     gates = [parse_expectation(e) for e in expect]
     root = find_root(path.parent)
     key = path.relative_to(root).as_posix()
@@ -155,9 +154,8 @@ def _stage_notebooks(files: dict[str, str], root: Path, force: bool) -> dict[str
 def _generated_from(path: Path) -> str | None:
     """The source notebook of a stage notebook export wrote; None for any other file."""
     try:
-        meta = json.loads(path.read_text(encoding="utf-8")).get("metadata") or {}
-        return str(meta["jupyter_mlops"]["generated_from"])
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return str(read_notebook(path).metadata["jupyter_mlops"]["generated_from"])
+    except (NotebookError, KeyError, TypeError):
         return None
 
 

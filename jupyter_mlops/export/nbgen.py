@@ -13,14 +13,16 @@ import copy
 import json
 import posixpath
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
+from jupyter_mlops.core.notebook import fallback_cell_id
 from jupyter_mlops.export.stages import PipelinePlan, StagePlan
 
 _KEPT_METADATA = ("kernelspec", "language_info")
 
 
-def stage_notebooks(plan: PipelinePlan, source: dict[str, Any]) -> dict[str, str]:
+def stage_notebooks(plan: PipelinePlan, source: Mapping[str, Any]) -> dict[str, str]:
     """Root-relative path → notebook text of every stage notebook of ``plan``."""
     return {plan.layout.stage_notebook(s.name): _stage_notebook(plan, s, source) for s in plan.stages}
 
@@ -30,7 +32,7 @@ def kernel_path(plan: PipelinePlan, path: str) -> str:
     return posixpath.relpath(path, posixpath.dirname(plan.notebook) or ".")
 
 
-def _stage_notebook(plan: PipelinePlan, stage: StagePlan, source: dict[str, Any]) -> str:
+def _stage_notebook(plan: PipelinePlan, stage: StagePlan, source: Mapping[str, Any]) -> str:
     cells = [_header(plan, stage)]
     for index in plan.shared:
         cell = _copy(source["cells"][index], index)
@@ -79,9 +81,11 @@ def _generated(role: str, source: str, *, markdown: bool = False) -> dict[str, A
 
 
 def _copy(cell: dict[str, Any], index: int) -> dict[str, Any]:
-    """The cell without outputs or run metadata; nbformat 4.5 needs an id, older files may lack one."""
+    """The cell without outputs or run metadata; nbformat 4.5 needs an id, older files may lack one (it
+    gets the one every reader gives it, so the journal knows it by one id in both notebooks)."""
     out = copy.deepcopy(cell)
-    out.setdefault("id", f"cell-{index}")
+    if not out.get("id"):
+        out["id"] = fallback_cell_id(index)
     out["source"] = _text(out.get("source", ""))
     if out["cell_type"] == "code":
         out["outputs"] = []

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.check import replay
-from jupyter_mlops.core.order import NotebookCell
-from jupyter_mlops.export.notebook import Notebook
+from jupyter_mlops.core.notebook import Notebook
 from jupyter_mlops.export.stages import Observed
 from jupyter_mlops.journal import Journal, JournalError
 from jupyter_mlops.project import journal_path
@@ -84,8 +83,7 @@ def _dirty(latest: dict, nb: Notebook) -> str | None:
     """
     if not latest["cell_runs"]:
         return None
-    notebook = [NotebookCell(c.cell_id, c.source) for c in nb.cells if c.kind == "code"]
-    verdict = replay(latest, notebook)
+    verdict = replay(latest, nb.code_cells)
     if verdict.reproducible:
         return None
     issue = verdict.issues[0]

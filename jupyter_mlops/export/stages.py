@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_mlops.core.analysis import FunctionInfo, analyze, file_paths, literal_assignments
+from jupyter_mlops.core.notebook import Cell, Notebook
 from jupyter_mlops.core.options import OptionsError, parse_magic_line
 from jupyter_mlops.errors import BadInput
 from jupyter_mlops.export.layout import Layout, join, slug
-from jupyter_mlops.export.notebook import Cell, Notebook
 
 MODES = ("auto", "tags", "single")
 
@@ -99,8 +99,8 @@ def plan_pipeline(
         raise BadInput(f"--stages {mode}: expected one of {', '.join(MODES)}")
     observed = observed or {}
     notes: list[str] = []
-    tracking = next((c for c in nb.cells if c.is_tracking and not c.is_skipped), None)
-    parameters = next((c for c in nb.cells if c.is_parameters and not c.is_skipped), None)
+    tracking = nb.tracking_cell
+    parameters = nb.parameters_cell
     params, not_literal = literal_assignments(parameters.source) if parameters else ({}, [])
     if not_literal:
         notes.append(f"parameters {', '.join(not_literal)} are not plain values: left in the notebook, not in "

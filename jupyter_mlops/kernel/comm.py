@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jupyter_mlops.core.order import NotebookCell
+from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.kernel.status import status_dict
 
 if TYPE_CHECKING:
@@ -132,12 +132,12 @@ def _announce(shell: Any) -> None:
         payloads.write_payload({"source": TARGET, "target": TARGET, "protocol": PROTOCOL})
 
 
-def _order(cells: Any) -> list[NotebookCell] | None:
+def _order(cells: Any) -> list[Cell] | None:
     if not isinstance(cells, list) or len(cells) > MAX_CELLS:
         return None
     order = []
     for cell in cells:
         if not isinstance(cell, dict) or not isinstance(cell.get("id"), str) or not isinstance(cell.get("source"), str):
             return None
-        order.append(NotebookCell(cell["id"], cell["source"]))
+        order.append(Cell(cell["id"], cell["source"]))
     return order

@@ -72,7 +72,7 @@ def track_magic(shell: Any, line: str) -> None:
             print("jupyter-mlops: tracking off")
         return
     mode = "strict" if options.strict else "warn"
-    notebook = session._notebook_rel() or "notebook not known yet"
+    notebook = session.notebook.relative_path() or "notebook not known yet"
     print(f"jupyter-mlops: tracking session {session.id} ({notebook}, {mode} mode) → {session.journal.path}")
 
 

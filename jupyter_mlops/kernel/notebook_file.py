@@ -6,7 +6,7 @@ nbclient send no ids: papermill can say the input path (``--inject-input-path`` 
 ``PAPERMILL_INPUT_PATH`` in its injected cell, and the stages ``export`` writes do so); otherwise the code
 of the cells run, one after another, narrows the notebooks beside the kernel down to one (a copy such as
 ``churn-v2.ipynb`` starts with the same cells, so one cell is not always enough).
-Read with ``json`` rather than nbformat: it is only ever read, and it is read again whenever it is saved.
+It is read (``core.notebook``, with ``json``) again whenever it is saved.
 """
 
 from __future__ import annotations
@@ -14,19 +14,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops.core.notebook import Cell, NotebookError, read_notebook
+
 PAPERMILL_INPUT = "PAPERMILL_INPUT_PATH"
 PAPERMILL_PATHS = frozenset({PAPERMILL_INPUT, "PAPERMILL_OUTPUT_PATH"})
-
-
-@dataclass(frozen=True)
-class SavedCell:
-    cell_id: str
-    source: str
-    tags: frozenset[str]
 
 
 class NotebookFile:
@@ -35,12 +29,13 @@ class NotebookFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stamp: tuple[int, int] | None = None
-        self._cells: list[SavedCell] = []
+        self._cells: list[Cell] = []
         self.error: str | None = None  # why the last read failed (corrupt, truncated, mid-save), if it did
         self.ever_read = False
 
-    def code_cells(self) -> list[SavedCell]:
-        """The code cells in notebook order; the last good read when the file is missing or mid-save."""
+    def code_cells(self) -> list[Cell]:
+        """The code cells in notebook order (the same list until the file changes); the last good read
+        when the file is missing or mid-save."""
         try:
             st = os.stat(self.path)
         except OSError:
@@ -48,34 +43,12 @@ class NotebookFile:
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
             try:
-                self._cells = read_code_cells(self.path)
+                self._cells = read_notebook(self.path).code_cells
                 self._stamp = stamp
                 self.error, self.ever_read = None, True
-            except ValueError as exc:
+            except NotebookError as exc:
                 self.error = str(exc)
         return self._cells
-
-
-def read_code_cells(path: Path) -> list[SavedCell]:
-    """Code cells of an .ipynb; ValueError with a readable reason when it is not a notebook."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            nb = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a readable notebook: {exc}") from exc
-    cells = nb.get("cells") if isinstance(nb, dict) else None
-    if not isinstance(cells, list):
-        raise ValueError(f"{path} is not a notebook: it has no list of cells")
-    out = []
-    for index, cell in enumerate(cells):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(source)
-        tags = (cell.get("metadata") or {}).get("tags") or []
-        out.append(SavedCell(str(cell.get("id") or f"index-{index}"), str(source), frozenset(map(str, tags))))
-    return out
 
 
 def find_notebook_with_cell(folder: Path, *, cell_id: str | None = None, code: str | None = None,
@@ -100,14 +73,16 @@ def notebooks_with_cell(folder: Path, *, cell_id: str | None = None, code: str |
         return []
     for path in candidates:
         try:
-            text = path.read_text(encoding="utf-8")
+            data = path.read_bytes()
+            text = data.decode("utf-8")
             if needle is not None and needle not in text:
                 continue
-            cells = read_code_cells(path)
-        except (OSError, UnicodeDecodeError, ValueError):
+            notebook = read_notebook(data, name=str(path))
+        except (OSError, UnicodeDecodeError, NotebookError):
             continue
-        if any((c.cell_id == cell_id) if cell_id else (c.source.strip() == wanted) for c in cells):
-            found.append(('"papermill"' in text and '"output_path"' in text, path))
+        if any((c.cell_id == cell_id) if cell_id else (c.source.strip() == wanted) for c in notebook.code_cells):
+            papermill = notebook.metadata.get("papermill")
+            found.append((isinstance(papermill, Mapping) and "output_path" in papermill, path))
     originals = [p for executed, p in found if not executed]
     return originals or [p for _, p in found]
 

@@ -17,7 +17,7 @@ def status_dict(session: TrackingSession | None) -> dict[str, Any]:
         "session": session.id,
         "tracking": True,
         "mode": "strict" if session.options.strict else "warn",
-        "notebook": session._notebook_rel(),
+        "notebook": session.notebook.relative_path(),
         "root": str(session.root),
         "journal": str(session.journal.path),
         "reproducible": session.verdict.reproducible,

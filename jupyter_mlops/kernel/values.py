@@ -15,7 +15,6 @@ from typing import Any
 
 REDACTED = "***redacted***"
 _SECRET_NAME = re.compile(r"(token|passw|secret|api_?key|access_?key|private_?key|credential|^key$|_key$)", re.I)
-_PAPERMILL_HEADER = re.compile(r"^\s*#\s*Parameters\s*$", re.M)
 _MAX_DEPTH = 5
 _REPR = reprlib.Repr()
 _REPR.maxother = _REPR.maxstring = 200
@@ -84,8 +83,3 @@ def assigned_names(code: str) -> list[str]:
                 if isinstance(leaf, ast.Name) and leaf.id not in names:
                     names.append(leaf.id)
     return names
-
-
-def is_papermill_parameters(code: str) -> bool:
-    """Papermill writes its injected cell with a ``# Parameters`` header; the kernel never sees tags."""
-    return bool(_PAPERMILL_HEADER.search(code))

@@ -55,7 +55,7 @@ def test_1_stale_consumer(kernel):
     assert ("stale-input", "B") in kinds(status)
     assert "stale-input" in replies[0].stderr  # warned under the cell that made it stale
     assert any("y" in i["names"] for i in status["issues"])
-    assert next(i["cells"] for i in status["issues"] if i["kind"] == "stale-input") == ["B"]
+    assert next(i["run"] for i in status["issues"] if i["kind"] == "stale-input") == ["B"]
 
 
 def test_2_independent_cells_bottom_up_and_reimport(kernel, project):
@@ -183,7 +183,7 @@ def test_11_skipped_display_cell_is_reported_since_its_output_is_missing(kernel,
     start(kernel)
     replies = run(kernel, ("A", "x = 1"), ("C", "y = x + 1"))
     status = verdict(kernel)
-    assert [(i["kind"], i["cell_id"], i["fix"], i["cells"]) for i in status["issues"]] == [
+    assert [(i["kind"], i["cell_id"], i["fix"], i["run"]) for i in status["issues"]] == [
         ("skipped-cell", "B", "run cell 4", ["B"])
     ]
     assert "cell 4 never ran → run cell 4" in replies[1].stderr
@@ -226,7 +226,7 @@ def test_overwritten_by_an_early_rerun_is_reported_and_refused_in_strict_mode(ke
     run(kernel, *cells, cells[1])
     status = verdict(kernel)
     assert ("overwritten", "A") in kinds(status), status["issues"]
-    assert next(i["cells"] for i in status["issues"] if i["kind"] == "overwritten") == ["B"]
+    assert next(i["run"] for i in status["issues"] if i["kind"] == "overwritten") == ["B"]
 
 
 def test_strict_refuses_overwriting_and_skipping(kernel, project):

@@ -184,6 +184,34 @@ def test_papermill_injected_parameters_and_watched_params(kernel, project):
                       ("seed", 2, "watched")]
 
 
+def test_a_cell_tagged_injected_parameters_is_the_parameters_cell_for_the_kernel_export_and_check(kernel, project):
+    # Given papermill's output notebook opened in JupyterLab: its only parameters cell is the injected one
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": cid, "metadata": {"tags": tags}, "source": src, "outputs": [],
+         "execution_count": None}
+        for cid, src, tags in [("load", "%load_ext jupyter_mlops", []), ("track", "%mlops_track --no-mlflow", []),
+                               ("inj", "alpha = 0.3\n", ["injected-parameters"]), ("work", "beta = alpha * 2", [])]]}
+    path = project / "run-out.ipynb"
+    path.write_text(json.dumps(nb))
+    # When it is tracked top to bottom
+    track(kernel)
+    kernel.cell("alpha = 0.3\n", "inj")
+    kernel.cell("beta = alpha * 2", "work")
+    # Then the kernel records alpha as papermill's parameter, the export puts it in params.yaml, and check
+    # judges the journal's session against the same cells
+    from jupyter_mlops.check_cli import check_notebook
+    from jupyter_mlops.core.notebook import read_notebook
+    from jupyter_mlops.export.layout import Layout
+    from jupyter_mlops.export.stages import plan_pipeline
+
+    assert [(p["name"], p["value"], p["source"]) for p in latest(project)["params"]] == [("alpha", 0.3, "injected")]
+    notebook = read_notebook(path)
+    plan = plan_pipeline(notebook, notebook="run-out.ipynb", layout=Layout("."), mode="single")
+    assert plan.params == {"alpha": 0.3} and notebook.parameters_cell.index in plan.shared
+    verdict, source = check_notebook(path, project)
+    assert source.startswith("journal session") and verdict is not None and verdict.reproducible
+
+
 def test_metrics_from_the_api_and_from_watched_variables(kernel, project):
     track(kernel, "--no-mlflow --metrics auc,label")
     kernel.cell(
@@ -267,3 +295,14 @@ def test_load_ext_imports_nothing_heavy(kernel):
     kernel.cell("%load_ext jupyter_mlops", "load")
     loaded = set(kernel.eval("sorted(set(sys.modules) - before)"))
     assert not {m for m in loaded if m.split(".")[0] in {"mlflow", "dvc", "git", "pandas", "sqlalchemy"}}
+
+
+def test_names_ipython_binds_itself_are_not_a_cells_bindings(kernel, project):
+    # Given cells the session must scan the whole namespace for (a shell escape, a magic)
+    track(kernel)
+    kernel.cell("!true\nx = 1", "shell")
+    kernel.cell("%time y = 2", "timed")
+    # Then IPython's own names (_exit_code, _, _i3 ...) are not recorded as what the cells bound
+    runs = latest(project)["cell_runs"]
+    assert kernel.eval("_exit_code") == 0
+    assert [(r["cell_id"], r["rebound"]) for r in runs] == [("shell", ["x"]), ("timed", ["y"])]

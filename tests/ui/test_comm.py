@@ -94,7 +94,7 @@ def test_tracking_names_the_target_the_frontend_opens_gets_each_cell_and_sends_t
     # When the frontend sends the notebook's order, the session uses it
     send(kernel, "comm_msg", {"comm_id": comm_id, "data": {"type": "order", "cells": [
         {"id": "A", "source": "a = 1"}, {"id": "B", "source": "b = a + 1"}]}})
-    order = kernel.eval("[(c.cell_id, c.code) for c in __import__('jupyter_mlops.kernel.magic', "
+    order = kernel.eval("[(c.cell_id, c.source) for c in __import__('jupyter_mlops.kernel.magic', "
                         "fromlist=['x']).current().live_order]")
     assert order == [["A", "a = 1"], ["B", "b = a + 1"]]
 

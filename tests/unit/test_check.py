@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from jupyter_mlops.check import SavedCell, check_saved_notebook
+from jupyter_mlops.check import check_saved_notebook
+from jupyter_mlops.core.notebook import Cell
 
 
-def saved(*cells: tuple[str, str, int | None]) -> list[SavedCell]:
-    return [SavedCell(cell_id, code, count) for cell_id, code, count in cells]
+def saved(*cells: tuple[str, str, int | None]) -> list[Cell]:
+    return [Cell(cell_id, code, execution_count=count) for cell_id, code, count in cells]
 
 
 NOTEBOOK = [
@@ -18,7 +19,7 @@ NOTEBOOK = [
 ]
 
 
-def counts(*numbers: int | None) -> list[SavedCell]:
+def counts(*numbers: int | None) -> list[Cell]:
     return saved(*[(cid, code, n) for (cid, code), n in zip(NOTEBOOK, numbers, strict=True)])
 
 
@@ -32,7 +33,7 @@ def test_display_cell_rerun_later_is_fine():
 
 
 def test_markdown_cells_are_ignored():
-    cells = [SavedCell("md", "# Title with `code`", None, "markdown"), *counts(1, 2, 3, 4, 5)]
+    cells = [Cell("md", "# Title with `code`", "markdown"), *counts(1, 2, 3, 4, 5)]
     assert check_saved_notebook(cells).reproducible
 
 

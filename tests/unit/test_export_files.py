@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from jupyter_mlops.core.notebook import read_notebook
 from jupyter_mlops.errors import BadInput, Refused
 from jupyter_mlops.export.dvcfile import METRICS_FILE_ENV, merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
-from jupyter_mlops.export.notebook import read_notebook
 from jupyter_mlops.export.paramsfile import merge_params
 from jupyter_mlops.export.stages import plan_pipeline
 from jupyter_mlops.kernel.session import METRICS_FILE_ENV as TRACKER_METRICS_FILE_ENV
@@ -19,8 +19,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn.ipynb"
 
 
 def example_plan(mode: str = "auto", notebook: str = "churn.ipynb", out: str = "."):
-    nb, doc = read_notebook(EXAMPLE)
-    return plan_pipeline(nb, notebook=notebook, layout=Layout(out), mode=mode), doc
+    nb = read_notebook(EXAMPLE)
+    return plan_pipeline(nb, notebook=notebook, layout=Layout(out), mode=mode), nb.document
 
 
 def load(text: str) -> dict:

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops.core.analysis import analyze
+from jupyter_mlops.core.notebook import Cell, Notebook, read_notebook
 from jupyter_mlops.errors import BadInput
 from jupyter_mlops.export.layout import Layout
-from jupyter_mlops.export.notebook import Cell, Notebook, read_notebook
 from jupyter_mlops.export.stages import Observed, plan_pipeline
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn.ipynb"
@@ -17,8 +17,8 @@ TRACK = "%load_ext jupyter_mlops\n%mlops_track --metrics acc"
 def notebook(*cells: tuple) -> Notebook:
     """Cells as (kind, source) or (kind, source, tags)."""
     return Notebook(tuple(
-        Cell(i, f"c{i}", c[0], c[1], frozenset(c[2] if len(c) > 2 else ())) for i, c in enumerate(cells)
-    ), {})
+        Cell(f"c{i}", c[1], c[0], frozenset(c[2] if len(c) > 2 else ()), index=i) for i, c in enumerate(cells)
+    ))
 
 
 def plan(nb: Notebook, mode: str = "auto", **kw):
@@ -30,7 +30,7 @@ def by_name(p):
 
 
 def test_example_sections_become_four_stages_with_in_memory_values_handed_over():
-    nb, _ = read_notebook(EXAMPLE)
+    nb = read_notebook(EXAMPLE)
     p = plan_pipeline(nb, notebook="churn.ipynb", layout=Layout("."), mode="auto")
     stages = by_name(p)
     assert list(stages) == ["churn-load", "churn-features", "churn-train", "churn-evaluate"]
@@ -48,7 +48,7 @@ def test_example_sections_become_four_stages_with_in_memory_values_handed_over()
 
 
 def test_single_keeps_one_stage_with_all_params_files_and_metrics():
-    nb, _ = read_notebook(EXAMPLE)
+    nb = read_notebook(EXAMPLE)
     (stage,) = plan_pipeline(nb, notebook="churn.ipynb", layout=Layout("."), mode="single").stages
     assert stage.name == "churn" and not stage.loads and not stage.saves
     assert stage.deps == ("data/churn.csv",) and stage.outs == ("model.joblib",)

@@ -11,20 +11,21 @@ from collections.abc import Iterable
 
 import pytest
 
-from jupyter_mlops.core.order import Detector, Execution, NotebookCell, Verdict
+from jupyter_mlops.core.notebook import Cell
+from jupyter_mlops.core.order import Detector, Execution, Verdict
 
 OPAQUE = frozenset({"pd", "np", "plt", "sns", "fig", "ax", "math", "model", "rng", "clf"})
 
 
-def notebook(*cells: tuple[str, str]) -> list[NotebookCell]:
-    return [NotebookCell(cell_id, code) for cell_id, code in cells]
+def notebook(*cells: tuple[str, str]) -> list[Cell]:
+    return [Cell(cell_id, code) for cell_id, code in cells]
 
 
-def code_of(cells: list[NotebookCell], cell_id: str) -> str:
-    return next(c.code for c in cells if c.cell_id == cell_id)
+def code_of(cells: list[Cell], cell_id: str) -> str:
+    return next(c.source for c in cells if c.cell_id == cell_id)
 
 
-def replay(cells: list[NotebookCell], order: Iterable[str], detector: Detector | None = None, **runs) -> Detector:
+def replay(cells: list[Cell], order: Iterable[str], detector: Detector | None = None, **runs) -> Detector:
     """Run cells by id; ``runs[cell_id]`` may give Execution fields (files_read, ok, rebound …)."""
     detector = detector or Detector()
     for cell_id in order:
@@ -32,12 +33,12 @@ def replay(cells: list[NotebookCell], order: Iterable[str], detector: Detector |
     return detector
 
 
-def clean_run(cells: list[NotebookCell], **runs) -> Detector:
+def clean_run(cells: list[Cell], **runs) -> Detector:
     """Top to bottom with preflight before every cell: strict mode must let all of it through."""
     detector = Detector()
     for cell in cells:
-        assert detector.preflight(cells, cell.cell_id, cell.code) == (), f"preflight refused {cell.cell_id}"
-        detector.record(Execution(cell.cell_id, cell.code, **runs.get(cell.cell_id, {})))
+        assert detector.preflight(cells, cell.cell_id, cell.source) == (), f"preflight refused {cell.cell_id}"
+        detector.record(Execution(cell.cell_id, cell.source, **runs.get(cell.cell_id, {})))
     return detector
 
 
@@ -139,7 +140,7 @@ def test_mutation_through_alias_makes_earlier_reader_stale():
 def test_function_reading_a_global_makes_its_caller_stale():
     cells = notebook(("A", "rate=0.1"), ("B", "def tax(v): return v*rate"), ("C", "t=tax(100)"))
     detector = replay(cells, "ABC")
-    edited = notebook(("A", "rate=0.2"), *[(c.cell_id, c.code) for c in cells[1:]])
+    edited = notebook(("A", "rate=0.2"), *[(c.cell_id, c.source) for c in cells[1:]])
     replay(edited, "A", detector)
     verdict = detector.verdict(edited, frozenset({"tax"}))
     assert kinds(verdict) == {("stale-input", "C")}
@@ -153,7 +154,7 @@ def test_function_calling_function_is_followed_transitively():
         ("D", "t=total(100)"),
     )
     detector = replay(cells, "ABCD")
-    edited = notebook(("A", "rate=0.3"), *[(c.cell_id, c.code) for c in cells[1:]])
+    edited = notebook(("A", "rate=0.3"), *[(c.cell_id, c.source) for c in cells[1:]])
     replay(edited, "A", detector)
     assert kinds(detector.verdict(edited)) == {("stale-input", "D")}
 
@@ -237,7 +238,7 @@ def test_stale_through_a_written_file():
         cells, "AB", A={"files_written": {"clean.csv": "m1"}}, B={"files_read": {"clean.csv": "m1"}}
     )
     assert_clean(detector.verdict(cells, OPAQUE))
-    edited = notebook(("A", "df[df.x>1].to_csv('clean.csv')"), cells[1].cell_id and ("B", cells[1].code))
+    edited = notebook(("A", "df[df.x>1].to_csv('clean.csv')"), cells[1].cell_id and ("B", cells[1].source))
     replay(edited, "A", detector, A={"files_written": {"clean.csv": "m2"}})
     verdict = detector.verdict(edited, OPAQUE)
     assert kinds(verdict) == {("stale-input", "B")}
@@ -457,7 +458,7 @@ def test_data_science_notebook_rerun_of_load_after_features_needs_the_features_a
 
 def test_data_science_notebook_features_edited_then_model_not_retrained():
     detector = clean_run(DS, **DS_RUNS)
-    edited = [c if c.cell_id != "cols" else NotebookCell("cols", "features = ['tenure', 'ratio']") for c in DS]
+    edited = [c if c.cell_id != "cols" else Cell("cols", "features = ['tenure', 'ratio']") for c in DS]
     replay(edited, ["cols", "xy"], detector, **DS_RUNS)
     verdict = detector.verdict(edited, OPAQUE)
     assert not verdict.reproducible
@@ -561,7 +562,7 @@ def test_editing_one_parameter_blames_only_the_cells_that_use_it():
         ("eval", "auc = score(model, df)"),
     )
     detector = clean_run(cells)
-    edited = [NotebookCell(c.cell_id, c.code.replace("max_depth = 6", "max_depth = 3")) for c in cells]
+    edited = [Cell(c.cell_id, c.source.replace("max_depth = 6", "max_depth = 3")) for c in cells]
     replay(edited, ["params"], detector, params={"rebound": frozenset({"data_path", "max_depth", "seed"})})
     verdict = detector.verdict(edited)
     assert kinds(verdict) == {("stale-input", "train")}
@@ -574,7 +575,7 @@ def test_editing_one_parameter_blames_only_the_cells_that_use_it():
 # -- the incremental engine: cached results must equal a from-scratch computation ----------------------
 
 
-def fresh_verdict(history: list[Execution], cells: list[NotebookCell]) -> Verdict:
+def fresh_verdict(history: list[Execution], cells: list[Cell]) -> Verdict:
     """The verdict of a detector that never cached anything for this history."""
     detector = Detector()
     for execution in history:
@@ -589,7 +590,7 @@ class Tracked:
         self.detector = Detector()
         self.history: list[Execution] = []
 
-    def run(self, cells: list[NotebookCell], cell_id: str, **facts) -> Verdict:
+    def run(self, cells: list[Cell], cell_id: str, **facts) -> Verdict:
         self.detector.preflight(cells, cell_id, code_of(cells, cell_id))
         self.history.append(Execution(cell_id, code_of(cells, cell_id), **facts))
         self.detector.record(self.history[-1])
@@ -853,7 +854,7 @@ def test_one_book_follows_a_session_through_skips_fills_and_failures():
 # -- the verdict is incremental: judging only what changed gives what judging everything gives ----------
 
 
-def _fully_judged(detector: Detector, cells: list[NotebookCell]) -> Verdict:
+def _fully_judged(detector: Detector, cells: list[Cell]) -> Verdict:
     detector._differences.forget()  # compare every name, as if no earlier verdict were known
     return detector.verdict(cells)
 
@@ -874,14 +875,14 @@ def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed):
     for _ in range(40):
         if draw.random() < 0.15:  # edit a cell, or delete one
             cell_id = draw.choice(list(edits))
-            cells = [NotebookCell(c.cell_id, edits[cell_id] if c.cell_id == cell_id else c.code) for c in cells]
+            cells = [Cell(c.cell_id, edits[cell_id] if c.cell_id == cell_id else c.source) for c in cells]
         elif draw.random() < 0.05 and len(cells) > 4:
             cells = [c for c in cells if c.cell_id != draw.choice([c.cell_id for c in cells])]
         else:
             cell = draw.choice(cells)
             ok = draw.random() > 0.1
             for detector in (incremental, full):
-                detector.record(Execution(cell.cell_id, cell.code, ok=ok, error=None if ok else "ValueError: x"))
+                detector.record(Execution(cell.cell_id, cell.source, ok=ok, error=None if ok else "ValueError: x"))
         assert incremental.verdict(cells) == _fully_judged(full, cells)
 
 

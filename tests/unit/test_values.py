@@ -6,7 +6,6 @@ import pytest
 from jupyter_mlops.kernel.values import (
     REDACTED,
     assigned_names,
-    is_papermill_parameters,
     metric_value,
     param_value,
 )
@@ -45,8 +44,3 @@ def test_parameters_cell_names_in_order():
     code = "# tuned\nlr = 0.1\nepochs: int = 10\na, b = 1, 2\nprint(lr)\nlr = 0.2\n"
     assert assigned_names(code) == ["lr", "epochs", "a", "b"]
     assert assigned_names("def (") == []
-
-
-def test_papermill_injected_cell_is_recognised():
-    assert is_papermill_parameters("# Parameters\nlr = 0.05\n")
-    assert not is_papermill_parameters("lr = 0.05  # Parameters of the model\n")
