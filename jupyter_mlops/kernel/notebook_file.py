@@ -30,6 +30,7 @@ class NotebookFile:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._cells: list[Cell] = []
+        self._by_id: dict[str, Cell] = {}
         self.error: str | None = None  # why the last read failed (corrupt, truncated, mid-save), if it did
         self.ever_read = False
 
@@ -44,11 +45,17 @@ class NotebookFile:
         if stamp != self._stamp:
             try:
                 self._cells = read_notebook(self.path).code_cells
+                self._by_id = {c.cell_id: c for c in reversed(self._cells)}  # the first of duplicated ids
                 self._stamp = stamp
                 self.error, self.ever_read = None, True
             except NotebookError as exc:
                 self.error = str(exc)
         return self._cells
+
+    def code_cell(self, cell_id: str) -> Cell | None:
+        """The saved code cell with this id, looked up rather than searched (asked on every cell run)."""
+        self.code_cells()
+        return self._by_id.get(cell_id)
 
 
 def find_notebook_with_cell(folder: Path, *, cell_id: str | None = None, code: str | None = None,

@@ -146,7 +146,7 @@ class NotebookView:
     def parameters_source(self, cell_id: str, code: str) -> str | None:
         """The params' source for this run: ``injected`` (papermill's cell), ``parameters`` (the tagged
         cell), else None; ``core.notebook``'s rule, on the saved cell's tags (a kernel is sent none)."""
-        saved = next((c for c in self._file.code_cells() if c.cell_id == cell_id), None) if self._file else None
+        saved = self._file.code_cell(cell_id) if self._file else None
         cell = Cell(cell_id, code, tags=saved.tags if saved else frozenset())
         if cell.is_injected_parameters:
             return "injected"
