@@ -55,23 +55,22 @@ class PendingDigests:
         for record, file_id in zip(files, file_ids, strict=True):
             if (waiting := self._unwritten.pop(id(record), None)) is None:
                 continue
-            token = waiting[1]
-            target = (file_id, record)
-            with self._lock:
-                arrived = self._arrived.pop(token, None)
-                if not isinstance(arrived, FileDigest):
-                    self._arrived[token] = target
-                    continue
-            self._complete(target, arrived)
+            if (both := self._meet(waiting[1], (file_id, record))) is not None:
+                self._complete(*both)
 
     def _digest_done(self, token: int, digest: FileDigest) -> None:
         """Runs on a hasher thread: complete the row if it is written already, else leave the digest."""
+        if (both := self._meet(token, digest)) is not None:
+            self._complete(*both)
+
+    def _meet(self, token: int, half: _Target | FileDigest) -> tuple[_Target, FileDigest] | None:
+        """Row and digest, whichever comes second (from any thread): the first leaves its half here."""
         with self._lock:
-            target = self._arrived.pop(token, None)
-            if not isinstance(target, tuple):
-                self._arrived[token] = digest
-                return
-        self._complete(target, digest)
+            other = self._arrived.pop(token, None)
+            if other is None or isinstance(other, FileDigest) == isinstance(half, FileDigest):
+                self._arrived[token] = half
+                return None
+        return (other, half) if isinstance(half, FileDigest) else (half, other)  # type: ignore[return-value]
 
     def _complete(self, target: _Target, digest: FileDigest) -> None:
         """Fill in a late digest (any thread); if the journal refuses it now, the backlog retries it."""

@@ -47,7 +47,7 @@ function mark(node: HTMLElement, className: string, text: string, lines: string[
   }
   if (!badge) {
     badge = document.createElement('div');
-    badge.className = className;
+    badge.className = `jp-mlops-Badge ${className}`;
     badge.setAttribute('role', 'img');
     node.appendChild(badge);
   }
