@@ -480,7 +480,7 @@ def _as_observed(
 # -- the notebook as it stands ----------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(eq=False)  # one book is one object: caches compare it by identity (and its length, see _extend)
 class _Book:
     cells: list[Cell]  # the notebook as it stands now (code cells), in order
     effects: list[CellEffects]
@@ -623,7 +623,8 @@ class _Judge:
         run failed in a state a top-to-bottom run would not be in (``NameError`` before the cell making
         the name ran) would succeed there.
         """
-        key = (self.book, len(self.detector._runs), len(self.detector._latest), self.run.steps[-1])
+        key = (self.book, len(self.book.cells), len(self.detector._runs), len(self.detector._latest),
+               self.run.steps[-1])
         cached = self.detector._outcomes
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -1301,9 +1302,15 @@ class Detector:
         """The notebook without deleted cells; reused while cells and deletions are the same.
 
         A cell run for the first time only moves the frontier, so the book (and with it the cached
-        top-to-bottom run's validation) survives a top-to-bottom run of any length.
+        top-to-bottom run's validation) survives a top-to-bottom run of any length; cells appended below
+        it (a notebook no file describes yet grows by the cell just run) extend it in place.
         """
         key = (tuple(notebook), frozenset(self._deleted))
+        if self._book_cache is not None and self._book_cache[0] != key:
+            (known, deleted), book = self._book_cache
+            if deleted == key[1] and len(key[0]) > len(known) and key[0][: len(known)] == known:
+                self._extend(book, key[0][len(known) :])
+                self._book_cache = (key, book)
         if self._book_cache is not None and self._book_cache[0] == key:
             book = self._book_cache[1]
             if book.runs_seen != len(self._runs):
@@ -1339,6 +1346,29 @@ class Detector:
         book = _Book(cells, effects, pos, frontier, static, figures, inert, effective, unrun, edited, len(self._runs))
         self._book_cache = (key, book)
         return book
+
+    def _extend(self, book: _Book, appended: Sequence[Cell]) -> None:
+        """Cells below the notebook as last seen, added to its book as ``_book`` would have built them."""
+        for cell in appended:
+            if cell.cell_id in self._deleted or cell.cell_id in book.pos:
+                continue
+            position = book.pos[cell.cell_id] = len(book.cells)
+            effects = analyze(cell.source)
+            inert = _inert(cell.source)
+            book.cells.append(cell)
+            book.effects.append(effects)
+            book.inert.append(inert)
+            book.effective.append(book.effective[-1] + (not inert))
+            if not effects.likely_opaque <= book.static_opaque:
+                book.static_opaque |= effects.likely_opaque
+            if not effects.figures <= book.figures:
+                book.figures |= effects.figures
+            if cell.cell_id in self._runs:
+                book.frontier = position
+                if (cell.cell_id, effects.fingerprint) not in self._latest:
+                    book.edited.add(position)
+            elif not inert:
+                book.unrun.append(position)
 
     def _all_opaque(self, book: _Book) -> frozenset[str]:
         """The session's opaque names plus those the code shows are modules, functions or figures."""

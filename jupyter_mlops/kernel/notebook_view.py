@@ -67,6 +67,8 @@ class NotebookView:
         self._early: list[Execution] = []  # runs while the notebook is being discovered by code
         self._runs = 0
         self._order: list[str] = []          # cell ids in first-execution order, for notebooks we cannot see
+        # That order as cells with their latest code, kept up to date run by run (None: to be built).
+        self._in_run_order: list[Cell] | None = []
         self._deleted: set[str] = set()      # cells the frontend said it deleted
         self._last_code: dict[str, tuple[str, float]] = {}
         self._last_cell: str | None = None  # the cell run last, where a cell without an id most likely follows
@@ -162,6 +164,10 @@ class NotebookView:
     def _note(self, cell_id: str, code: str) -> None:
         if cell_id not in self._last_code:
             self._order.append(cell_id)
+            if self._in_run_order is not None:
+                self._in_run_order.append(self._cell(cell_id, code))
+        elif self._in_run_order is not None and self._last_code[cell_id][0] != code:
+            self._in_run_order = None  # re-run with other code: rebuilt when next asked
         self._last_code[cell_id] = (code, time.time())
         self._last_cell = cell_id
         self._ran_since_built.add(cell_id)
@@ -176,7 +182,9 @@ class NotebookView:
         """
         saved = self._file.code_cells() if self._file is not None else []
         if self._file is None or not self._file.ever_read:  # none, or corrupt since we first looked
-            return [self._cell(c, self._last_code[c][0]) for c in self._order]
+            if self._in_run_order is None:
+                self._in_run_order = [self._cell(c, self._last_code[c][0]) for c in self._order]
+            return list(self._in_run_order)
         saved_at = self._mtime()
         built, ran = self._built, self._ran_since_built
         self._ran_since_built = set()
@@ -279,6 +287,7 @@ class NotebookView:
         if renamed:
             self._built = None
             self._order = list(dict.fromkeys(renamed.get(c, c) for c in self._order))
+            self._in_run_order = None
             self._last_code = {renamed.get(c, c): v for c, v in self._last_code.items()}
             self._last_cell = renamed.get(self._last_cell or "", self._last_cell)
             early = [replace(e, cell_id=renamed.get(e.cell_id, e.cell_id)) for e in early]

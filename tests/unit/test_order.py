@@ -856,6 +856,7 @@ def test_one_book_follows_a_session_through_skips_fills_and_failures():
 
 def _fully_judged(detector: Detector, cells: list[Cell]) -> Verdict:
     detector._differences.forget()  # compare every name, as if no earlier verdict were known
+    detector._book_cache = None  # and read the notebook afresh, as if never seen
     return detector.verdict(cells)
 
 
@@ -872,8 +873,14 @@ def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed):
     edits = {"B": "x = 5", "C": "y = x - 1", "G": "z = y"}
     incremental, full = Detector(), Detector()
     cells = notebook(*base)
-    for _ in range(40):
-        if draw.random() < 0.15:  # edit a cell, or delete one
+    appended = iter(["v = x * 2", "rows.append(v)", "import math\nu = math.sqrt(z)", "y = v + 1", "w2 = w"] * 8)
+    for step in range(40):
+        if draw.random() < 0.12:  # a cell added below (an unsaved notebook grows), run or not
+            cells = [*cells, Cell(f"N{step}", next(appended))]
+            if draw.random() < 0.7:
+                for detector in (incremental, full):
+                    detector.record(Execution(cells[-1].cell_id, cells[-1].source))
+        elif draw.random() < 0.15:  # edit a cell, or delete one
             cell_id = draw.choice(list(edits))
             cells = [Cell(c.cell_id, edits[cell_id] if c.cell_id == cell_id else c.source) for c in cells]
         elif draw.random() < 0.05 and len(cells) > 4:
