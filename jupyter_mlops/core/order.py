@@ -1161,6 +1161,7 @@ class Detector:
         self._outcomes: tuple[tuple, list[_Cause]] | None = None  # see _Judge.outcome_causes
         self._failing: set[tuple[str, str]] = set()  # (cell id, fingerprint) whose latest run raised
         self._differences = _Differences()
+        self._opaque_union: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None  # see _all_opaque
 
     def record(self, execution: Execution) -> None:
         self._deleted |= execution.deleted_cells
@@ -1374,7 +1375,11 @@ class Detector:
         """The session's opaque names plus those the code shows are modules, functions or figures."""
         if self._ran_opaque_all is None:
             self._ran_opaque_all = frozenset().union(*self._ran_opaque.values())
-        return self._opaque | book.static_opaque | self._ran_opaque_all
+        parts = (self._opaque, book.static_opaque, self._ran_opaque_all)
+        cached = self._opaque_union
+        if cached is None or cached[0][0] != parts[0] or cached[0][1] is not parts[1] or cached[0][2] is not parts[2]:
+            cached = self._opaque_union = (parts, parts[0] | parts[1] | parts[2])
+        return cached[1]
 
     # -- symbolic runs -------------------------------------------------------------------------------
 

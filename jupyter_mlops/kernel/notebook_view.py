@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ class _Built:
     cells: list[Cell]
     position: dict[str, int]       # cell id -> index in ``cells``
     source: dict[str, str]         # cell id -> saved source
+    # ``cells`` as handed out: the same tuple while nothing changed, which the detector recognises at once.
+    frozen: tuple[Cell, ...] | None = None
 
 
 class NotebookView:
@@ -69,6 +71,7 @@ class NotebookView:
         self._order: list[str] = []          # cell ids in first-execution order, for notebooks we cannot see
         # That order as cells with their latest code, kept up to date run by run (None: to be built).
         self._in_run_order: list[Cell] | None = []
+        self._in_run_order_frozen: tuple[Cell, ...] | None = None
         self._deleted: set[str] = set()      # cells the frontend said it deleted
         self._last_code: dict[str, tuple[str, float]] = {}
         self._last_cell: str | None = None  # the cell run last, where a cell without an id most likely follows
@@ -107,7 +110,7 @@ class NotebookView:
         self._deleted.discard(cell_id)
         return deleted
 
-    def cells(self, live_order: list[Cell] | None = None) -> list[Cell]:
+    def cells(self, live_order: list[Cell] | None = None) -> Sequence[Cell]:
         """The code cells the detector judges against, in order, without the deleted ones; ``live_order``
         is the frontend's own (unsaved edits included) when it sends one."""
         cells = live_order if live_order is not None else self._as_known()
@@ -164,15 +167,16 @@ class NotebookView:
     def _note(self, cell_id: str, code: str) -> None:
         if cell_id not in self._last_code:
             self._order.append(cell_id)
+            self._in_run_order_frozen = None
             if self._in_run_order is not None:
                 self._in_run_order.append(self._cell(cell_id, code))
         elif self._in_run_order is not None and self._last_code[cell_id][0] != code:
-            self._in_run_order = None  # re-run with other code: rebuilt when next asked
+            self._in_run_order = self._in_run_order_frozen = None  # re-run with other code: rebuilt when asked
         self._last_code[cell_id] = (code, time.time())
         self._last_cell = cell_id
         self._ran_since_built.add(cell_id)
 
-    def _as_known(self) -> list[Cell]:
+    def _as_known(self) -> tuple[Cell, ...]:
         """The notebook as it stands: saved order and code, newer for cells run since the last save.
 
         Cells run but not in the saved file are placed after the cell run before them, which is where a
@@ -184,7 +188,9 @@ class NotebookView:
         if self._file is None or not self._file.ever_read:  # none, or corrupt since we first looked
             if self._in_run_order is None:
                 self._in_run_order = [self._cell(c, self._last_code[c][0]) for c in self._order]
-            return list(self._in_run_order)
+            if self._in_run_order_frozen is None:
+                self._in_run_order_frozen = tuple(self._in_run_order)
+            return self._in_run_order_frozen
         saved_at = self._mtime()
         built, ran = self._built, self._ran_since_built
         self._ran_since_built = set()
@@ -194,9 +200,12 @@ class NotebookView:
             for cell_id in ran:
                 code, ran_at = self._last_code[cell_id]
                 source = built.source.get(cell_id)
-                built.cells[built.position[cell_id]] = self._cell(
-                    cell_id, code if source is None or ran_at > saved_at else source)
-        return list(built.cells)
+                cell = self._cell(cell_id, code if source is None or ran_at > saved_at else source)
+                if built.cells[built.position[cell_id]] is not cell:
+                    built.cells[built.position[cell_id]], built.frozen = cell, None
+        if built.frozen is None:
+            built.frozen = tuple(built.cells)
+        return built.frozen
 
     def _build(self, saved: list[Cell], saved_at: float) -> _Built:
         cells: list[Cell] = []
@@ -287,7 +296,7 @@ class NotebookView:
         if renamed:
             self._built = None
             self._order = list(dict.fromkeys(renamed.get(c, c) for c in self._order))
-            self._in_run_order = None
+            self._in_run_order = self._in_run_order_frozen = None
             self._last_code = {renamed.get(c, c): v for c, v in self._last_code.items()}
             self._last_cell = renamed.get(self._last_cell or "", self._last_cell)
             early = [replace(e, cell_id=renamed.get(e.cell_id, e.cell_id)) for e in early]
