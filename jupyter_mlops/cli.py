@@ -18,6 +18,7 @@ from jupyter_mlops.errors import BadInput, MlopsError
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.report import RUNS_SHOWN, render_session, render_sessions
+from jupyter_mlops.session_diff import diff_sessions, render_markdown, render_text
 
 
 def _open_journal(root: str | None, near: Path) -> Journal:
@@ -58,6 +59,19 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    near = Path(args.notebook).resolve().parent if args.notebook else Path.cwd()
+    journal = _open_journal(args.root, near)
+    key = _notebook_key(args.notebook, journal.path.parent.parent) if args.notebook else None
+    a, b = (journal.session_detail(journal.find_session(ref, notebook=key)) for ref in (args.a, args.b))
+    diff = diff_sessions(a, b)
+    if args.json:
+        print(strict_json.dumps(diff.to_dict(), indent=2))
+    else:
+        print(render_markdown(diff) if args.md else render_text(diff), end="\n" if not args.md else "")
+    return 0
+
+
 # Commands that live beside their feature: each module has ``register(subparsers)`` adding its parser(s)
 # with ``set_defaults(func=...)``; the func returns the exit code and raises an MlopsError for bad input.
 _COMMAND_MODULES: tuple[str, ...] = (
@@ -82,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("--root", help="project root (default: the git root of cwd)")
     show.set_defaults(func=cmd_show)
+
+    diff = sub.add_parser("diff", help="what changed between two sessions: params, metrics, data, code, verdict")
+    diff.add_argument("a", help="session id, unique prefix, 'latest' or 'latest~N' (the N-th before the latest)")
+    diff.add_argument("b", nargs="?", default="latest", help="the other session (default: latest)")
+    diff.add_argument("--notebook", help="'latest' means this notebook's latest session")
+    output = diff.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_argument("--md", action="store_true", help="Markdown tables, for a pull request")
+    diff.add_argument("--root", help="project root (default: the git root of the notebook or cwd)")
+    diff.set_defaults(func=cmd_diff)
     for module in _COMMAND_MODULES:
         importlib.import_module(module).register(sub)
     return parser

@@ -471,11 +471,14 @@ class Journal:
             rows = db.execute(sql + " ORDER BY started_at", args).fetchall()
         return [_session_dict(r) for r in rows]
 
-    def find_session(self, ref: str) -> str:
-        """A session id from a full id, a unique prefix, or ``latest``."""
+    def find_session(self, ref: str, *, notebook: str | None = None) -> str:
+        """A session id from a full id, a unique prefix, ``latest`` or ``latest~N`` (the N-th before it);
+        ``notebook`` (root-relative) limits ``latest`` to that notebook's sessions."""
         with self._reading() as db:
-            if ref == "latest":
-                row = db.execute("SELECT id FROM sessions ORDER BY started_at DESC LIMIT 1").fetchone()
+            if (back := _latest_back(ref)) is not None:
+                where, args = ("WHERE notebook=?", (notebook,)) if notebook else ("", ())
+                row = db.execute(f"SELECT id FROM sessions {where} ORDER BY started_at DESC LIMIT 1 OFFSET ?",
+                                 (*args, back)).fetchone()
                 rows = [row] if row else []
             else:
                 rows = db.execute(
@@ -545,6 +548,18 @@ class Journal:
             for r in metrics
         ]
         return detail
+
+
+def _latest_back(ref: str) -> int | None:
+    """0 for ``latest``, N for ``latest~N``, None for anything else (an id or a prefix)."""
+    if ref == "latest":
+        return 0
+    head, sep, count = ref.partition("~")
+    if head == "latest" and sep:
+        if not count.isdigit():
+            raise BadInput(f"session {ref!r}: expected latest~N with N a whole number, e.g. latest~1")
+        return int(count)
+    return None
 
 
 def _session_dict(row: sqlite3.Row) -> dict:

@@ -7,10 +7,12 @@ functions return. A notebook that was never tracked has an empty history, not an
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_mlops.journal import Journal, SessionNotFound
 from jupyter_mlops.server.paths import NotebookRef, RequestError
+from jupyter_mlops.session_diff import Row, diff_sessions
 
 MAX_SESSIONS = 50
 _SESSION_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
@@ -46,12 +48,11 @@ def compare(ref: NotebookRef, first: str, second: str) -> dict[str, Any]:
         a, b = _detail(journal, ref, first, limit=1), _detail(journal, ref, second, limit=1)
     finally:
         journal.close()
-    sa, sb = summarise(a), summarise(b)
+    diff = diff_sessions(a, b)  # the CLI's ``diff`` too; the panel shows params, metrics and data
     return {
-        "a": _header(sa), "b": _header(sb),
-        "params": _rows(sa["params"], sb["params"]),
-        "metrics": _rows(sa["metrics"], sb["metrics"]),
-        "files": _rows(_file_digests(a), _file_digests(b)),
+        "a": _header(a), "b": _header(b),
+        "params": _rows(diff.params), "metrics": _rows(diff.metrics),
+        "files": _rows(diff.files, lambda value: value["md5"]),
     }
 
 
@@ -82,14 +83,11 @@ def _header(detail: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _file_digests(detail: dict[str, Any]) -> dict[str, Any]:
-    """The last digest of each data file, keyed ``path (mode)``: what a comparison of data means."""
-    return {f"{f['path']} ({f['mode']})": f["md5"] for f in detail["files"]}
-
-
-def _rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    names = sorted(a.keys() | b.keys())
-    return [{"name": n, "a": a.get(n), "b": b.get(n), "differs": a.get(n) != b.get(n)} for n in names]
+def _rows(rows: tuple[Row, ...], shown: Callable[[Any], Any] = lambda value: value) -> list[dict[str, Any]]:
+    """The panel's comparison rows: each side's value (None where it has none) and whether they differ."""
+    def side(value: Any) -> Any:
+        return None if value is None else shown(value)
+    return [{"name": r.name, "a": side(r.a), "b": side(r.b), "differs": r.differs} for r in rows]
 
 
 def _open(ref: NotebookRef) -> Journal | None:

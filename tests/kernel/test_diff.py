@@ -1,0 +1,43 @@
+"""``jupyter mlops diff`` on two sessions a real kernel tracked: a changed parameter, data file and cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from jupyter_mlops.cli import main
+from tests.support.kernel import Kernel
+
+pytestmark = pytest.mark.kernel
+
+
+def _session(project: Path, threshold: int, rows: str, transform: str) -> None:
+    (project / "data.csv").write_text(rows)
+    kernel = Kernel(project)
+    try:
+        kernel.cell("%load_ext jupyter_mlops", "load")
+        kernel.cell("%mlops_track --no-mlflow --metrics total --params threshold", "track")
+        kernel.cell(f"threshold = {threshold}", "params")
+        kernel.cell("values = [int(v) for v in open('data.csv').read().split()]", "load-data")
+        kernel.cell(transform, "transform")
+        kernel.cell("total = sum(v for v in values if v > threshold)", "total")
+    finally:
+        kernel.shutdown()
+
+
+def test_two_tracked_sessions_differ_by_what_changed_between_them(project, capsys):
+    _session(project, 1, "1 2 3\n", "values = sorted(values)")
+    _session(project, 2, "1 2 3 4\n", "values = sorted(values, reverse=True)")
+    assert main(["diff", "latest~1", "latest", "--root", str(project), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    params = {r["name"]: r for r in found["params"]}
+    assert (params["threshold"]["a"], params["threshold"]["b"], params["threshold"]["status"]) == (1, 2, "changed")
+    (total,) = found["metrics"]
+    assert (total["a"], total["b"], total["delta"]) == (5, 7, 2)
+    data = {r["name"]: r for r in found["files"]}["data.csv (read)"]
+    assert data["status"] == "changed" and data["a"]["size"] == 6 and data["b"]["size"] == 8
+    cells = {r["name"]: r["status"] for r in found["cells"]}
+    assert cells["transform"] == "changed" and cells["total"] == "same" and cells["params"] == "changed"
+    assert found["a"]["reproducible"] is True and found["b"]["reproducible"] is True
