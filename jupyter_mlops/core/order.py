@@ -510,14 +510,16 @@ class _Run:
 class _Steps(Sequence[_Step]):
     """The steps of cached positions, without building a list of them on every verdict."""
 
-    def __init__(self, positions: list[_Position]) -> None:
-        self._positions = positions
+    def __init__(self, positions: list[_Position], length: int) -> None:
+        self._positions, self._length = positions, length  # the first ``length`` (later ones may be added)
 
     def __len__(self) -> int:
-        return len(self._positions)
+        return self._length
 
     def __getitem__(self, index: int) -> _Step:  # type: ignore[override]  # no slices needed
-        return self._positions[index].step
+        if not -self._length <= index < self._length:
+            raise IndexError(index)
+        return self._positions[index % self._length].step
 
 
 @dataclass(frozen=True)
@@ -1058,12 +1060,21 @@ def _parts(obj: _Obj) -> dict[tuple, tuple[int, _Step | None]]:
 # -- the detector -----------------------------------------------------------------------------------
 
 
-class _Position(NamedTuple):
+_CHECKPOINT_EVERY = 16
+"""Every 16th position of the cached run keeps its own namespace; the positions between hand theirs on to
+the next one (a copy per position made each new cell cost a pass over every name of a long notebook) and
+rebuild it from the checkpoint before them, replaying at most 15 steps, when asked (a re-run of an earlier
+cell, or the run cut there)."""
+
+
+@dataclass(eq=False)
+class _Position:
     """One position of the cached top-to-bottom run: what it depended on and the state it left."""
 
     key: tuple  # (cell id, fingerprint, facts of the real run it replays)
     step: _Step
-    after: _Sim  # the namespace after this position; never mutated once cached
+    # The namespace after this position, never mutated while here; None: handed on to the next position.
+    after: _Sim | None
     writes: tuple[tuple[int, int], ...]  # (symbolic write, version it resolved to) at the time
 
 
@@ -1161,6 +1172,7 @@ class Detector:
         self._outcomes: tuple[tuple, list[_Cause]] | None = None  # see _Judge.outcome_causes
         self._failing: set[tuple[str, str]] = set()  # (cell id, fingerprint) whose latest run raised
         self._differences = _Differences()
+        self._rebuilt: int | None = None  # the position whose handed-on namespace was rebuilt last
         self._opaque_union: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None  # see _all_opaque
 
     def record(self, execution: Execution) -> None:
@@ -1391,14 +1403,42 @@ class Detector:
         self._validate(book)
         prefix = self._prefix
         for position in range(len(prefix), end + 1):
-            sim = prefix[-1].after.copy() if prefix else self._start()
+            sim = self._continued(prefix)
             step = self._symbolic_step(sim, book, position, position)
             writes = tuple((symbolic, sim.files[path][0]) for path, symbolic in step.written_as.items())
             prefix.append(_Position(self._position_key(book, position), step, sim, writes))
-        run = _Run(prefix[end].after, _Steps(prefix[: end + 1]))
+        run = _Run(self._after(prefix, end), _Steps(prefix, end + 1))
         if snapshot is not None:
-            run.before = prefix[snapshot - 1].after if snapshot > 0 else self._start()
+            run.before = self._after(prefix, snapshot - 1) if snapshot > 0 else self._start()
         return run
+
+    def _continued(self, prefix: list[_Position]) -> _Sim:
+        """The namespace the next position runs in: the last one's, taken over unless it is a checkpoint."""
+        if not prefix:
+            return self._start()
+        last = len(prefix) - 1
+        sim = self._after(prefix, last)
+        if last % _CHECKPOINT_EVERY == 0:
+            return sim.copy()
+        prefix[last].after = None
+        return sim
+
+    def _after(self, prefix: list[_Position], index: int) -> _Sim:
+        """The namespace after cached position ``index``; one handed on is rebuilt from the checkpoint
+        before it by replaying the cached steps as they ran (same inputs, same interned versions)."""
+        found = prefix[index].after
+        if found is not None:
+            return found
+        base = index - index % _CHECKPOINT_EVERY
+        sim = prefix[base].after.copy()  # type: ignore[union-attr]  # checkpoints keep theirs
+        for position in prefix[base + 1 : index + 1]:
+            sim.run(position.step, only=position.step.applied, unknown=position.step.unknown)
+        if self._rebuilt is not None:  # one rebuilt namespace kept at a time (a re-run asks for it twice)
+            old = self._rebuilt
+            if old < len(prefix) - 1 and old % _CHECKPOINT_EVERY:
+                prefix[old].after = None
+        prefix[index].after, self._rebuilt = sim, index
+        return sim
 
     def _validate(self, book: _Book) -> None:
         """Drop the cached positions from the first one whose inputs changed since it was computed.

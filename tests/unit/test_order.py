@@ -857,12 +857,19 @@ def test_one_book_follows_a_session_through_skips_fills_and_failures():
 def _fully_judged(detector: Detector, cells: list[Cell]) -> Verdict:
     detector._differences.forget()  # compare every name, as if no earlier verdict were known
     detector._book_cache = None  # and read the notebook afresh, as if never seen
+    detector._prefix = []  # and run it top to bottom from scratch, every position its own namespace
     return detector.verdict(cells)
 
 
+@pytest.mark.parametrize("checkpoints", [16, 3, 1])
 @pytest.mark.parametrize("seed", range(12))
-def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed):
+def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed, checkpoints, monkeypatch):
+    """Every 16th position keeps its namespace (3 and 1 here: namespaces handed on and rebuilt often)."""
     import random
+
+    from jupyter_mlops.core import order
+
+    monkeypatch.setattr(order, "_CHECKPOINT_EVERY", checkpoints)
 
     draw = random.Random(seed)
     base = [
@@ -890,6 +897,10 @@ def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed):
             ok = draw.random() > 0.1
             for detector in (incremental, full):
                 detector.record(Execution(cell.cell_id, cell.source, ok=ok, error=None if ok else "ValueError: x"))
+        checked = draw.choice(cells)  # strict mode's check before a cell reads the cached run too
+        full._prefix = []
+        assert incremental.preflight(cells, checked.cell_id, checked.source) == full.preflight(
+            cells, checked.cell_id, checked.source)
         assert incremental.verdict(cells) == _fully_judged(full, cells)
 
 
