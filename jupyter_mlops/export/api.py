@@ -20,6 +20,8 @@ from jupyter_mlops.export.layout import Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
 from jupyter_mlops.export.observed import journal_facts
 from jupyter_mlops.export.paramsfile import merge_params
+from jupyter_mlops.export.rawdata import raw_inputs, version_raw_inputs
+from jupyter_mlops.export.remote import CONFIG, default_remote, push, set_default_remote
 from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
@@ -57,7 +59,10 @@ def export_notebook(notebook: Path, *, out: Path | None = None, stages: str = "a
 
 
 def export_report(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
-                  dry_run: bool = False, allow_dirty: bool = False) -> ExportReport:
+                  dry_run: bool = False, allow_dirty: bool = False, remote: str | None = None,
+                  push_data: bool = False) -> ExportReport:
+    """Plan and write the pipeline; put its raw inputs under DVC; ``remote``: the default DVC remote to set
+    up when the project has none; ``push_data``: ``dvc push`` afterwards."""
     path = Path(notebook).resolve()
     nb = read_notebook(path)
     root = find_root(path.parent)
@@ -86,7 +91,10 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
     written = [p for p, text in files.items() if _read(root / p) != text]
     stale = [p for p in map(layout.stage_notebook, merged.dropped) if _generated_from(root / p) == key]
     notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
-    if not dry_run:
+    raw = raw_inputs(plan, merged.text, root)
+    if dry_run:
+        notes += [f"would put {path} under DVC (dvc add)" for path in raw]
+    else:
         for rel in stale:
             (root / rel).unlink()
         for rel in written:
@@ -95,6 +103,19 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
             tmp = target.with_name(target.name + ".tmp")
             tmp.write_text(files[rel], encoding="utf-8")
             os.replace(tmp, target)
+        data = version_raw_inputs(root, raw, facts.read_md5)
+        written += [p for p in data.written if p not in written]
+        notes += data.notes
+        if remote is not None:
+            config = _read(root / CONFIG)
+            notes.append(set_default_remote(root, remote))
+            if _read(root / CONFIG) != config:
+                written.append(CONFIG)
+        elif raw and (root / ".dvc").is_dir() and default_remote(root) is None:
+            notes.append("no DVC remote yet, so the data lives on this machine only: --remote DIR_OR_URL sets "
+                         "one up (a local folder, s3://, gs://, ssh://…), --push sends the data there")
+        if push_data:
+            notes.append(push(root))
     return ExportReport(ExportResult(written, names), plan, notes)
 
 

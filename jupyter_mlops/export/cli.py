@@ -23,6 +23,9 @@ def register(subparsers: Any) -> None:
     export.add_argument("--force", action="store_true",
                         help="replace hand-edited stages and params.yaml values that differ from the notebook")
     export.add_argument("--dry-run", action="store_true", help="show what would be written, write nothing")
+    export.add_argument("--remote", metavar="DIR_OR_URL",
+                        help="make this the project's default DVC remote if it has none (a folder, s3://, gs://…)")
+    export.add_argument("--push", action="store_true", help="dvc push the data and cached outputs afterwards")
     export.add_argument("--allow-dirty", action="store_true",
                         help="export even when the journal says the notebook's state is not reproducible")
     export.set_defaults(func=cmd_export)
@@ -41,7 +44,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from jupyter_mlops.export.api import export_report
 
     report = export_report(Path(args.notebook), out=Path(args.out) if args.out else None, stages=args.stages,
-                           force=args.force, dry_run=args.dry_run, allow_dirty=args.allow_dirty)
+                           force=args.force, dry_run=args.dry_run, allow_dirty=args.allow_dirty,
+                           remote=args.remote, push_data=args.push)
     result = report.result
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -49,8 +53,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(_describe(stage))
     verb = "would write" if args.dry_run else "wrote"
     print(f"{verb}: {', '.join(result.written)}" if result.written else "nothing to write: already up to date")
-    if not args.dry_run:
-        print("next: git add dvc.yaml params.yaml pipeline/ && dvc repro")
+    if not args.dry_run:  # paths are the project root's: the .dvc files of raw data included
+        print(f"next: git add {' '.join(result.written)} && dvc repro" if result.written else "next: dvc repro")
     return 0
 
 

@@ -26,6 +26,7 @@ class JournalFacts:
     declared: tuple[str, ...] = ()
     dirty: str | None = None      # why the latest session's state is not reproducible, else None
     found: bool = False           # any session of this notebook at all
+    read_md5: dict[str, str | None] = field(default_factory=dict)  # path -> md5 the latest session read
 
 
 def journal_facts(root: Path, notebook: str, nb: Notebook) -> JournalFacts:
@@ -61,7 +62,8 @@ def journal_facts(root: Path, notebook: str, nb: Notebook) -> JournalFacts:
             )
     latest = details[0]
     declared = tuple(dict.fromkeys(f["path"] for f in latest["files"] if f["mode"] == "declared"))
-    return JournalFacts(cells, declared, _dirty(latest, nb), True)
+    read_md5 = {f["path"]: f["md5"] for f in latest["files"] if f["mode"] in ("read", "declared")}
+    return JournalFacts(cells, declared, _dirty(latest, nb), True, read_md5)
 
 
 def _matching_runs(detail: dict, ids: dict[str, str], by_code: dict[str, str]) -> list[tuple[int, str]]:

@@ -163,3 +163,33 @@ def test_sections_split_into_four_stages_reproduce_the_tracked_metric(repo):
     # the same model, though not the same bytes: trained on frames read back from parquet, it pickles apart
     outs = {o["path"] for o in yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["churn-train"]["outs"]}
     assert outs == {"model.joblib", "pipeline/handoff/churn-train", "pipeline/churn-train.out.ipynb"}
+
+
+def test_a_fresh_clone_pulls_the_raw_data_and_reproduces_the_tracked_run(repo, tmp_path):
+    """Tracked run → export (raw data under DVC, a local remote) → git commit → dvc push → git clone →
+    dvc pull → dvc repro: the model and the metrics are the tracked run's."""
+    tracked = session(repo)
+    model = next(f["md5"] for f in tracked["files"] if f["path"] == "model.joblib")
+    auc = [m["value"] for m in tracked["metrics"] if m["name"] == "auc"][-1]
+    store = tmp_path / "store"
+    done = mlops(repo, "export", "churn.ipynb", "--stages", "single", "--remote", str(store), "--push")
+    assert "data/churn.csv: put under DVC" in done.stderr and "dvc push to 'storage'" in done.stderr
+    assert "data/churn.csv.dvc" in done.stdout and ".dvc/config" in done.stdout
+    commit(repo)
+    assert "churn.csv" not in run(repo, "git", "ls-files", "data").stdout.split()  # DVC's, not git's
+
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    assert not (clone / "data/churn.csv").exists()
+    run(clone, "dvc", "pull", "--allow-missing")  # the outputs were never pushed: repro makes them
+    assert (clone / "data/churn.csv").read_bytes() == (repo / "data/churn.csv").read_bytes()
+    run(clone, "dvc", "repro")
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]["churn"]
+    assert next(o["md5"] for o in lock["outs"] if o["path"] == "model.joblib") == model
+    metrics = json.loads((clone / "pipeline/metrics/churn.json").read_text())
+    assert metrics["auc"] == pytest.approx(auc, abs=1e-12)
+
+
+def test_push_without_a_remote_says_how_to_set_one_up(repo):
+    done = mlops(repo, "export", "churn.ipynb", "--stages", "single", "--push", check=False)
+    assert done.returncode == 2 and "nothing to push to" in done.stderr and "--remote" in done.stderr

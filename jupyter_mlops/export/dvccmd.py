@@ -1,0 +1,28 @@
+"""DVC as a command: the one place export runs it (``dvc add``, ``dvc remote``, ``dvc push``).
+
+DVC is run in a child process of this interpreter (``python -m dvc``), never imported: its import costs
+seconds and it is the tool users already trust, so we drive it and relay its own reason when it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TIMEOUT_S = 600
+
+
+def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``dvc ARGS`` at ``root``; never raises for DVC's own failures (read ``returncode`` and ``reason``)."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=TIMEOUT_S, check=False)
+
+
+def reason(done: subprocess.CompletedProcess[str]) -> str:
+    """DVC's own reason for a failure: its last ``ERROR:`` line, else its last line."""
+    lines = [line.strip() for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
+    errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["no output"])[-1]
