@@ -77,6 +77,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 _COMMAND_MODULES: tuple[str, ...] = (
     "jupyter_mlops.check_cli",
     "jupyter_mlops.export.cli",
+    "jupyter_mlops.pr_report",
     "jupyter_mlops.sinks.sync_cli",
 )
 

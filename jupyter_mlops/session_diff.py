@@ -126,7 +126,8 @@ def _delta(a: Any, b: Any) -> float | None:
 # -- rendering -----------------------------------------------------------------------------------------
 
 
-def _value(value: Any) -> str:
+def shown_value(value: Any) -> str:
+    """A value as a report shows it: a file by its short md5 and size, a float in 6 significant digits."""
     if value is None:
         return "-"
     if isinstance(value, dict) and "md5" in value:
@@ -160,7 +161,7 @@ def render_text(diff: SessionDiff) -> str:
         changed = [r for r in rows if r.differs]
         lines.append(f"{section}: {len(changed)} changed, {len(rows) - len(changed)} the same")
         for r in changed:
-            a, b = (_first_line(r.a), _first_line(r.b)) if section == "cells" else (_value(r.a), _value(r.b))
+            a, b = (_first_line(r.a), _first_line(r.b)) if section == "cells" else (shown_value(r.a), shown_value(r.b))
             delta = f"  ({r.delta:+.6g})" if r.delta is not None else ""
             lines.append(f"  {r.status:<8} {r.name}: {a} → {b}{delta}")
     if not diff.changed:
@@ -177,14 +178,15 @@ def render_markdown(diff: SessionDiff) -> str:
             continue
         out += [f"### {section}", "", "| name | a | b | change |", "|---|---|---|---|"]
         for r in rows:
-            a, b = (_first_line(r.a), _first_line(r.b)) if section == "cells" else (_value(r.a), _value(r.b))
+            a, b = (_first_line(r.a), _first_line(r.b)) if section == "cells" else (shown_value(r.a), shown_value(r.b))
             change = f"{r.delta:+.6g}" if r.delta is not None else r.status
-            out.append(f"| {_cell(r.name)} | {_cell(a)} | {_cell(b)} | {change} |")
+            out.append(f"| {markdown_cell(r.name)} | {markdown_cell(a)} | {markdown_cell(b)} | {change} |")
         out.append("")
     if not diff.changed:
         out.append("No differences.")
     return "\n".join(out).rstrip() + "\n"
 
 
-def _cell(text: str) -> str:
+def markdown_cell(text: str) -> str:
+    """Text that stays inside one Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")

@@ -30,6 +30,10 @@ class Expectation:
     def __str__(self) -> str:
         return f"{self.metric}{self.op}{self.value:g}"
 
+    def holds(self, value: float | None) -> bool:
+        """Does a metric's value pass this gate (a missing or NaN value never does)?"""
+        return value is not None and not math.isnan(value) and _OPERATORS[self.op](value, self.value)
+
 
 @dataclass(frozen=True)
 class RerunFacts:
@@ -79,8 +83,7 @@ def compare_runs(session: dict, rerun: RerunFacts, *, tolerance: float,
              for k, v in metrics.items()]
     for gate in gates:
         now = rerun.metrics.get(gate.metric)
-        rows.append(_row(f"expect {gate}", None, now,
-                         now is not None and not math.isnan(now) and _OPERATORS[gate.op](now, gate.value)))
+        rows.append(_row(f"expect {gate}", None, now, gate.holds(now)))
     return rows
 
 

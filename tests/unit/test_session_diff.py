@@ -108,3 +108,46 @@ def test_bad_session_references_are_bad_input(project, capsys, ref, says):
     assert main(["diff", ref, "latest", "--root", str(project)]) == 2
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+# -- jupyter mlops report: the same diff as a pull request's Markdown, with gates as the exit code ------
+
+
+def test_report_has_the_verdict_metrics_data_and_gates_and_exits_on_them(project, monkeypatch):
+    monkeypatch.chdir(project)
+    notebook = str(project / "churn.ipynb")
+    assert main(["report", notebook, "--expect", "auc>=0.8", "--out", "pr.md"]) == 0
+    text = (project / "pr.md").read_text()
+    assert "Session `bbbb2222` against `aaaa1111` (latest~1)" in text
+    assert "❌ **Not reproducible** (1 issue)" in text and "- skipped-cell: m → run cell 2" in text
+    assert "| auc | 0.8 | 0.83 | +0.03 |" in text and "| `auc>=0.8` | 0.83 | ✅ |" in text
+    assert "| data/churn.csv (read) |" in text and "| max_depth | 6 | 8 | changed |" in text
+    assert "Cells whose code changed: 2 (params, train)" in text
+    assert (project / "pr-auc.png").read_bytes()[:4] == b"\x89PNG" and "(pr-auc.png)" in text
+    assert main(["report", notebook, "--expect", "auc>=0.9", "--out", "pr.md"]) == 1
+    assert "| `auc>=0.9` | 0.83 | ❌ |" in (project / "pr.md").read_text()
+
+
+def test_report_base_can_be_a_git_revision_the_follower_recorded(project, monkeypatch, capsys):
+    import subprocess
+
+    from jupyter_mlops.provenance import Environment, GitState
+    from jupyter_mlops.sinks.bookkeeping import Bookkeeping, Provenance
+
+    monkeypatch.chdir(project)
+    for argv in (["git", "init", "-q"], ["git", "add", "churn.ipynb"],
+                 ["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "one"]):
+        subprocess.run(argv, cwd=project, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
+    book = Bookkeeping(project / ".mlops" / "journal.sqlite")
+    book.save_provenance("aaaa1111", Provenance(GitState(head, "main", False), Environment("3.11", "", "")))
+    book.close()
+    notebook = str(project / "churn.ipynb")
+    assert main(["report", notebook, "--base", "HEAD", "--out", "pr.md"]) == 0
+    assert "against `aaaa1111` (HEAD)" in (project / "pr.md").read_text()
+    book = Bookkeeping(project / ".mlops" / "journal.sqlite")
+    book.save_provenance("aaaa1111", Provenance(GitState("f" * 40, "main", False), Environment("3.11", "", "")))
+    book.close()
+    capsys.readouterr()
+    assert main(["report", notebook, "--base", "HEAD", "--out", "pr.md"]) == 2
+    assert "no tracked session of churn.ipynb ran at HEAD" in capsys.readouterr().err

@@ -1,0 +1,161 @@
+"""``jupyter mlops report NOTEBOOK``: one Markdown file for a pull request, CML-style.
+
+The notebook's latest tracked session against a base (the session before it, another session, or the
+session tracked at a git revision): the verdict with its issues, the metrics with their deltas, the data
+that changed, the cells whose code changed, and the gates of ``--expect``, whose result is the exit code,
+so one CI step writes the file for the pull request and fails the check. With matplotlib installed, each
+metric's history over the notebook's sessions is drawn as a PNG beside the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from jupyter_mlops.errors import MlopsError, NotFound
+from jupyter_mlops.export.compare import Expectation, parse_expectation
+from jupyter_mlops.journal import Journal
+from jupyter_mlops.project import find_root, journal_path
+from jupyter_mlops.session_diff import SessionDiff, diff_sessions, markdown_cell, shown_value
+
+EXIT_GATES_PASS, EXIT_GATE_FAILED = 0, 1
+
+
+def register(subparsers: Any) -> None:
+    report = subparsers.add_parser("report", help="a Markdown report of the latest session for a pull request")
+    report.add_argument("notebook", help="the tracked .ipynb")
+    report.add_argument("--base", default="latest~1",
+                        help="what to compare with: a session (id, prefix, latest~N) or a git revision "
+                             "(the session tracked at that commit); default: the session before the latest")
+    report.add_argument("--expect", action="append", default=[], metavar="'METRIC OP N'",
+                        help="a gate on the latest session's metrics, e.g. 'auc>=0.8' (repeatable); "
+                             "exit 1 when one fails")
+    report.add_argument("--out", default="mlops-report.md", help="the Markdown file (default: mlops-report.md)")
+    report.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    gates = [parse_expectation(e) for e in args.expect]
+    path = Path(args.notebook).resolve()
+    if not path.is_file():
+        raise NotFound(f"{args.notebook}: no such notebook")
+    root = find_root(path.parent)
+    key = path.relative_to(root).as_posix()
+    journal = Journal(journal_path(root), create=False)
+    try:
+        now = journal.session_detail(journal.find_session("latest", notebook=key))
+        base = journal.session_detail(_base_session(journal, root, key, args.base))
+        history = [journal.session_detail(s["id"], runs_limit=1) for s in journal.sessions(key)]
+    finally:
+        journal.close()
+    out = Path(args.out)
+    plots = _plots(history, out)
+    text, passed = render(key, diff_sessions(base, now), now, gates, plots, base_ref=args.base)
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}" + (f" and {len(plots)} plot(s)" if plots else "") +
+          ("" if passed else "; a gate failed"))
+    return EXIT_GATES_PASS if passed else EXIT_GATE_FAILED
+
+
+def _base_session(journal: Journal, root: Path, key: str, ref: str) -> str:
+    """A session reference, else the latest session of the notebook tracked at git revision ``ref``."""
+    try:
+        return journal.find_session(ref, notebook=key)
+    except MlopsError as not_a_session:
+        commit = _commit(root, ref)
+        if commit is None:
+            raise not_a_session
+    from jupyter_mlops.sinks.bookkeeping import Bookkeeping  # the MLflow follower recorded each commit
+
+    book = Bookkeeping(journal.path)
+    try:
+        at = [s["id"] for s in journal.sessions(key) if (p := book.provenance(s["id"])) and p.git.commit == commit]
+    finally:
+        book.close()
+    if not at:
+        raise NotFound(f"no tracked session of {key} ran at {ref} ({commit[:12]})",
+                       hint="run the notebook, tracked, at that commit (as CI does) or give --base a session id")
+    return at[-1]
+
+
+def _commit(root: Path, ref: str) -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root,
+                              capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def render(notebook: str, diff: SessionDiff, now: dict[str, Any], gates: list[Expectation],
+           plots: dict[str, Path], *, base_ref: str) -> tuple[str, bool]:
+    """The Markdown, and whether every gate passed."""
+    judged = [r for r in now["cell_runs"] if r["reproducible"] is not None]
+    issues = judged[-1]["issues"] if judged else []
+    if not judged:
+        verdict = "**Not judged**: no cell of the latest session was judged"
+    elif diff.b.reproducible:
+        verdict = "✅ **Reproducible**: a top-to-bottom run in a fresh kernel gives this state"
+    else:
+        verdict = f"❌ **Not reproducible** ({len(issues)} issue{'s' * (len(issues) != 1)})"
+    lines = [f"## jupyter-mlops: `{notebook}`", "",
+             f"Session `{diff.b.id}` against `{diff.a.id}` ({base_ref}).", "", verdict, ""]
+    lines += [f"- {i['kind']}: {i['message']} → {i['fix']}" for i in issues]
+    lines += ["", "### Metrics", "", "| metric | base | now | Δ |", "|---|---|---|---|"]
+    for row in diff.metrics:
+        delta = f"{row.delta:+.6g}" if row.delta is not None else row.status
+        lines.append(f"| {markdown_cell(row.name)} | {shown_value(row.a)} | {shown_value(row.b)} | {delta} |")
+    results = [(gate, _latest_value(diff, gate.metric)) for gate in gates]
+    if gates:
+        lines += ["", "### Gates", "", "| gate | now | |", "|---|---|---|"]
+        lines += [f"| `{gate}` | {shown_value(value)} | {'✅' if gate.holds(value) else '❌'} |"
+                  for gate, value in results]
+    for title, rows in (("Data that changed", diff.files), ("Params that changed", diff.params)):
+        changed = [r for r in rows if r.differs]
+        if changed:
+            lines += ["", f"### {title}", "", "| name | base | now | |", "|---|---|---|---|"]
+            lines += [f"| {markdown_cell(r.name)} | {shown_value(r.a)} | {shown_value(r.b)} | {r.status} |"
+                      for r in changed]
+    cells = [r.name for r in diff.cells if r.differs]
+    lines += ["", f"Cells whose code changed: {len(cells)}" + (f" ({', '.join(cells)})" if cells else "")]
+    for metric, image in plots.items():
+        lines += ["", f"![{metric} over the sessions of {notebook}]({image.name})"]
+    return "\n".join(lines).rstrip() + "\n", all(gate.holds(value) for gate, value in results)
+
+
+def _latest_value(diff: SessionDiff, metric: str) -> float | None:
+    """The latest session's value of ``metric`` (None when it logged none)."""
+    row = next((r for r in diff.metrics if r.name == metric), None)
+    return row.b if row is not None and isinstance(row.b, (int, float)) else None
+
+
+def _plots(history: list[dict[str, Any]], out: Path) -> dict[str, Path]:
+    """One PNG per metric: its last value in each session of the notebook, oldest first (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return {}
+    series: dict[str, list[tuple[int, float]]] = {}
+    for index, session in enumerate(history):
+        for name, value in {m["name"]: m["value"] for m in session["metrics"]}.items():
+            if isinstance(value, (int, float)):
+                series.setdefault(name, []).append((index, float(value)))
+    images = {}
+    for name, points in sorted(series.items()):
+        figure, axes = plt.subplots(figsize=(4, 2.5))
+        axes.plot([x for x, _ in points], [y for _, y in points], marker="o")
+        axes.set_xlabel("session")
+        axes.set_title(name)
+        figure.tight_layout()
+        image = out.with_name(f"{out.stem}-{''.join(c if c.isalnum() else '_' for c in name)}.png")
+        figure.savefig(image, dpi=100)
+        plt.close(figure)
+        images[name] = image
+    return images
