@@ -14,6 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
+from jupyter_mlops.certificate import certificate_of, problems
 from jupyter_mlops.check import check_saved_notebook, replay
 from jupyter_mlops.core.notebook import read_notebook
 from jupyter_mlops.core.order import Verdict
@@ -48,7 +49,12 @@ def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    verdict, source = check_notebook(Path(args.notebook), Path(args.root).resolve() if args.root else None)
+    path = Path(args.notebook)
+    root = Path(args.root).resolve() if args.root else None
+    certificate = certificate_of(read_notebook(path))
+    if certificate is not None:
+        return _check_certificate(args, path, root or find_root(path.resolve().parent), certificate)
+    verdict, source = check_notebook(path, root)
     if verdict is None:
         if args.json:
             print(json.dumps({"reproducible": None, "never_run": True, "issues": [], "source": source}, indent=2))
@@ -64,6 +70,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         for issue in verdict.issues:
             print(f"  ✗ {issue.kind}: {issue.message} → {issue.fix}")
     return EXIT_REPRODUCIBLE if verdict.reproducible else EXIT_NOT_REPRODUCIBLE
+
+
+def _check_certificate(args: argparse.Namespace, path: Path, root: Path, certificate: dict) -> int:
+    """A certified notebook is checked against its certificate: no journal and no kernel needed."""
+    found = problems(read_notebook(path), root, certificate)
+    source = f"certificate of session {certificate.get('session')}"
+    if args.json:
+        print(json.dumps({"reproducible": not found, "never_run": False, "certified": True, "problems": found,
+                          "source": source}, indent=2))
+    elif not found:
+        cells = certificate.get("cells") or []
+        files = sum(len(c.get("reads") or {}) + len(c.get("writes") or {}) for c in cells)
+        print(f"{args.notebook}: reproducible ({source}: {len(cells)} cells and {files} data files match)")
+    else:
+        print(f"{args.notebook}: NOT reproducible ({source} no longer holds)")
+        for problem in found:
+            print(f"  ✗ {problem}")
+    return EXIT_NOT_REPRODUCIBLE if found else EXIT_REPRODUCIBLE
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -76,6 +76,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 # with ``set_defaults(func=...)``; the func returns the exit code and raises an MlopsError for bad input.
 _COMMAND_MODULES: tuple[str, ...] = (
     "jupyter_mlops.check_cli",
+    "jupyter_mlops.certificate",
     "jupyter_mlops.export.cli",
     "jupyter_mlops.pr_report",
     "jupyter_mlops.sinks.sync_cli",

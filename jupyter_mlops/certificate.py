@@ -1,0 +1,150 @@
+"""A provenance certificate inside the notebook, which ``check`` verifies without re-running anything.
+
+``jupyter mlops certify NOTEBOOK`` writes, into the saved ``.ipynb``'s metadata, what the notebook's latest
+tracked session proves: per code cell (in order) its id, the md5 of its code and the md5s of the data it
+read and wrote; the params; the git commit and environment hash where the MLflow follower recorded them;
+and the verdict. It refuses a session whose state a top-to-bottom run would not reproduce. ``check`` then
+validates the certificate: the cells in the file are the cells that ran, in that order, and the data on
+disk still has those md5s; the first mismatch is named (exit 1). nbval re-runs; this reads and hashes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_mlops.check import replay
+from jupyter_mlops.core.notebook import Notebook, read_notebook
+from jupyter_mlops.errors import NotFound, Refused
+from jupyter_mlops.hashing import HashError, dir_digest, file_digest
+from jupyter_mlops.journal import Journal
+from jupyter_mlops.project import find_root, journal_path
+
+METADATA_KEY = "jupyter_mlops"
+CERTIFICATE_KEY = "certificate"
+VERSION = 1
+
+
+def code_md5(source: str) -> str:
+    return hashlib.md5(source.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def certificate_of(nb: Notebook) -> dict[str, Any] | None:
+    found = (nb.metadata.get(METADATA_KEY) or {}).get(CERTIFICATE_KEY)
+    return found if isinstance(found, dict) else None
+
+
+def build(session: dict[str, Any], nb: Notebook, provenance: Any = None) -> dict[str, Any]:
+    """The certificate of ``session`` for ``nb`` as saved; Refused when the session does not vouch for it."""
+    verdict = replay(session, nb.code_cells)
+    if not verdict.reproducible:
+        first = verdict.issues[0]
+        raise Refused(f"the latest session is not reproducible ({first.kind}: {first.message})",
+                      hint=f"{first.fix}, then certify again")
+    runs = {r["cell_id"]: r for r in session["cell_runs"] if r["status"] == "ok"}
+    cells = []
+    for position, cell in enumerate(nb.code_cells, 1):
+        run = runs.get(cell.cell_id)
+        if run is None or run["code"].strip() != cell.source.strip():
+            if not cell.source.strip():
+                continue
+            raise Refused(f"cell {position} ({cell.cell_id}) did not run with its code in session {session['id']}",
+                          hint="restart the kernel and run all cells (tracked), then certify again")
+        files = [f for f in session["files"] if f["seq"] == run["seq"]]
+        cells.append({
+            "id": cell.cell_id, "code_md5": code_md5(cell.source),
+            "reads": {f["path"]: f["md5"] for f in files if f["mode"] == "read"},
+            "writes": {f["path"]: f["md5"] for f in files if f["mode"] == "write"},
+        })
+    git = getattr(provenance, "git", None)
+    env = getattr(provenance, "env", None)
+    return {
+        "version": VERSION, "session": session["id"], "reproducible": True,
+        "git_commit": getattr(git, "commit", None), "environment_md5": getattr(env, "packages_hash", None),
+        "params": {p["name"]: p["value"] for p in session["params"]}, "cells": cells,
+    }
+
+
+def problems(nb: Notebook, root: Path, certificate: dict[str, Any]) -> list[str]:
+    """What no longer matches the certificate, the first mismatch first; [] when everything does."""
+    found: list[str] = []
+    certified = certificate.get("cells") or []
+    saved = [c for c in nb.code_cells if c.source.strip()]
+    for position, (cell, entry) in enumerate(zip(saved, certified, strict=False), 1):
+        if cell.cell_id != entry.get("id"):
+            found.append(f"cell {position} is {cell.cell_id}, the certificate's is {entry.get('id')}: cells were "
+                         "added, removed or moved after certification")
+            break
+        if code_md5(cell.source) != entry.get("code_md5"):
+            found.append(f"cell {position} ({cell.cell_id}) was edited after certification")
+    if len(saved) != len(certified):
+        found.append(f"{len(saved)} code cells in the file, {len(certified)} certified")
+    for entry in certified:
+        for mode in ("reads", "writes"):
+            for path, md5 in (entry.get(mode) or {}).items():
+                now = _md5_on_disk(root / path)
+                if md5 and now != md5:
+                    what = "is missing" if now is None else f"has md5 {now}"
+                    found.append(f"{path} ({'read' if mode == 'reads' else 'written'} by {entry.get('id')}) {what}, "
+                                 f"certified {md5}")
+    return found
+
+
+def _md5_on_disk(path: Path) -> str | None:
+    try:
+        digest = dir_digest(path) if path.is_dir() else file_digest(path)
+    except (HashError, OSError):
+        return None
+    return digest.md5
+
+
+def certify(path: Path) -> tuple[dict[str, Any], Path]:
+    """Write the latest session's certificate into the notebook at ``path``."""
+    nb = read_notebook(path)
+    root = find_root(path.parent)
+    key = path.resolve().relative_to(root).as_posix()
+    if not journal_path(root).exists():
+        raise NotFound(f"no journal at {journal_path(root)}", hint=f"run {key} tracked (%mlops_track) first")
+    journal = Journal(journal_path(root), create=False)
+    try:
+        sessions = journal.sessions(key)
+        if not sessions:
+            raise NotFound(f"no tracked session of {key}", hint="run it with %mlops_track first")
+        session = journal.session_detail(sessions[-1]["id"])
+    finally:
+        journal.close()
+    from jupyter_mlops.sinks.bookkeeping import Bookkeeping  # the commit and environment the follower recorded
+
+    book = Bookkeeping(journal_path(root))
+    try:
+        provenance = book.provenance(session["id"])
+    finally:
+        book.close()
+    certificate = build(session, nb, provenance)
+    document = dict(nb.document)
+    metadata = dict(document.get("metadata") or {})
+    metadata[METADATA_KEY] = {**(metadata.get(METADATA_KEY) or {}), CERTIFICATE_KEY: certificate}
+    document["metadata"] = metadata
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return certificate, root
+
+
+def cmd_certify(args: argparse.Namespace) -> int:
+    certificate, _ = certify(Path(args.notebook).resolve())
+    files = sum(len(c["reads"]) + len(c["writes"]) for c in certificate["cells"])
+    print(f"{args.notebook}: certified session {certificate['session']}: {len(certificate['cells'])} cells, "
+          f"{files} data files" + (f", commit {certificate['git_commit'][:12]}" if certificate["git_commit"] else ""))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    certify_cmd = sub.add_parser("certify", help="write the latest reproducible session's provenance certificate "
+                                                 "into the notebook (check verifies it without re-running)")
+    certify_cmd.add_argument("notebook", help="the tracked .ipynb")
+    certify_cmd.set_defaults(func=cmd_certify)
