@@ -193,3 +193,21 @@ def test_a_fresh_clone_pulls_the_raw_data_and_reproduces_the_tracked_run(repo, t
 def test_push_without_a_remote_says_how_to_set_one_up(repo):
     done = mlops(repo, "export", "churn.ipynb", "--stages", "single", "--push", check=False)
     assert done.returncode == 2 and "nothing to push to" in done.stderr and "--remote" in done.stderr
+
+
+def test_diff_and_report_on_the_example_after_a_change_of_max_depth(repo):
+    run(repo, sys.executable, "-m", "papermill", "churn.ipynb", str(repo / "executed.ipynb"), "--cwd", str(repo),
+        "-k", "python3", "-p", "max_depth", "3")
+    wait_for(lambda: followers_done(repo), timeout=120, what="the MLflow follower's last pass")
+    found = json.loads(mlops(repo, "diff", "latest~1", "latest", "--notebook", "churn.ipynb", "--json").stdout)
+    params = {r["name"]: r for r in found["params"]}
+    assert (params["max_depth"]["a"], params["max_depth"]["b"]) == (6, 3)
+    auc = {r["name"]: r for r in found["metrics"]}["auc"]
+    assert auc["status"] == "changed" and auc["delta"] == pytest.approx(auc["b"] - auc["a"])
+    assert {r["name"]: r["status"] for r in found["files"]}["data/churn.csv (read)"] == "same"
+    assert found["a"]["reproducible"] is True and found["b"]["reproducible"] is True
+    done = mlops(repo, "report", "churn.ipynb", "--expect", "auc>=0.5", "--out", "pr.md")
+    text = (repo / "pr.md").read_text()
+    assert "✅ **Reproducible**" in text and "| max_depth | 6 | 3 | changed |" in text and "| `auc>=0.5` |" in text
+    assert (repo / "pr-auc.png").exists() and "wrote pr.md" in done.stdout
+    assert mlops(repo, "report", "churn.ipynb", "--expect", "auc>=0.99", check=False).returncode == 1
