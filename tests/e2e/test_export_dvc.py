@@ -119,7 +119,8 @@ def test_single_stage_reproduces_the_tracked_run_and_follows_params_and_data(rep
     assert "churn:" in status and "modified:" in status and "data/churn.csv" in status
 
 
-def test_tagged_stages_hand_an_in_memory_dataframe_over_as_a_file(repo):
+def tags_notebook(repo: Path) -> None:
+    """Two tagged stages; the second uses a DataFrame the first made in memory (a hand-off)."""
     cells = [
         ("code", "%load_ext jupyter_mlops\n%mlops_track --experiment tags", []),
         ("code", "scale = 2.0", ["parameters"]),
@@ -132,6 +133,10 @@ def test_tagged_stages_hand_an_in_memory_dataframe_over_as_a_file(repo):
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
           "nbformat": 4, "nbformat_minor": 5}
     (repo / "tags.ipynb").write_text(json.dumps(nb))
+
+
+def test_tagged_stages_hand_an_in_memory_dataframe_over_as_a_file(repo):
+    tags_notebook(repo)
     out = mlops(repo, "export", "tags.ipynb", "--stages", "tags").stdout
     assert "stage tags-prepare" in out and "stage tags-train" in out
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
@@ -211,3 +216,18 @@ def test_diff_and_report_on_the_example_after_a_change_of_max_depth(repo):
     assert "✅ **Reproducible**" in text and "| max_depth | 6 | 3 | changed |" in text and "| `auc>=0.5` |" in text
     assert (repo / "pr-auc.png").exists() and "wrote pr.md" in done.stdout
     assert mlops(repo, "report", "churn.ipynb", "--expect", "auc>=0.99", check=False).returncode == 1
+
+
+def test_a_fresh_clone_reproduces_two_stages_and_their_hand_off(repo, tmp_path):
+    tags_notebook(repo)
+    mlops(repo, "export", "tags.ipynb", "--stages", "tags", "--remote", str(tmp_path / "store"), "--push")
+    run(repo, "git", "add", "tags.ipynb", "dvc.yaml", "params.yaml", "pipeline", "data", ".dvc")
+    run(repo, "git", "commit", "-qm", "tags")
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(repo), str(clone))
+    run(clone, "dvc", "pull", "--allow-missing")
+    done = run(clone, "dvc", "repro", "tags-train")
+    assert done.stdout.index("Running stage 'tags-prepare'") < done.stdout.index("Running stage 'tags-train'")
+    assert (clone / "pipeline/handoff/tags-prepare/df.parquet").is_file()
+    expected = 2.0 * pd.read_csv(repo / "data/churn.csv")["monthly_charges"].mean()
+    assert json.loads((clone / "pipeline/metrics/tags-train.json").read_text())["score"] == pytest.approx(expected)
