@@ -19,6 +19,7 @@ from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.report import RUNS_SHOWN, render_session, render_sessions
 from jupyter_mlops.session_diff import diff_sessions, render_markdown, render_text
+from jupyter_mlops.session_ref import resolve_session
 
 
 def _open_journal(root: str | None, near: Path) -> Journal:
@@ -62,8 +63,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     near = Path(args.notebook).resolve().parent if args.notebook else Path.cwd()
     journal = _open_journal(args.root, near)
-    key = _notebook_key(args.notebook, journal.path.parent.parent) if args.notebook else None
-    a, b = (journal.session_detail(journal.find_session(ref, notebook=key)) for ref in (args.a, args.b))
+    root = journal.path.parent.parent
+    key = _notebook_key(args.notebook, root) if args.notebook else None
+    a, b = (journal.session_detail(resolve_session(journal, root, key, ref)) for ref in (args.a, args.b))
     diff = diff_sessions(a, b)
     if args.json:
         print(strict_json.dumps(diff.to_dict(), indent=2))
@@ -100,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(func=cmd_show)
 
     diff = sub.add_parser("diff", help="what changed between two sessions: params, metrics, data, code, verdict")
-    diff.add_argument("a", help="session id, unique prefix, 'latest' or 'latest~N' (the N-th before the latest)")
+    diff.add_argument("a", help="session id, unique prefix, 'latest', 'latest~N' (the N-th before the latest), or a "
+                                "git revision (the session that ran at that commit)")
     diff.add_argument("b", nargs="?", default="latest", help="the other session (default: latest)")
     diff.add_argument("--notebook", help="'latest' means this notebook's latest session")
     output = diff.add_mutually_exclusive_group()

@@ -10,15 +10,15 @@ metric's history over the notebook's sessions is drawn as a PNG beside the file.
 from __future__ import annotations
 
 import argparse
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops.errors import MlopsError, NotFound
+from jupyter_mlops.errors import NotFound
 from jupyter_mlops.export.compare import Expectation, parse_expectation
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.session_diff import SessionDiff, diff_sessions, markdown_cell, shown_value
+from jupyter_mlops.session_ref import resolve_session
 
 EXIT_GATES_PASS, EXIT_GATE_FAILED = 0, 1
 
@@ -46,7 +46,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     journal = Journal(journal_path(root), create=False)
     try:
         now = journal.session_detail(journal.find_session("latest", notebook=key))
-        base = journal.session_detail(_base_session(journal, root, key, args.base))
+        base = journal.session_detail(resolve_session(journal, root, key, args.base))
         history = [journal.session_detail(s["id"], runs_limit=1) for s in journal.sessions(key)]
     finally:
         journal.close()
@@ -57,38 +57,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"wrote {out}" + (f" and {len(plots)} plot(s)" if plots else "") +
           ("" if passed else "; a gate failed"))
     return EXIT_GATES_PASS if passed else EXIT_GATE_FAILED
-
-
-def _base_session(journal: Journal, root: Path, key: str, ref: str) -> str:
-    """A session reference, else the latest session of the notebook tracked at git revision ``ref``."""
-    try:
-        return journal.find_session(ref, notebook=key)
-    except MlopsError as not_a_session:
-        commit = _commit(root, ref)
-        if commit is None:
-            raise not_a_session
-    from jupyter_mlops.sinks.bookkeeping import Bookkeeping  # the MLflow follower recorded each commit
-
-    book = Bookkeeping(journal.path)
-    try:
-        at = [s["id"] for s in journal.sessions(key) if (p := book.provenance(s["id"])) and p.git.commit == commit]
-    finally:
-        book.close()
-    if not at:
-        raise NotFound(f"no tracked session of {key} ran at {ref} ({commit[:12]})",
-                       hint="run the notebook, tracked, at that commit (as CI does) or give --base a session id")
-    return at[-1]
-
-
-def _commit(root: Path, ref: str) -> str | None:
-    try:
-        done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=root,
-                              capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() or None
 
 
 def render(notebook: str, diff: SessionDiff, now: dict[str, Any], gates: list[Expectation],

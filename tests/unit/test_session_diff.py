@@ -145,6 +145,9 @@ def test_report_base_can_be_a_git_revision_the_follower_recorded(project, monkey
     notebook = str(project / "churn.ipynb")
     assert main(["report", notebook, "--base", "HEAD", "--out", "pr.md"]) == 0
     assert "against `aaaa1111` (HEAD)" in (project / "pr.md").read_text()
+    capsys.readouterr()
+    assert main(["diff", "HEAD", "latest", "--notebook", notebook, "--json"]) == 0  # diff takes revisions too
+    assert json.loads(capsys.readouterr().out)["a"]["id"] == "aaaa1111"
     book = Bookkeeping(project / ".mlops" / "journal.sqlite")
     book.save_provenance("aaaa1111", Provenance(GitState("f" * 40, "main", False), Environment("3.11", "", "")))
     book.close()
