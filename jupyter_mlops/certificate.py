@@ -21,7 +21,7 @@ from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import Notebook, read_notebook
 from jupyter_mlops.errors import NotFound, Refused
 from jupyter_mlops.hashing import HashError, dir_digest, file_digest
-from jupyter_mlops.journal import Journal
+from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import find_root, journal_path
 
 METADATA_KEY = "jupyter_mlops"
@@ -65,7 +65,7 @@ def build(session: dict[str, Any], nb: Notebook, provenance: Any = None) -> dict
     return {
         "version": VERSION, "session": session["id"], "reproducible": True,
         "git_commit": getattr(git, "commit", None), "environment_md5": getattr(env, "packages_hash", None),
-        "params": {p["name"]: p["value"] for p in session["params"]}, "cells": cells,
+        "params": latest_values(session["params"]), "cells": cells,
     }
 
 

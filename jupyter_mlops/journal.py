@@ -550,6 +550,11 @@ class Journal:
         return detail
 
 
+def latest_values(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The last value of each name in a session detail's ``params`` or ``metrics`` (they are in order)."""
+    return {r["name"]: r["value"] for r in records}
+
+
 def _latest_back(ref: str) -> int | None:
     """0 for ``latest``, N for ``latest~N``, None for anything else (an id or a prefix)."""
     if ref == "latest":

@@ -15,7 +15,7 @@ from typing import Any
 
 from jupyter_mlops.errors import NotFound
 from jupyter_mlops.export.compare import Expectation, parse_expectation
-from jupyter_mlops.journal import Journal
+from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.session_diff import SessionDiff, diff_sessions, markdown_cell, shown_value
 from jupyter_mlops.session_ref import resolve_session
@@ -112,7 +112,7 @@ def _plots(history: list[dict[str, Any]], out: Path) -> dict[str, Path]:
         return {}
     series: dict[str, list[tuple[int, float]]] = {}
     for index, session in enumerate(history):
-        for name, value in {m["name"]: m["value"] for m in session["metrics"]}.items():
+        for name, value in latest_values(session["metrics"]).items():
             if isinstance(value, (int, float)):
                 series.setdefault(name, []).append((index, float(value)))
     images = {}

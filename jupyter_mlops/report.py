@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+
+from jupyter_mlops.journal import latest_values
 
 
 def _when(ts: float | None) -> str:
@@ -20,16 +21,10 @@ def _size(n: int | None) -> str:
     return f"{n:.1f} TB"
 
 
-def _first_line(code: str, width: int = 48) -> str:
+def first_line(code: str, width: int = 48) -> str:
+    """A cell's first non-blank line, cut to ``width`` with an ellipsis."""
     line = next((ln.strip() for ln in code.splitlines() if ln.strip()), "")
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def _latest(records: list[dict]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for r in records:
-        out[r["name"]] = r["value"]
-    return out
 
 
 RUNS_SHOWN = 12
@@ -45,9 +40,9 @@ def render_session(s: dict, *, full: bool, previous: dict | None = None) -> str:
         f"session {s['id']}  {s['experiment'] or '-'}  {s['notebook'] or '(notebook not known)'}  "
         f"{_when(s['started_at'])}  {s['state']}  {s['cells']} cells, {s['errors']} errors{verdict}"
     ]
-    params = _latest(s["params"])
+    params = latest_values(s["params"])
     if params:
-        before = _latest(previous["params"]) if previous else {}
+        before = latest_values(previous["params"]) if previous else {}
         shown = []
         for name, value in params.items():
             changed = name in before and before[name] != value
@@ -74,7 +69,7 @@ def render_session(s: dict, *, full: bool, previous: dict | None = None) -> str:
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error'] or ''}"[:60]
         lines.append(
             f"  #{r['seq']:<3} [{r['execution_count'] or ' '}] {r['cell_id'][:12]:<12} {r['duration'] * 1000:8.1f} ms"
-            f"  {status:<4}  {_first_line(r['code'])}"
+            f"  {status:<4}  {first_line(r['code'])}"
         )
         if full:
             lines += [f"        ✗ {i['kind']}: {i['message']} → {i['fix']}" for i in r["issues"]]

@@ -13,6 +13,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from jupyter_mlops.journal import latest_values
+from jupyter_mlops.report import first_line
+
 SAME, CHANGED, ADDED, REMOVED = "same", "changed", "added", "removed"
 
 
@@ -69,8 +72,8 @@ def diff_sessions(a: dict[str, Any], b: dict[str, Any]) -> SessionDiff:
     """``a`` and ``b`` are session details; the latest value of each param, metric, file and cell counts."""
     return SessionDiff(
         a=_side(a), b=_side(b),
-        params=_rows(_latest(a["params"]), _latest(b["params"])),
-        metrics=_rows(_latest(a["metrics"]), _latest(b["metrics"]), numeric=True),
+        params=_rows(latest_values(a["params"]), latest_values(b["params"])),
+        metrics=_rows(latest_values(a["metrics"]), latest_values(b["metrics"]), numeric=True),
         files=_rows(_files(a), _files(b)),
         cells=_rows(_cells(a), _cells(b)),
     )
@@ -81,10 +84,6 @@ def _side(detail: dict[str, Any]) -> Side:
     last = judged[-1] if judged else None
     return Side(detail["id"], detail["notebook"], detail["experiment"], detail["started_at"],
                 last["reproducible"] if last else None, len(last["issues"]) if last else 0)
-
-
-def _latest(records: list[dict[str, Any]]) -> dict[str, Any]:
-    return {r["name"]: r["value"] for r in records}
 
 
 def _files(detail: dict[str, Any]) -> dict[str, Any]:
@@ -138,11 +137,6 @@ def shown_value(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, str) else value
 
 
-def _first_line(code: Any) -> str:
-    line = next((ln.strip() for ln in str(code or "").splitlines() if ln.strip()), "")
-    return line if len(line) <= 60 else line[:59] + "…"
-
-
 def _verdict(side: Side) -> str:
     if side.reproducible is None:
         return "not judged"
@@ -150,6 +144,13 @@ def _verdict(side: Side) -> str:
 
 
 _SECTIONS = ("params", "metrics", "files", "cells")
+
+
+def _sides(section: str, row: Row) -> tuple[str, str]:
+    """Both sides of a row as shown: a cell by its first line of code, anything else by its value."""
+    if section == "cells":
+        return first_line(str(row.a or ""), 60), first_line(str(row.b or ""), 60)
+    return shown_value(row.a), shown_value(row.b)
 
 
 def render_text(diff: SessionDiff) -> str:
@@ -161,7 +162,7 @@ def render_text(diff: SessionDiff) -> str:
         changed = [r for r in rows if r.differs]
         lines.append(f"{section}: {len(changed)} changed, {len(rows) - len(changed)} the same")
         for r in changed:
-            a, b = (_first_line(r.a), _first_line(r.b)) if section == "cells" else (shown_value(r.a), shown_value(r.b))
+            a, b = _sides(section, r)
             delta = f"  ({r.delta:+.6g})" if r.delta is not None else ""
             lines.append(f"  {r.status:<8} {r.name}: {a} → {b}{delta}")
     if not diff.changed:
@@ -178,7 +179,7 @@ def render_markdown(diff: SessionDiff) -> str:
             continue
         out += [f"### {section}", "", "| name | a | b | change |", "|---|---|---|---|"]
         for r in rows:
-            a, b = (_first_line(r.a), _first_line(r.b)) if section == "cells" else (shown_value(r.a), shown_value(r.b))
+            a, b = _sides(section, r)
             change = f"{r.delta:+.6g}" if r.delta is not None else r.status
             out.append(f"| {markdown_cell(r.name)} | {markdown_cell(a)} | {markdown_cell(b)} | {change} |")
         out.append("")

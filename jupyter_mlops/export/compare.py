@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_mlops.errors import BadInput
+from jupyter_mlops.journal import latest_values
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
@@ -60,8 +61,7 @@ def parse_expectation(text: str) -> Expectation:
 
 def tracked_values(session: dict) -> tuple[dict, dict, dict, dict]:
     """params, metrics (last value of each), files written (last md5), inputs (md5 when first read)."""
-    params = {p["name"]: p["value"] for p in session["params"]}
-    metrics = {m["name"]: m["value"] for m in session["metrics"]}
+    params, metrics = latest_values(session["params"]), latest_values(session["metrics"])
     written: dict[str, str | None] = {}
     inputs: dict[str, str | None] = {}
     for f in session["files"]:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from jupyter_mlops.journal import Journal, SessionNotFound
+from jupyter_mlops.journal import Journal, SessionNotFound, latest_values
 from jupyter_mlops.server.paths import NotebookRef, RequestError
 from jupyter_mlops.session_diff import Row, diff_sessions
 
@@ -69,8 +69,8 @@ def summarise(detail: dict[str, Any]) -> dict[str, Any]:
         "errors": detail["errors"],
         "reproducible": last["reproducible"] if last else None,
         "issues": len(last["issues"]) if last else 0,
-        "params": {p["name"]: p["value"] for p in detail["params"]},
-        "metrics": {m["name"]: m["value"] for m in detail["metrics"]},
+        "params": latest_values(detail["params"]),
+        "metrics": latest_values(detail["metrics"]),
     }
 
 
