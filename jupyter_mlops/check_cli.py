@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jupyter_mlops.certificate import certificate_of, problems
 from jupyter_mlops.check import check_saved_notebook, replay
-from jupyter_mlops.core.notebook import read_notebook
+from jupyter_mlops.core.notebook import Notebook, read_notebook
 from jupyter_mlops.core.order import Verdict
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
@@ -28,7 +28,10 @@ NEVER_RUN = "never run: no code cell has an execution count and no session of it
 def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None, str]:
     """The verdict and where it came from ("journal session …" or "saved execution counts"); no verdict
     for a notebook that was never run."""
-    notebook = read_notebook(path)
+    return _judged(read_notebook(path), path, root)
+
+
+def _judged(notebook: Notebook, path: Path, root: Path | None) -> tuple[Verdict | None, str]:
     base = root or find_root(path.parent)
     journal_file = journal_path(base)
     if journal_file.exists():
@@ -51,10 +54,11 @@ def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.notebook)
     root = Path(args.root).resolve() if args.root else None
-    certificate = certificate_of(read_notebook(path))
+    notebook = read_notebook(path)
+    certificate = certificate_of(notebook)
     if certificate is not None:
-        return _check_certificate(args, path, root or find_root(path.resolve().parent), certificate)
-    verdict, source = check_notebook(path, root)
+        return _check_certificate(args, notebook, root or find_root(path.resolve().parent), certificate)
+    verdict, source = _judged(notebook, path, root)
     if verdict is None:
         if args.json:
             print(json.dumps({"reproducible": None, "never_run": True, "issues": [], "source": source}, indent=2))
@@ -72,9 +76,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_REPRODUCIBLE if verdict.reproducible else EXIT_NOT_REPRODUCIBLE
 
 
-def _check_certificate(args: argparse.Namespace, path: Path, root: Path, certificate: dict) -> int:
+def _check_certificate(args: argparse.Namespace, notebook: Notebook, root: Path, certificate: dict) -> int:
     """A certified notebook is checked against its certificate: no journal and no kernel needed."""
-    found = problems(read_notebook(path), root, certificate)
+    found = problems(notebook, root, certificate)
     source = f"certificate of session {certificate.get('session')}"
     if args.json:
         print(json.dumps({"reproducible": not found, "never_run": False, "certified": True, "problems": found,
