@@ -17,7 +17,7 @@ from jupyter_mlops.errors import NotFound
 from jupyter_mlops.export.compare import Expectation, parse_expectation
 from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import find_root, journal_path
-from jupyter_mlops.session_diff import SessionDiff, diff_sessions, markdown_cell, shown_value
+from jupyter_mlops.session_diff import SessionDiff, diff_sessions, markdown_table, shown_value
 from jupyter_mlops.session_ref import resolve_session
 
 EXIT_GATES_PASS, EXIT_GATE_FAILED = 0, 1
@@ -73,21 +73,16 @@ def render(notebook: str, diff: SessionDiff, now: dict[str, Any], gates: list[Ex
     lines = [f"## jupyter-mlops: `{notebook}`", "",
              f"Session `{diff.b.id}` against `{diff.a.id}` ({base_ref}).", "", verdict, ""]
     lines += [f"- {i['kind']}: {i['message']} → {i['fix']}" for i in issues]
-    lines += ["", "### Metrics", "", "| metric | base | now | Δ |", "|---|---|---|---|"]
-    for row in diff.metrics:
-        delta = f"{row.delta:+.6g}" if row.delta is not None else row.status
-        lines.append(f"| {markdown_cell(row.name)} | {shown_value(row.a)} | {shown_value(row.b)} | {delta} |")
+    lines += ["", "### Metrics", "", *markdown_table("metrics", diff.metrics, ("metric", "base", "now", "Δ"))]
     results = [(gate, _latest_value(diff, gate.metric)) for gate in gates]
     if gates:
         lines += ["", "### Gates", "", "| gate | now | |", "|---|---|---|"]
         lines += [f"| `{gate}` | {shown_value(value)} | {'✅' if gate.holds(value) else '❌'} |"
                   for gate, value in results]
-    for title, rows in (("Data that changed", diff.files), ("Params that changed", diff.params)):
-        changed = [r for r in rows if r.differs]
+    for title, section in (("Data that changed", "files"), ("Params that changed", "params")):
+        changed = [r for r in getattr(diff, section) if r.differs]
         if changed:
-            lines += ["", f"### {title}", "", "| name | base | now | |", "|---|---|---|---|"]
-            lines += [f"| {markdown_cell(r.name)} | {shown_value(r.a)} | {shown_value(r.b)} | {r.status} |"
-                      for r in changed]
+            lines += ["", f"### {title}", "", *markdown_table(section, changed, ("name", "base", "now", ""))]
     cells = [r.name for r in diff.cells if r.differs]
     lines += ["", f"Cells whose code changed: {len(cells)}" + (f" ({', '.join(cells)})" if cells else "")]
     for metric, image in plots.items():

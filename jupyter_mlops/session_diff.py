@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -177,15 +178,20 @@ def render_markdown(diff: SessionDiff) -> str:
         rows = [r for r in getattr(diff, section) if r.differs or section == "metrics"]
         if not rows:
             continue
-        out += [f"### {section}", "", "| name | a | b | change |", "|---|---|---|---|"]
-        for r in rows:
-            a, b = _sides(section, r)
-            change = f"{r.delta:+.6g}" if r.delta is not None else r.status
-            out.append(f"| {markdown_cell(r.name)} | {markdown_cell(a)} | {markdown_cell(b)} | {change} |")
-        out.append("")
+        out += [f"### {section}", "", *markdown_table(section, rows, ("name", "a", "b", "change")), ""]
     if not diff.changed:
         out.append("No differences.")
     return "\n".join(out).rstrip() + "\n"
+
+
+def markdown_table(section: str, rows: Iterable[Row], header: tuple[str, str, str, str]) -> list[str]:
+    """Rows of one section as a Markdown table: name, both sides, and the delta (numbers) or the status."""
+    lines = [f"| {' | '.join(header)} |", "|---|---|---|---|"]
+    for r in rows:
+        a, b = _sides(section, r)
+        change = f"{r.delta:+.6g}" if r.delta is not None else r.status
+        lines.append(f"| {markdown_cell(r.name)} | {markdown_cell(a)} | {markdown_cell(b)} | {change} |")
+    return lines
 
 
 def markdown_cell(text: str) -> str:
