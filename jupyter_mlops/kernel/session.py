@@ -62,6 +62,7 @@ class _OpenRun:
     code: str
     started_at: float
     t0: float
+    watched: frozenset[str] | None  # the names it can rebind (``_names_to_watch``); None: scan the namespace
     bound_before: dict[str, Any]
     deleted_cells: frozenset[str]
     params: list[ParamRecord] = field(default_factory=list)
@@ -176,9 +177,10 @@ class TrackingSession:
             code = info.raw_cell or ""
             cell_id = self.notebook.cell_id(info.cell_id, code)
             deleted = self.notebook.deleted_cells(cell_id)
+            watched = _names_to_watch(code)
             self._run = _OpenRun(
-                cell_id=cell_id, code=code, started_at=time.time(), t0=time.perf_counter(),
-                bound_before=_bindings(self.shell.user_ns, _names_to_watch(code)), deleted_cells=deleted,
+                cell_id=cell_id, code=code, started_at=time.time(), t0=time.perf_counter(), watched=watched,
+                bound_before=_bindings(self.shell.user_ns, watched), deleted_cells=deleted,
             )
             try:
                 self._run.used_bad_state = self.detector.preflight(self.notebook.cells(self.live_order), cell_id, code)
@@ -210,7 +212,7 @@ class TrackingSession:
         self._seq += 1
         self.cells += 1
         self.errors += status != "ok"
-        rebound = (_rebound(run.bound_before, self.shell.user_ns, _names_to_watch(run.code))
+        rebound = (_rebound(run.bound_before, self.shell.user_ns, run.watched)
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
         files = self._file_records(reads, writes)
