@@ -20,7 +20,7 @@ from typing import Any
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import Notebook, read_notebook
 from jupyter_mlops.errors import NotFound, Refused
-from jupyter_mlops.hashing import HashError, dir_digest, file_digest
+from jupyter_mlops.hashing import file_digest
 from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import find_root, journal_path
 
@@ -86,20 +86,12 @@ def problems(nb: Notebook, root: Path, certificate: dict[str, Any]) -> list[str]
     for entry in certified:
         for mode in ("reads", "writes"):
             for path, md5 in (entry.get(mode) or {}).items():
-                now = _md5_on_disk(root / path)
+                now = file_digest(root / path).md5  # a folder: DVC's .dir digest; missing: None
                 if md5 and now != md5:
                     what = "is missing" if now is None else f"has md5 {now}"
                     found.append(f"{path} ({'read' if mode == 'reads' else 'written'} by {entry.get('id')}) {what}, "
                                  f"certified {md5}")
     return found
-
-
-def _md5_on_disk(path: Path) -> str | None:
-    try:
-        digest = dir_digest(path) if path.is_dir() else file_digest(path)
-    except (HashError, OSError):
-        return None
-    return digest.md5
 
 
 def certify(path: Path) -> tuple[dict[str, Any], Path]:
