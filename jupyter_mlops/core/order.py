@@ -1156,6 +1156,7 @@ class Detector:
         self._written: dict[int, int] = {}
         self._sim = _Sim(self._intern, self._written)
         self._runs: dict[str, list[_Step]] = {}
+        self._first_run: list[str] = []  # the cell ids of ``_runs`` in the order they first ran, for slicing
         self._latest: dict[tuple[str, str], _Step] = {}  # (cell id, fingerprint) -> its last run
         self._deleted: set[str] = set()
         self._count = 0
@@ -1187,6 +1188,8 @@ class Detector:
         self._sim.run(step, rebound=execution.rebound, ok=execution.ok, disk=True)
         self._differences.ran(step.touched)
         self._count += 1
+        if execution.cell_id not in self._runs:
+            self._first_run.append(execution.cell_id)
         self._runs.setdefault(execution.cell_id, []).append(step)
         self._latest[(execution.cell_id, effects.fingerprint)] = step
         if step.ok:
@@ -1198,9 +1201,13 @@ class Detector:
         step.facts = (files, step.applied, step.unknown) if step.ok else (files, step)
         self._dirty.add(execution.cell_id)
         self._recheck_all |= bool(step.files_written)
-        if self._ran_opaque.get(execution.cell_id) != effects.likely_opaque:
+        before = self._ran_opaque.get(execution.cell_id)
+        if before != effects.likely_opaque:
             self._ran_opaque[execution.cell_id] = effects.likely_opaque
-            self._ran_opaque_all = None
+            if before:  # a name may have left the union: count it again on the next verdict
+                self._ran_opaque_all = None
+            elif self._ran_opaque_all is not None and not effects.likely_opaque <= self._ran_opaque_all:
+                self._ran_opaque_all |= effects.likely_opaque  # only names added: no pass over every cell
 
     def verdict(self, notebook: Sequence[Cell], opaque: frozenset[str] = frozenset()) -> Verdict:
         """Is the tracked state what running ``notebook`` top to bottom in a fresh kernel would give?
@@ -1318,16 +1325,20 @@ class Detector:
         top-to-bottom run's validation) survives a top-to-bottom run of any length; cells appended below
         it (a notebook no file describes yet grows by the cell just run) extend it in place.
         """
-        key = (tuple(notebook), frozenset(self._deleted))
-        if self._book_cache is not None and self._book_cache[0] != key:
-            (known, deleted), book = self._book_cache
+        cached = self._book_cache
+        if cached is not None and cached[0][0] is notebook and cached[0][1] == self._deleted:
+            key = cached[0]  # the very cells seen last (the notebook view hands the same tuple): no compare
+        else:
+            key = (tuple(notebook), frozenset(self._deleted))
+        if cached is not None and cached[0] is not key and cached[0] != key:
+            (known, deleted), book = cached
             if deleted == key[1] and len(key[0]) > len(known) and key[0][: len(known)] == known:
                 self._extend(book, key[0][len(known) :])
                 self._book_cache = (key, book)
-        if self._book_cache is not None and self._book_cache[0] == key:
+        if self._book_cache is not None and (self._book_cache[0] is key or self._book_cache[0] == key):
             book = self._book_cache[1]
             if book.runs_seen != len(self._runs):
-                for cell_id in itertools.islice(self._runs, book.runs_seen, None):
+                for cell_id in self._first_run[book.runs_seen:]:
                     pos = book.pos.get(cell_id)
                     if pos is None:
                         continue
