@@ -84,6 +84,13 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
                          declared=facts.declared, exists=lambda p: (root / p).exists())
     names = [s.name for s in plan.stages]
     files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
+    if to == "dvc":
+        merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
+                                force=force)
+        files[layout.dvc_yaml] = dvc_text = merged.text
+        dropped = merged.dropped
+    else:
+        dvc_text, dropped = _read(root / layout.dvc_yaml) or "", ()
     values: dict = {}
     if plan.params:
         params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
@@ -95,12 +102,6 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
             notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
     if to == "kfp":
         notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
-        dvc_text, dropped = _read(root / layout.dvc_yaml) or "", ()
-    else:
-        merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
-                                force=force)
-        files[layout.dvc_yaml] = dvc_text = merged.text
-        dropped = merged.dropped
     notes += plan.notes
     written = [p for p, text in files.items() if _read(root / p) != text]
     stale = [p for p in map(layout.stage_notebook, dropped) if _generated_from(root / p) == key]
