@@ -8,12 +8,14 @@ of an unchanged notebook touches nothing and DVC sees nothing new. ``verify_note
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
+from jupyter_mlops.export import kfp_pipeline  # pure; the kfp SDK is imported by compile_package only
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import TARGETS, Layout
@@ -88,9 +90,12 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
         merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
                                 force=force)
         files[layout.dvc_yaml] = dvc_text = merged.text
-        dropped = merged.dropped
+        dropped = list(map(layout.stage_notebook, merged.dropped))
     else:
-        dvc_text, dropped = _read(root / layout.dvc_yaml) or "", ()
+        dvc_text = _read(root / layout.dvc_yaml) or ""
+        before = kfp_pipeline.stage_notebooks(_read(root / layout.kfp_pipeline))
+        # the stage notebooks the last pipeline.py ran that neither the new one nor dvc.yaml does
+        dropped = [p for p in before if p not in files and posixpath.relpath(p, layout.out_dir) not in dvc_text]
     values: dict = {}
     if plan.params:
         params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
@@ -104,7 +109,7 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
         notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
     notes += plan.notes
     written = [p for p, text in files.items() if _read(root / p) != text]
-    stale = [p for p in map(layout.stage_notebook, dropped) if _generated_from(root / p) == key]
+    stale = [p for p in dropped if _generated_from(root / p) == key]
     notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
     raw = raw_inputs(plan, dvc_text, root)
     if dry_run:
@@ -181,8 +186,6 @@ def _kubeflow_files(files: dict[str, str], plan: PipelinePlan, values: dict, roo
                     image: str | None, force: bool) -> list[str]:
     """Add ``pipeline.py`` and ``pipeline.yaml`` to ``files``; Refused when either is another notebook's or
     the user's. Without ``--image`` the image of the ``pipeline.py`` export wrote before stays."""
-    from jupyter_mlops.export import kfp_pipeline  # pure; the kfp SDK is imported by compile_package only
-
     layout = plan.layout
     existing = _read(root / layout.kfp_pipeline)
     owner = kfp_pipeline.generated_from(existing)

@@ -84,6 +84,13 @@ def image_of(text: str | None) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def stage_notebooks(text: str | None) -> list[str]:
+    """The stage notebooks (root-relative) a generated ``pipeline.py`` runs; none for any other file."""
+    if generated_from(text) is None:
+        return []
+    return [ast.literal_eval(m) for m in re.findall(r"^ +notebook=('[^'\n]*'),$", text or "", re.M)]
+
+
 def render(plan: PipelinePlan, params: Mapping[str, Any], *, kernel: str, image: str = DEFAULT_IMAGE) -> KfpPipeline:
     """``pipeline.py`` for ``plan``; ``params``: the values ``params.yaml`` holds (the defaults ``dvc repro``
     would use), which type the pipeline's parameters."""

@@ -2,8 +2,8 @@
 (``kfp.local.SubprocessRunner``: every step a subprocess of this interpreter, no cluster, no docker), against
 a tracked papermill run of the same notebook.
 
-One tracked run of the example per module (the slow part) is copied into each test's own repository; each
-local run writes under the test's own ``tmp_path`` (its pipeline root, its MLflow store), so ``-n 2`` is safe.
+Each test has its own repository, pipeline root and MLflow store under its ``tmp_path``, so ``-n 2`` is safe.
+Each step costs a papermill run and the MLflow mirror's pass, hence two tests only.
 """
 
 from __future__ import annotations
@@ -26,30 +26,23 @@ from tests.support.wait import followers_done, wait_for
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def tracked(tmp_path_factory) -> Path:
-    """The example in a git + DVC repository, run once with papermill: its own %mlops_track tracks it."""
-    repo = tmp_path_factory.mktemp("tracked")
-    run(repo, "git", "init", "-q")
-    run(repo, "dvc", "init", "-q")
-    shutil.copy(EXAMPLES / "churn.ipynb", repo / "churn.ipynb")
-    shutil.copytree(EXAMPLES / "data", repo / "data")
-    papermill(repo, "churn.ipynb")
-    return repo
-
-
 @pytest.fixture
-def repo(tracked: Path, tmp_path: Path, monkeypatch) -> Path:
-    # the steps run in this process's environment: not inside a tracked notebook's
+def repo(tmp_path: Path, monkeypatch) -> Path:
+    """The example's data in a fresh git + DVC repository; the steps run in this process's environment,
+    which must not look like a tracked notebook's."""
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     monkeypatch.delenv("JUPYTER_MLOPS_METRICS_FILE", raising=False)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    copy = tmp_path / "repo"
-    shutil.copytree(tracked, copy, symlinks=True)
-    return copy
+    project = tmp_path / "repo"
+    project.mkdir()
+    run(project, "git", "init", "-q")
+    run(project, "dvc", "init", "-q")
+    shutil.copytree(EXAMPLES / "data", project / "data")
+    return project
 
 
 def papermill(repo: Path, notebook: str) -> None:
+    """A tracked run of ``notebook``: its own %mlops_track records it in the journal."""
     executed = repo.parent / f"executed-{notebook}"
     run(repo, sys.executable, "-m", "papermill", notebook, str(executed), "--cwd", str(repo), "-k", "python3")
     wait_for(lambda: followers_done(repo), timeout=120, what="the MLflow follower's last pass")
@@ -84,6 +77,10 @@ def run_locally(project: Path, tmp_path: Path) -> tuple[dict, str]:
 
 
 def test_the_example_compiles_and_runs_locally_with_the_tracked_runs_metrics(repo, tmp_path):
+    """The example's four sections compile into four steps; run (one step, to keep the test short: the
+    two-step test below runs hand-offs) it reproduces the tracked run's metrics and reaches MLflow."""
+    shutil.copy(EXAMPLES / "churn.ipynb", repo / "churn.ipynb")
+    papermill(repo, "churn.ipynb")
     tracked = tracked_metrics(repo, "churn.ipynb")
     done = mlops(repo, "export", "churn.ipynb", "--to", "kfp", "--image", "registry.example/churn:1")
     assert "pipeline.py" in done.stdout and "pipeline.yaml" in done.stdout and not (repo / "dvc.yaml").exists()
@@ -91,22 +88,29 @@ def test_the_example_compiles_and_runs_locally_with_the_tracked_runs_metrics(rep
     tasks = package["root"]["dag"]["tasks"]
     assert set(tasks) == {"churn-load", "churn-features", "churn-train", "churn-evaluate"}
     assert tasks["churn-evaluate"]["dependentTasks"] == ["churn-features", "churn-train"]
+    assert set(package["root"]["inputDefinitions"]["parameters"]) == {
+        "mlflow_tracking_uri", "project_dir", "data_path", "test_size", "n_estimators", "max_depth", "seed",
+        "model_path"}
     images = {e["container"]["image"] for e in package["deploymentSpec"]["executors"].values()}
     assert images == {"registry.example/churn:1"}
 
+    done = mlops(repo, "export", "churn.ipynb", "--to", "kfp", "--stages", "single")
+    assert "removed pipeline/churn-train.ipynb" in done.stderr  # the four stages' notebooks are gone
+    assert sorted(p.name for p in (repo / "pipeline").iterdir()) == ["churn.ipynb"]
+    assert "registry.example/churn:1" in (repo / "pipeline.yaml").read_text()  # the image stays
     outputs, uri = run_locally(repo, tmp_path)
-    metrics = outputs["churn_evaluate"].metadata
+    metrics = outputs["churn"].metadata
     assert metrics["auc"] == pytest.approx(tracked["auc"], abs=1e-12)
     assert metrics["accuracy"] == pytest.approx(tracked["accuracy"], abs=1e-12)
-    assert not (repo / "pipeline" / "handoff").exists()  # the steps ran in copies, handing artifacts over
+    [model] = (tmp_path / "kfp-root").glob("*/churn/model_joblib")
+    assert model.stat().st_size > 0
+    assert not (repo / "pipeline" / "metrics").exists()  # the step ran in a copy of the project
 
     from mlflow import MlflowClient
 
     client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("churn").experiment_id])
-    assert len(runs) == 4  # one tracked session per step, each sent before its step ended
-    [evaluated] = [r for r in runs if "auc" in r.data.metrics]
-    assert evaluated.data.metrics["auc"] == pytest.approx(tracked["auc"], abs=1e-12)
+    [run_] = client.search_runs([client.get_experiment_by_name("churn").experiment_id])
+    assert run_.data.metrics["auc"] == pytest.approx(tracked["auc"], abs=1e-12)  # sent before the step ended
 
 
 PREP_CELLS = (
