@@ -135,10 +135,11 @@ def render(plan: PipelinePlan, params: Mapping[str, Any], *, kernel: str, image:
 
 def compile_package(text: str) -> str:
     """The IR YAML of ``pipeline.py``'s text, compiled by the kfp SDK (``BadInput`` when it is missing)."""
-    if importlib.util.find_spec("kfp") is None:
-        raise BadInput("--to kfp needs the Kubeflow Pipelines SDK, which is not installed",
-                       hint=f"{KFP_INSTALL} (or pip install 'kfp>=2.7'), then export again")
-    from kfp import compiler
+    try:
+        from kfp import compiler
+    except ImportError as exc:
+        raise BadInput(f"--to kfp needs the Kubeflow Pipelines SDK, which is not installed ({exc})",
+                       hint=f"{KFP_INSTALL} (or pip install 'kfp>=2.7'), then export again") from exc
 
     with tempfile.TemporaryDirectory(prefix="mlops-kfp-") as folder:
         source = Path(folder) / "pipeline.py"  # a file: kfp reads each component's source back from it

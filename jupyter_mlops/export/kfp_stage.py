@@ -75,7 +75,7 @@ def run_stage(*, project_dir: str, mlflow_tracking_uri: str, notebook: str, exec
         if metrics_file is not None:
             env[METRICS_FILE_ENV] = str(workspace / metrics_file)
         command = papermill_command(notebook, executed, kernel, params_file=str(params_file), cwd=cwd)
-        print(f"stage notebook {notebook}: papermill with {dict(params)}", flush=True)
+        print(f"stage notebook {notebook}: papermill with {', '.join(params) or 'no parameters'}", flush=True)
         done = subprocess.run([sys.executable, "-m", *command], cwd=workspace, env=env, check=False)
         _wait_for_mirror(workspace)
         if done.returncode != 0:
