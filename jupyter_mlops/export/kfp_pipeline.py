@@ -38,6 +38,9 @@ DEFAULT_PROJECT_DIR = "/project"
 RESERVED = ("project_dir", "mlflow_tracking_uri")
 KFP_INSTALL = "pip install 'jupyter-mlops[kfp]'"
 
+# pipeline.py's own module-level names, which no component function or task variable may shadow
+_MODULE_NAMES = frozenset({"pipeline", "IMAGE", "Path", "NamedTuple", "compiler", "dsl", "Artifact", "Dataset",
+                           "Input", "Metrics", "Output", "run_stage"})
 _TYPES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", dict: "dict"}
 
 
@@ -63,7 +66,8 @@ class _Step:
     raw: list[str]
     inputs: list[tuple[str, str, _Artifact]]    # (argument, producer's task variable, artifact)
     outputs: list[_Artifact]
-    metrics_file: str | None
+    metrics_file: str | None        # where the tracker writes the stage's metrics; None: it logs none
+    metrics: str                    # the name of its Metrics output
 
 
 def generated_from(text: str | None) -> str | None:
@@ -161,8 +165,8 @@ def compile_package(text: str) -> str:
 def _steps(plan: PipelinePlan, typed: Mapping[str, Any]) -> list[_Step]:
     """Each stage with its arguments named: params, input artifacts (from the step that wrote them), outputs."""
     layout = plan.layout
-    produced: dict[str, tuple[str, _Artifact]] = {}  # root-relative path → (producer's task variable, artifact)
-    used_tasks = set(RESERVED) | set(typed) | {"pipeline"}
+    produced: dict[str, tuple[_Step, _Artifact]] = {}  # root-relative path → (its producer, the artifact)
+    used_tasks = set(RESERVED) | set(typed) | _MODULE_NAMES
     steps = []
     for stage in plan.stages:
         function = _unique(_identifier(stage.name), used_tasks)
@@ -181,14 +185,13 @@ def _steps(plan: PipelinePlan, typed: Mapping[str, Any]) -> list[_Step]:
                 raw.append(dep)
             elif all(a.path != source[1].path for _, _, a in inputs):
                 producer, artifact = source
-                inputs.append((_unique(f"{producer.removesuffix('_task')}_{artifact.name}", names), producer,
-                               artifact))
-        metrics_file = layout.metrics(stage.name) if stage.logs_metrics and plan.tracking is not None else None
-        if metrics_file is not None:
-            _unique("metrics", names)
-        steps.append(_Step(stage, function, task, [p for p in stage.params if p in typed], raw, inputs, outputs,
-                           metrics_file))
-        produced.update({a.path: (task, a) for a in outputs})
+                inputs.append((_unique(f"{producer.function}_{artifact.name}", names), producer.task, artifact))
+        logs = stage.logs_metrics and plan.tracking is not None
+        step = _Step(stage, function, task, [p for p in stage.params if p in typed], raw, inputs, outputs,
+                     metrics_file=layout.metrics(stage.name) if logs else None,
+                     metrics=_unique("metrics", names) if logs else "")
+        steps.append(step)
+        produced.update({a.path: (step, a) for a in outputs})
     return steps
 
 
@@ -199,7 +202,7 @@ def _component(plan: PipelinePlan, step: _Step, typed: Mapping[str, Any], kernel
     arguments += [f"{name}: Input[{artifact.kind}]" for name, _, artifact in step.inputs]
     arguments += [f"{a.name}: Output[{a.kind}]" for a in step.outputs]
     if step.metrics_file is not None:
-        arguments.append("metrics: Output[Metrics]")
+        arguments.append(f"{step.metrics}: Output[Metrics]")
     call = {
         "project_dir": "project_dir",
         "mlflow_tracking_uri": "mlflow_tracking_uri",
@@ -213,7 +216,7 @@ def _component(plan: PipelinePlan, step: _Step, typed: Mapping[str, Any], kernel
         "outputs": _mapping([(repr(a.path), f"{a.name}.path") for a in step.outputs]),
     }
     if step.metrics_file is not None:
-        call.update(metrics_file=repr(step.metrics_file), metrics="metrics")
+        call.update(metrics_file=repr(step.metrics_file), metrics=step.metrics)
     return [
         "@dsl.component(base_image=IMAGE, install_kfp_package=False)",
         f"def {step.function}(",
@@ -252,7 +255,7 @@ def _pipeline(plan: PipelinePlan, steps: list[_Step], typed: Mapping[str, Any], 
         lines += [f"    {step.task} = {step.function}(", *_wrapped(arguments, "        "), "    )",
                   f"    {step.task}.set_display_name({_one_line(step.stage.title)!r})"]
     if metric_steps:
-        values = ", ".join(f"{s.function}={s.task}.outputs['metrics']" for s in metric_steps)
+        values = ", ".join(f"{s.function}={s.task}.outputs[{s.metrics!r}]" for s in metric_steps)
         lines.append(f"    return NamedTuple('Outputs', {fields})({values})")
     return lines
 
