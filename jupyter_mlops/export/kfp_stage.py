@@ -30,6 +30,7 @@ from jupyter_mlops.export.dvcfile import METRICS_FILE_ENV
 from jupyter_mlops.export.nbgen import papermill_command
 from jupyter_mlops.project import JOURNAL_DIR, journal_path
 from jupyter_mlops.sinks.follower import state_dir
+from jupyter_mlops.sinks.tracking_uri import DEFAULT_DB
 
 MIRROR_TIMEOUT_S = 600.0
 """Longest wait for the MLflow mirror after papermill; past it the step ends and says what was not sent."""
@@ -37,7 +38,8 @@ MIRROR_TIMEOUT_S = 600.0
 # Never copied into a step's workspace: the developer's journal and MLflow store (the step tracks afresh),
 # DVC's cache (pulled data lands in a cache of its own), environments and tool caches.
 _SKIPPED_NAMES = frozenset({JOURNAL_DIR, "__pycache__", ".ipynb_checkpoints", ".venv", "venv", "node_modules",
-                            "mlruns", "mlflow.db", ".pytest_cache", ".ruff_cache", ".mypy_cache"})
+                            "mlruns", ".pytest_cache", ".ruff_cache", ".mypy_cache"})
+_MLFLOW_DB = DEFAULT_DB  # and its SQLite side files (-journal, -wal, -shm)
 _SKIPPED_IN_DVC = frozenset({"cache", "tmp"})
 
 
@@ -96,7 +98,8 @@ def _copy_project(source: Path, workspace: Path) -> None:
 
     def skipped(folder: str, names: list[str]) -> set[str]:
         here = Path(folder)
-        out = {n for n in names if n in _SKIPPED_NAMES or (here / n / "pyvenv.cfg").exists()}
+        out = {n for n in names
+               if n in _SKIPPED_NAMES or n.startswith(_MLFLOW_DB) or (here / n / "pyvenv.cfg").exists()}
         if here.name == ".dvc":
             out |= _SKIPPED_IN_DVC & set(names)
         return out
