@@ -8,18 +8,20 @@ of an unchanged notebook touches nothing and DVC sees nothing new. ``verify_note
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
+from jupyter_mlops.export import kfp_pipeline  # pure; the kfp SDK is imported by compile_package only
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
-from jupyter_mlops.export.layout import Layout
+from jupyter_mlops.export.layout import TARGETS, Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
 from jupyter_mlops.export.observed import journal_facts
-from jupyter_mlops.export.paramsfile import merge_params
+from jupyter_mlops.export.paramsfile import merge_params, param_values
 from jupyter_mlops.export.rawdata import raw_inputs, version_raw_inputs
 from jupyter_mlops.export.remote import CONFIG, default_remote, push, set_default_remote
 from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
@@ -60,9 +62,15 @@ def export_notebook(notebook: Path, *, out: Path | None = None, stages: str = "a
 
 def export_report(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
                   dry_run: bool = False, allow_dirty: bool = False, remote: str | None = None,
-                  push_data: bool = False) -> ExportReport:
+                  push_data: bool = False, to: str = "dvc", image: str | None = None) -> ExportReport:
     """Plan and write the pipeline; put its raw inputs under DVC; ``remote``: the default DVC remote to set
-    up when the project has none; ``push_data``: ``dvc push`` afterwards."""
+    up when the project has none; ``push_data``: ``dvc push`` afterwards. ``to``: ``dvc`` writes
+    ``dvc.yaml``, ``kfp`` a Kubeflow pipeline of the same stages (``pipeline.py`` and its compiled
+    ``pipeline.yaml``, its steps running in ``image``)."""
+    if to not in TARGETS:
+        raise BadInput(f"--to {to}: expected one of {', '.join(TARGETS)}")
+    if image is not None and to != "kfp":
+        raise BadInput("--image names the Kubeflow steps' image: it goes with --to kfp")
     path = Path(notebook).resolve()
     nb = read_notebook(path)
     root = find_root(path.parent)
@@ -78,20 +86,32 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
                          declared=facts.declared, exists=lambda p: (root / p).exists())
     names = [s.name for s in plan.stages]
     files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
-    merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name), force=force)
-    files[layout.dvc_yaml] = merged.text
+    if to == "dvc":
+        merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
+                                force=force)
+        files[layout.dvc_yaml] = dvc_text = merged.text
+        dropped = list(map(layout.stage_notebook, merged.dropped))
+    else:
+        dvc_text = _read(root / layout.dvc_yaml) or ""
+        before = kfp_pipeline.stage_notebooks(_read(root / layout.kfp_pipeline))
+        # the stage notebooks the last pipeline.py ran that neither the new one nor dvc.yaml does
+        dropped = [p for p in before if p not in files and posixpath.relpath(p, layout.out_dir) not in dvc_text]
+    values: dict = {}
     if plan.params:
         params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
         files[layout.params_yaml] = params.text
+        values = param_values(params.text)
         notes += [f"params.yaml keeps {k}: {old!r} (the notebook says {new!r}); --force takes the notebook's"
                   for k, (old, new) in params.kept.items()]
         if params.skipped:
             notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
+    if to == "kfp":
+        notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
     notes += plan.notes
     written = [p for p, text in files.items() if _read(root / p) != text]
-    stale = [p for p in map(layout.stage_notebook, merged.dropped) if _generated_from(root / p) == key]
+    stale = [p for p in dropped if _generated_from(root / p) == key]
     notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
-    raw = raw_inputs(plan, merged.text, root)
+    raw = raw_inputs(plan, dvc_text, root)
     if dry_run:
         notes += [f"would put {path} under DVC (dvc add)" for path in raw]
     else:
@@ -160,6 +180,29 @@ def _out_dir(out: Path | None, root: Path) -> str:
     except ValueError as exc:
         raise BadInput(f"--out {out} is outside the project {root}",
                        hint="DVC paths must stay inside it: give a folder of the project") from exc
+
+
+def _kubeflow_files(files: dict[str, str], plan: PipelinePlan, values: dict, root: Path, key: str, kernel: str,
+                    image: str | None, force: bool) -> list[str]:
+    """Add ``pipeline.py`` and ``pipeline.yaml`` to ``files``; Refused when either is another notebook's or
+    the user's. Without ``--image`` the image of the ``pipeline.py`` export wrote before stays."""
+    layout = plan.layout
+    existing = _read(root / layout.kfp_pipeline)
+    owner = kfp_pipeline.generated_from(existing)
+    if not force and owner != key and (existing is not None or (root / layout.kfp_package).exists()):
+        mine = f"is the pipeline of {owner}" if owner else "exists and was not generated by export"
+        raise Refused(f"{layout.kfp_pipeline if existing is not None else layout.kfp_package} {mine}",
+                      hint="export into another folder (--out DIR), or pass --force to overwrite it",
+                      panel_hint=f"move {layout.kfp_pipeline} and {layout.kfp_package}, then export again")
+    chosen = image or (kfp_pipeline.image_of(existing) if owner == key else None) or kfp_pipeline.DEFAULT_IMAGE
+    rendered = kfp_pipeline.render(plan, values, kernel=kernel, image=chosen)
+    files[layout.kfp_pipeline] = rendered.text
+    files[layout.kfp_package] = kfp_pipeline.compile_package(rendered.text)
+    notes = list(rendered.notes)
+    if chosen == kfp_pipeline.DEFAULT_IMAGE:
+        notes.append(f"the steps run in image {chosen!r}: build one holding the project, jupyter-mlops, "
+                     "papermill and kfp (README: Kubeflow), then export with --image NAME")
+    return notes
 
 
 def _stage_notebooks(files: dict[str, str], root: Path, force: bool) -> dict[str, str]:

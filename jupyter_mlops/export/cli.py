@@ -11,13 +11,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops.export.layout import TARGETS
 from jupyter_mlops.export.stages import MODES
 
 
 def register(subparsers: Any) -> None:
-    export = subparsers.add_parser("export", help="the notebook as a DVC pipeline of papermill stages")
+    export = subparsers.add_parser("export", help="the notebook as a DVC (or Kubeflow) pipeline of papermill "
+                                   "stages")
     export.add_argument("notebook", help="the .ipynb to export")
-    export.add_argument("--out", metavar="DIR", help="folder for dvc.yaml and params.yaml (default: project root)")
+    export.add_argument("--to", choices=TARGETS, default="dvc",
+                        help="dvc: dvc.yaml (default); kfp: a Kubeflow Pipelines v2 pipeline.py and its compiled "
+                        "pipeline.yaml (needs the kfp SDK)")
+    export.add_argument("--image", metavar="IMAGE",
+                        help="with --to kfp: the container image of the steps (the project, jupyter-mlops, "
+                        "papermill, kfp)")
+    export.add_argument("--out", metavar="DIR", help="folder for dvc.yaml (or pipeline.py) and params.yaml "
+                        "(default: project root)")
     export.add_argument("--stages", choices=MODES, default="auto",
                         help="auto: stage:NAME tags, else markdown sections; tags: only tags; single: one stage")
     export.add_argument("--force", action="store_true",
@@ -45,7 +54,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     report = export_report(Path(args.notebook), out=Path(args.out) if args.out else None, stages=args.stages,
                            force=args.force, dry_run=args.dry_run, allow_dirty=args.allow_dirty,
-                           remote=args.remote, push_data=args.push)
+                           remote=args.remote, push_data=args.push, to=args.to, image=args.image)
     result = report.result
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -53,8 +62,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(_describe(stage))
     verb = "would write" if args.dry_run else "wrote"
     print(f"{verb}: {', '.join(result.written)}" if result.written else "nothing to write: already up to date")
-    if not args.dry_run:  # paths are the project root's: the .dvc files of raw data included
-        print(f"next: git add {' '.join(result.written)} && dvc repro" if result.written else "next: dvc repro")
+    if args.dry_run:
+        return 0
+    # paths are the project root's: the .dvc files of raw data included
+    add = f"git add {' '.join(result.written)} && " if result.written else ""
+    if args.to == "kfp":
+        print(f"next: {add}build the steps' image from the commit, then submit pipeline.yaml "
+              "(README: Kubeflow)")
+    else:
+        print(f"next: {add}dvc repro")
     return 0
 
 

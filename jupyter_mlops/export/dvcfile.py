@@ -21,7 +21,7 @@ from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap
 
 from jupyter_mlops.errors import BadInput, Refused
-from jupyter_mlops.export.nbgen import kernel_path
+from jupyter_mlops.export.nbgen import kernel_path, papermill_command
 from jupyter_mlops.export.stages import PipelinePlan
 
 GENERATOR = "jupyter mlops export"
@@ -44,14 +44,10 @@ def stage_entries(plan: PipelinePlan, kernel: str) -> dict[str, dict[str, Any]]:
 
     entries = {}
     for stage in plan.stages:
-        command = ["papermill", here(layout.stage_notebook(stage.name)), here(layout.executed(stage.name)),
-                   "-k", kernel]
-        if plan.params:
-            command += ["-f", here(layout.params_yaml)]
-        # --inject-input-path: the stage's kernel reads which notebook it runs from papermill itself
-        command += ["--cwd", here(posixpath.dirname(plan.notebook) or "."), "--inject-input-path",
-                    "--no-progress-bar"]
-        cmd = shlex.join(command)
+        cmd = shlex.join(papermill_command(
+            here(layout.stage_notebook(stage.name)), here(layout.executed(stage.name)), kernel,
+            params_file=here(layout.params_yaml) if plan.params else None,
+            cwd=here(posixpath.dirname(plan.notebook) or ".")))
         if stage.logs_metrics and plan.tracking is not None:
             # the kernel's cwd is the notebook's folder, so the path is relative to it
             cmd = f"{METRICS_FILE_ENV}={shlex.quote(kernel_path(plan, layout.metrics(stage.name)))} {cmd}"

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 PIPELINE_DIR = "pipeline"
+TARGETS = ("dvc", "kfp")  # export --to: dvc.yaml, or a Kubeflow pipeline.py + pipeline.yaml
 
 
 def slug(text: str) -> str:
@@ -34,6 +35,14 @@ class Layout:
     def params_yaml(self) -> str:
         return join(self.out_dir, "params.yaml")
 
+    @property
+    def kfp_pipeline(self) -> str:
+        return join(self.out_dir, "pipeline.py")
+
+    @property
+    def kfp_package(self) -> str:
+        return join(self.out_dir, "pipeline.yaml")
+
     def stage_notebook(self, stage: str) -> str:
         return join(self.out_dir, PIPELINE_DIR, f"{stage}.ipynb")
 
@@ -49,4 +58,5 @@ class Layout:
     def generated(self, path: str) -> bool:
         """A path export itself produces: never a data dependency of the notebook."""
         prefix = join(self.out_dir, PIPELINE_DIR) + "/"
-        return path.startswith(prefix) or path in (self.dvc_yaml, self.params_yaml, join(self.out_dir, "dvc.lock"))
+        return path.startswith(prefix) or path in (self.dvc_yaml, self.params_yaml, join(self.out_dir, "dvc.lock"),
+                                                   self.kfp_pipeline, self.kfp_package)

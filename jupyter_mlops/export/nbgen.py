@@ -27,6 +27,16 @@ def stage_notebooks(plan: PipelinePlan, source: Mapping[str, Any]) -> dict[str, 
     return {plan.layout.stage_notebook(s.name): _stage_notebook(plan, s, source) for s in plan.stages}
 
 
+def papermill_command(notebook: str, executed: str, kernel: str, *, params_file: str | None, cwd: str) -> list[str]:
+    """How a stage notebook runs, under ``dvc repro`` and in a Kubeflow step alike: papermill injects the
+    parameters from a YAML file, runs the kernel in the source notebook's folder, and tells the kernel which
+    notebook it runs (``--inject-input-path``: the tracker reads it from papermill itself)."""
+    command = ["papermill", notebook, executed, "-k", kernel]
+    if params_file is not None:
+        command += ["-f", params_file]
+    return [*command, "--cwd", cwd, "--inject-input-path", "--no-progress-bar"]
+
+
 def kernel_path(plan: PipelinePlan, path: str) -> str:
     """``path`` (root-relative) as the stage's kernel sees it: papermill runs it in the notebook's folder."""
     return posixpath.relpath(path, posixpath.dirname(plan.notebook) or ".")

@@ -54,6 +54,12 @@ def merge_params(existing: str | None, values: Mapping[str, Any], *, force: bool
     return ParamsMerge(out.getvalue(), kept, tuple(skipped))
 
 
+def param_values(text: str) -> dict[str, Any]:
+    """The values a ``params.yaml`` holds, as plain Python (what papermill injects from it)."""
+    doc = YAML(typ="safe").load(text) if text.strip() else None
+    return dict(doc) if isinstance(doc, dict) else {}
+
+
 _UNREPRESENTABLE = object()
 
 

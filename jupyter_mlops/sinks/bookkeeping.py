@@ -233,6 +233,11 @@ class Bookkeeping:
         ).fetchall()
         return [Followed(r["session_id"], r["tracking_uri"], bool(r["closed"]), r["host"], r["pid"]) for r in rows]
 
+    def following(self) -> int:
+        """How many subscriptions the follower still serves, whatever their interpreter: a process that must
+        not end before the mirror is done (a Kubeflow step, whose container goes with it) waits for 0."""
+        return self._db.execute("SELECT COUNT(*) FROM mlflow_follow").fetchone()[0]
+
     def data_version(self) -> int:
         """Changes whenever another connection commits to the file: the follower's cheap "anything new?"."""
         return self._db.execute("PRAGMA data_version").fetchone()[0]
