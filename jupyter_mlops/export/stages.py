@@ -85,6 +85,8 @@ class _GroupFlow:
     reads: list[str] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     logs_metrics: bool = False
+    # Paths the code seems to read that no file holds yet: a dependency when an earlier stage writes them.
+    unresolved_reads: list[str] = field(default_factory=list)
 
 
 def plan_pipeline(
@@ -113,6 +115,7 @@ def plan_pipeline(
     shared_cells = sorted([c for c in (tracking, parameters) if c is not None] + shared, key=lambda c: c.index)
     watched = _watched_metrics(tracking)
     group_flows = [_group_flow(g, flows, observed, notebook, layout, exists, watched) for g in groups]
+    _resolve_upstream_reads(group_flows)
     _attach_declared(group_flows, declared, layout)
     shared_names = set(params)
     shared_needs: set[str] = set()
@@ -344,10 +347,20 @@ def _group_flow(
             if path == notebook or layout.generated(path) or path in out.writes or path in out.reads:
                 continue
             if path in static_reads and path not in seen.reads and not exists(path):
-                continue  # a guess from the code that names no existing file: maybe written upstream
+                out.unresolved_reads.append(path)  # a guess from the code that names no existing file yet
+                continue
             out.reads.append(path)
         out.writes += [p for p in writes if p not in out.writes and p != notebook and not layout.generated(p)]
     return out
+
+
+def _resolve_upstream_reads(flows: list[_GroupFlow]) -> None:
+    """A path the code names but no file holds yet is an input when an earlier stage writes it (a notebook
+    exported before it ever ran, whose first stage makes the file the next one reads); else a guess dropped."""
+    written: set[str] = set()
+    for flow in flows:
+        flow.reads += [p for p in flow.unresolved_reads if p in written and p not in flow.reads]
+        written.update(flow.writes)
 
 
 def _attach_declared(flows: list[_GroupFlow], declared: Sequence[str], layout: Layout) -> None:

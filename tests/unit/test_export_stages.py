@@ -126,6 +126,18 @@ def test_static_reads_of_missing_files_are_guesses_not_deps():
     assert plan(nb, exists=lambda p: True).stages[0].deps == ("nowhere.csv",)
 
 
+def test_a_file_an_earlier_stage_writes_is_a_dep_of_the_stage_reading_it_before_it_exists():
+    """Exported before it ever ran: the file is not there yet, but the stage above makes it."""
+    nb = notebook(
+        ("code", "import pandas as pd"),
+        ("code", "pd.DataFrame({'a': [1]}).to_csv('prepared.csv')", ["stage:prepare"]),
+        ("code", "df = pd.read_csv('prepared.csv')\nunused = pd.read_csv('never_written.csv')", ["stage:train"]),
+    )
+    stages = by_name(plan(nb, "tags", exists=lambda p: False))
+    assert stages["nb-prepare"].outs == ("prepared.csv",)
+    assert stages["nb-train"].deps == ("prepared.csv",)
+
+
 def test_paths_are_made_root_relative_from_the_notebooks_folder():
     nb = notebook(("code", "df = pd.read_csv('data/x.csv')\ndf.to_csv('../shared/y.csv')"))
     p = plan_pipeline(nb, notebook="sub/nb.ipynb", layout=Layout("."), mode="single")
