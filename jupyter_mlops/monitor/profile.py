@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from jupyter_mlops.monitor import frame_library
+
 PROFILE_VERSION = 1
 HISTOGRAM_BINS = 20
 UNIT_BINS_MAX = 40
@@ -119,7 +121,7 @@ def histogram(finite: np.ndarray) -> dict[str, list]:
         edges = np.arange(low - 0.5, high + 1.0, 1.0)
     elif low == high:
         edges = np.array([low, high])
-        return {"edges": edges.tolist(), "counts": [int(len(finite))]}
+        return {"edges": edges.tolist(), "counts": [len(finite)]}
     else:
         edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
     counts, _ = np.histogram(finite, bins=edges)
@@ -163,16 +165,6 @@ def sample_indices(rows: int, size: int = SAMPLE_ROWS, seed: int = SAMPLE_SEED) 
 
 
 # --- the frames of the user's own libraries (the kernel's --profile) ----------------------------------
-
-
-def frame_library(value: Any) -> str | None:
-    """``pandas`` or ``polars`` when ``value`` is one of their DataFrames: read from its type, so asking
-    imports nothing."""
-    cls = type(value)
-    module = cls.__module__.split(".", 1)[0]
-    if cls.__name__ == "DataFrame" and module in ("pandas", "polars"):
-        return module
-    return None
 
 
 def profile_frame(frame: Any) -> dict[str, Any]:

@@ -20,17 +20,14 @@ Either way at most ``SAMPLE_ROWS`` rows (a seeded choice) are profiled.
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jupyter_mlops.monitor import CSV_SUFFIXES, PARQUET_SUFFIXES
 from jupyter_mlops.monitor.profile import SAMPLE_ROWS, SAMPLE_SEED, Column, Sampling, profile_columns, sample_indices
 
-CSV_SUFFIXES = frozenset({".csv", ".tsv"})
-PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
-TABULAR_SUFFIXES = CSV_SUFFIXES | PARQUET_SUFFIXES
 CSV_WHOLE_BYTES = 32 << 20
 CSV_BLOCKS = 64
 CSV_BLOCK_BYTES = 512 << 10
@@ -39,10 +36,6 @@ _COUNT_CHUNK = 8 << 20
 
 class NotTabular(ValueError):
     """The file cannot be read as the table its name says (the message says why)."""
-
-
-def is_tabular(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in TABULAR_SUFFIXES
 
 
 def profile_file(path: Path) -> dict[str, Any]:

@@ -134,5 +134,5 @@ def test_a_parquet_file_of_many_row_groups_is_sampled_by_whole_groups(tmp_path, 
 def test_a_file_that_is_no_table_is_refused_with_a_reason(tmp_path):
     path = tmp_path / "bad.parquet"
     path.write_bytes(b"not parquet at all")
-    with pytest.raises(tables.NotTabular, match="bad.parquet"):
+    with pytest.raises(tables.NotTabular, match=r"bad\.parquet"):
         tables.profile_file(path)
