@@ -19,18 +19,21 @@ purposes, from 0.1 to ``PSI_DRIFT`` (0.2) they moved somewhat (``warn``), from 0
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from jupyter_mlops.monitor import is_tabular
+
 PSI_WARN = 0.1
 PSI_DRIFT = 0.2
 EPSILON = 1e-4
 OK, WARN, DRIFT = "ok", "warn", "drift"
-_RANK = {OK: 0, WARN: 1, DRIFT: 2}
+UNKNOWN = "unknown"
+"""An input without a profile on one side (not made yet, not a table, changed before it could be made)."""
+_RANK = {OK: 0, UNKNOWN: 0, WARN: 1, DRIFT: 2}
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,41 @@ def _discrete_shares(reference: Mapping[str, Any], current: Mapping[str, Any]) -
     return _with_nulls(ref, reference["null_fraction"]), _with_nulls(cur, current["null_fraction"])
 
 
-def round_psi(value: float | None) -> float | None:
-    """PSI as shown: three decimals (an infinite or NaN score cannot arise: shares are floored)."""
-    return None if value is None or not math.isfinite(value) else round(value, 3)
+# --- sessions: their inputs matched by path (files) and by name (frames) ---------------------------------
+
+
+def inputs_of(profiles: Mapping[str, list[dict]]) -> dict[str, dict]:
+    """A session's profiled inputs (``Journal.session_profiles``) by the name drift matches them on: the
+    path of a tabular file (its last content read), ``frame:NAME`` of a ``--profile`` frame."""
+    inputs = {f["path"]: f for f in profiles["files"] if is_tabular(f["path"])}
+    inputs |= {f"frame:{f['name']}": f for f in profiles["frames"]}
+    return inputs
+
+
+def missing_reason(entry: Mapping[str, Any]) -> str:
+    """Why an input has no profile to compare."""
+    return entry.get("note") or entry.get("error") or "not profiled yet (the profiler is at work, or was stopped)"
+
+
+def compare_inputs(reference: Mapping[str, Any], current: Mapping[str, Any], *, reference_name: str,
+                   current_name: str) -> InputDrift:
+    """Two inputs' entries (``inputs_of``), each with its profile or the reason it has none."""
+    for side in (reference, current):
+        if side.get("profile") is None:
+            return InputDrift(reference_name, current_name, UNKNOWN, note=missing_reason(side))
+    return compare(reference["profile"], current["profile"], reference_name=reference_name,
+                   current_name=current_name)
+
+
+def compare_sessions(reference: Mapping[str, list[dict]], current: Mapping[str, list[dict]]) -> list[InputDrift]:
+    """Every input of either session: the ones both read compared, the others said to be new or gone."""
+    ref, cur = inputs_of(reference), inputs_of(current)
+    out = []
+    for name in [*ref, *(n for n in cur if n not in ref)]:
+        if name not in cur:
+            out.append(InputDrift(name, name, WARN, note="not read by the current session"))
+        elif name not in ref:
+            out.append(InputDrift(name, name, WARN, note="not read by the reference session"))
+        else:
+            out.append(compare_inputs(ref[name], cur[name], reference_name=name, current_name=name))
+    return out
