@@ -539,14 +539,15 @@ class Journal:
                 " AND f.nfiles IS NULL GROUP BY f.path, f.md5 ORDER BY first", (session_id,),
             ).fetchall()
             frames = db.execute(
-                "SELECT fp.name, fp.seq, p.profile FROM frame_profiles fp JOIN profiles p ON p.md5 = fp.md5"
+                "SELECT fp.name, fp.seq, fp.md5, p.profile FROM frame_profiles fp JOIN profiles p ON p.md5 = fp.md5"
                 " WHERE fp.session_id=? AND fp.id IN (SELECT MAX(id) FROM frame_profiles WHERE session_id=?"
                 " GROUP BY name) ORDER BY fp.id", (session_id, session_id),
             ).fetchall()
         return {
             "files": [{"path": r["path"], "md5": r["md5"], "error": r["error"], "note": r["note"],
                        "profile": json.loads(r["profile"]) if r["profile"] else None} for r in files],
-            "frames": [{"name": r["name"], "seq": r["seq"], "profile": json.loads(r["profile"])} for r in frames],
+            "frames": [{"name": r["name"], "seq": r["seq"], "md5": r["md5"], "profile": json.loads(r["profile"])}
+                       for r in frames],
         }
 
     # --- reading -----------------------------------------------------------------------------------

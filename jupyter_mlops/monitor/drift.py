@@ -155,6 +155,11 @@ def inputs_of(profiles: Mapping[str, list[dict]]) -> dict[str, dict]:
     return inputs
 
 
+def missing_profiles(profiles: Mapping[str, list[dict]]) -> list[dict]:
+    """The tabular files read whose profile is neither made nor refused yet (the profiler's pending work)."""
+    return [f for f in profiles["files"] if is_tabular(f["path"]) and not (f["profile"] or f["error"] or f["note"])]
+
+
 def missing_reason(entry: Mapping[str, Any]) -> str:
     """Why an input has no profile to compare."""
     return entry.get("note") or entry.get("error") or "not profiled yet (the profiler is at work, or was stopped)"

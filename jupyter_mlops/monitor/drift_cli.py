@@ -15,8 +15,6 @@ input. Thresholds and the PSI are explained in ``drift.py``.
 from __future__ import annotations
 
 import argparse
-import fcntl
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -168,26 +166,12 @@ def _profiles(journal: Journal, root: Path, session_id: str, wait: float) -> dic
     deadline = time.monotonic() + wait
     while True:
         profiles = journal.session_profiles(session_id)
-        waiting = [f for f in profiles["files"] if is_tabular(f["path"]) and
-                   not (f["profile"] or f["error"] or f["note"])]
-        if not waiting or time.monotonic() >= deadline:
+        if not drift.missing_profiles(profiles) or time.monotonic() >= deadline:
             return profiles
-        if not _profiler_running(root):
+        if not profiler.running(root):
             profiler.profile_pending(journal, log=lambda _: None)
             return journal.session_profiles(session_id)
         time.sleep(0.2)
-
-
-def _profiler_running(root: Path) -> bool:
-    for lock in profiler.state_dir(root).glob("profiler-*.lock"):
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-    return False
 
 
 def _report(reference: dict, current: dict, inputs: list[drift.InputDrift]) -> dict[str, Any]:

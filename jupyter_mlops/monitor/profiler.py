@@ -69,6 +69,19 @@ def ensure_running(root: Path) -> None:
         )
 
 
+def running(root: Path) -> bool:
+    """Whether a profiler (of any interpreter) holds its lock for ``root``."""
+    for lock in state_dir(root).glob("profiler-*.lock"):
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+    return False
+
+
 # --- the profiler process -----------------------------------------------------------------------------
 
 

@@ -74,7 +74,8 @@ def test_a_version_2_journal_is_upgraded_to_hold_profiles(tmp_path):
     j = Journal(path, create=False)
     j.start_session("s", experiment=None, notebook=None, root=str(tmp_path), python="3", ipython="9", options={})
     md5 = j.save_frame_profile("s", 1, "df", {"rows": 1, "fields": []})
-    assert j.session_profiles("s")["frames"] == [{"name": "df", "seq": 1, "profile": {"rows": 1, "fields": []}}]
+    assert j.session_profiles("s")["frames"] == [
+        {"name": "df", "seq": 1, "md5": md5, "profile": {"rows": 1, "fields": []}}]
     j.close()
     with sqlite3.connect(path) as db:
         version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
