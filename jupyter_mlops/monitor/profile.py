@@ -129,13 +129,16 @@ def histogram(finite: np.ndarray) -> dict[str, list]:
 
 
 def _discrete(values: np.ndarray) -> dict[str, Any]:
+    # Counted in C over the raw values, then the few distinct keys are sorted out: nulls, and values whose
+    # text is the same (1 and "1") merged under their text.
+    raw = Counter(values.tolist())
     counts: Counter[str] = Counter()
     nulls = 0
-    for value in values.tolist():
+    for value, count in raw.items():
         if _is_null(value):
-            nulls += 1
+            nulls += count
         else:
-            counts[str(value)] += 1
+            counts[str(value)] += count
     top = counts.most_common(TOP_K)
     return {
         "kind": DISCRETE, "nulls": nulls, "null_fraction": _fraction(nulls, len(values)),
