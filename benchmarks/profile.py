@@ -7,8 +7,9 @@ Prints figures and ratios measured in the same run, asserts nothing:
     warm for both; the issue's goal is profile ≤ md5;
   * the libraries the profile could read with: a whole read of each file by pyarrow, polars and pandas
     (why ``tables.py`` uses pyarrow);
-  * the kernel: the cell that reads the CSV in a tracked session (the profiler is started after it
-    returns), and a fixed-work cell run while the profiler works vs once it is done.
+  * the kernel: what the profile sink's listener costs a cell (no file; a table read while the profiler
+    runs: one flock try), the cell that reads the CSV in a tracked session (the profiler is started after
+    it returns), and a fixed-work cell run while the profiler works vs once it is done.
 
     PYTHONPATH=. python benchmarks/profile.py [--gib 1.0] [--dir /tmp] [--skip-libraries]
 
@@ -100,6 +101,42 @@ def library_reads(path: Path) -> list[tuple[str, float]]:
     return out
 
 
+def listener_cost(folder: Path) -> None:
+    """The kernel-side listener, called as the session calls it after every cell."""
+    from types import SimpleNamespace
+
+    from jupyter_mlops.monitor import profiler
+    from jupyter_mlops.monitor.sink import ProfileSink
+
+    project = folder / "listener"
+    project.mkdir()
+    session = SimpleNamespace(root=project, options=SimpleNamespace(profile=()), listeners=[],
+                              warn_once=lambda *a: None)
+    sink = ProfileSink(session)
+    idle = {"files": [], "rebound": ["x"], "seq": 1}
+    read = {"files": [{"path": "data/t.csv", "mode": "read"}], "rebound": [], "seq": 2}
+    n = 100_000
+    seconds, _ = timed(lambda: [sink.on_cell_run(idle) for _ in range(n)])
+    print(f"  listener, a cell without files: {seconds / n * 1e6:.2f} µs")
+    lock = profiler._lock_path(project, sys.executable)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    import fcntl
+    import os
+
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running profiler holds it
+    try:
+        m = 2000
+        seconds, _ = timed(lambda: [profiler.ensure_running(project) for _ in range(m)])
+        print(f"  a cell that read a table, profiler running (one flock try): {seconds / m * 1e6:.1f} µs")
+    finally:
+        os.close(fd)
+    sink._checked_at = -1e9
+    seconds, _ = timed(sink.on_cell_run, read)
+    print(f"  a cell that read a table, on the kernel thread (the lock try and any start are a thread's): "
+          f"{seconds * 1e6:.0f} µs")
+
+
 def kernel_cells(csv: Path) -> None:
     """The cell reading the CSV in a tracked session, and a fixed-work cell during and after profiling."""
     sys.path.insert(0, str(ROOT))
@@ -171,6 +208,7 @@ def main() -> None:
                     print(f"    {name:<34} {seconds:6.2f} s  ({seconds / md5_s:.2f} × md5)")
         if not args.skip_kernel:
             print("\nkernel:")
+            listener_cost(folder)
             kernel_cells(csv)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -1,8 +1,9 @@
 """The kernel's side of monitoring: start the profiler when a cell reads a table; profile ``--profile`` frames.
 
-Per cell it looks at the names of the files the cell read (no ``stat``, no import) and, the first time one
-is a CSV or parquet file after the profiler may have exited, tries its lock once (``profiler.ensure_running``);
-the profiler process does the reading. A DataFrame named by ``--profile NAME`` is profiled in the kernel,
+Per cell it looks at the names of the files the cell read (no ``stat``, no import) and, when one is a CSV or
+parquet file (at most every ``RECHECK_S``), a short-lived thread tries the profiler's lock and starts it
+if nobody holds it (``profiler.ensure_running``); the profiler process does the reading.
+A DataFrame named by ``--profile NAME`` is profiled in the kernel,
 because only the kernel holds it: on a background thread, and only when it is a pandas or polars DataFrame
 (its type says so: the library is imported already, we import nothing the user did not). The thread takes a
 seeded sample of at most ``SAMPLE_ROWS`` rows and computes the profile with numpy; the cell has returned by
@@ -46,11 +47,8 @@ class ProfileSink:
             now = time.monotonic()
             if now - self._checked_at >= RECHECK_S:
                 self._checked_at = now
-                try:
-                    profiler.ensure_running(self._session.root)
-                except OSError as exc:
-                    self._session.warn_once("profiler-start", f"cannot start the profiler ({exc}); data files "
-                                            "are tracked, not profiled")
+                # Off the kernel thread: starting the process costs tens of milliseconds
+                threading.Thread(target=self._start_profiler, name="mlops-profiler-start", daemon=True).start()
         for name in self._names.intersection(event.get("rebound") or ()):
             value = self._session.shell.user_ns.get(name)
             if frame_library(value) is None:
@@ -61,6 +59,13 @@ class ProfileSink:
                                       name=f"mlops-profile-{name}", daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             thread.start()
+
+    def _start_profiler(self) -> None:
+        try:
+            profiler.ensure_running(self._session.root)
+        except OSError as exc:
+            self._session.warn_once("profiler-start", f"cannot start the profiler ({exc}); data files are "
+                                    "tracked, not profiled")
 
     def _profile(self, name: str, frame: Any, seq: int) -> None:
         session = self._session
