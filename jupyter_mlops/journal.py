@@ -486,6 +486,11 @@ class Journal:
 
     # --- profiles (monitor/) ------------------------------------------------------------------------
 
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (SQLite's ``PRAGMA data_version``): a poller's cue."""
+        with self._reading() as db:
+            return int(db.execute("PRAGMA data_version").fetchone()[0])
+
     def unprofiled_reads(self, suffixes: Iterable[str]) -> list[dict]:
         """Reads of files named ``*<suffix>`` whose digest is known, whose content has no profile yet, and
         which no note excludes: the profiler's work, oldest first."""

@@ -37,6 +37,8 @@ from jupyter_mlops.project import JOURNAL_DIR, journal_path
 
 STATE_DIR = "profiles"
 POLL_S = 0.2
+RECHECK_S = 2.0
+"""The work list is read when another process wrote to the journal, else at least this often (retries)."""
 LINGER_S = 3.0
 CHANGED = "changed since the cell read it: not profiled (its content is no longer the one read)"
 
@@ -157,19 +159,23 @@ class Profiler:
         path = journal_path(self.root)
         journal = Journal(path, create=False)
         try:
-            idle_since = time.monotonic()
+            idle_since, version, looked_at = time.monotonic(), None, 0.0
             while path.exists():
-                try:
-                    made = profile_pending(journal, log=_log)
-                except sqlite3.Error as exc:  # locked past the busy timeout, full: the work waits in the journal
-                    _log(f"cannot write to the journal now ({exc}); retrying")
-                    made = 0
-                if made:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since >= LINGER_S and not _sessions_running(journal):
-                    if self._may_exit(journal):
-                        return
-                    idle_since = time.monotonic()
+                now = time.monotonic()
+                current = journal.data_version()
+                if current != version or now - looked_at >= RECHECK_S:  # the work list is a scan: not per poll
+                    version, looked_at = current, now
+                    try:
+                        made = profile_pending(journal, log=_log)
+                    except sqlite3.Error as exc:  # locked past the busy timeout, full: the work waits
+                        _log(f"cannot write to the journal now ({exc}); retrying")
+                        made = 0
+                    if made:
+                        idle_since = now
+                    elif now - idle_since >= LINGER_S and not _sessions_running(journal):
+                        if self._may_exit(journal):
+                            return
+                        idle_since = now
                 time.sleep(POLL_S)
             _log("the journal is gone: exiting")
         finally:
