@@ -9,6 +9,8 @@ so everything comes from one seeded generator and floats are written with a fixe
 promise the same random stream across releases, which is why the CSV itself is committed.
 
     python examples/make_data.py            # writes examples/data/churn.csv
+    python examples/make_data.py --seed 8 --shift monthly_charges=15 --out /tmp/churn.csv
+                                            # a new batch whose monthly charges moved up (drift demo)
 """
 
 from __future__ import annotations
@@ -74,14 +76,27 @@ def make_churn(n_rows: int = 3000, seed: int = 7) -> pd.DataFrame:
     )
 
 
+def shifted(df: pd.DataFrame, shifts: list[str]) -> pd.DataFrame:
+    """``COLUMN=DELTA`` adds DELTA to a numeric column after the draw: only that column's distribution moves
+    (churn was drawn from the unshifted values), which is what `jupyter mlops drift` should point at."""
+    for shift in shifts:
+        column, sep, delta = shift.partition("=")
+        if not sep or column not in df.columns:
+            raise SystemExit(f"--shift {shift}: expected COLUMN=DELTA with COLUMN one of {', '.join(df.columns)}")
+        df[column] = (df[column] + float(delta)).round(2)
+    return df
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--shift", action="append", default=[], metavar="COLUMN=DELTA",
+                        help="add DELTA to a numeric column (repeatable): a drifted batch")
     args = parser.parse_args()
 
-    df = make_churn(args.rows, args.seed)
+    df = shifted(make_churn(args.rows, args.seed), args.shift)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Fixed float format and line ending keep the file byte-identical across platforms and pandas versions.
     df.to_csv(args.out, index=False, float_format="%.2f", lineterminator="\n")

@@ -80,6 +80,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "jupyter_mlops.check_cli",
     "jupyter_mlops.certificate",
     "jupyter_mlops.export.cli",
+    "jupyter_mlops.monitor.drift_cli",
     "jupyter_mlops.pr_report",
     "jupyter_mlops.sinks.sync_cli",
 )

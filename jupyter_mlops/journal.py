@@ -8,6 +8,7 @@ fsync per cell, which alone would cost most of the per-cell budget. One transact
 from __future__ import annotations
 
 import enum
+import hashlib
 import json
 import math
 import os
@@ -23,10 +24,33 @@ from typing import Any
 
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
 
-SCHEMA_VERSION = 2
-# How a journal of each older version is brought to the next: journals are kept across upgrades.
-_MIGRATIONS = {
-    1: "ALTER TABLE cell_runs ADD COLUMN rebound TEXT;",
+SCHEMA_VERSION = 3
+# The profiles of tabular data (monitor/): one per content (md5) however many sessions read it, the frames a
+# session profiled with --profile, and why a file read could not be profiled (it changed since).
+_PROFILES_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS profiles (
+    md5 TEXT PRIMARY KEY,             -- the file's md5 as file_accesses has it; a frame's: of its profile
+    profile TEXT,                     -- JSON (monitor/profile.py); NULL when it could not be made
+    error TEXT,                       -- why not (not a table this reader understands)
+    profiled_at REAL NOT NULL
+)""",
+    """CREATE TABLE IF NOT EXISTS frame_profiles (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    seq INTEGER,                      -- the cell run that bound it
+    name TEXT NOT NULL,
+    md5 TEXT NOT NULL REFERENCES profiles(md5)
+)""",
+    """CREATE TABLE IF NOT EXISTS profile_notes (
+    file_id INTEGER PRIMARY KEY REFERENCES file_accesses(id),
+    note TEXT NOT NULL                -- why this read was not profiled (the file changed since the cell read it)
+)""",
+)
+# How a journal of each older version is brought to the next (statements run in one transaction):
+# journals are kept across upgrades.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE cell_runs ADD COLUMN rebound TEXT",),
+    2: _PROFILES_SCHEMA,
 }
 
 _SCHEMA = """
@@ -95,7 +119,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     source TEXT NOT NULL,             -- api | watched
     reproducible INTEGER              -- was the state reproducible when it was logged
 );
-"""
+""" + ";".join(_PROFILES_SCHEMA) + ";"
 # Indexes every reader's per-session query needs. Added to existing journals when a kernel opens them
 # (no schema version: an index changes no row, and an older jupyter-mlops reads the file as before).
 _INDEXES = {
@@ -298,7 +322,8 @@ class Journal:
         with self._transaction() as db:
             version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
             while version < SCHEMA_VERSION:
-                db.execute(_MIGRATIONS[version])
+                for statement in _MIGRATIONS[version]:
+                    db.execute(statement)
                 version += 1
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
 
@@ -458,6 +483,77 @@ class Journal:
                 "UPDATE file_accesses SET size=?, mtime_ns=?, md5=?, nfiles=?, error=?, pending=0 WHERE id=?",
                 (size, mtime_ns, md5, nfiles, _text(error), file_id),
             )
+
+    # --- profiles (monitor/) ------------------------------------------------------------------------
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (SQLite's ``PRAGMA data_version``): a poller's cue."""
+        with self._reading() as db:
+            return int(db.execute("PRAGMA data_version").fetchone()[0])
+
+    def unprofiled_reads(self, suffixes: Iterable[str]) -> list[dict]:
+        """Reads of files named ``*<suffix>`` whose digest is known, whose content has no profile yet, and
+        which no note excludes: the profiler's work, oldest first."""
+        suffixes = sorted(suffixes)
+        like = " OR ".join("lower(f.path) LIKE ?" for _ in suffixes) or "0"
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT f.id, f.path, f.md5, f.size, f.mtime_ns, s.root FROM file_accesses f"
+                " JOIN sessions s ON s.id = f.session_id"
+                " WHERE f.mode IN ('read', 'declared') AND f.md5 IS NOT NULL AND f.nfiles IS NULL"
+                f" AND ({like}) AND f.md5 NOT IN (SELECT md5 FROM profiles)"
+                " AND f.id NOT IN (SELECT file_id FROM profile_notes) ORDER BY f.id",
+                [f"%{suffix}" for suffix in suffixes],
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def save_profile(self, md5: str, profile: Mapping[str, Any] | None, error: str | None = None) -> None:
+        """The profile of one content, or why it has none; a content already profiled keeps its profile."""
+        with self._lock, self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO profiles(md5, profile, error, profiled_at) VALUES (?, ?, ?, ?)",
+                       (md5, None if profile is None else json.dumps(profile, allow_nan=False), _text(error),
+                        time.time()))
+
+    def note_unprofiled(self, file_ids: Iterable[int], note: str) -> None:
+        """These reads are not profiled (their file changed since): said once, never retried."""
+        with self._lock, self._transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO profile_notes(file_id, note) VALUES (?, ?)",
+                           [(file_id, _text(note)) for file_id in file_ids])
+
+    def save_frame_profile(self, session_id: str, seq: int | None, name: str, profile: Mapping[str, Any]) -> str:
+        """A DataFrame's profile (``--profile NAME``), keyed by the md5 of its JSON; returns that key."""
+        text = json.dumps(profile, allow_nan=False, sort_keys=True)
+        md5 = hashlib.md5(text.encode()).hexdigest()
+        with self._lock, self._transaction() as db:
+            db.execute("INSERT OR IGNORE INTO profiles(md5, profile, error, profiled_at) VALUES (?, ?, NULL, ?)",
+                       (md5, text, time.time()))
+            db.execute("INSERT INTO frame_profiles(session_id, seq, name, md5) VALUES (?, ?, ?, ?)",
+                       (session_id, seq, _text(name), md5))
+        return md5
+
+    def session_profiles(self, session_id: str) -> dict[str, list[dict]]:
+        """What a session's inputs look like: per file read (path and md5, first read first) its profile,
+        the error that prevented one, the note that excluded it, or none of these while it is not made yet;
+        per frame profiled (the last profile of each name) its profile."""
+        with self._reading() as db:
+            files = db.execute(
+                "SELECT f.path, f.md5, MIN(f.id) AS first, p.profile, p.error, MAX(n.note) AS note"
+                " FROM file_accesses f LEFT JOIN profiles p ON p.md5 = f.md5"
+                " LEFT JOIN profile_notes n ON n.file_id = f.id"
+                " WHERE f.session_id=? AND f.mode IN ('read', 'declared') AND f.md5 IS NOT NULL"
+                " AND f.nfiles IS NULL GROUP BY f.path, f.md5 ORDER BY first", (session_id,),
+            ).fetchall()
+            frames = db.execute(
+                "SELECT fp.name, fp.seq, fp.md5, p.profile FROM frame_profiles fp JOIN profiles p ON p.md5 = fp.md5"
+                " WHERE fp.session_id=? AND fp.id IN (SELECT MAX(id) FROM frame_profiles WHERE session_id=?"
+                " GROUP BY name) ORDER BY fp.id", (session_id, session_id),
+            ).fetchall()
+        return {
+            "files": [{"path": r["path"], "md5": r["md5"], "error": r["error"], "note": r["note"],
+                       "profile": json.loads(r["profile"]) if r["profile"] else None} for r in files],
+            "frames": [{"name": r["name"], "seq": r["seq"], "md5": r["md5"], "profile": json.loads(r["profile"])}
+                       for r in frames],
+        }
 
     # --- reading -----------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ class TrackOptions:
     params: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
+    profile: tuple[str, ...] = ()
     strict: bool = False
     mlflow: bool = True
     off: bool = False
@@ -46,6 +47,8 @@ def _parser() -> _Parser:
     p.add_argument("--params", metavar="a,b", default="", help="variables recorded as params")
     p.add_argument("--metrics", metavar="a,b", default="", help="variables logged as metrics on change")
     p.add_argument("--data", metavar="PATH", action="append", default=[], help="data the audit hook misses")
+    p.add_argument("--profile", metavar="a,b", default="",
+                   help="DataFrames profiled after each cell that binds them (monitoring, drift)")
     p.add_argument("--strict", action="store_true", help="refuse cells that would use stale state")
     p.add_argument("--no-mlflow", dest="mlflow", action="store_false", help="do not mirror to MLflow")
     p.add_argument("--off", action="store_true", help="stop tracking")
@@ -90,6 +93,7 @@ def from_mapping(options: dict[str, Any]) -> TrackOptions:
         params=_names(options.get("params", ()), "params"),
         metrics=_names(options.get("metrics", ()), "metrics"),
         data=data,
+        profile=_names(options.get("profile", ()), "profile"),
         strict=bool(options.get("strict", False)),
         mlflow=bool(options.get("mlflow", True)),
         off=bool(options.get("off", False)),

@@ -418,6 +418,7 @@ class TrackingSession:
                       for f in record.files],
             "params": {p.name: p.value for p in record.params},
             "metrics": {m.name: m.value for m in record.metrics},
+            "rebound": record.rebound,
         }
         for listener in list(self.listeners):
             try:

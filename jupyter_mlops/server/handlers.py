@@ -23,7 +23,7 @@ from tornado.ioloop import IOLoop
 
 from jupyter_mlops import __version__, strict_json
 from jupyter_mlops.errors import MlopsError
-from jupyter_mlops.server import actions, history
+from jupyter_mlops.server import actions, history, profiles
 from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
 
 NAMESPACE = "mlops"
@@ -154,6 +154,16 @@ class CompareHandler(MlopsHandler):
         await self.respond(lambda: history.compare(ref, a, b))
 
 
+class ProfilesHandler(MlopsHandler):
+    """``GET /mlops/profiles?notebook=PATH``: the latest session's data profiles, with drift against the one
+    before (``server/profiles.py``)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.notebook()
+        await self.respond(lambda: profiles.profiles(ref))
+
+
 class ExportHandler(MlopsHandler):
     """``POST /mlops/export {notebook, stages?, force?, dry_run?, allow_dirty?}``: dvc.yaml, params.yaml."""
 
@@ -196,6 +206,7 @@ def setup_handlers(web_app: Any) -> None:
         ("sessions", SessionsHandler),
         (r"sessions/([^/]+)", SessionHandler),
         ("compare", CompareHandler),
+        ("profiles", ProfilesHandler),
         ("export", ExportHandler),
         ("verify", VerifyHandler),
         (r"jobs/([^/]+)", JobHandler),

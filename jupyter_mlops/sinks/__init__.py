@@ -19,14 +19,18 @@ class Sink(Protocol):
 
 
 def start_for(session: TrackingSession) -> list[Sink]:
-    """The sinks the session's options ask for, already subscribed to its events; returns at once."""
+    """The sinks the session's options ask for, already subscribed to its events; returns at once. The
+    profiles of its tabular inputs (``monitor/sink.py``) are made whether or not MLflow is mirrored."""
+    from jupyter_mlops.monitor.sink import ProfileSink
+
+    started: list[Sink] = [ProfileSink.start_for(session)]
     if not session.options.mlflow:
-        return []
+        return started
     try:
         from jupyter_mlops.sinks.mlflow import MlflowMirror  # the follower needs flock: POSIX
 
-        return [MlflowMirror.start_for(session)]
+        started.append(MlflowMirror.start_for(session))
     except Exception as exc:  # no flock, the journal locked or full: tracked, just not mirrored now
         session.warn_once("mlflow-start", f"cannot start the MLflow mirror ({type(exc).__name__}: {exc}); your "
                           "cells run normally, `jupyter mlops sync` can send this session later")
-        return []
+    return started

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jupyter_mlops.journal import pid_alive
+from jupyter_mlops.monitor.mlflow_log import awaiting_profiles
 from jupyter_mlops.project import JOURNAL_DIR, journal_path
 
 if TYPE_CHECKING:
@@ -212,6 +213,8 @@ class Follower:
             return False
         first = not state.pushed and (session["experiment"] or book.has_cell_runs(sub.session_id))
         if not (due or first or sub.closed):
+            return True
+        if sub.closed and awaiting_profiles(self.root, sub.session_id):  # the last pass waits for the profiler
             return True
         state.pushed = True
         sent = self._push(book, sub, state)

@@ -23,6 +23,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from jupyter_mlops.journal import pid_alive
+from jupyter_mlops.monitor import mlflow_log
 from jupyter_mlops.sinks import mlflow_batch, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
 from jupyter_mlops.sinks.follower import state_dir
@@ -93,6 +94,7 @@ class Pusher:
         result = PushResult(run_id=row.run_id, experiment=mlflow_batch.experiment_name(session))
         if row.finished:
             if not self._run_gone(sid):
+                result.sent += mlflow_log.send_profiles(self.client, Path(session["root"]), sid, row.run_id, self.uri)
                 result.complete = True
                 return result
             self.book.forget_run(sid, self.uri)  # complete in a store that has since lost it
@@ -104,6 +106,7 @@ class Pusher:
         if not row.provenance_sent:
             self._send_provenance(sid, row.run_id, running)
         result.sent += self._send_rows(sid, row.run_id, row.marks, Path(session["root"]), wait_pending=running)
+        mlflow_log.send_profiles(self.client, Path(session["root"]), sid, row.run_id, self.uri)  # monitor/
         self._send_notebook(session, row)
         status = mlflow_batch.run_status(session["state"])
         if status is not None:
@@ -161,8 +164,9 @@ class Pusher:
                 self.book.update(sid, self.uri, **mark_columns(row_marks))
             if unsent.files:
                 if batch.datasets:
+                    profiles = mlflow_log.dataset_profiles(root, sid)  # each dataset's profile, once made
                     self.client.log_inputs(run_id, datasets=[
-                        DatasetInput(Dataset(d.name, d.digest, "local", d.source),
+                        DatasetInput(Dataset(d.name, d.digest, "local", d.source, profile=profiles.get(d.digest)),
                                      tags=[InputTag(MLFLOW_DATASET_CONTEXT, d.context)])
                         for d in batch.datasets
                     ])

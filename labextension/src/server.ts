@@ -10,6 +10,7 @@ import {
   ICompare,
   IExportResult,
   IJob,
+  IProfiles,
   ISessionDetail,
   ISessionList
 } from './tokens';
@@ -71,6 +72,7 @@ export const api = {
     requestAPI<ISessionDetail>(`sessions/${encodeURIComponent(id)}`, {}, { notebook }),
   compare: (notebook: string, a: string, b: string) =>
     requestAPI<ICompare>('compare', {}, { notebook, a, b }),
+  profiles: (notebook: string) => requestAPI<IProfiles>('profiles', {}, { notebook }),
   exportDvc: (notebook: string) => post<IExportResult>('export', { notebook }),
   verify: (notebook: string) => post<IJob>('verify', { notebook }),
   job: (id: string) => requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`)

@@ -225,3 +225,40 @@ export const IMlopsTracker = new Token<IMlopsTracker>(
   'jupyter-mlops:IMlopsTracker',
   'The tracked runs and reproducibility verdict of every open notebook.'
 );
+
+/** `GET /mlops/profiles`: one column of a data profile, compacted for the panel (`server/profiles.py`). */
+export interface IProfileField {
+  name: string;
+  kind: 'numeric' | 'discrete';
+  dtype: string;
+  null_fraction: number;
+  psi: number | null;
+  verdict: 'ok' | 'warn' | 'drift' | null;
+  min?: number | null;
+  max?: number | null;
+  mean?: number | null;
+  median?: number | null;
+  histogram?: number[];
+  cardinality?: number;
+  top?: [string, number][];
+  other?: number;
+}
+
+/** One tabular input of the latest session: its profile and its drift against the previous session. */
+export interface IProfiledInput {
+  name: string;
+  md5: string | null;
+  verdict: 'ok' | 'warn' | 'drift' | 'unknown' | null;
+  note: string | null;
+  rows?: number;
+  columns?: number;
+  sampled?: boolean;
+  sample_rows?: number;
+  fields: IProfileField[];
+}
+
+export interface IProfiles {
+  session: string | null;
+  previous: string | null;
+  inputs: IProfiledInput[];
+}

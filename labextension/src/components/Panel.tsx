@@ -10,6 +10,7 @@ import { Actions } from './Actions';
 import { Problem } from './common';
 import { DataFiles } from './DataFiles';
 import { ParamsMetrics } from './ParamsMetrics';
+import { Profiles } from './Profiles';
 import { Sessions } from './Sessions';
 import { Timeline } from './Timeline';
 import { Verdict } from './Verdict';
@@ -73,6 +74,7 @@ function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans:
       <Verdict notebook={notebook} trans={trans} />
       <Timeline notebook={notebook} trans={trans} />
       <DataFiles notebook={notebook} trans={trans} />
+      <Profiles notebook={notebook} trans={trans} />
       <ParamsMetrics notebook={notebook} trans={trans} />
       <Sessions notebook={notebook} trans={trans} />
       {!missing && <Actions notebook={notebook} trans={trans} />}
