@@ -87,6 +87,7 @@ def ensure_running(root: Path) -> None:
         subprocess.Popen(
             [sys.executable, "-m", "jupyter_mlops.sinks.follower", str(root)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            cwd=root,  # not the kernel's: a DVC experiment's copy is deleted when the experiment ends
         )
 
 

@@ -26,6 +26,7 @@ from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.sinks import mlflow_batch, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
 from jupyter_mlops.sinks.follower import state_dir
+from jupyter_mlops.sweep import identity
 
 
 class StoreUnavailable(Exception):
@@ -123,7 +124,8 @@ class Pusher:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment_id)
         run = self.client.create_run(
-            experiment_id, start_time=int(session["started_at"] * 1000), tags=mlflow_batch.run_tags(session),
+            experiment_id, start_time=int(session["started_at"] * 1000),
+            tags=mlflow_batch.run_tags(session) | identity.mlflow_tags(session["options"]),
             run_name=session["id"],
         )
         self.book.update(session["id"], self.uri, experiment_id=experiment_id, run_id=run.info.run_id)
