@@ -43,8 +43,9 @@ def register(subparsers: Any) -> None:
     sweep.add_argument("notebook", nargs="?", help="the .ipynb to sweep (exported to dvc.yaml if it never was)")
     sweep.add_argument("-S", "--set-param", dest="axes", action="append", default=[], metavar="NAME=V1,V2",
                        help="a param of params.yaml and the values to try, comma-separated; repeatable (a grid)")
-    sweep.add_argument("--stages", choices=MODES, default="auto",
-                       help="how to cut a notebook never exported into stages (as for export; default auto)")
+    sweep.add_argument("--stages", choices=MODES,
+                       help="how to cut the notebook into stages, as for export (default: as it was exported, "
+                            "else auto)")
     sweep.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="experiments run at once (default 1)")
     sweep.add_argument("--random", type=int, metavar="N", help="run N combinations drawn from the grid")
     sweep.add_argument("--seed", type=int, default=0, help="seed of --random's draw (default 0)")
@@ -132,7 +133,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         queue.queue(root, name, combo)
         print(f"queued {name}  {_assignments(combo)}", file=out, flush=True)
     queue.start(root, args.jobs)
-    stuck = _follow(root, record, out, patience=args.stuck_after)
+    stuck = follow(root, record, out, patience=args.stuck_after)
     table = _table(root, record, args)
     _print_table(table, args, out)
     if stuck is not None:
@@ -143,21 +144,33 @@ def run_sweep(args: argparse.Namespace) -> int:
     return 1 if table.failed else 0
 
 
-def _ensure_exported(path: Path, root: Path, stages: str) -> str:
+def _ensure_exported(path: Path, root: Path, stages: str | None) -> str:
     """The notebook's pipeline as git must hold it: exported now if it never was (and staged), refused when
-    the export is stale or not in git, since a queued experiment runs what git tracks."""
+    the export is stale or not in git, since a queued experiment runs what git tracks. An exported notebook
+    is up to date when an export in the mode given (by default: any mode) would write nothing."""
     from jupyter_mlops.export.api import export_report
 
     key = path.relative_to(root).as_posix()
-    planned = export_report(path, stages=stages, dry_run=True)
+    exported = _exported(root / "dvc.yaml", key)
+    plans = []
+    for mode in [stages] if stages else (MODES if exported else ("auto",)):
+        try:
+            plans.append(export_report(path, stages=mode, dry_run=True))
+        except BadInput:
+            if stages or mode == "auto":  # `tags` without stage tags: not the mode this notebook was exported in
+                raise
+            continue
+        if not plans[-1].result.written:
+            break
+    planned = min(plans, key=lambda p: len(p.result.written))
     layout = planned.plan.layout
     if planned.result.written:
-        if _exported(root / layout.dvc_yaml, key):
+        if exported:
             raise Refused(f"{key} changed since it was exported: the export would rewrite "
                           f"{', '.join(planned.result.written)}",
                           hint=f"`jupyter mlops export {key}`, commit, then sweep again (the experiments run the "
                                "committed pipeline)")
-        report = export_report(path, stages=stages)
+        report = export_report(path, stages=stages or "auto")
         for note in report.notes:
             print(f"note: {note}", file=sys.stderr)
         _git(root, "add", "--", *report.result.written)
@@ -186,34 +199,18 @@ def _git(root: Path, *args: str) -> str:
     return done.stdout
 
 
-def _follow(root: Path, record: SweepRecord, out: TextIO, *, patience: float) -> watch.Stuck | None:
+def follow(root: Path, record: SweepRecord, out: TextIO, *, patience: float) -> watch.Stuck | None:
     """Poll DVC until every experiment finished (None) or the queue is stuck (its verdict)."""
     follower = watch.QueueWatch(list(record.experiments), patience_s=patience)
-    terminal = out.isatty()
-    last_line = ""
+    display = watch.Display(out, {n: _assignments(c.items()) for n, c in record.experiments.items()})
     while True:
         states = {n: e.state for n, e in queue.experiments(root, record.baseline).items()}
         now = time.monotonic()
-        changes = follower.observe(now, states)
-        for name, state in changes:
-            event = f"{name} {state}  {_assignments(record.experiments[name].items())}"
-            print(("\r\033[K" if terminal else "") + event, file=out, flush=True)
-        line = watch.bar(follower.counts) if terminal else watch.summary(follower.counts)
-        if terminal:
-            print(f"\r\033[K{line}", end="", file=out, flush=True)
-        elif line != last_line:
-            print(line, file=out, flush=True)
-        last_line = line
-        if follower.finished:
-            if terminal:
-                print(file=out)
-            return None
-        if follower.needs_worker_check(now):
-            stuck = follower.stuck(now, queue.workers(root))
-            if stuck is not None:
-                if terminal:
-                    print(file=out)
-                return stuck
+        display.show(follower.observe(now, states), follower.counts)
+        stuck = follower.stuck(now, queue.workers(root)) if follower.needs_worker_check(now) else None
+        if follower.finished or stuck is not None:
+            display.close()
+            return stuck
         time.sleep(POLL_S)
 
 

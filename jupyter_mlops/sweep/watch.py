@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 from jupyter_mlops.sweep.queue import FAILED, FINISHED, QUEUED, RUNNING, SUCCESS, Workers
 
@@ -117,3 +118,29 @@ def summary(counts: Counts) -> str:
     """The same as one plain line, for logs."""
     return (f"{counts.finished}/{counts.total} finished: {counts.done} done, {counts.failed} failed, "
             f"{counts.running} running, {counts.queued} queued")
+
+
+class Display:
+    """Progress for a person: on a terminal one line per experiment that starts or ends above a bar
+    rewritten in place; elsewhere (CI logs, pipes) the same lines and a summary line when the counts change."""
+
+    def __init__(self, out: TextIO, labels: Mapping[str, str]) -> None:
+        self.out = out
+        self.labels = labels     # experiment name → its params, as shown on its lines
+        self.terminal = out.isatty()
+        self._last = ""
+
+    def show(self, changes: Sequence[tuple[str, str]], counts: Counts) -> None:
+        clear = "\r\033[K" if self.terminal else ""
+        for name, state in changes:
+            print(f"{clear}{name} {state}  {self.labels.get(name, '')}".rstrip(), file=self.out)
+        if self.terminal:
+            print(f"{clear}{bar(counts)}", end="", file=self.out)
+        elif summary(counts) != self._last:
+            print(summary(counts), file=self.out)
+        self._last = summary(counts)
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.terminal:
+            print(file=self.out, flush=True)

@@ -1,5 +1,7 @@
 """The sweep's pure parts: the grid, the stuck-queue verdict, the table, and DVC's JSON as the sweep reads it."""
 
+import io
+
 import pytest
 
 from jupyter_mlops.errors import BadInput
@@ -98,3 +100,24 @@ def test_dvc_exp_show_json_gives_each_named_experiment_its_state_params_metrics_
                                       "/r/a.out")
     assert (found["s-2"].state, found["s-2"].metrics, found["s-2"].log) == (FAILED, {}, "/r/b.out")
     assert found["s-3"].state == QUEUED
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_a_bar_rewritten_in_place_on_a_terminal_and_plain_lines_elsewhere():
+    counts = [watch.Counts(1, 1, 0, 0), watch.Counts(1, 1, 0, 0), watch.Counts(0, 0, 1, 1)]
+    changes = [[("s-1", RUNNING)], [], [("s-1", SUCCESS), ("s-2", FAILED)]]
+    plain, tty = io.StringIO(), _Terminal()
+    for out in (plain, tty):
+        display = watch.Display(out, {"s-1": "max_depth=4", "s-2": "max_depth=0"})
+        for c, n in zip(changes, counts, strict=True):
+            display.show(c, n)
+        display.close()
+    assert plain.getvalue().splitlines() == [
+        "s-1 running  max_depth=4", "0/2 finished: 0 done, 0 failed, 1 running, 1 queued",
+        "s-1 success  max_depth=4", "s-2 failed  max_depth=0", "2/2 finished: 1 done, 1 failed, 0 running, 0 queued"]
+    text = tty.getvalue()
+    assert "\r\033[K[" in text and text.endswith("0 queued · 1 failed\n") and text.count("\n") == 4
