@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import yaml
 
 from jupyter_mlops import strict_json
-from jupyter_mlops.errors import BadInput, NotFound, Refused
+from jupyter_mlops.errors import BadInput, MlopsError, NotFound, Refused
 from jupyter_mlops.export.stages import MODES
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import JOURNAL_DIR, find_root, journal_path
@@ -129,11 +129,21 @@ def run_sweep(args: argparse.Namespace) -> int:
     print(f"{sweep_id}: {len(combos)} experiments of {key}"
           f"{f' ({args.random} drawn from the grid, seed {args.seed})' if args.random else ''}, {args.jobs} at a time",
           file=out, flush=True)
-    for name, combo in zip(names, combos, strict=True):
-        queue.queue(root, name, combo)
+    for i, (name, combo) in enumerate(zip(names, combos, strict=True)):
+        try:
+            queue.queue(root, name, combo)
+        except MlopsError as exc:
+            if i:  # the ones queued before stay in DVC's queue: say how to drop them
+                exc.hint = f"{exc.hint}; `dvc queue remove {' '.join(names[:i])}` drops the ones already queued"
+            raise
         print(f"queued {name}  {_assignments(combo)}", file=out, flush=True)
     queue.start(root, args.jobs)
-    stuck = follow(root, record, out, patience=args.stuck_after)
+    try:
+        stuck = follow(root, record, out, patience=args.stuck_after)
+    except KeyboardInterrupt:
+        print(f"\n{sweep_id}: stopped watching; DVC's workers go on with the queue. `jupyter mlops sweep --show "
+              f"{sweep_id}` tabulates it later; `dvc queue kill {' '.join(names)}` stops them", file=sys.stderr)
+        return 130
     table = _table(root, record, args)
     _print_table(table, args, out)
     if stuck is not None:
