@@ -148,7 +148,8 @@ class Pusher:
         while True:
             unsent = self.book.unsent(sid, marks, params=mlflow_batch.MAX_PARAMS, metrics=mlflow_batch.MAX_METRICS,
                                       files=mlflow_batch.MAX_FILES, wait_pending=wait_pending)
-            batch = mlflow_batch.build(unsent.params, unsent.metrics, unsent.files, unsent.latest_cell_run, marks)
+            batch = mlflow_batch.build(unsent.params, unsent.metrics, unsent.files, unsent.latest_cell_run, marks,
+                                       session_running=wait_pending)
             if batch.marks == marks:
                 return sent
             row_marks = replace(batch.marks, file=marks.file)

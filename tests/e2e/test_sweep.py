@@ -108,6 +108,10 @@ def test_a_3x2_grid_runs_two_at_a_time_each_a_tracked_session_and_an_mlflow_run(
         assert {f["path"] for f in session["files"]} >= {"data/churn.csv", "model.joblib"}
     listed = json.loads(mlops(repo, "runs", "--sweep", sweep, "--json").stdout)
     assert sorted(s["id"] for s in listed) == sorted(s["id"] for s in sessions.values())
+    best, worst = rows[0], rows[-1]
+    diff = json.loads(mlops(repo, "diff", best["session"], worst["session"], "--json").stdout)
+    changed = {p["name"] for p in diff["params"] if p["a"] != p["b"]}
+    assert changed == {k for k in ("max_depth", "n_estimators") if best["params"][k] != worst["params"][k]}
 
     wait_for(lambda: followers_done(repo), timeout=180, what="the MLflow follower's last pass")
     from mlflow import MlflowClient

@@ -56,6 +56,24 @@ def test_the_same_param_twice_in_one_batch_is_one_param_and_a_tag():
     assert batch.params == [("lr", "0.1")] and batch.tags == {"mlops.param.lr": "0.3"}
 
 
+def cell_param(id_, name, value, source, run):
+    return {**param(id_, name, value), "source": source, "cell_run_id": run}
+
+
+def test_under_papermill_the_injected_value_is_the_param_not_the_default_it_replaces():
+    defaults = [cell_param(1, "max_depth", 6, "parameters", 2), cell_param(2, "seed", 42, "parameters", 2)]
+    held = build(defaults, [], [], {"id": 2, "reproducible": True}, Marks(), session_running=True)
+    assert held.params == [] and held.marks.param == 0  # the parameters cell is the last run: wait for the next
+    injected = [cell_param(3, "max_depth", 3, "injected", 3), cell_param(4, "seed", 42, "injected", 3)]
+    both = build(defaults + injected, [], [], {"id": 3, "reproducible": True}, held.marks, session_running=True)
+    assert both.params == [("max_depth", "3"), ("seed", "42")] and both.tags.get("mlops.param.max_depth") is None
+    assert both.marks.param == 4
+    ended = build(defaults, [], [], None, Marks(cell_run=2), session_running=False)  # no injected cell came
+    assert ended.params == [("max_depth", "6"), ("seed", "42")]
+    interactive = build(defaults, [], [], {"id": 5, "reproducible": True}, Marks(), session_running=True)
+    assert interactive.params == [("max_depth", "6"), ("seed", "42")]  # a later cell ran: they were the values
+
+
 def test_param_values_read_like_mlflow_log_param():
     assert param_text(json.dumps([1, 2])) == "[1, 2]"
     assert param_text(json.dumps(True)) == "True"
