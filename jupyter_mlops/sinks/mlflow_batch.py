@@ -137,7 +137,7 @@ def _without_pending_defaults(rows: Sequence[Mapping[str, Any]], last_run: int |
     stage, every sweep experiment) its values are defaults the injected cell run next replaces, and MLflow
     keeps a param's first value. Held back one cell run (or until the session ends), both arrive together."""
     for i, row in enumerate(rows):
-        if row.get("source") == PARAMETERS_SOURCE and row.get("cell_run_id") == last_run:
+        if row["source"] == PARAMETERS_SOURCE and row["cell_run_id"] == last_run:
             return rows[:i]
     return rows
 
@@ -149,9 +149,9 @@ def _add_params(batch: Batch, rows: Sequence[Mapping[str, Any]]) -> None:
     replaces in the same batch was a default, never the run's: the injected value is the param."""
     sent = batch.marks.params_sent
     logged: dict[str, str] = {}
-    injected = {row["name"] for row in rows if row.get("source") == INJECTED_SOURCE}
+    injected = {row["name"] for row in rows if row["source"] == INJECTED_SOURCE}
     for row in rows:
-        if row.get("source") == PARAMETERS_SOURCE and row["name"] in injected:
+        if row["source"] == PARAMETERS_SOURCE and row["name"] in injected:
             batch.marks.param = row["id"]
             continue
         key, text = mlflow_key(row["name"]), param_text(row["value"])

@@ -57,9 +57,11 @@ def baseline(root: Path) -> str:
 
 
 def queue(root: Path, name: str, combination: Combination) -> None:
-    """``dvc exp run --queue -n NAME -S p=v …``: DVC stashes the workspace with these params."""
+    """``dvc exp run --queue -f -n NAME -S p=v …``: DVC stashes the workspace with these params. ``-f``:
+    the experiment runs even when DVC's run cache holds a result for these params (an earlier sweep's),
+    so that each experiment is a tracked session, not a restored output."""
     assignments = [arg for param, value in combination for arg in ("-S", f"{param}={value}")]
-    done = run_dvc(root, "exp", "run", "--queue", "-n", name, *assignments)
+    done = run_dvc(root, "exp", "run", "--queue", "-f", "-n", name, *assignments)
     if done.returncode != 0:
         raise Conflict(f"DVC did not queue {name}: {reason(done)}",
                        hint="`dvc exp run --queue` by hand shows the whole message; `dvc doctor` checks DVC")
