@@ -101,7 +101,10 @@ class QueueWatch:
     def stuck(self, now: float, workers: Workers | None) -> Stuck | None:
         """Stuck: nothing moved for ``patience`` while no worker is busy (``workers`` from DVC, None if it
         does not say, which counts as none)."""
-        if not self.needs_worker_check(now) or (workers is not None and workers.active > 0):
+        if not self.needs_worker_check(now):
+            return None
+        if workers is not None and workers.active > 0:
+            self._changed_at = now  # a busy worker is progress to come: the next look is a patience away
             return None
         return Stuck(tuple(n for n, s in self._states.items() if s == QUEUED),
                      tuple(n for n, s in self._states.items() if s == RUNNING), workers)

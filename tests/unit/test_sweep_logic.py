@@ -42,13 +42,14 @@ def test_a_queue_is_stuck_only_when_nothing_moved_for_the_patience_and_no_worker
     assert not w.needs_worker_check(14) and w.stuck(14, Workers(0, 0)) is None   # 9 s quiet: not yet
     assert w.needs_worker_check(15)
     assert w.stuck(15, Workers(1, 0)) is None       # a worker busy with a long cell is progress to come
-    stuck = w.stuck(15, Workers(0, 0))
+    assert not w.needs_worker_check(24)             # ... and DVC is asked again only a patience later
+    stuck = w.stuck(25, Workers(0, 0))
     assert stuck is not None and stuck.running == ("s-1",) and stuck.queued == ("s-2", "s-3")
     remedies = " ".join(stuck.remedies(jobs=2))
     assert "dvc queue kill s-1" in remedies and "dvc queue start -j 2" in remedies
     assert "dvc queue remove --queued" in remedies and "no worker is running" in stuck.message()
-    assert "idle" in w.stuck(15, Workers(0, 2)).message()  # workers alive but taking nothing
-    assert w.stuck(15, None) is not None                     # DVC did not say: counted as none
+    assert "idle" in w.stuck(25, Workers(0, 2)).message()  # workers alive but taking nothing
+    assert w.stuck(25, None) is not None                     # DVC did not say: counted as none
     w.observe(16, {"s-1": SUCCESS, "s-2": FAILED, "s-3": SUCCESS})
     assert w.finished and not w.needs_worker_check(100) and w.stuck(100, None) is None
     assert watch.summary(w.counts) == "3/3 finished: 2 done, 1 failed, 0 running, 0 queued"
