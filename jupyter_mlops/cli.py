@@ -43,11 +43,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     root = journal.path.parent.parent
     key = _notebook_key(args.notebook, root) if args.notebook else None
     limit = None if args.json else RUNS_SHOWN  # a 10,000-cell session costs what its last cells cost
-    details = [journal.session_detail(s["id"], runs_limit=limit) for s in journal.sessions(key)]
+    chosen = [s for s in journal.sessions(key) if args.sweep is None or s["options"].get("sweep") == args.sweep]
+    details = [journal.session_detail(s["id"], runs_limit=limit) for s in chosen]
     if args.json:
         print(strict_json.dumps(details, indent=2))
     elif not details:
-        print(f"no tracked sessions{' of ' + key if key else ''} in {journal.path}")
+        print(f"no tracked sessions{' of ' + key if key else ''}{' of ' + args.sweep if args.sweep else ''} "
+              f"in {journal.path}")
     else:
         print(render_sessions(details))
     return 0
@@ -83,6 +85,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "jupyter_mlops.monitor.drift_cli",
     "jupyter_mlops.pr_report",
     "jupyter_mlops.sinks.sync_cli",
+    "jupyter_mlops.sweep.cli",
 )
 
 
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list tracked sessions with their cells, data, params and metrics")
     runs.add_argument("notebook", nargs="?", help="only the sessions of this notebook")
     runs.add_argument("--json", action="store_true", help="machine-readable output")
+    runs.add_argument("--sweep", metavar="SWEEP", help="only the sessions of this sweep's experiments")
     runs.add_argument("--root", help="project root (default: the git root of the notebook or cwd)")
     runs.set_defaults(func=cmd_runs)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 JOURNAL_DIR = ".mlops"
@@ -45,6 +46,23 @@ def find_root(start: Path) -> Path:
 
 def journal_path(root: Path) -> Path:
     return root / JOURNAL_DIR / JOURNAL_NAME
+
+
+# DVC runs a queued (or ``--temp``) experiment in a copy of the repository under its own tmp folder, and
+# names the repository it came from in the stage command's environment (``DVC_ROOT``, set for every stage).
+DVC_ROOT_ENV = "DVC_ROOT"
+_DVC_EXPERIMENT_COPIES = (".dvc", "tmp", "exps")
+
+
+def home_root(work_root: Path, environ: Mapping[str, str] = os.environ) -> Path:
+    """The project whose journal records a run in ``work_root``: ``work_root`` itself, except in a DVC
+    experiment's temporary copy, whose journal (and MLflow store) would vanish with the copy; its runs
+    belong to the project DVC copied it from. Files stay named relative to ``work_root``, where they are."""
+    dvc_root = environ.get(DVC_ROOT_ENV)
+    if not dvc_root:
+        return work_root
+    copies = Path(dvc_root).resolve().joinpath(*_DVC_EXPERIMENT_COPIES)
+    return find_root(Path(dvc_root)) if copies in work_root.resolve().parents else work_root
 
 
 class DataPaths:

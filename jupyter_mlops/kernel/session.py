@@ -47,7 +47,8 @@ from jupyter_mlops.kernel.notebook_file import PAPERMILL_PATHS
 from jupyter_mlops.kernel.notebook_view import NotebookView, locate_notebook
 from jupyter_mlops.kernel.pending import PendingDigests
 from jupyter_mlops.kernel.values import assigned_names, metric_value, param_value
-from jupyter_mlops.project import DataPaths, find_root, journal_path
+from jupyter_mlops.project import DataPaths, find_root, home_root, journal_path
+from jupyter_mlops.sweep import identity
 
 _MAX_WARNINGS_PER_CELL = 3
 # Set by an exported DVC stage: where the run leaves its metrics as JSON (latest value of each).
@@ -81,11 +82,13 @@ class TrackingSession:
         self.root = Path(cwd / options.root).resolve() if options.root else find_root(
             notebook_path.parent if notebook_path else cwd
         )
+        # Where the journal and the MLflow mirror live: the root, except in a DVC experiment's copy of it.
+        self.home = home_root(self.root)
         self._cwd = cwd
         self.notebook = NotebookView(shell, cwd, self.root, notebook_path, candidates,
                                      warn=self.warn_once, found=self._notebook_found)
         self.paths = DataPaths(self.root, notebook_path)
-        self.journal = Journal(journal_path(self.root), busy_timeout=backlog.busy_timeout())
+        self.journal = Journal(journal_path(self.home), busy_timeout=backlog.busy_timeout())
         self._warned: set[str] = set()
         self.capture = lineage.CellFiles(str(self.root), lambda: shell.user_ns,
                                          lambda message: self.warn_once(f"files:{message[:40]}", message))
@@ -124,7 +127,7 @@ class TrackingSession:
                 root=str(self.root),
                 python=platform.python_version(),
                 ipython=_ipython_version(),
-                options=self.options.as_dict(),
+                options={**self.options.as_dict(), **identity.session_options()},
             )
         except sqlite3.Error as exc:  # full, locked for longer than the timeout, damaged past its header
             self.journal.close()

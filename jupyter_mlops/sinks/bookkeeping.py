@@ -221,6 +221,12 @@ class Bookkeeping:
         with self._transaction() as db:
             db.execute("UPDATE mlflow_follow SET closed=1 WHERE session_id=? AND tracking_uri=?", (session_id, uri))
 
+    def is_closed(self, session_id: str, uri: str) -> bool:
+        """Whether the kernel closed this subscription (its last act before it exits)."""
+        row = self._db.execute("SELECT closed FROM mlflow_follow WHERE session_id=? AND tracking_uri=?",
+                               (session_id, uri)).fetchone()
+        return bool(row and row["closed"])
+
     def unfollow(self, session_id: str, uri: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM mlflow_follow WHERE session_id=? AND tracking_uri=?", (session_id, uri))

@@ -32,7 +32,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,6 +88,7 @@ def ensure_running(root: Path) -> None:
         subprocess.Popen(
             [sys.executable, "-m", "jupyter_mlops.sinks.follower", str(root)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+            cwd=root,  # not the kernel's: a DVC experiment's copy is deleted when the experiment ends
         )
 
 
@@ -202,8 +203,12 @@ class Follower:
         key = (sub.session_id, sub.uri)
         state = self._states.setdefault(key, _State())
         if not sub.closed and not _kernel_alive(sub):
-            self._drop(book, sub, "its kernel died: `jupyter mlops sync` sends what it left")
-            return False
+            # ``sub`` was read before the other subscriptions were served; a kernel closes its own just
+            # before it exits (parallel DVC experiments end together), so only a fresh look can tell.
+            if not book.is_closed(sub.session_id, sub.uri):
+                self._drop(book, sub, "its kernel died: `jupyter mlops sync` sends what it left")
+                return False
+            sub = replace(sub, closed=True)
         if not state.provenance_done:
             state.provenance_done = True
             self._capture_provenance(book, sub)

@@ -31,19 +31,19 @@ class MlflowMirror:
         self._book = book
         self._warn_once: Callable[[str, str], None] = session.warn_once
         self._listeners = session.listeners
-        self._notices = follower.NoticeReader(follower.notices_path(session.root, session.id))
+        self._notices = follower.NoticeReader(follower.notices_path(session.home, session.id))
 
     @classmethod
     def start_for(cls, session: TrackingSession) -> MlflowMirror:
         from jupyter_mlops.sinks.bookkeeping import Bookkeeping
 
-        uri = tracking_uri.resolve(session.root)
+        uri = tracking_uri.resolve(session.home)
         book = Bookkeeping(session.journal.path)
         book.follow(session.id, uri, sys.executable)
         mirror = cls(session, book, uri)
         session.listeners.append(mirror.on_cell_run)
         try:
-            follower.ensure_running(session.root)
+            follower.ensure_running(session.home)
         except OSError as exc:
             session.warn_once("mlflow-start", f"cannot start the MLflow follower ({exc}); your cells run "
                               "normally, `jupyter mlops sync` can send this session later")

@@ -92,6 +92,11 @@ class Batch:
         return len(self.params) + len(self.metrics) + len(self.tags) + len(self.datasets) + len(self.outputs)
 
 
+# The journal's ``params.source`` of papermill's cells (``kernel.notebook_view.parameters_source``).
+PARAMETERS_SOURCE = "parameters"  # the cell tagged ``parameters``: the notebook's defaults
+INJECTED_SOURCE = "injected"      # papermill's ``injected-parameters`` cell: the values of this run
+
+
 def mlflow_key(name: str) -> str:
     """A key MLflow accepts (its character set, no path tricks, ≤ 250 chars) that still reads like ``name``."""
     key = _BAD_KEY_CHARS.sub("_", name)[:_MAX_KEY]
@@ -112,11 +117,12 @@ def param_text(stored: str) -> str:
 
 def build(unsent_params: Sequence[Mapping[str, Any]], unsent_metrics: Sequence[Mapping[str, Any]],
           unsent_files: Sequence[Mapping[str, Any]], latest_cell_run: Mapping[str, Any] | None,
-          marks: Marks) -> Batch:
+          marks: Marks, *, session_running: bool = False) -> Batch:
     """The next batch from rows above ``marks``, with the marks it reaches once MLflow accepted it."""
     new = replace(marks, steps=dict(marks.steps), params_sent=dict(marks.params_sent))
     batch = Batch(marks=new)
-    _add_params(batch, unsent_params)
+    last_run = latest_cell_run["id"] if latest_cell_run is not None else marks.cell_run
+    _add_params(batch, _without_pending_defaults(unsent_params, last_run) if session_running else unsent_params)
     _add_metrics(batch, unsent_metrics)
     _add_files(batch, unsent_files)
     if latest_cell_run is not None:
@@ -126,13 +132,28 @@ def build(unsent_params: Sequence[Mapping[str, Any]], unsent_metrics: Sequence[M
     return batch
 
 
+def _without_pending_defaults(rows: Sequence[Mapping[str, Any]], last_run: int | None) -> Sequence[Mapping[str, Any]]:
+    """The rows up to the parameters cell's, when that cell is the last one run: under papermill (every DVC
+    stage, every sweep experiment) its values are defaults the injected cell run next replaces, and MLflow
+    keeps a param's first value. Held back one cell run (or until the session ends), both arrive together."""
+    for i, row in enumerate(rows):
+        if row["source"] == PARAMETERS_SOURCE and row["cell_run_id"] == last_run:
+            return rows[:i]
+    return rows
+
+
 def _add_params(batch: Batch, rows: Sequence[Mapping[str, Any]]) -> None:
     """MLflow params cannot change once logged, so a param keeps its first value and, once it is set
     again (a re-run parameters cell), tag ``mlops.param.<name>`` holds its latest value: the run still
-    says which value produced its last metrics."""
+    says which value produced its last metrics. A parameters cell's value that papermill's injected cell
+    replaces in the same batch was a default, never the run's: the injected value is the param."""
     sent = batch.marks.params_sent
     logged: dict[str, str] = {}
+    injected = {row["name"] for row in rows if row["source"] == INJECTED_SOURCE}
     for row in rows:
+        if row["source"] == PARAMETERS_SOURCE and row["name"] in injected:
+            batch.marks.param = row["id"]
+            continue
         key, text = mlflow_key(row["name"]), param_text(row["value"])
         if key not in sent:
             sent[key] = logged[key] = text

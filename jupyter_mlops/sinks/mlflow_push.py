@@ -27,6 +27,7 @@ from jupyter_mlops.monitor import mlflow_log
 from jupyter_mlops.sinks import mlflow_batch, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
 from jupyter_mlops.sinks.follower import state_dir
+from jupyter_mlops.sweep import identity
 
 
 class StoreUnavailable(Exception):
@@ -126,7 +127,8 @@ class Pusher:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment_id)
         run = self.client.create_run(
-            experiment_id, start_time=int(session["started_at"] * 1000), tags=mlflow_batch.run_tags(session),
+            experiment_id, start_time=int(session["started_at"] * 1000),
+            tags=mlflow_batch.run_tags(session) | identity.mlflow_tags(session["options"]),
             run_name=session["id"],
         )
         self.book.update(session["id"], self.uri, experiment_id=experiment_id, run_id=run.info.run_id)
@@ -149,7 +151,8 @@ class Pusher:
         while True:
             unsent = self.book.unsent(sid, marks, params=mlflow_batch.MAX_PARAMS, metrics=mlflow_batch.MAX_METRICS,
                                       files=mlflow_batch.MAX_FILES, wait_pending=wait_pending)
-            batch = mlflow_batch.build(unsent.params, unsent.metrics, unsent.files, unsent.latest_cell_run, marks)
+            batch = mlflow_batch.build(unsent.params, unsent.metrics, unsent.files, unsent.latest_cell_run, marks,
+                                       session_running=wait_pending)
             if batch.marks == marks:
                 return sent
             row_marks = replace(batch.marks, file=marks.file)

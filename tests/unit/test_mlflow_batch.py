@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from jupyter_mlops.provenance import Environment, GitState
 from jupyter_mlops.sinks import mlflow_batch
@@ -14,8 +15,9 @@ def metric(id_, name, value, step=None, at=100.0):
     return {"id": id_, "name": name, "value": value, "step": step, "logged_at": at}
 
 
-def param(id_, name, value):
-    return {"id": id_, "name": name, "value": json.dumps(value)}
+def param(id_, name, value, source="api", run=1):
+    """A journal params row (sqlite3.Row has no .get: every column is there)."""
+    return {"id": id_, "name": name, "value": json.dumps(value), "source": source, "cell_run_id": run}
 
 
 def file(id_, path, mode, md5="a" * 32, size=10, mtime_ns=1):
@@ -54,6 +56,33 @@ def test_a_param_keeps_its_first_value_and_a_later_setting_goes_to_a_tag():
 def test_the_same_param_twice_in_one_batch_is_one_param_and_a_tag():
     batch = build([param(1, "lr", 0.1), param(2, "lr", 0.3)], [], [], None, Marks())
     assert batch.params == [("lr", "0.1")] and batch.tags == {"mlops.param.lr": "0.3"}
+
+
+
+
+def test_under_papermill_the_injected_value_is_the_param_not_the_default_it_replaces():
+    defaults = [param(1, "max_depth", 6, "parameters", 2), param(2, "seed", 42, "parameters", 2)]
+    held = build(defaults, [], [], {"id": 2, "reproducible": True}, Marks(), session_running=True)
+    assert held.params == [] and held.marks.param == 0  # the parameters cell is the last run: wait for the next
+    injected = [param(3, "max_depth", 3, "injected", 3), param(4, "seed", 42, "injected", 3)]
+    both = build(defaults + injected, [], [], {"id": 3, "reproducible": True}, held.marks, session_running=True)
+    assert both.params == [("max_depth", "3"), ("seed", "42")] and both.tags.get("mlops.param.max_depth") is None
+    assert both.marks.param == 4
+    ended = build(defaults, [], [], None, Marks(cell_run=2), session_running=False)  # no injected cell came
+    assert ended.params == [("max_depth", "6"), ("seed", "42")]
+    interactive = build(defaults, [], [], {"id": 5, "reproducible": True}, Marks(), session_running=True)
+    assert interactive.params == [("max_depth", "6"), ("seed", "42")]  # a later cell ran: they were the values
+
+
+def test_params_are_read_from_the_journals_rows_as_sqlite_gives_them():
+    db = sqlite3.connect(":memory:")
+    db.row_factory = sqlite3.Row
+    db.execute("CREATE TABLE params (id, session_id, cell_run_id, name, value, source)")
+    db.executemany("INSERT INTO params VALUES (?, 's', ?, ?, ?, ?)",
+                   [(1, 2, "max_depth", "6", "parameters"), (2, 3, "max_depth", "3", "injected")])
+    rows = db.execute("SELECT * FROM params ORDER BY id").fetchall()
+    batch = build(rows, [], [], {"id": 3, "reproducible": None}, Marks(), session_running=True)
+    assert batch.params == [("max_depth", "3")]
 
 
 def test_param_values_read_like_mlflow_log_param():

@@ -132,7 +132,10 @@ def test_subscriptions_are_per_interpreter_closed_by_the_kernel_and_dropped_by_t
     [sub] = follower.followed("/venv/bin/python")
     assert (sub.session_id, sub.uri, sub.closed, sub.pid) == ("s1", "sqlite:///x", False, os.getpid())
     assert follower.followed("/other/python") == []  # another interpreter's follower leaves it alone
+    assert not follower.is_closed("s1", "sqlite:///x")
     kernel.close_follow("s1", "sqlite:///x")
+    assert follower.is_closed("s1", "sqlite:///x") and not follower.is_closed("s1", "sqlite:///y")
+    assert sub.closed is False  # a snapshot: what the follower re-reads before calling a kernel dead
     assert follower.followed("/venv/bin/python")[0].closed is True
     follower.unfollow("s1", "sqlite:///x")
     assert follower.followed("/venv/bin/python") == []

@@ -1,0 +1,59 @@
+"""`jupyter mlops sweep`'s refusals before anything is queued, and `runs --sweep` (real git, no DVC run)."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from jupyter_mlops.cli import main
+from jupyter_mlops.journal import Journal
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn.ipynb"
+
+
+@pytest.fixture
+def repo(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    shutil.copy(EXAMPLE, tmp_path / "churn.ipynb")
+    return tmp_path
+
+
+def sweep(capsys, *argv):
+    code = main(["sweep", *argv])
+    return code, capsys.readouterr().err
+
+
+def test_a_sweep_needs_a_notebook_workers_dvc_and_a_commit(repo, capsys):
+    nb = str(repo / "churn.ipynb")
+    code, err = sweep(capsys, "-S", "max_depth=2,3")
+    assert code == 2 and "which notebook?" in err
+    code, err = sweep(capsys, nb, "-S", "max_depth=2,3", "-j", "0")
+    assert code == 2 and "-j 0" in err
+    code, err = sweep(capsys, nb, "-S", "max_depth=2,3")
+    assert code == 2 and "not a DVC project" in err and "hint: `dvc init`" in err
+    (repo / ".dvc").mkdir()
+    code, err = sweep(capsys, nb, "-S", "max_depth=2,3")
+    assert code == 2 and "no git commit" in err
+
+
+def test_show_names_a_sweep_that_exists(repo, capsys, monkeypatch):
+    monkeypatch.chdir(repo)
+    code, err = sweep(capsys, "--show", "sweep-nothex")
+    assert code == 2 and "not a sweep id" in err
+    code, err = sweep(capsys, "--show", "sweep-00aa11")
+    assert code == 2 and "no sweep sweep-00aa11" in err
+
+
+def test_runs_sweep_lists_only_that_sweeps_sessions(repo, capsys):
+    journal = Journal(repo / ".mlops" / "journal.sqlite")
+    for sid, options in (("s1", {"sweep": "sweep-00aa11", "dvc_experiment": "sweep-00aa11-1"}),
+                         ("s2", {"sweep": "sweep-00bb22", "dvc_experiment": "sweep-00bb22-1"}), ("s3", {})):
+        journal.start_session(sid, experiment="churn", notebook="pipeline/churn.ipynb", root=str(repo),
+                              python="3.11", ipython="9", options=options)
+    journal.close()
+    assert main(["runs", "--root", str(repo), "--sweep", "sweep-00aa11"]) == 0
+    out = capsys.readouterr().out
+    assert "session s1" in out and "s2" not in out and "s3" not in out
+    assert main(["runs", "--root", str(repo), "--sweep", "sweep-ffffff"]) == 0
+    assert "no tracked sessions of sweep-ffffff" in capsys.readouterr().out
