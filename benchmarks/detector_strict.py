@@ -439,13 +439,20 @@ def _stop(km: KernelManager, folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+# A multi-threaded BLAS sums in an order that depends on the machine's load, so the same fit (statsmodels'
+# GLM) can differ in its last bits between two kernels: that is no state of the notebook. One thread in
+# every kernel, session and oracle alike, makes float results depend on the code and data only.
+_ONE_BLAS_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 class KernelPool:
     """Kernels started ahead on a thread, each in a new empty folder: a fresh kernel costs no waiting."""
 
     def __init__(self, spare: int = 2) -> None:
         # the caller's PYTHONPATH first (it says which jupyter_mlops is measured), then kernel_values.py's folder
         path = [p for p in (os.environ.get("PYTHONPATH", ""), str(HERE)) if p]
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(path)}
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join(path),
+                    **_ONE_BLAS_THREAD}
         self.env.pop("JPY_SESSION_NAME", None)
         self.env.pop("MPLBACKEND", None)  # the kernel's inline backend, as in JupyterLab
         self.ready: queue.Queue = queue.Queue(maxsize=spare)
