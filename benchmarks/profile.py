@@ -118,7 +118,7 @@ def listener_cost(folder: Path) -> None:
     n = 100_000
     seconds, _ = timed(lambda: [sink.on_cell_run(idle) for _ in range(n)])
     print(f"  listener, a cell without files: {seconds / n * 1e6:.2f} µs")
-    lock = profiler._lock_path(project, sys.executable)
+    lock = profiler.DAEMON.lock_path(project)
     lock.parent.mkdir(parents=True, exist_ok=True)
     import fcntl
     import os

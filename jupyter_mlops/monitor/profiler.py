@@ -18,22 +18,17 @@ The kernel's side (``ensure_running``) imports only the standard library.
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import hashlib
-import os
-import signal
 import socket
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from jupyter_mlops.daemon import ProjectDaemon
 from jupyter_mlops.journal import Journal, JournalError, pid_alive
 from jupyter_mlops.monitor import TABULAR_SUFFIXES
-from jupyter_mlops.project import JOURNAL_DIR, journal_path
+from jupyter_mlops.project import journal_path
 
 STATE_DIR = "profiles"
 POLL_S = 0.2
@@ -43,45 +38,10 @@ LINGER_S = 3.0
 CHANGED = "changed since the cell read it: not profiled (its content is no longer the one read)"
 
 
-def state_dir(root: Path) -> Path:
-    return root / JOURNAL_DIR / STATE_DIR
-
-
-def _lock_path(root: Path, python: str) -> Path:
-    return state_dir(root) / f"profiler-{hashlib.md5(python.encode()).hexdigest()[:10]}.lock"
-
-
-def ensure_running(root: Path) -> None:
-    """Start this interpreter's profiler for ``root`` unless one holds the lock (one ``flock`` try)."""
-    folder = state_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(_lock_path(root, sys.executable), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return  # a profiler runs; one about to exit looks for work again after releasing the lock
-        raise
-    finally:
-        os.close(fd)
-    with open(folder / "profiler.log", "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "jupyter_mlops.monitor.profiler", str(root)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-        )
-
-
-def running(root: Path) -> bool:
-    """Whether a profiler (of any interpreter) holds its lock for ``root``."""
-    for lock in state_dir(root).glob("profiler-*.lock"):
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-    return False
+DAEMON = ProjectDaemon("profiler", "jupyter_mlops.monitor.profiler", STATE_DIR)
+state_dir = DAEMON.state_dir
+ensure_running = DAEMON.ensure_running  # one flock try; a profiler about to exit looks for work again
+running = DAEMON.running
 
 
 # --- the profiler process -----------------------------------------------------------------------------
@@ -182,36 +142,18 @@ class Profiler:
             journal.close()
 
     def _may_exit(self, journal: Journal) -> bool:
-        """Release the lock, then look once more: a kernel that started meanwhile saw the lock held and
-        started nobody, so the profiler stays (unless another one took the lock in between)."""
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        if not (_sessions_running(journal) or journal.unprofiled_reads(TABULAR_SUFFIXES)):
-            return True
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        return False
+        return DAEMON.may_exit(self._lock_fd, lambda: bool(
+            _sessions_running(journal) or journal.unprofiled_reads(TABULAR_SUFFIXES)))
 
 
-def _log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} profiler {os.getpid()}: {message}", flush=True)
+_log = DAEMON.log
 
 
 def main(argv: list[str]) -> int:
     root = Path(argv[0]).resolve()
-    fd = os.open(_lock_path(root, sys.executable), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    fd = DAEMON.hold(root)
+    if fd is None:
         return 0  # another profiler won the race
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    try:
-        os.nice(10)  # a profile must not take a core from the kernels
-    except OSError:
-        pass
     _log(f"profiling the tabular inputs of {root}")
     try:
         Profiler(root, fd).run()

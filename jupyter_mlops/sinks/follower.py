@@ -23,22 +23,18 @@ The kernel side (``ensure_running``, ``NoticeReader``) imports only the standard
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import hashlib
 import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jupyter_mlops.daemon import ProjectDaemon
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor.mlflow_log import awaiting_profiles
-from jupyter_mlops.project import JOURNAL_DIR, journal_path
+from jupyter_mlops.project import journal_path
 
 if TYPE_CHECKING:
     from jupyter_mlops.sinks.bookkeeping import Bookkeeping, Followed
@@ -55,12 +51,8 @@ LINGER_S = 3.0
 """With nothing to follow, the follower waits this long (a kernel restart, the next DVC stage) before exiting."""
 
 
-def state_dir(root: Path) -> Path:
-    return root / JOURNAL_DIR / STATE_DIR
-
-
-def _lock_path(root: Path, python: str) -> Path:
-    return state_dir(root) / f"follower-{hashlib.md5(python.encode()).hexdigest()[:10]}.lock"
+DAEMON = ProjectDaemon("follower", "jupyter_mlops.sinks.follower", STATE_DIR)
+state_dir = DAEMON.state_dir
 
 
 def notices_path(root: Path, session_id: str) -> Path:
@@ -71,25 +63,9 @@ def notices_path(root: Path, session_id: str) -> Path:
 
 
 def ensure_running(root: Path) -> None:
-    """Start this interpreter's follower for ``root`` unless one holds the lock. Call after subscribing:
-    a follower about to exit re-reads the subscriptions after releasing the lock, so none is orphaned."""
-    folder = state_dir(root)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(_lock_path(root, sys.executable), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-            return  # a follower runs
-        raise
-    finally:
-        os.close(fd)  # closing drops a lock we just took: the follower takes it for itself
-    with open(folder / "follower.log", "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "jupyter_mlops.sinks.follower", str(root)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
-            cwd=root,  # not the kernel's: a DVC experiment's copy is deleted when the experiment ends
-        )
+    """Start this interpreter's follower for ``root`` unless one runs. Call after subscribing: a follower
+    about to exit re-reads the subscriptions after releasing the lock, so none is orphaned."""
+    DAEMON.ensure_running(root)
 
 
 class NoticeReader:
@@ -174,16 +150,7 @@ class Follower:
             time.sleep(POLL_S)
 
     def _may_exit(self, book: Bookkeeping) -> bool:
-        """Release the lock, then look once more: a kernel that subscribed meanwhile saw the lock held and
-        started nobody, so the follower stays (unless another one took the lock in between)."""
-        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-        if not book.followed(self._python):
-            return True
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return True
-        return False
+        return DAEMON.may_exit(self._lock_fd, lambda: bool(book.followed(self._python)))
 
     def _serve_guarded(self, book: Bookkeeping, sub: Followed, due: bool) -> bool:
         """One subscription failing in a way nobody foresaw must not stop the others: it is dropped (the
@@ -298,25 +265,14 @@ def _kernel_alive(sub: Followed) -> bool:
     return pid_alive(sub.pid)
 
 
-def _log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} follower {os.getpid()}: {message}", flush=True)
+_log = DAEMON.log
 
 
 def main(argv: list[str]) -> int:
     root = Path(argv[0]).resolve()
-    fd = os.open(_lock_path(root, sys.executable), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    fd = DAEMON.hold(root)
+    if fd is None:
         return 0  # another follower won the race: it follows every kernel of this interpreter
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())  # who holds it, for a person (or a test) looking
-    # A SIGTERM (logout, container stop) unwinds like an exit, so a store being created is cleaned up
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    try:
-        os.nice(10)  # MLflow's client code must not take a core from the kernels it follows
-    except OSError:
-        pass
     _log(f"following {root}")
     Follower(root, fd).run()
     _log("nothing left to follow: exiting")
