@@ -23,7 +23,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from jupyter_mlops.journal import pid_alive
-from jupyter_mlops.sinks import mlflow_batch, tracking_uri
+from jupyter_mlops.sinks import mlflow_batch, mlflow_model, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
 from jupyter_mlops.sinks.follower import state_dir
 
@@ -104,6 +104,7 @@ class Pusher:
         if not row.provenance_sent:
             self._send_provenance(sid, row.run_id, running)
         result.sent += self._send_rows(sid, row.run_id, row.marks, Path(session["root"]), wait_pending=running)
+        mlflow_model.log_written_models(self.client, self.book, self.uri, session, row.experiment_id, row.run_id)
         self._send_notebook(session, row)
         status = mlflow_batch.run_status(session["state"])
         if status is not None:
