@@ -95,11 +95,8 @@ def results(root: Path, notebook: str) -> list[VerifyRecord]:
 
 
 def latest_for(records: Sequence[VerifyRecord], session_id: str, commit: str | None) -> VerifyRecord | None:
-    """The verify that speaks for a session: the latest at the session's commit (a clean tree), else the
-    latest compared with that very session. A verify at another commit says nothing about this code."""
-    if commit:
-        at_commit = [r for r in records if r.git_commit == commit and not r.git_dirty]
-        if at_commit:
-            return at_commit[-1]
-    same = [r for r in records if r.session_id == session_id]
-    return same[-1] if same else None
+    """The latest verify that speaks for a session: one compared with that very session (a verify of another
+    session, with other injected params, says nothing about its model), run at the session's commit (one at
+    another commit verified other code)."""
+    mine = [r for r in records if r.session_id == session_id and (commit is None or r.git_commit == commit)]
+    return mine[-1] if mine else None

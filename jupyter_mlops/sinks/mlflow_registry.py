@@ -93,9 +93,14 @@ def lineage(client: MlflowClient, ref: str) -> Registered:
 
 
 def _registered(client: MlflowClient, version: Any) -> Registered:
+    """A version as we show it; its LoggedModel id from ``source`` when the store does not return it (the
+    SQL store keeps ``model_id`` but does not give it back)."""
     aliases = tuple(getattr(version, "aliases", None) or ())
-    return Registered(version.name, str(version.version), aliases, getattr(version, "model_id", None),
-                      version.run_id, version.source, dict(version.tags or {}), version.creation_timestamp)
+    model_id = getattr(version, "model_id", None)
+    if not model_id and str(version.source).startswith("models:/m-"):
+        model_id = str(version.source)[len("models:/"):]
+    return Registered(version.name, str(version.version), aliases, model_id, version.run_id, version.source,
+                      dict(version.tags or {}), version.creation_timestamp)
 
 
 def render(reg: Registered) -> str:

@@ -104,18 +104,19 @@ def check_gate(root: Path, session: dict, commit: str | None, *, allow_unverifie
     if issue is not None:
         raise Refused(f"session {sid} is not reproducible ({issue})",
                       hint="restart the kernel and run all cells (tracked), then register that session")
-    if not notebook:
-        raise Refused(f"session {sid} names no notebook, so no verify can speak for it",
-                      hint="run the notebook tracked (papermill or JupyterLab), verify it, then register")
-    found = verify_log.latest_for(verify_log.results(root, notebook), sid, commit)
+    found = verify_log.latest_for(verify_log.results(root, notebook), sid, commit) if notebook else None
     if found is not None and found.ok:
         return Gate(found.summary(), allow_unverified=False)
     at = f" at commit {commit[:12]}" if commit else ""
-    why = (f"`jupyter mlops verify` has not passed for {notebook}{at}: " +
-           (f"the last one {found.summary()}: {found.message}" if found else "it was never run"))
+    if not notebook:
+        why = f"session {sid} names no notebook, so no `jupyter mlops verify` can speak for it"
+    else:
+        why = (f"`jupyter mlops verify` has not passed for session {sid} of {notebook}{at}: " +
+               (f"the last one {found.summary()}: {found.message}" if found else "no verify compared with it"))
     if allow_unverified:
         return Gate(f"unverified (--allow-unverified): {why}", allow_unverified=True)
-    raise Refused(why, hint=f"run `jupyter mlops verify {notebook}` (with your --expect gates) until it passes, "
+    raise Refused(why, hint=f"run `jupyter mlops verify {notebook or 'NOTEBOOK'}` (with your --expect gates) until it "
+                            "passes, "
                             "or pass --allow-unverified to register anyway (the version's tags say so)")
 
 
