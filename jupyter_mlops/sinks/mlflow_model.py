@@ -8,7 +8,7 @@ talking to MLflow. Candidates are each path's last write in the session:
   pipeline becomes a ``sklearn`` model (cloudpickle, as trusted as the user's own pickle), with a
   signature and an input example rebuilt from the tables the session read (``model_example.py``);
 - a folder an ``mlflow.<flavor>.save_model`` wrote (it holds an ``MLmodel`` file) is logged as it is;
-- weights of other frameworks (torch, onnx, xgboost, keras …) stay run artifacts, with a run tag
+- weights of other frameworks (torch, onnx, xgboost, lightgbm, keras) stay run artifacts, with a run tag
   saying what an MLflow model of them would need.
 
 Each (path, md5) is judged once per store (``mlflow_models`` in the bookkeeping): a model rewritten by a
@@ -30,6 +30,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelOutput
+from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 
 from jupyter_mlops.hashing import file_digest
@@ -42,10 +43,11 @@ from jupyter_mlops.sinks.model_example import input_example, is_table
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 MLMODEL_FILE = "MLmodel"
 ARTIFACT_ONLY = {
-    ".pt": "torch", ".pth": "torch", ".ckpt": "torch", ".onnx": "onnx", ".ubj": "xgboost", ".xgb": "xgboost",
-    ".lgb": "lightgbm", ".keras": "keras", ".safetensors": "safetensors",
+    ".pt": "pytorch", ".pth": "pytorch", ".ckpt": "pytorch", ".onnx": "onnx", ".ubj": "xgboost", ".xgb": "xgboost",
+    ".lgb": "lightgbm", ".keras": "keras",
 }
-"""Weights files whose framework MLflow has a flavor for, but which do not carry what the flavor needs."""
+"""Weights files and the MLflow flavor of their framework: the file alone lacks what the flavor needs (the
+model's class, its loader), so it stays a run artifact with a note naming ``mlflow.<flavor>.save_model``."""
 
 MODEL_TAG_PREFIX = "mlops.model."
 PATH_TAG = "mlops.model.path"
@@ -136,7 +138,10 @@ def _still_there(root: Path, written: WrittenFile) -> bool:
     except OSError:
         return False
     if path.is_dir():
-        return file_digest(path).md5 == written.md5
+        try:
+            return file_digest(path).md5 == written.md5
+        except OSError:
+            return False
     return (st.st_size, st.st_mtime_ns) == (written.size, written.mtime_ns)
 
 
@@ -170,7 +175,10 @@ def _log_one(client: MlflowClient, root: Path, written: WrittenFile, ctx: Contex
 
 def _log_mlflow_dir(client: MlflowClient, root: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
     folder = root / written.path
-    saved = Model.load(str(folder / MLMODEL_FILE))
+    try:
+        saved = Model.load(str(folder / MLMODEL_FILE))
+    except Exception as exc:  # a damaged or foreign MLmodel file: the folder stays a run artifact
+        return _record(written, None, None, f"its MLmodel file cannot be read ({_one_line(exc)})")
     flavor = next((f for f in saved.flavors if f != "python_function"), "python_function")
     how = "saved with the model" if saved.signature is not None else "unknown: it was saved without one"
     note = None if saved.signature is not None else f"no signature ({how})"
@@ -187,8 +195,7 @@ def _log_pickle(client: MlflowClient, root: Path, written: WrittenFile, ctx: Con
 
         obj = joblib.load(root / written.path)  # the user's own pickle, in the mirror's process only
     except Exception as exc:
-        return _record(written, None, None, f"cannot be loaded here ({type(exc).__name__}: "
-                                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''})")
+        return _record(written, None, None, f"cannot be loaded here ({_one_line(exc)})")
     if not _is_sklearn_estimator(obj):
         kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
         return _record(written, None, None, f"a pickled {kind}, not a scikit-learn estimator: kept as a run "
@@ -233,11 +240,26 @@ def _create(client: MlflowClient, written: WrittenFile, ctx: Context, flavor: st
         client.log_outputs(ctx.run_id, [LoggedModelOutput(model.model_id, step=0)])
         client.finalize_logged_model(model.model_id, "READY")
     except Exception as exc:
-        client.finalize_logged_model(model.model_id, "FAILED")
         _log.warning("model %s of session %s: %s", written.path, ctx.session_id, exc)
-        return _record(written, None, flavor, f"MLflow refused the model ({type(exc).__name__}: "
-                                              f"{str(exc).splitlines()[0][:200] if str(exc) else ''})")
+        try:
+            client.finalize_logged_model(model.model_id, "FAILED")
+        except Exception:
+            pass  # the store went away: the pass fails below and the model is tried again
+        if isinstance(exc, (MlflowException, *_connection_errors())):
+            raise  # the store, not the model: "not now", like any record the pass could not send
+        return _record(written, None, flavor, f"cannot be saved as an MLflow model ({_one_line(exc)})")
     return _record(written, model.model_id, flavor, note)
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import requests
+
+    return (requests.exceptions.RequestException,)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
 def _is_sklearn_estimator(obj: Any) -> bool:
