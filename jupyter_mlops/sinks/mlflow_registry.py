@@ -1,6 +1,6 @@
 """MLflow's Model Registry side of ``register`` and ``show --model``: imports MLflow, so only those load it.
 
-A version is made from the LoggedModel the mirror logged (``source=models:/<model_id>``, the run and the
+A version is made from the LoggedModel the mirror logged (its artifacts as ``source``, the run and the
 model id linked), its aliases set (aliases, not the deprecated stages), and its tags carry the lineage:
 session, notebook, commit, data md5s, the verify verdict. ``lineage`` reads a version back from its tags,
 so "where did ``churn@champion`` come from" needs nothing but the store.
@@ -20,6 +20,7 @@ from jupyter_mlops.errors import BadInput, NotFound
 from jupyter_mlops.sinks.mlflow_model import DATA_TAG_PREFIX
 
 VERIFY_TAG = "mlops.verify"
+MODEL_ID_TAG = "mlops.model.id"
 UNVERIFIED_TAG = "mlops.allow_unverified"
 _LINEAGE_PREFIXES = ("mlops.", "mlflow.source.git.commit")
 _REF = re.compile(r"^(?P<name>[^@]+?)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))?$")
@@ -61,7 +62,10 @@ def create_version(client: MlflowClient, name: str, model_id: str, run_id: str, 
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
-    version = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, tags=tags,
+    tags[MODEL_ID_TAG] = model_id
+    # The LoggedModel's own artifact location, not ``models:/<id>``: the registry resolves that through the
+    # process's global tracking URI, which in Jupyter's server (or with --to) is not this client's store.
+    version = client.create_model_version(name, source=model.artifact_location, run_id=run_id, tags=tags,
                                           model_id=model_id)
     for alias in aliases:
         client.set_registered_model_alias(name, alias, version.version)
@@ -92,13 +96,25 @@ def lineage(client: MlflowClient, ref: str) -> Registered:
     return _registered(client, version)
 
 
+def versions_of_session(client: MlflowClient, session_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The registry versions made from a session's models, by LoggedModel id, with their current aliases."""
+    found = client.search_model_versions(f"tags.`mlops.session` = '{session_id}'")
+    aliases: dict[str, dict[str, str]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for version in sorted(found, key=lambda v: (v.name, int(v.version))):
+        reg = _registered(client, version)
+        if reg.name not in aliases:  # search does not return aliases: the registered model has them
+            aliases[reg.name] = dict(client.get_registered_model(reg.name).aliases or {})
+        pointing = sorted(a for a, v in aliases[reg.name].items() if str(v) == reg.version)
+        out.setdefault(reg.model_id or "", []).append({"name": reg.name, "version": reg.version, "aliases": pointing})
+    return out
+
+
 def _registered(client: MlflowClient, version: Any) -> Registered:
-    """A version as we show it; its LoggedModel id from ``source`` when the store does not return it (the
-    SQL store keeps ``model_id`` but does not give it back)."""
+    """A version as we show it; its LoggedModel id from our tag when the store does not return it (the SQL
+    store keeps ``model_id`` but does not give it back)."""
     aliases = tuple(getattr(version, "aliases", None) or ())
-    model_id = getattr(version, "model_id", None)
-    if not model_id and str(version.source).startswith("models:/m-"):
-        model_id = str(version.source)[len("models:/"):]
+    model_id = getattr(version, "model_id", None) or (version.tags or {}).get(MODEL_ID_TAG)
     return Registered(version.name, str(version.version), aliases, model_id, version.run_id, version.source,
                       dict(version.tags or {}), version.creation_timestamp)
 

@@ -17,6 +17,7 @@ import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_mlops import strict_json
 from jupyter_mlops.check import replay
@@ -27,6 +28,9 @@ from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.session_ref import resolve_session
 from jupyter_mlops.sinks import tracking_uri
+
+if TYPE_CHECKING:
+    from jupyter_mlops.sinks.mlflow_registry import Registered
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,12 +69,29 @@ class Gate:
 
 def cmd_register(args: argparse.Namespace) -> int:
     from jupyter_mlops.cli import notebook_key
+    from jupyter_mlops.sinks.mlflow_registry import render
 
     root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
+    key = notebook_key(args.notebook, root) if args.notebook else None
+    sid, registered = register_model(root, args.session, args.name, notebook=key, model=args.model,
+                                     aliases=args.alias, allow_unverified=args.allow_unverified, uri=args.to)
+    if args.json:
+        print(strict_json.dumps(registered.to_dict(), indent=2))
+    else:
+        print(f"registered {registered.name} version {registered.version} from session {sid} "
+              f"({'models:/' + registered.name + '@' + args.alias[0] if args.alias else 'no alias'})")
+        print(render(registered))
+    return 0
+
+
+def register_model(root: Path, session: str, name: str, *, notebook: str | None = None, model: str | None = None,
+                   aliases: Sequence[str] = (), allow_unverified: bool = False,
+                   uri: str | None = None) -> tuple[str, Registered]:
+    """The session (as people name it) checked by the gate, sent to the store, its model registered.
+    The command and the panel's Register button both come here."""
     journal = Journal(journal_path(root), create=False)
     try:
-        key = notebook_key(args.notebook, root) if args.notebook else None
-        sid = resolve_session(journal, root, key, args.session)
+        sid = resolve_session(journal, root, notebook, session)
         detail = journal.session_detail(sid)
     finally:
         journal.close()
@@ -80,21 +101,46 @@ def cmd_register(args: argparse.Namespace) -> int:
     try:
         provenance = book.provenance(sid)
         commit = provenance.git.commit if provenance else None
-        gate = check_gate(root, detail, commit, allow_unverified=args.allow_unverified)
-        uri = tracking_uri.resolve(root, args.to)
-        run_id, model = _logged_model(book, uri, detail, args.model, root)
-        from jupyter_mlops.sinks.mlflow_registry import create_version, render
+        gate = check_gate(root, detail, commit, allow_unverified=allow_unverified)
+        store = tracking_uri.resolve(root, uri)
+        run_id, model_id = _logged_model(book, store, detail, model, root)
+        from jupyter_mlops.sinks.mlflow_registry import create_version
 
-        registered = create_version(_client(uri), args.name, model, run_id, gate.tags(), args.alias)
+        return sid, create_version(_client(store), name, model_id, run_id, gate.tags(), aliases)
     finally:
         book.close()
-    if args.json:
-        print(strict_json.dumps(registered.to_dict(), indent=2))
-    else:
-        print(f"registered {registered.name} version {registered.version} from session {sid} "
-              f"({'models:/' + registered.name + '@' + args.alias[0] if args.alias else 'no alias'})")
-        print(render(registered))
-    return 0
+
+
+def session_models(root: Path, session_id: str, uri: str | None = None) -> dict:
+    """The models a session wrote (each path's last version) as the mirror judged them, each with the registry
+    versions made from it. MLflow is read only when there is a model to look up, and only if it answers."""
+    from jupyter_mlops.sinks import mlflow_batch
+    from jupyter_mlops.sinks.bookkeeping import Bookkeeping
+
+    store = tracking_uri.resolve(root, uri)
+    book = Bookkeeping(journal_path(root))
+    try:
+        session = book.session(session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id} in {journal_path(root)}")
+        last = {w.path: w.md5 for w in book.written_files(session_id)}
+        records = [m for m in book.logged_models(session_id, store) if last.get(m.path) == m.md5]
+        name = mlflow_batch.experiment_name(session)
+    finally:
+        book.close()
+    versions: dict[str, list[dict]] = {}
+    note = None
+    if any(m.model_id for m in records):
+        note = tracking_uri.unreachable(store)
+        if note is None:
+            from jupyter_mlops.sinks.mlflow_registry import versions_of_session
+
+            versions = versions_of_session(_client(store), session_id)
+    return {
+        "session": session_id, "store": store, "suggested_name": name, "note": note,
+        "models": [{"path": m.path, "md5": m.md5, "model_id": m.model_id, "flavor": m.flavor, "note": m.note,
+                    "versions": versions.get(m.model_id or "", [])} for m in records],
+    }
 
 
 def check_gate(root: Path, session: dict, commit: str | None, *, allow_unverified: bool) -> Gate:
@@ -116,8 +162,8 @@ def check_gate(root: Path, session: dict, commit: str | None, *, allow_unverifie
     if allow_unverified:
         return Gate(f"unverified (--allow-unverified): {why}", allow_unverified=True)
     raise Refused(why, hint=f"run `jupyter mlops verify {notebook or 'NOTEBOOK'}` (with your --expect gates) until it "
-                            "passes, "
-                            "or pass --allow-unverified to register anyway (the version's tags say so)")
+                            "passes, or pass --allow-unverified to register anyway (the version's tags say so)",
+                  panel_hint="press Verify in this panel; once the clean re-run agrees, register again")
 
 
 def _first_issue(root: Path, session: dict) -> str | None:
@@ -152,7 +198,8 @@ def _logged_model(book, uri: str, session: dict, wanted: str | None, root: Path)
         result = push_when_free(Pusher(book, uri), session["id"])
     except StoreUnavailable as exc:
         raise Refused(f"cannot reach the MLflow store {uri}: {exc}",
-                      hint="start it (or set MLFLOW_TRACKING_URI / --to), then register again") from exc
+                      hint="start it (or set MLFLOW_TRACKING_URI / --to), then register again",
+                      panel_hint="start the MLflow store (Jupyter's MLFLOW_TRACKING_URI), then register again") from exc
     if result.run_id is None:
         raise Refused(f"session {session['id']} is still being sent to {uri} by another process",
                       hint="register again in a minute")
@@ -171,7 +218,8 @@ def _logged_model(book, uri: str, session: dict, wanted: str | None, root: Path)
         chosen = [m for m in current if m.model_id] or current
         if len(chosen) > 1:
             raise BadInput(f"session {session['id']} wrote {len(chosen)} models: "
-                           f"{', '.join(m.path for m in chosen)}", hint="name one with --model PATH")
+                           f"{', '.join(m.path for m in chosen)}", hint="name one with --model PATH",
+                           panel_hint="press Register beside the model you mean")
         if not chosen:
             raise NotFound(f"session {session['id']} wrote no model file (joblib/pickle, or an MLflow model folder)",
                            hint="save the fitted model from a tracked cell, e.g. joblib.dump(model, 'model.joblib')")

@@ -126,7 +126,7 @@ def test_over_a_real_server_the_follower_logs_the_model_and_register_makes_its_v
     assert done.returncode == 0, done.stderr
     assert [m.model_id for m in logged()] == [model.model_id]  # the version points at it: no second copy
     version = client.get_model_version_by_alias("clf", "candidate")
-    assert version.source == f"models:/{model.model_id}"
+    assert version.source == model.artifact_location and version.tags["mlops.model.id"] == model.model_id
     shown = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "show", "--model", "clf@candidate", "--json"],
                            cwd=project, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
     assert shown.returncode == 0, shown.stderr

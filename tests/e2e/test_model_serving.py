@@ -118,8 +118,8 @@ def check_logged_model_and_lineage(registered: Path) -> None:
 
     c = client(registered)
     version = c.get_model_version_by_alias("churn", "candidate")
-    assert version.source.startswith("models:/m-")  # the LoggedModel, not a copy of its files
-    model = c.get_logged_model(version.source[len("models:/"):])
+    model = c.get_logged_model(version.tags["mlops.model.id"])
+    assert version.source == model.artifact_location  # the LoggedModel's files, not a copy of them
     journal = Journal(registered / ".mlops" / "journal.sqlite", create=False)
     session = journal.find_session("latest")
     journal.close()
