@@ -10,6 +10,8 @@ import {
   ICompare,
   IExportResult,
   IJob,
+  IModelList,
+  IRegistered,
   ISessionDetail,
   ISessionList
 } from './tokens';
@@ -73,5 +75,8 @@ export const api = {
     requestAPI<ICompare>('compare', {}, { notebook, a, b }),
   exportDvc: (notebook: string) => post<IExportResult>('export', { notebook }),
   verify: (notebook: string) => post<IJob>('verify', { notebook }),
-  job: (id: string) => requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`)
+  job: (id: string) => requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`),
+  models: (notebook: string, session: string) => requestAPI<IModelList>('models', {}, { notebook, session }),
+  register: (notebook: string, session: string, model: string, name: string, alias: string) =>
+    post<IRegistered>('register', { notebook, session, model, name, alias })
 };

@@ -9,6 +9,7 @@ import { IMlopsTracker } from '../tokens';
 import { Actions } from './Actions';
 import { Problem } from './common';
 import { DataFiles } from './DataFiles';
+import { Models } from './Models';
 import { ParamsMetrics } from './ParamsMetrics';
 import { Sessions } from './Sessions';
 import { Timeline } from './Timeline';
@@ -74,6 +75,7 @@ function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans:
       <Timeline notebook={notebook} trans={trans} />
       <DataFiles notebook={notebook} trans={trans} />
       <ParamsMetrics notebook={notebook} trans={trans} />
+      <Models notebook={notebook} trans={trans} />
       <Sessions notebook={notebook} trans={trans} />
       {!missing && <Actions notebook={notebook} trans={trans} />}
     </div>
