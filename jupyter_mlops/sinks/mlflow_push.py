@@ -1,7 +1,8 @@
-"""Send a session's unsent journal rows to one MLflow store: the only module that imports MLflow.
+"""Send a session's unsent journal rows to one MLflow store (with the models its cells wrote, through
+``mlflow_model``): with that module and ``mlflow_registry``, the only ones that import MLflow.
 
 Importing it costs ~2 s (MLflow itself), so the kernel never imports it: the project's follower process
-does, and the CLI only inside ``sync``. A pass is: probe the store, take the lease, make sure the run
+does, and the CLI only inside ``sync`` and ``register``. A pass is: probe the store, take the lease, make sure the run
 exists, then batches until the journal has nothing above the marks, each batch's marks advanced in one
 transaction after MLflow accepted it. Parameters and metrics go first and are marked, then files: had
 MLflow refused the files, a retry must not send the metrics again.
