@@ -9,6 +9,7 @@ import pickle
 from pathlib import Path
 
 import joblib
+import sklearn
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
@@ -36,6 +37,7 @@ def run(seq: int, cell: str, files: list[FileRecord]) -> CellRunRecord:
 
 
 def test_each_kind_of_model_file_becomes_a_model_or_a_one_line_note(project):
+    import mlflow.artifacts
     import mlflow.sklearn
     from mlflow import MlflowClient
 
@@ -77,6 +79,9 @@ def test_each_kind_of_model_file_becomes_a_model_or_a_one_line_note(project):
     assert pipe.tags["mlops.model.flavor"] == "sklearn" and pipe.tags["mlops.model.cell"] == "fit"
     assert pipe.tags["mlops.model.signature"].startswith("inferred from the first 5 rows of train.csv")
     assert pipe.tags["mlops.data.train.csv"] == file_digest(project / "train.csv").md5
+    requirements = mlflow.artifacts.download_artifacts(pipe.artifact_location + "/requirements.txt",
+                                                       dst_path=str(project / "dl"))
+    assert f"scikit-learn=={sklearn.__version__}" in Path(requirements).read_text().split()
     served = mlflow.pyfunc.load_model(pipe.artifact_location)
     assert served.metadata.signature.inputs.input_names() == ["plan", "usage"]
     head = TABLE[["plan", "usage"]].head(3)
