@@ -9,9 +9,9 @@ import pickle
 from pathlib import Path
 
 import joblib
-import sklearn
 import pandas as pd
 import pytest
+import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
