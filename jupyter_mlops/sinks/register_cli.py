@@ -253,6 +253,9 @@ def cmd_show_model(args: argparse.Namespace) -> int:
     """``jupyter mlops show --model NAME@alias``: where a registered version came from."""
     root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
     uri = tracking_uri.resolve(root)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():  # MLflow would create one
+        raise NotFound(f"no MLflow store at {uri}", hint="run the notebook tracked, then `jupyter mlops register`, "
+                                                         "or set MLFLOW_TRACKING_URI to the store that has the model")
     reason = tracking_uri.unreachable(uri)
     if reason:
         raise Refused(f"cannot reach the MLflow store: {reason}", hint="start it, or set MLFLOW_TRACKING_URI")
