@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.wait import followers_done, wait_for
-from tests.ui.lab import CHROMIUM, Lab, open_notebook_and_panel, shot
+from tests.ui.lab import CHROMIUM, Lab, open_notebook_and_panel, run_command, shot
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -68,3 +68,18 @@ def test_register_from_the_panel_is_refused_until_verified_then_shows_the_versio
     registered = MlflowClient(tracking_uri=uri, registry_uri=uri).get_model_version_by_alias("churn", "candidate")
     assert str(registered.version) == "1" and registered.tags["mlops.verify"].startswith("passed")
     assert [e for e in errors if "409" not in e] == [], errors
+
+
+def test_a_model_written_by_a_live_run_appears_once_the_mirror_logged_it(lab: Lab, page):
+    page, errors = page
+    # Given the example open with the panel, When the whole notebook runs in the lab (tracked, mirrored)
+    panel = open_notebook_and_panel(page, lab)
+    run_command(page, "notebook:run-all-cells")
+    panel.locator(".jp-mlops-Verdict.jp-mlops-ok").wait_for(timeout=120_000)
+
+    # Then, without a refresh, the section lists the model once the follower has logged it
+    model = panel.locator('.jp-mlops-Models .jp-mlops-model[data-path="model.joblib"]')
+    model.wait_for(timeout=60_000)
+    assert "MLflow model (sklearn)" in model.inner_text()
+    assert model.locator(".jp-mlops-register-name").input_value() == "churn"
+    assert errors == [], errors

@@ -12,13 +12,35 @@ import { api } from '../server';
 import { IModelList, IProblem, ISessionModel } from '../tokens';
 import { Empty, Problem, Section, shortHash } from './common';
 
+/** Files the mirror may turn into models: while one is written and not listed yet, the list is read again. */
+const MODEL_SUFFIXES = ['.joblib', '.pkl', '.pickle'];
+const WAIT_FOR_MIRROR_MS = 3000;
+const WAIT_ATTEMPTS = 10;
+
 export function Models(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
   const { notebook, trans } = props;
   const session = notebook.shownSession;
-  const written = notebook.files.filter(f => f.mode === 'write').map(f => `${f.path}:${f.md5}`).join('|');
+  const writes = notebook.files.filter(f => f.mode === 'write' && f.md5);
+  const written = writes.map(f => `${f.path}:${f.md5}`).join('|');
   const [listing, setListing] = useState<IModelList | null>(null);
   const [problem, setProblem] = useState<IProblem | null>(null);
   const [reload, setReload] = useState(0);
+  const [attempts, setAttempts] = useState(0);
+
+  useEffect(() => setAttempts(0), [session, written]);
+  useEffect(() => {
+    // The mirror logs a model shortly after the cell that wrote it: look again until it is there
+    const missing = writes.some(f => MODEL_SUFFIXES.some(s => f.path.toLowerCase().endsWith(s)) &&
+      !listing?.models.some(m => m.path === f.path && m.md5 === f.md5));
+    if (!listing || !missing || attempts >= WAIT_ATTEMPTS) {
+      return;
+    }
+    const timer = window.setTimeout(() => {
+      setAttempts(n => n + 1);
+      setReload(n => n + 1);
+    }, WAIT_FOR_MIRROR_MS);
+    return () => window.clearTimeout(timer);
+  }, [listing, written, attempts]);
 
   useEffect(() => {
     let current = true;
