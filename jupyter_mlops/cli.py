@@ -27,7 +27,7 @@ def _open_journal(root: str | None, near: Path) -> Journal:
     return Journal(journal_path(base), create=False)
 
 
-def _notebook_key(notebook: str, root: Path) -> str:
+def notebook_key(notebook: str, root: Path) -> str:
     path = Path(notebook).resolve()
     if path.suffix != ".ipynb":
         raise BadInput(f"{notebook}: expected a .ipynb notebook path")
@@ -41,7 +41,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     near = Path(args.notebook).resolve().parent if args.notebook else Path.cwd()
     journal = _open_journal(args.root, near)
     root = journal.path.parent.parent
-    key = _notebook_key(args.notebook, root) if args.notebook else None
+    key = notebook_key(args.notebook, root) if args.notebook else None
     limit = None if args.json else RUNS_SHOWN  # a 10,000-cell session costs what its last cells cost
     chosen = [s for s in journal.sessions(key) if args.sweep is None or s["options"].get("sweep") == args.sweep]
     details = [journal.session_detail(s["id"], runs_limit=limit) for s in chosen]
@@ -56,6 +56,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    if args.model:
+        from jupyter_mlops.sinks.register_cli import cmd_show_model
+
+        return cmd_show_model(args)
+    if args.run is None:
+        raise BadInput("show needs a session (RUN) or --model NAME@alias")
     journal = _open_journal(args.root, Path.cwd())
     detail = journal.session_detail(journal.find_session(args.run))
     print(strict_json.dumps(detail, indent=2) if args.json else render_session(detail, full=True))
@@ -66,7 +72,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     near = Path(args.notebook).resolve().parent if args.notebook else Path.cwd()
     journal = _open_journal(args.root, near)
     root = journal.path.parent.parent
-    key = _notebook_key(args.notebook, root) if args.notebook else None
+    key = notebook_key(args.notebook, root) if args.notebook else None
     a, b = (journal.session_detail(resolve_session(journal, root, key, ref)) for ref in (args.a, args.b))
     diff = diff_sessions(a, b)
     if args.json:
@@ -86,6 +92,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "jupyter_mlops.pr_report",
     "jupyter_mlops.sinks.sync_cli",
     "jupyter_mlops.sweep.cli",
+    "jupyter_mlops.sinks.register_cli",
 )
 
 
@@ -101,7 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.set_defaults(func=cmd_runs)
 
     show = sub.add_parser("show", help="one session in full")
-    show.add_argument("run", help="session id, a unique prefix of it, or 'latest'")
+    show.add_argument("run", nargs="?", help="session id, a unique prefix of it, or 'latest'")
+    show.add_argument("--model", metavar="NAME@ALIAS", help="a registered model version instead (NAME@alias, "
+                                                            "NAME/VERSION, NAME): where it came from")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.add_argument("--root", help="project root (default: the git root of cwd)")
     show.set_defaults(func=cmd_show)

@@ -15,7 +15,10 @@ from pathlib import Path
 
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
-from jupyter_mlops.export import kfp_pipeline  # pure; the kfp SDK is imported by compile_package only
+from jupyter_mlops.export import (
+    kfp_pipeline,  # pure; the kfp SDK is imported by compile_package only
+    verify_log,
+)
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import TARGETS, Layout
@@ -153,6 +156,7 @@ def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence
     rerun = rerun_notebook(root, key, tracked, kernel=nb.kernel_name, progress=progress)
     rows = compare_runs(tracked, rerun, tolerance=tolerance, gates=gates)
     ok, message = summarize(key, tracked, rerun, rows)
+    verify_log.record(root, key, tracked["id"], ok, message, expect)  # the gate `register` asks
     return VerifyResult(ok, rows, message)
 
 

@@ -81,6 +81,55 @@ def verify(ref: NotebookRef, options: VerifyOptions, progress: Callable[..., Non
     return {"ok": bool(result.ok), "rows": list(result.rows), "message": result.message}
 
 
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][\w .-]{0,127}$")
+_ALIAS = re.compile(r"^[A-Za-z_][\w-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class RegisterOptions:
+    session: str
+    name: str
+    model: str
+    aliases: tuple[str, ...]
+
+
+def register_options(body: dict[str, Any]) -> RegisterOptions:
+    session, name, model = body.get("session"), body.get("name"), body.get("model")
+    alias = body.get("alias") or None
+    if not isinstance(session, str) or not re.match(r"^[0-9A-Za-z_-]{1,64}$", session):
+        raise RequestError(400, "session must be a session id")
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+        raise RequestError(400, "name must be a model name: letters, digits, ' ', '.', '_' or '-' (up to 128)")
+    if not isinstance(model, str) or not model or len(model) > 1000:
+        raise RequestError(400, "model must be the path of a model file the session wrote")
+    if alias is not None and (not isinstance(alias, str) or not _ALIAS.match(alias)):
+        raise RequestError(400, "alias must be letters, digits, '_' or '-', e.g. candidate")
+    return RegisterOptions(session, name, model, (alias,) if alias else ())
+
+
+def models(ref: NotebookRef, session_id: str) -> dict[str, Any]:
+    """The models a session of this notebook wrote, as the mirror logged them, with their registered versions."""
+    from jupyter_mlops.server.history import session as one_session
+    from jupyter_mlops.sinks.register_cli import session_models
+
+    one_session(ref, session_id, limit=1)  # a session of this notebook: 400/404 otherwise
+    return session_models(ref.project, session_id)
+
+
+def register(ref: NotebookRef, options: RegisterOptions) -> dict[str, Any]:
+    """The session's model as a new registry version, behind the same gate as ``jupyter mlops register``."""
+    from jupyter_mlops.server.history import session as one_session
+    from jupyter_mlops.sinks.register_cli import register_model
+
+    one_session(ref, options.session, limit=1)
+    model = (ref.project / options.model).resolve()
+    if not model.is_relative_to(ref.project.resolve()):
+        raise RequestError(400, "model must be a path inside the project")
+    _, registered = register_model(ref.project, options.session, options.name, notebook=ref.key,
+                                   model=str(model), aliases=options.aliases)
+    return registered.to_dict()
+
+
 @dataclass
 class Job:
     """A long action the panel polls: progress lines while it runs, then a result or an error."""

@@ -186,6 +186,26 @@ class VerifyHandler(MlopsHandler):
         self.finish(json.dumps(job.to_dict()))
 
 
+class ModelsHandler(MlopsHandler):
+    """``GET /mlops/models?notebook=PATH&session=ID``: the models the session wrote, with registry versions."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref, session = self.notebook(), self.get_query_argument("session", "")
+        await self.respond(lambda: actions.models(ref, session))
+
+
+class RegisterHandler(MlopsHandler):
+    """``POST /mlops/register {notebook, session, name, model, alias?}``: a registry version of the model,
+    refused (409 with what to do) unless the session is reproducible and verified."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        ref, options = self.existing_notebook(body.get("notebook")), actions.register_options(body)
+        await self.respond(lambda: actions.register(ref, options))
+
+
 class JobHandler(MlopsHandler):
     """``GET /mlops/jobs/ID``: a job's state, progress lines and, when done, its result."""
 
@@ -209,6 +229,8 @@ def setup_handlers(web_app: Any) -> None:
         ("profiles", ProfilesHandler),
         ("export", ExportHandler),
         ("verify", VerifyHandler),
+        ("models", ModelsHandler),
+        ("register", RegisterHandler),
         (r"jobs/([^/]+)", JobHandler),
     ]
     web_app.add_handlers(".*$", [(url_path_join(base, NAMESPACE, path), handler) for path, handler in routes])

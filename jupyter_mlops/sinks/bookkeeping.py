@@ -73,6 +73,17 @@ CREATE TABLE IF NOT EXISTS session_provenance (
     packages_hash TEXT NOT NULL,
     captured_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS mlflow_models (
+    session_id TEXT NOT NULL,
+    tracking_uri TEXT NOT NULL,
+    path TEXT NOT NULL,                        -- the model file or folder a cell wrote, root-relative
+    md5 TEXT NOT NULL,                         -- the version of it that was logged (or judged)
+    model_id TEXT,                             -- the MLflow LoggedModel, NULL when it could not be one
+    flavor TEXT,
+    note TEXT,                                 -- what is missing, in one line (no signature, not a model)
+    logged_at REAL NOT NULL,
+    PRIMARY KEY (session_id, tracking_uri, path, md5)
+);
 """
 
 
@@ -102,6 +113,31 @@ class SyncRow:
 class Provenance:
     git: GitState
     env: Environment
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """The last version of a file or folder a session wrote, as the journal recorded it."""
+
+    id: int
+    path: str
+    md5: str
+    size: int | None
+    mtime_ns: int | None
+    nfiles: int | None
+    cell_id: str | None
+
+
+@dataclass(frozen=True)
+class LoggedModelRecord:
+    """What the mirror made of one written model file in one store."""
+
+    path: str
+    md5: str
+    model_id: str | None
+    flavor: str | None
+    note: str | None
+    logged_at: float
 
 
 @dataclass(frozen=True)
@@ -186,6 +222,41 @@ class Bookkeeping:
                 "SELECT * FROM cell_runs WHERE session_id=? AND id>? ORDER BY id DESC LIMIT 1", (sid, marks.cell_run)
             ).fetchone(),
         )
+
+    def written_files(self, session_id: str) -> list[WrittenFile]:
+        """Each path's last hashed write in the session, oldest first (the model mirror's candidates)."""
+        rows = self._db.execute(
+            "SELECT f.id, f.path, f.md5, f.size, f.mtime_ns, f.nfiles, c.cell_id FROM file_accesses f"
+            " LEFT JOIN cell_runs c ON c.id = f.cell_run_id WHERE f.id IN (SELECT MAX(id) FROM file_accesses"
+            " WHERE session_id=? AND mode='write' GROUP BY path) AND f.md5 IS NOT NULL AND f.pending=0"
+            " ORDER BY f.id", (session_id,),
+        ).fetchall()
+        return [WrittenFile(r["id"], r["path"], r["md5"], r["size"], r["mtime_ns"], r["nfiles"], r["cell_id"])
+                for r in rows]
+
+    # --- models the mirror logged ---------------------------------------------------------------------
+
+    def logged_models(self, session_id: str, uri: str) -> list[LoggedModelRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM mlflow_models WHERE session_id=? AND tracking_uri=? ORDER BY logged_at",
+            (session_id, uri),
+        ).fetchall()
+        return [LoggedModelRecord(r["path"], r["md5"], r["model_id"], r["flavor"], r["note"], r["logged_at"])
+                for r in rows]
+
+    def save_logged_model(self, session_id: str, uri: str, record: LoggedModelRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO mlflow_models(session_id, tracking_uri, path, md5, model_id, flavor, note,"
+                " logged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, uri, record.path, record.md5, record.model_id, record.flavor, record.note,
+                 record.logged_at),
+            )
+
+    def forget_models(self, session_id: str, uri: str) -> None:
+        """The store lost the run: its models go again with it."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM mlflow_models WHERE session_id=? AND tracking_uri=?", (session_id, uri))
 
     # --- provenance ----------------------------------------------------------------------------------
 
@@ -306,6 +377,7 @@ class Bookkeeping:
     def forget_run(self, session_id: str, uri: str) -> None:
         """The store lost the run (deleted, or a fresh database): send the session again from scratch."""
         fresh = Marks()
+        self.forget_models(session_id, uri)
         self.update(session_id, uri, experiment_id=None, run_id=None, provenance_sent=0, notebook_stamp=None,
                     finished=0, **mark_columns(fresh))
 

@@ -1,7 +1,8 @@
-"""Send a session's unsent journal rows to one MLflow store: the only module that imports MLflow.
+"""Send a session's unsent journal rows to one MLflow store (with the models its cells wrote, through
+``mlflow_model``): with that module and ``mlflow_registry``, the only ones that import MLflow.
 
 Importing it costs ~2 s (MLflow itself), so the kernel never imports it: the project's follower process
-does, and the CLI only inside ``sync``. A pass is: probe the store, take the lease, make sure the run
+does, and the CLI only inside ``sync`` and ``register``. A pass is: probe the store, take the lease, make sure the run
 exists, then batches until the journal has nothing above the marks, each batch's marks advanced in one
 transaction after MLflow accepted it. Parameters and metrics go first and are marked, then files: had
 MLflow refused the files, a retry must not send the metrics again.
@@ -24,7 +25,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor import mlflow_log
-from jupyter_mlops.sinks import mlflow_batch, tracking_uri
+from jupyter_mlops.sinks import mlflow_batch, mlflow_model, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
 from jupyter_mlops.sinks.follower import state_dir
 from jupyter_mlops.sweep import identity
@@ -108,6 +109,7 @@ class Pusher:
             self._send_provenance(sid, row.run_id, running)
         result.sent += self._send_rows(sid, row.run_id, row.marks, Path(session["root"]), wait_pending=running)
         mlflow_log.send_profiles(self.client, Path(session["root"]), sid, row.run_id, self.uri)  # monitor/
+        mlflow_model.log_written_models(self.client, self.book, self.uri, session, row.experiment_id, row.run_id)
         self._send_notebook(session, row)
         status = mlflow_batch.run_status(session["state"])
         if status is not None:

@@ -71,7 +71,7 @@ def _sync(root: Path, uri: str, wanted: list[str]) -> int:
         pusher = Pusher(book, uri)
         for sid in sessions:
             try:
-                result = _push_when_free(pusher, sid)
+                result = push_when_free(pusher, sid)
             except StoreUnavailable as exc:
                 print(f"jupyter mlops sync: {uri}: {exc}; session {sid} and later ones not sent (retry later)",
                       file=sys.stderr)
@@ -99,7 +99,7 @@ def _default_sessions(book: Bookkeeping, uri: str) -> list[str]:
     return out
 
 
-def _push_when_free(pusher: Pusher, session_id: str) -> PushResult:
+def push_when_free(pusher: Pusher, session_id: str) -> PushResult:
     """Push, waiting while another pusher (the follower, another sync) holds the session's lease: its
     pass ends within seconds, and this one then sends whatever it left, so a sync run just after a kernel
     ended still leaves the session complete."""

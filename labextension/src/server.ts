@@ -11,6 +11,8 @@ import {
   IExportResult,
   IJob,
   IProfiles,
+  IModelList,
+  IRegistered,
   ISessionDetail,
   ISessionList
 } from './tokens';
@@ -75,5 +77,8 @@ export const api = {
   profiles: (notebook: string) => requestAPI<IProfiles>('profiles', {}, { notebook }),
   exportDvc: (notebook: string) => post<IExportResult>('export', { notebook }),
   verify: (notebook: string) => post<IJob>('verify', { notebook }),
-  job: (id: string) => requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`)
+  job: (id: string) => requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`),
+  models: (notebook: string, session: string) => requestAPI<IModelList>('models', {}, { notebook, session }),
+  register: (notebook: string, session: string, model: string, name: string, alias: string) =>
+    post<IRegistered>('register', { notebook, session, model, name, alias })
 };

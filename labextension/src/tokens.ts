@@ -198,6 +198,40 @@ export interface ISettings {
 }
 
 /** A refusal or failure the user reads: what happened and, when the server knows one, what to do. */
+/** A registry version made from a session's model, with the aliases pointing at it now. */
+export interface IModelVersion {
+  name: string;
+  version: string;
+  aliases: string[];
+}
+
+/** A model file the session wrote, as the MLflow mirror judged it (`model_id` null: not an MLflow model). */
+export interface ISessionModel {
+  path: string;
+  md5: string;
+  model_id: string | null;
+  flavor: string | null;
+  note: string | null;
+  versions: IModelVersion[];
+}
+
+/** `GET /mlops/models`: a session's models; `suggested_name` is its experiment, `note` why MLflow was not read. */
+export interface IModelList {
+  session: string;
+  store: string;
+  suggested_name: string;
+  note: string | null;
+  models: ISessionModel[];
+}
+
+/** `POST /mlops/register`'s answer: the new version and its lineage. */
+export interface IRegistered {
+  name: string;
+  version: string;
+  aliases: string[];
+  uri: string;
+}
+
 export interface IProblem {
   message: string;
   hint: string | null;

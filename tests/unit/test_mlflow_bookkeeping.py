@@ -153,3 +153,21 @@ def test_notices_are_read_once_and_a_line_being_written_waits(tmp_path):
         f.write("able\n")
     assert reader.new() == [("mlflow-down-1", "unreachable")]
     assert reader.new() == []
+
+
+def test_the_model_mirror_sees_each_paths_last_hashed_write_and_forgets_its_models_with_the_run(journal):
+    from jupyter_mlops.sinks.bookkeeping import LoggedModelRecord
+
+    book = Bookkeeping(journal.path)
+    journal.add_cell_run("s1", run(1, files=[FileRecord("model.joblib", "write", 3, 7, "a" * 32),
+                                             FileRecord("data.csv", "read", 1, 1, "d" * 32)]))
+    journal.add_cell_run("s1", run(2, files=[FileRecord("model.joblib", "write", 4, 8, "b" * 32),
+                                             FileRecord("big.bin", "write", pending=True)]))
+    written = book.written_files("s1")
+    assert [(w.path, w.md5, w.size, w.cell_id) for w in written] == [("model.joblib", "b" * 32, 4, "c2")]
+    record = LoggedModelRecord("model.joblib", "b" * 32, "m-1", "sklearn", None, 1.0)
+    book.save_logged_model("s1", "sqlite:///x", record)
+    assert book.logged_models("s1", "sqlite:///x") == [record] and book.logged_models("s1", "http://y") == []
+    assert book.claim("s1", "sqlite:///x")
+    book.forget_run("s1", "sqlite:///x")  # a fresh store: the model goes again with the run
+    assert book.logged_models("s1", "sqlite:///x") == []

@@ -9,6 +9,7 @@ import { IMlopsTracker } from '../tokens';
 import { Actions } from './Actions';
 import { Problem } from './common';
 import { DataFiles } from './DataFiles';
+import { Models } from './Models';
 import { ParamsMetrics } from './ParamsMetrics';
 import { Profiles } from './Profiles';
 import { Sessions } from './Sessions';
@@ -76,6 +77,7 @@ function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans:
       <DataFiles notebook={notebook} trans={trans} />
       <Profiles notebook={notebook} trans={trans} />
       <ParamsMetrics notebook={notebook} trans={trans} />
+      <Models notebook={notebook} trans={trans} />
       <Sessions notebook={notebook} trans={trans} />
       {!missing && <Actions notebook={notebook} trans={trans} />}
     </div>

@@ -1,0 +1,102 @@
+"""What ``verify`` concluded, kept in the journal file: the gate ``register`` asks before a model ships.
+
+A verify re-runs the notebook as it stands in a clean kernel and compares with its last tracked session; a
+pass says "this code, at this commit, gives that session's model and metrics". Each verdict is one row of
+``verify_results`` (its own table in the journal file, created on first use, like the MLflow mirror's),
+with the session it compared against, the git commit and dirtiness of the tree it ran in, the gates of
+``--expect`` and the one-line message. Standard library only: the CLI and the server both write it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jupyter_mlops.journal import transaction
+from jupyter_mlops.project import journal_path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verify_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id TEXT NOT NULL,      -- the tracked session the re-run was compared with
+    notebook TEXT NOT NULL,
+    git_commit TEXT,               -- HEAD of the tree verify ran in; NULL outside git
+    git_dirty INTEGER,
+    ok INTEGER NOT NULL,
+    expect TEXT NOT NULL,          -- JSON list of the --expect gates, as written
+    message TEXT NOT NULL,
+    verified_at REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class VerifyRecord:
+    session_id: str
+    notebook: str
+    git_commit: str | None
+    git_dirty: bool | None
+    ok: bool
+    expect: tuple[str, ...]
+    message: str
+    verified_at: float
+
+    def summary(self) -> str:
+        """One line: passed or failed, where, with which gates."""
+        where = f"at {self.git_commit[:12]}{' (dirty tree)' if self.git_dirty else ''}" if self.git_commit \
+            else "outside git"
+        gates = f" with {' '.join(self.expect)}" if self.expect else ""
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.verified_at))
+        return f"{'passed' if self.ok else 'failed'} {where}{gates} against session {self.session_id} ({when} UTC)"
+
+
+def _connect(root: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(journal_path(root)), timeout=10.0, isolation_level=None)
+    db.row_factory = sqlite3.Row
+    with transaction(db) as tx:
+        tx.execute(_SCHEMA)
+    return db
+
+
+def record(root: Path, notebook: str, session_id: str, ok: bool, message: str, expect: Sequence[str]) -> None:
+    """Keep one verify's verdict, with the commit of the tree it ran in."""
+    from jupyter_mlops.provenance import git_state  # gitpython: only when a verify has just run
+
+    git = git_state(root)
+    db = _connect(root)
+    try:
+        with transaction(db) as tx:
+            tx.execute(
+                "INSERT INTO verify_results(session_id, notebook, git_commit, git_dirty, ok, expect, message,"
+                " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, notebook, git.commit, None if git.dirty is None else int(git.dirty), int(ok),
+                 json.dumps(list(expect)), message, time.time()),
+            )
+    finally:
+        db.close()
+
+
+def results(root: Path, notebook: str) -> list[VerifyRecord]:
+    """Every verify of ``notebook`` (root-relative), oldest first."""
+    if not journal_path(root).exists():
+        return []
+    db = _connect(root)
+    try:
+        rows = db.execute("SELECT * FROM verify_results WHERE notebook=? ORDER BY id", (notebook,)).fetchall()
+    finally:
+        db.close()
+    return [VerifyRecord(r["session_id"], r["notebook"], r["git_commit"],
+                         None if r["git_dirty"] is None else bool(r["git_dirty"]), bool(r["ok"]),
+                         tuple(json.loads(r["expect"])), r["message"], r["verified_at"]) for r in rows]
+
+
+def latest_for(records: Sequence[VerifyRecord], session_id: str, commit: str | None) -> VerifyRecord | None:
+    """The latest verify that speaks for a session: one compared with that very session (a verify of another
+    session, with other injected params, says nothing about its model), run at the session's commit (one at
+    another commit verified other code)."""
+    mine = [r for r in records if r.session_id == session_id and (commit is None or r.git_commit == commit)]
+    return mine[-1] if mine else None
