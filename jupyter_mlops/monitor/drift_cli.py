@@ -26,11 +26,6 @@ from jupyter_mlops.monitor import drift, is_tabular, profiler
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.session_ref import resolve_session
 
-SESSION_ID_TAG = "mlops.session_id"
-"""The registered model version's tag naming the session that trained it (set by ``register``)."""
-RUN_SESSION_TAG = "mlops.session"
-"""The MLflow run's tag naming its session (``sinks/mlflow_batch.SESSION_TAG``): the fallback."""
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("drift", help="data drift per column (PSI) between two sessions' inputs, or a file "
@@ -67,9 +62,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def _session_drift(journal: Journal, root: Path, args: argparse.Namespace, wait: float) -> dict[str, Any]:
-    from jupyter_mlops.cli import _notebook_key  # the one reading of --notebook (cli imports this module)
+    from jupyter_mlops.cli import notebook_key  # the one reading of --notebook (cli imports this module)
 
-    key = _notebook_key(args.notebook, root) if args.notebook else None
+    key = notebook_key(args.notebook, root) if args.notebook else None
     refs = list(args.refs)
     current_ref = refs[1] if len(refs) == 2 else "latest"
     current = resolve_session(journal, root, key, current_ref)
@@ -114,31 +109,22 @@ def _model_drift(journal: Journal, root: Path, model: str, file: Path, wait: flo
 
 
 def _model_session(root: Path, model: str) -> tuple[str, str]:
-    """The session id a registered model version came from, and the version: MLflow asked here, in the CLI."""
-    name, at, alias = model.partition("@")
-    version = None
-    if not at:
-        name, slash, version = model.rpartition("/")
-        if not slash or not version.isdigit():
-            raise BadInput(f"--model {model}: expected NAME@ALIAS or NAME/VERSION", hint="e.g. --model churn@champion")
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+    """The session id a registered model version came from, and the version: MLflow asked here, in the CLI.
 
-    from jupyter_mlops.sinks import tracking_uri
+    ``register`` tags the version with its session; a version registered some other way from a tracked run
+    still names it through that run's tag."""
+    from jupyter_mlops.sinks import mlflow_registry, tracking_uri
+    from jupyter_mlops.sinks.mlflow_batch import SESSION_TAG
 
-    client = MlflowClient(tracking_uri=tracking_uri.resolve(root))
-    try:
-        found = client.get_model_version(name, version) if version else client.get_model_version_by_alias(name, alias)
-        session = found.tags.get(SESSION_ID_TAG) or found.tags.get(RUN_SESSION_TAG)
-        if not session and found.run_id:
-            session = client.get_run(found.run_id).data.tags.get(RUN_SESSION_TAG)
-    except MlflowException as exc:
-        raise NotFound(f"--model {model}: {str(exc).splitlines()[0]}",
-                       hint="`mlflow models` / the MLflow UI list registered models and their aliases") from exc
+    client = mlflow_registry.MlflowClient(tracking_uri=tracking_uri.resolve(root))
+    found = mlflow_registry.lineage(client, model)
+    session = found.tags.get(SESSION_TAG)
+    if not session and found.run_id:
+        session = client.get_run(found.run_id).data.tags.get(SESSION_TAG)
     if not session:
         raise NotFound(f"{model} (version {found.version}) names no tracked session",
-                       hint=f"register it from a tracked run (tag {SESSION_ID_TAG})")
-    return session, str(found.version)
+                       hint="register it from a tracked session: `jupyter mlops register --name NAME`")
+    return session, found.version
 
 
 def _training_input(training: dict[str, dict], path: Path, root: Path, profile: dict) -> str:

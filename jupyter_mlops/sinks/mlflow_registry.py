@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from jupyter_mlops.errors import BadInput, NotFound
+from jupyter_mlops.sinks.mlflow_batch import SESSION_TAG
 from jupyter_mlops.sinks.mlflow_model import DATA_TAG_PREFIX
 
 VERIFY_TAG = "mlops.verify"
@@ -42,7 +43,7 @@ class Registered:
         return {
             "name": self.name, "version": self.version, "aliases": list(self.aliases), "model_id": self.model_id,
             "run_id": self.run_id, "source": self.source, "uri": f"models:/{self.name}/{self.version}",
-            "session": self.tags.get("mlops.session"), "notebook": self.tags.get("mlops.notebook"),
+            "session": self.tags.get(SESSION_TAG), "notebook": self.tags.get("mlops.notebook"),
             "cell": self.tags.get("mlops.model.cell"), "model_file": self.tags.get("mlops.model.path"),
             "model_md5": self.tags.get("mlops.model.md5"), "commit": self.tags.get("mlflow.source.git.commit"),
             "reproducible": self.tags.get("mlops.reproducible"), "verify": self.tags.get(VERIFY_TAG),

@@ -14,6 +14,7 @@ import pytest
 from jupyter_mlops.cli import main
 from jupyter_mlops.journal import FileRecord, Journal
 from jupyter_mlops.monitor.profiler import profile_pending
+from jupyter_mlops.sinks.mlflow_batch import SESSION_TAG
 
 
 def batch(seed: int, *, shift: float = 0.0, rows: int = 2000) -> pd.DataFrame:
@@ -96,7 +97,7 @@ def test_model_drift_compares_a_new_batch_with_the_training_data_of_the_register
     session_reading(project, "s-train", batch(1), 1.0)
     registry.create_registered_model("churn")
     version = registry.create_model_version("churn", source=str(project / "model"),
-                                            tags={"mlops.session_id": "s-train"})
+                                            tags={SESSION_TAG: "s-train"})  # as `register` tags it
     registry.set_registered_model_alias("churn", "champion", version.version)
     batch(3, shift=15.0).to_csv(project / "new.csv", index=False)
     batch(4).to_csv(project / "same.csv", index=False)
@@ -114,7 +115,7 @@ def test_model_drift_compares_a_new_batch_with_the_training_data_of_the_register
 def test_model_drift_falls_back_on_the_run_session_tag(project, capsys, registry):
     session_reading(project, "s-train", batch(1), 1.0)
     experiment = registry.create_experiment("e")
-    run_id = registry.create_run(experiment, tags={"mlops.session": "s-train"}).info.run_id
+    run_id = registry.create_run(experiment, tags={SESSION_TAG: "s-train"}).info.run_id
     registry.create_registered_model("m")
     registry.create_model_version("m", source=str(project / "model"), run_id=run_id)
     code, out, _ = run(capsys, "--root", str(project), "--model", "m/1", str(project / "data" / "t.csv"))
