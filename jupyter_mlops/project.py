@@ -48,6 +48,12 @@ def journal_path(root: Path) -> Path:
     return root / JOURNAL_DIR / JOURNAL_NAME
 
 
+def journal_home(journal: Path) -> Path:
+    """The project a journal file belongs to: where its MLflow store and background processes live, which
+    for a DVC experiment's session is not the session's ``root`` (see :func:`home_root`)."""
+    return journal.parent.parent
+
+
 # DVC runs a queued (or ``--temp``) experiment in a copy of the repository under its own tmp folder, and
 # names the repository it came from in the stage command's environment (``DVC_ROOT``, set for every stage).
 DVC_ROOT_ENV = "DVC_ROOT"

@@ -29,26 +29,27 @@ _SENT_SCHEMA = """CREATE TABLE IF NOT EXISTS mlflow_profiles_sent (
     PRIMARY KEY (session_id, uri, artifact, md5))"""
 
 
-def _session_profiles(root: Path, session_id: str) -> dict[str, list[dict]]:
-    journal = Journal(journal_path(root), create=False)
+def _session_profiles(home: Path, session_id: str) -> dict[str, list[dict]]:
+    """``home``, here and below: the project holding the journal (``Bookkeeping.home``), not a session's root."""
+    journal = Journal(journal_path(home), create=False)
     try:
         return journal.session_profiles(session_id)
     finally:
         journal.close()
 
 
-def dataset_profiles(root: Path, session_id: str) -> dict[str, str]:
+def dataset_profiles(home: Path, session_id: str) -> dict[str, str]:
     """The profile JSON of each file content the session read and the profiler has profiled, by md5."""
     return {f["md5"]: json.dumps(f["profile"], allow_nan=False)
-            for f in _session_profiles(root, session_id)["files"] if f["profile"]}
+            for f in _session_profiles(home, session_id)["files"] if f["profile"]}
 
 
-def awaiting_profiles(root: Path, session_id: str) -> bool:
+def awaiting_profiles(home: Path, session_id: str) -> bool:
     """Whether a profile of the session's inputs is still to come: one is missing and a profiler runs."""
     from jupyter_mlops.monitor.drift import missing_profiles
     from jupyter_mlops.monitor.profiler import running
 
-    return bool(missing_profiles(_session_profiles(root, session_id))) and running(root)
+    return bool(missing_profiles(_session_profiles(home, session_id))) and running(home)
 
 
 def artifact_name(input_name: str) -> str:
@@ -57,12 +58,12 @@ def artifact_name(input_name: str) -> str:
     return "profiles/" + re.sub(r"[^\w./-]", "_", name).lstrip("./") + ".json"
 
 
-def send_profiles(client: Any, root: Path, session_id: str, run_id: str, uri: str) -> int:
+def send_profiles(client: Any, home: Path, session_id: str, run_id: str, uri: str) -> int:
     """Log each profile of the session not yet sent to this store as a run artifact; returns how many."""
     from jupyter_mlops.monitor.drift import inputs_of
 
-    inputs = inputs_of(_session_profiles(root, session_id))
-    db = sqlite3.connect(str(journal_path(root)), timeout=10.0, isolation_level=None)
+    inputs = inputs_of(_session_profiles(home, session_id))
+    db = sqlite3.connect(str(journal_path(home)), timeout=10.0, isolation_level=None)
     try:
         db.execute(_SENT_SCHEMA)
         sent = {(r[0], r[1]) for r in db.execute(

@@ -62,7 +62,7 @@ class ProfileSink:
 
     def _start_profiler(self) -> None:
         try:
-            profiler.ensure_running(self._session.root)
+            profiler.ensure_running(self._session.home)  # where the journal is (a DVC experiment: not root)
         except OSError as exc:
             self._session.warn_once("profiler-start", f"cannot start the profiler ({exc}); data files are "
                                     "tracked, not profiled")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jupyter_mlops.journal import transaction
+from jupyter_mlops.project import journal_home
 from jupyter_mlops.provenance import Environment, GitState
 
 LEASE_SECONDS = 600.0
@@ -173,6 +174,7 @@ class Bookkeeping:
     """The mirror's tables in one journal file, and the journal rows it still has to send."""
 
     def __init__(self, journal_path: Path) -> None:
+        self.home = journal_home(journal_path)  # the project of this journal (its sessions' roots may differ)
         self._db = sqlite3.connect(str(journal_path), timeout=10.0, isolation_level=None,
                                    check_same_thread=False)
         self._db.row_factory = sqlite3.Row

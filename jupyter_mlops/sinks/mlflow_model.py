@@ -102,7 +102,7 @@ def log_written_models(client: MlflowClient, book: Bookkeeping, uri: str, sessio
     todo = [w for w in book.written_files(sid) if (w.path, w.md5) not in seen and _is_candidate(root, w)]
     if not todo:
         return
-    journal = Journal(journal_path(root), create=False)
+    journal = Journal(journal_path(book.home), create=False)  # not root: a DVC experiment journals at home
     try:
         detail = journal.session_detail(sid, runs_limit=1)
     finally:

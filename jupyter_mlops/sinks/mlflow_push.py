@@ -96,7 +96,7 @@ class Pusher:
         result = PushResult(run_id=row.run_id, experiment=mlflow_batch.experiment_name(session))
         if row.finished:
             if not self._run_gone(sid):
-                result.sent += mlflow_log.send_profiles(self.client, Path(session["root"]), sid, row.run_id, self.uri)
+                result.sent += mlflow_log.send_profiles(self.client, self.book.home, sid, row.run_id, self.uri)
                 result.complete = True
                 return result
             self.book.forget_run(sid, self.uri)  # complete in a store that has since lost it
@@ -108,7 +108,7 @@ class Pusher:
         if not row.provenance_sent:
             self._send_provenance(sid, row.run_id, running)
         result.sent += self._send_rows(sid, row.run_id, row.marks, Path(session["root"]), wait_pending=running)
-        mlflow_log.send_profiles(self.client, Path(session["root"]), sid, row.run_id, self.uri)  # monitor/
+        mlflow_log.send_profiles(self.client, self.book.home, sid, row.run_id, self.uri)  # monitor/
         mlflow_model.log_written_models(self.client, self.book, self.uri, session, row.experiment_id, row.run_id)
         self._send_notebook(session, row)
         status = mlflow_batch.run_status(session["state"])
@@ -169,7 +169,7 @@ class Pusher:
                 self.book.update(sid, self.uri, **mark_columns(row_marks))
             if unsent.files:
                 if batch.datasets:
-                    profiles = mlflow_log.dataset_profiles(root, sid)  # each dataset's profile, once made
+                    profiles = mlflow_log.dataset_profiles(self.book.home, sid)  # each dataset's profile, once made
                     self.client.log_inputs(run_id, datasets=[
                         DatasetInput(Dataset(d.name, d.digest, "local", d.source, profile=profiles.get(d.digest)),
                                      tags=[InputTag(MLFLOW_DATASET_CONTEXT, d.context)])
