@@ -12,6 +12,7 @@ import { DataFiles } from './DataFiles';
 import { ParamsMetrics } from './ParamsMetrics';
 import { Profiles } from './Profiles';
 import { Sessions } from './Sessions';
+import { Sweeps } from './Sweeps';
 import { Timeline } from './Timeline';
 import { Verdict } from './Verdict';
 
@@ -77,6 +78,7 @@ function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans:
       <Profiles notebook={notebook} trans={trans} />
       <ParamsMetrics notebook={notebook} trans={trans} />
       <Sessions notebook={notebook} trans={trans} />
+      <Sweeps notebook={notebook} trans={trans} />
       {!missing && <Actions notebook={notebook} trans={trans} />}
     </div>
   );
