@@ -26,6 +26,7 @@ export function Sweeps(props: { notebook: TrackedNotebook; trans: TranslationBun
   const [data, setData] = useState<ISweeps | null>(null);
   const [failed, setFailed] = useState<IProblem | null>(null);
   const [chosen, setChosen] = useState<string | null>(null);
+  const [asked, setAsked] = useState(0); // "Refresh": a sweep run from a terminal changes no session of this notebook
   const sessions = notebook.sessions.length;
   useEffect(() => {
     if (notebook.serverExtensionMissing) {
@@ -39,12 +40,16 @@ export function Sweeps(props: { notebook: TrackedNotebook; trans: TranslationBun
     return () => {
       current = false;
     };
-  }, [notebook.path, sessions]);
+  }, [notebook.path, sessions, asked]);
   const sweeps = data?.sweeps ?? [];
   const sweep = sweeps.find(s => s.sweep === chosen) ?? sweeps[0];
   return (
     <Section title={trans.__('Sweeps')} count={sweeps.length} className="jp-mlops-Sweeps">
       {failed && <Problem problem={failed} className="jp-mlops-warning" />}
+      <Button small className="jp-mlops-Sweeps-refresh" onClick={() => setAsked(n => n + 1)}
+        title={trans.__('Read the sweeps again (`jupyter mlops sweep` runs outside the lab)')}>
+        {trans.__('Refresh')}
+      </Button>
       {!sweep ? (
         <Empty>{trans.__('No sweep in this project yet: %1', "jupyter mlops sweep NOTEBOOK -S 'name=v1,v2'")}</Empty>
       ) : (
