@@ -13,7 +13,7 @@ from tornado.httpclient import HTTPClientError
 from jupyter_mlops.journal import Journal
 from tests.support.sweep import NOTEBOOK, copy_project, swept_project
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.e2e  # real DVC workers and kernels
 
 
 @pytest.fixture(scope="module")

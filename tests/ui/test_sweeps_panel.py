@@ -17,7 +17,7 @@ from tests.ui.lab import CHROMIUM, PANEL, open_notebook_and_panel, shot
 pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.ui,
-    pytest.mark.timeout(300),
+    pytest.mark.e2e,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: scripts/test.sh installs it"),
 ]
 
