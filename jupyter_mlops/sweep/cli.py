@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import yaml
 
 from jupyter_mlops import strict_json
-from jupyter_mlops.errors import BadInput, MlopsError, NotFound, Refused
+from jupyter_mlops.errors import BadInput, Conflict, MlopsError, NotFound, Refused
 from jupyter_mlops.export.stages import MODES
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import JOURNAL_DIR, find_root, journal_path
@@ -110,11 +110,15 @@ class SweepRecord:
         if not identity.is_sweep_id(sweep):
             raise BadInput(f"{sweep!r} is not a sweep id",
                            hint="sweep ids look like sweep-3fa91c (see `ls .mlops/sweeps`)")
+        path = cls.path(root, sweep)
         try:
-            return cls(**json.loads(cls.path(root, sweep).read_text(encoding="utf-8")))
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError as exc:
             raise NotFound(f"no sweep {sweep} in {root}",
                            hint=f"`ls {root / JOURNAL_DIR / SWEEPS_DIR}` lists them") from exc
+        except (ValueError, TypeError) as exc:  # not JSON, or not a record's fields
+            raise Conflict(f"{path} is not a sweep record: {exc}",
+                           hint="restore it, or delete it to forget that sweep (DVC keeps its experiments)") from exc
 
 
 def run_sweep(args: argparse.Namespace) -> int:

@@ -68,7 +68,8 @@ async def test_apply_brings_the_experiments_params_into_params_yaml(jp_fetch, pr
     assert yaml.safe_load((jp_root_dir / "params.yaml").read_text())["a"] == 3
 
 
-async def test_unknown_experiments_and_bad_paths_are_refused_with_a_4xx(jp_fetch, project):
+async def test_unknown_experiments_bad_paths_and_damaged_records_are_refused_with_a_4xx(jp_fetch, project,
+                                                                                       jp_root_dir):
     unknown = f"{project['sweep']}-9"
     code, answer = await refused(jp_fetch, "mlops", "sweeps", "apply", method="POST",
                                  body=json.dumps({"notebook": NOTEBOOK, "experiment": unknown}))
@@ -84,6 +85,9 @@ async def test_unknown_experiments_and_bad_paths_are_refused_with_a_4xx(jp_fetch
     code, answer = await refused(jp_fetch, "mlops", "sweeps", "apply", method="POST",
                                  body=json.dumps({"notebook": "missing.ipynb", "experiment": project["best"]}))
     assert code == 404
+    (jp_root_dir / ".mlops" / "sweeps" / "sweep-dddddd.json").write_text("{")
+    code, answer = await refused(jp_fetch, "mlops", "sweeps", params={"notebook": NOTEBOOK})
+    assert code == 409 and "sweep-dddddd.json is not a sweep record" in answer["message"] and answer["hint"]
 
 
 async def test_a_project_without_sweeps_has_an_empty_list(jp_fetch, jp_root_dir):
