@@ -1,8 +1,9 @@
 """REST endpoints under ``/mlops/``: thin Tornado handlers, one per endpoint, all behind Jupyter's auth.
 
-The work lives in :mod:`history` and :mod:`actions`; here requests are size-checked, their notebook path
-validated against the server root, and every error answered as JSON ``{"code", "message", "hint"}``:
-:func:`refusal` is the one place a domain error (``errors.MlopsError``) becomes an HTTP status.
+The work lives in :mod:`history`, :mod:`actions`, :mod:`profiles` and :mod:`sweeps`; here requests are
+size-checked, their notebook path validated against the server root, and every error answered as JSON
+``{"code", "message", "hint"}``: :func:`refusal` is the one place a domain error (``errors.MlopsError``)
+becomes an HTTP status.
 
 Bodies are streamed (``stream_request_body``) so the size check runs on the headers, before any of the
 body is read: Tornado otherwise buffers a whole body — up to the server's 512 MB limit — before
@@ -23,7 +24,7 @@ from tornado.ioloop import IOLoop
 
 from jupyter_mlops import __version__, strict_json
 from jupyter_mlops.errors import MlopsError
-from jupyter_mlops.server import actions, history, profiles
+from jupyter_mlops.server import actions, history, profiles, sweeps
 from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
 
 NAMESPACE = "mlops"
@@ -164,6 +165,26 @@ class ProfilesHandler(MlopsHandler):
         await self.respond(lambda: profiles.profiles(ref))
 
 
+class SweepsHandler(MlopsHandler):
+    """``GET /mlops/sweeps?notebook=PATH``: the project's sweeps, newest first, each its table
+    (``server/sweeps.py``)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.notebook()
+        await self.respond(lambda: sweeps.sweeps(ref))
+
+
+class SweepApplyHandler(MlopsHandler):
+    """``POST /mlops/sweeps/apply {notebook, experiment}``: ``dvc exp apply`` of one sweep experiment."""
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        body = self.body()
+        ref = self.existing_notebook(body.get("notebook"))
+        await self.respond(lambda: sweeps.apply(ref, body.get("experiment")))
+
+
 class ExportHandler(MlopsHandler):
     """``POST /mlops/export {notebook, stages?, force?, dry_run?, allow_dirty?}``: dvc.yaml, params.yaml."""
 
@@ -227,6 +248,8 @@ def setup_handlers(web_app: Any) -> None:
         (r"sessions/([^/]+)", SessionHandler),
         ("compare", CompareHandler),
         ("profiles", ProfilesHandler),
+        ("sweeps", SweepsHandler),
+        ("sweeps/apply", SweepApplyHandler),
         ("export", ExportHandler),
         ("verify", VerifyHandler),
         ("models", ModelsHandler),

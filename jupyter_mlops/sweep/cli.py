@@ -23,7 +23,7 @@ from typing import Any, TextIO
 import yaml
 
 from jupyter_mlops import strict_json
-from jupyter_mlops.errors import BadInput, MlopsError, NotFound, Refused
+from jupyter_mlops.errors import BadInput, Conflict, MlopsError, NotFound, Refused
 from jupyter_mlops.export.stages import MODES
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import JOURNAL_DIR, find_root, journal_path
@@ -98,15 +98,27 @@ class SweepRecord:
         path.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
 
     @classmethod
+    def all(cls, root: Path) -> list[SweepRecord]:
+        """Every sweep of the project, newest first (the panel's list; a file not named by a sweep id is
+        someone else's and skipped)."""
+        folder = root / JOURNAL_DIR / SWEEPS_DIR
+        found = [cls.load(root, f.stem) for f in sorted(folder.glob("*.json")) if identity.is_sweep_id(f.stem)]
+        return sorted(found, key=lambda r: r.created_at, reverse=True)
+
+    @classmethod
     def load(cls, root: Path, sweep: str) -> SweepRecord:
         if not identity.is_sweep_id(sweep):
             raise BadInput(f"{sweep!r} is not a sweep id",
                            hint="sweep ids look like sweep-3fa91c (see `ls .mlops/sweeps`)")
+        path = cls.path(root, sweep)
         try:
-            return cls(**json.loads(cls.path(root, sweep).read_text(encoding="utf-8")))
+            return cls(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError as exc:
             raise NotFound(f"no sweep {sweep} in {root}",
                            hint=f"`ls {root / JOURNAL_DIR / SWEEPS_DIR}` lists them") from exc
+        except (ValueError, TypeError) as exc:  # not JSON, or not a record's fields
+            raise Conflict(f"{path} is not a sweep record: {exc}",
+                           hint="restore it, or delete it to forget that sweep (DVC keeps its experiments)") from exc
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -224,12 +236,20 @@ def follow(root: Path, record: SweepRecord, out: TextIO, *, patience: float) -> 
         time.sleep(POLL_S)
 
 
-def _table(root: Path, record: SweepRecord, args: argparse.Namespace) -> results.SweepTable:
+def sweep_table(root: Path, record: SweepRecord, *, metric: str | None = None, minimize: bool | None = None,
+                experiments: dict[str, queue.Experiment] | None = None) -> results.SweepTable:
+    """The sweep's table as ``--show`` prints it (and the lab's panel shows it). ``experiments``: DVC's
+    answer for the record's baseline when the caller already has it (one ``dvc exp show`` per baseline)."""
     sessions, declared = _sessions(root, record.sweep)
-    experiments = queue.experiments(root, record.baseline)
-    metric = args.sort or next((m for m in declared if any(m in e.metrics for e in experiments.values())), None)
+    if experiments is None:
+        experiments = queue.experiments(root, record.baseline)
+    metric = metric or next((m for m in declared if any(m in e.metrics for e in experiments.values())), None)
     return results.build_table(record.sweep, list(record.experiments), experiments, record.params, sessions,
-                               metric=metric, minimize=args.minimize)
+                               metric=metric, minimize=minimize)
+
+
+def _table(root: Path, record: SweepRecord, args: argparse.Namespace) -> results.SweepTable:
+    return sweep_table(root, record, metric=args.sort, minimize=args.minimize)
 
 
 def _sessions(root: Path, sweep: str) -> tuple[dict[str, str], list[str]]:
@@ -267,12 +287,18 @@ def _show(args: argparse.Namespace) -> int:
     return 1 if table.failed else 0
 
 
+def apply_experiment(root: Path, experiment: str) -> dict[str, Any]:
+    """``dvc exp apply``: the experiment's params and outputs into the workspace; the params of
+    ``params.yaml`` that changed (name → new value), for the CLI's line and the panel's."""
+    before = _read(root / "params.yaml")
+    queue.apply(root, experiment)
+    after = _read(root / "params.yaml")
+    return {k: v for k, v in after.items() if before.get(k) != v}
+
+
 def _apply(args: argparse.Namespace) -> int:
     root = find_root(Path(args.notebook).resolve().parent if args.notebook else Path.cwd())
-    before = _read(root / "params.yaml")
-    queue.apply(root, args.apply)
-    after = _read(root / "params.yaml")
-    changed = {k: v for k, v in after.items() if before.get(k) != v}
+    changed = apply_experiment(root, args.apply)
     what = ", ".join(f"{k}={v}" for k, v in changed.items()) or "no param changed"
     print(f"applied {args.apply}: {what} (params.yaml; its outputs too)")
     print("next: git diff, then commit, or `dvc repro` to re-run it in the workspace")

@@ -7,6 +7,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import {
+  IApplyResult,
   ICompare,
   IExportResult,
   IJob,
@@ -14,7 +15,8 @@ import {
   IModelList,
   IRegistered,
   ISessionDetail,
-  ISessionList
+  ISessionList,
+  ISweeps
 } from './tokens';
 
 /** Why a request failed: the server refused it (its message says why), or there was no such server. */
@@ -75,6 +77,9 @@ export const api = {
   compare: (notebook: string, a: string, b: string) =>
     requestAPI<ICompare>('compare', {}, { notebook, a, b }),
   profiles: (notebook: string) => requestAPI<IProfiles>('profiles', {}, { notebook }),
+  sweeps: (notebook: string) => requestAPI<ISweeps>('sweeps', {}, { notebook }),
+  applySweep: (notebook: string, experiment: string) =>
+    post<IApplyResult>('sweeps/apply', { notebook, experiment }),
   exportDvc: (notebook: string) => post<IExportResult>('export', { notebook }),
   verify: (notebook: string) => post<IJob>('verify', { notebook }),
   job: (id: string) => requestAPI<IJob>(`jobs/${encodeURIComponent(id)}`),

@@ -296,3 +296,43 @@ export interface IProfiles {
   previous: string | null;
   inputs: IProfiledInput[];
 }
+
+/** `GET /mlops/sweeps`: one experiment of a sweep, a row of its table (`sweep/results.py`, `server/sweeps.py`). */
+export interface ISweepRow {
+  experiment: string;
+  state: 'queued' | 'running' | 'success' | 'failed';
+  params: Record<string, unknown>;
+  metrics: Record<string, number>;
+  session: string | null;
+  best: boolean;
+  log: string | null;
+  /** Its tracked session's summary (cells, verdict, every param and metric); null while it has none. */
+  details: ISessionSummary | null;
+}
+
+/** One sweep: the table `jupyter mlops sweep --show ID --json` prints, and what was asked. */
+export interface ISweep {
+  sweep: string;
+  notebook: string;
+  created_at: number;
+  jobs: number;
+  metric: string | null;
+  order: 'ascending' | 'descending';
+  params: string[];
+  metrics: string[];
+  best: string | null;
+  rows: ISweepRow[];
+}
+
+export interface ISweeps {
+  notebook: string;
+  /** The project's sweeps, newest first. */
+  sweeps: ISweep[];
+}
+
+/** `POST /mlops/sweeps/apply`: the params of params.yaml that changed (name → new value). */
+export interface IApplyResult {
+  experiment: string;
+  changed: Record<string, unknown>;
+  params: Record<string, string>;
+}

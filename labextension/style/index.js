@@ -1,2 +1,3 @@
 import './base.css';
 import './profiles.css';
+import './sweeps.css';

@@ -57,3 +57,18 @@ def test_runs_sweep_lists_only_that_sweeps_sessions(repo, capsys):
     assert "session s1" in out and "s2" not in out and "s3" not in out
     assert main(["runs", "--root", str(repo), "--sweep", "sweep-ffffff"]) == 0
     assert "no tracked sessions of sweep-ffffff" in capsys.readouterr().out
+
+
+def test_the_projects_sweep_records_are_listed_newest_first_and_a_damaged_one_is_named(repo):
+    from jupyter_mlops.errors import Conflict
+    from jupyter_mlops.sweep.cli import SweepRecord
+
+    assert SweepRecord.all(repo) == []
+    for sweep, created in (("sweep-aaaaaa", 10.0), ("sweep-bbbbbb", 30.0), ("sweep-cccccc", 20.0)):
+        SweepRecord(sweep, "churn.ipynb", "0" * 40, ["max_depth"], {f"{sweep}-1": {"max_depth": "2"}}, 1,
+                    created).save(repo)
+    (repo / ".mlops" / "sweeps" / "notes.json").write_text("{}")  # not named by a sweep id: not ours
+    assert [r.sweep for r in SweepRecord.all(repo)] == ["sweep-bbbbbb", "sweep-cccccc", "sweep-aaaaaa"]
+    (repo / ".mlops" / "sweeps" / "sweep-dddddd.json").write_text('{"sweep": "sweep-dddddd"')
+    with pytest.raises(Conflict, match=r"sweep-dddddd\.json is not a sweep record"):
+        SweepRecord.all(repo)

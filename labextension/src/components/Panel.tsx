@@ -13,6 +13,7 @@ import { Models } from './Models';
 import { ParamsMetrics } from './ParamsMetrics';
 import { Profiles } from './Profiles';
 import { Sessions } from './Sessions';
+import { Sweeps } from './Sweeps';
 import { Timeline } from './Timeline';
 import { Verdict } from './Verdict';
 
@@ -79,6 +80,7 @@ function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans:
       <ParamsMetrics notebook={notebook} trans={trans} />
       <Models notebook={notebook} trans={trans} />
       <Sessions notebook={notebook} trans={trans} />
+      <Sweeps notebook={notebook} trans={trans} />
       {!missing && <Actions notebook={notebook} trans={trans} />}
     </div>
   );
