@@ -33,7 +33,8 @@ export function Profiles(props: { notebook: TrackedNotebook; trans: TranslationB
   const inputs = profiles?.inputs ?? [];
   return (
     <Section title={trans.__('Data profiles')} count={inputs.length} className="jp-mlops-Profiles">
-      {failed && <div className="jp-mlops-warning">{failed}</div>}
+      {/* the panel itself says when the server extension is missing: not once more per section */}
+      {failed && !notebook.serverExtensionMissing && <div className="jp-mlops-warning">{failed}</div>}
       {inputs.length === 0 ? (
         <Empty>{trans.__('No CSV or parquet input profiled yet.')}</Empty>
       ) : (

@@ -45,7 +45,8 @@ export function Sweeps(props: { notebook: TrackedNotebook; trans: TranslationBun
   const sweep = sweeps.find(s => s.sweep === chosen) ?? sweeps[0];
   return (
     <Section title={trans.__('Sweeps')} count={sweeps.length} className="jp-mlops-Sweeps">
-      {failed && <Problem problem={failed} className="jp-mlops-warning" />}
+      {/* the panel itself says when the server extension is missing: not once more per section */}
+      {failed && !notebook.serverExtensionMissing && <Problem problem={failed} className="jp-mlops-warning" />}
       <Button small className="jp-mlops-Sweeps-refresh" onClick={() => setAsked(n => n + 1)}
         title={trans.__('Read the sweeps again (`jupyter mlops sweep` runs outside the lab)')}>
         {trans.__('Refresh')}
