@@ -6,7 +6,6 @@ One tracked papermill run per module (the slow part) is copied into each test's 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,29 +17,10 @@ import pytest
 import yaml
 
 from jupyter_mlops.journal import Journal
+from tests.support.repo import mlops, run, tracked_example
 from tests.support.wait import followers_done, wait_for
 
 pytestmark = pytest.mark.e2e
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-BIN = str(Path(sys.executable).parent)
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
-ENV.pop("JPY_SESSION_NAME", None)
-ENV.pop("JUPYTER_MLOPS_METRICS_FILE", None)
-
-
-def run(repo: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(argv, cwd=repo, env=ENV, capture_output=True, text=True, timeout=600)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def mlops(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(repo, sys.executable, "-m", "jupyter_mlops.cli", *args, check=check)
-
-
 def timed(repo: Path, *argv: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.perf_counter()
     done = run(repo, *argv)
@@ -56,16 +36,7 @@ def commit(repo: Path) -> None:
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory) -> Path:
     """The example in a git + DVC repository, run once with papermill: its own %mlops_track tracks it."""
-    repo = tmp_path_factory.mktemp("tracked")
-    run(repo, "git", "init", "-q")
-    run(repo, "dvc", "init", "-q")
-    shutil.copy(EXAMPLES / "churn.ipynb", repo / "churn.ipynb")
-    shutil.copytree(EXAMPLES / "data", repo / "data")
-    executed = tmp_path_factory.mktemp("executed") / "churn.ipynb"
-    run(repo, sys.executable, "-m", "papermill", "churn.ipynb", str(executed), "--cwd", str(repo), "-k", "python3")
-    # The tests copy this folder: not while the MLflow follower still writes its store and the journal.
-    wait_for(lambda: followers_done(repo), timeout=120, what="the MLflow follower's last pass")
-    return repo
+    return tracked_example(tmp_path_factory.mktemp("tracked"), tmp_path_factory.mktemp("executed") / "churn.ipynb")
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,44 +19,15 @@ import yaml
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.sweep import cli as sweep_cli
 from jupyter_mlops.sweep import identity, queue
+from tests.support.repo import mlops, run, tracked_example
 from tests.support.wait import followers_done, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-BIN = str(Path(sys.executable).parent)
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
-for inherited in ("JPY_SESSION_NAME", "JUPYTER_MLOPS_METRICS_FILE", "DVC_ROOT", "DVC_EXP_NAME"):
-    ENV.pop(inherited, None)
-
-
-def run(repo: Path, *argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(argv, cwd=repo, env=ENV, capture_output=True, text=True, timeout=900)
-    if check and done.returncode != 0:
-        raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
-
-
-def mlops(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(repo, sys.executable, "-m", "jupyter_mlops.cli", *args, check=check)
-
-
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory) -> Path:
     """The example in a committed git + DVC repository, run once with papermill (its %mlops_track)."""
-    repo = tmp_path_factory.mktemp("tracked")
-    run(repo, "git", "init", "-q")
-    run(repo, "dvc", "init", "-q")
-    shutil.copy(EXAMPLES / "churn.ipynb", repo / "churn.ipynb")
-    shutil.copytree(EXAMPLES / "data", repo / "data")
-    (repo / ".gitignore").write_text(".mlops/\nmlflow.db\nmlruns/\nmodel.joblib\n")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "the notebook")
-    executed = tmp_path_factory.mktemp("executed") / "churn.ipynb"
-    run(repo, sys.executable, "-m", "papermill", "churn.ipynb", str(executed), "--cwd", str(repo), "-k", "python3")
-    wait_for(lambda: followers_done(repo), timeout=120, what="the MLflow follower's last pass")
-    return repo
+    return tracked_example(tmp_path_factory.mktemp("tracked"), tmp_path_factory.mktemp("executed") / "churn.ipynb",
+                           commit_ignoring=".mlops/\nmlflow.db\nmlruns/\nmodel.joblib\n")
 
 
 @pytest.fixture

@@ -8,29 +8,16 @@ Its score is ``b - (a - 3) ** 2``: a=3 wins, so the best row is known without tr
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-BIN = str(Path(sys.executable).parent)
-ENV = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
-       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com"}
-for inherited in ("JPY_SESSION_NAME", "JUPYTER_MLOPS_METRICS_FILE", "DVC_ROOT", "DVC_EXP_NAME"):
-    ENV.pop(inherited, None)
+from tests.support.repo import run
+
 NOTEBOOK = "tiny.ipynb"
-
-
-def run(repo: Path, *argv: str) -> subprocess.CompletedProcess:
-    done = subprocess.run(argv, cwd=repo, env=ENV, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        raise AssertionError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
 
 
 def tiny_notebook() -> nbformat.NotebookNode:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from jupyter_mlops.sinks import follower
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -23,12 +23,4 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "c
 
 def followers_done(root: Path) -> bool:
     """No MLflow follower holds its lock for this project: its last pass (store creation included) is over."""
-    for lock in (root / ".mlops" / "mlflow").glob("follower-*.lock"):
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-    return True
+    return not follower.DAEMON.running(root)
