@@ -8,24 +8,34 @@ up), and of processes started together the loser of the race exits at once. Befo
 releases the lock and looks for work once more, so a kernel that found the lock held a moment earlier is
 never left without one. They run niced, in their own session, with their output in ``<name>.log``.
 
+What they read of the project must not look like a cell's read: a kernel's file watcher (inotify, which
+names no process) would otherwise count the profiler reading ``data/x.parquet`` during a later cell as
+that cell's input. :meth:`ProjectDaemon.unwatched` reads a file through a hard link in the daemon's own
+folder under ``.mlops/``, which no watcher watches: inotify reports an access to the directory of the
+name used, and the data's directory never sees one.
+
 Standard library only: the kernel imports this module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
+import itertools
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_mlops.project import JOURNAL_DIR
+
+_links = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -106,3 +116,25 @@ class ProjectDaemon:
 
     def log(self, message: str) -> None:
         print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {self.name} {os.getpid()}: {message}", flush=True)
+
+    @contextlib.contextmanager
+    def unwatched(self, root: Path, path: Path) -> Iterator[Path]:
+        """``path`` under another name, with the same basename, in this daemon's folder, for as long as it is
+        read; ``path`` itself where no hard link can be made (a folder, another file system)."""
+        folder = self.state_dir(root) / f"reading-{os.getpid()}-{next(_links)}"
+        try:
+            folder.mkdir(parents=True)
+            link = folder / path.name
+            os.link(path, link)
+        except OSError:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+            yield path
+            return
+        try:
+            yield link
+        finally:
+            with contextlib.suppress(OSError):
+                link.unlink()
+                folder.rmdir()
+

@@ -28,7 +28,7 @@ from pathlib import Path
 from jupyter_mlops.daemon import ProjectDaemon
 from jupyter_mlops.journal import Journal, JournalError, pid_alive
 from jupyter_mlops.monitor import TABULAR_SUFFIXES
-from jupyter_mlops.project import journal_path
+from jupyter_mlops.project import journal_home, journal_path
 
 STATE_DIR = "profiles"
 POLL_S = 0.2
@@ -54,15 +54,16 @@ def profile_pending(journal: Journal, *, log: Callable[[str], None] = print) -> 
     work: dict[str, list[dict]] = {}
     for row in journal.unprofiled_reads(TABULAR_SUFFIXES):
         work.setdefault(row["md5"], []).append(row)
-    made = 0
+    made, home = 0, journal_home(journal.path)
     for md5, reads in work.items():
-        path = _still_there(md5, reads)
+        path = _still_there(md5, reads, home)
         if path is None:
             journal.note_unprofiled([r["id"] for r in reads], CHANGED)
             log(f"{reads[0]['path']} ({md5}): {CHANGED}")
             continue
         try:
-            profile = profile_file(path)
+            with DAEMON.unwatched(home, path) as readable:  # not a read of the cell running now
+                profile = profile_file(readable)
         except NotTabular as exc:
             journal.save_profile(md5, None, str(exc))
             log(f"{reads[0]['path']} ({md5}): not profiled: {exc}")
@@ -71,7 +72,7 @@ def profile_pending(journal: Journal, *, log: Callable[[str], None] = print) -> 
             journal.save_profile(md5, None, f"cannot profile it: {type(exc).__name__}: {exc}"[:500])
             log(f"{reads[0]['path']} ({md5}): {type(exc).__name__}: {exc}")
             continue
-        if _still_there(md5, reads) != path:  # rewritten while it was read: the sample may mix two contents
+        if _still_there(md5, reads, home) != path:  # rewritten while it was read: the sample may mix two contents
             continue  # the next pass decides (a note if it stays changed)
         journal.save_profile(md5, profile)
         made += 1
@@ -80,7 +81,7 @@ def profile_pending(journal: Journal, *, log: Callable[[str], None] = print) -> 
     return made
 
 
-def _still_there(md5: str, reads: list[dict]) -> Path | None:
+def _still_there(md5: str, reads: list[dict], home: Path) -> Path | None:
     """A path holding the content ``md5`` now: stat-identical to a read's record, else re-hashed."""
     from jupyter_mlops.hashing import md5_file
 
@@ -97,8 +98,9 @@ def _still_there(md5: str, reads: list[dict]) -> Path | None:
             candidates.append(path)
     for path in dict.fromkeys(candidates):
         try:
-            if md5_file(path) == md5:
-                return path
+            with DAEMON.unwatched(home, path) as readable:
+                if md5_file(readable) == md5:
+                    return path
         except OSError:
             continue
     return None

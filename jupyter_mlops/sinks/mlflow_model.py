@@ -114,7 +114,7 @@ def log_written_models(client: MlflowClient, book: Bookkeeping, uri: str, sessio
                 continue  # rewritten meanwhile: its newer row comes with a later pass
             record = _record(written, None, None, "rewritten or removed after the session wrote it: not logged")
         else:
-            record = _log_one(client, root, written, _context(book, session, detail, experiment_id, run_id,
+            record = _log_one(client, root, book.home, written, _context(book, session, detail, experiment_id, run_id,
                                                               written))
         book.save_logged_model(sid, uri, record)
         client.set_tag(run_id, mlflow_batch.mlflow_key(MODEL_TAG_PREFIX + written.path), describe(record))
@@ -164,7 +164,7 @@ def _context(book: Bookkeeping, session: Any, detail: dict, experiment_id: str, 
                    git.dirty if git else None, runs[-1]["reproducible"] if runs else None, inputs, params)
 
 
-def _log_one(client: MlflowClient, root: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
+def _log_one(client: MlflowClient, root: Path, home: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
     path = root / written.path
     suffix = path.suffix.lower()
     if suffix in ARTIFACT_ONLY and not path.is_dir():
@@ -173,7 +173,7 @@ def _log_one(client: MlflowClient, root: Path, written: WrittenFile, ctx: Contex
                                               f"model object: save it with mlflow.{flavor}.save_model(model, 'DIR')")
     if path.is_dir():
         return _log_mlflow_dir(client, root, written, ctx)
-    return _log_pickle(client, root, written, ctx)
+    return _log_pickle(client, root, home, written, ctx)
 
 
 def _log_mlflow_dir(client: MlflowClient, root: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
@@ -192,11 +192,14 @@ def _log_mlflow_dir(client: MlflowClient, root: Path, written: WrittenFile, ctx:
     return _create(client, written, ctx, flavor, note, upload, signature_how=how)
 
 
-def _log_pickle(client: MlflowClient, root: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
+def _log_pickle(client: MlflowClient, root: Path, home: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
     try:
         import joblib
 
-        obj = joblib.load(root / written.path)  # the user's own pickle, in the mirror's process only
+        from jupyter_mlops.sinks.follower import DAEMON
+
+        with DAEMON.unwatched(home, root / written.path) as readable:  # not a read of the cell running now
+            obj = joblib.load(readable)  # the user's own pickle, in the mirror's process only
     except Exception as exc:
         return _record(written, None, None, f"cannot be loaded here ({_one_line(exc)})")
     if not _is_sklearn_estimator(obj):

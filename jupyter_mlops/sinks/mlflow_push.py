@@ -25,9 +25,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor import mlflow_log
-from jupyter_mlops.sinks import mlflow_batch, mlflow_model, tracking_uri
+from jupyter_mlops.sinks import follower, mlflow_batch, mlflow_model, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
-from jupyter_mlops.sinks.follower import state_dir
 from jupyter_mlops.sweep import identity
 
 
@@ -187,7 +186,8 @@ class Pusher:
         for out in outputs:
             path = root / out.path
             if out.small and _unchanged(path, out):
-                self.client.log_artifact(run_id, str(path), out.artifact_dir())
+                with follower.DAEMON.unwatched(self.book.home, path) as readable:  # not the running cell's read
+                    self.client.log_artifact(run_id, str(readable), out.artifact_dir())
             else:
                 references.append(RunTag(*out.reference_tag()))
         if references:
@@ -251,7 +251,7 @@ def _create_sqlite_store(db: Path) -> None:
 
 def _temporaries_dir(db: Path) -> Path:
     """Where a store is made before it is linked into place: on the store's own filesystem, out of sight."""
-    ours = state_dir(db.parent)
+    ours = follower.state_dir(db.parent)
     return ours if ours.is_dir() else db.parent
 
 

@@ -20,7 +20,7 @@ import yaml
 from kfp import local
 
 from jupyter_mlops.journal import Journal
-from tests.e2e.test_export_dvc import EXAMPLES, mlops, run
+from tests.support.repo import EXAMPLES, mlops, run
 from tests.support.wait import followers_done, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kernel import Kernel
-from tests.support.wait import wait_for
+from tests.support.wait import followers_done, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kernel]
 
@@ -161,6 +161,8 @@ def test_mirrored_over_http_then_an_outage_costs_one_warning_and_the_next_cell_c
         kernel.cell("%mlops_track --off", "off")
     finally:
         kernel.shutdown()
+    # The follower ends the run in its last pass, after the kernel (and after the profile of data.csv).
+    wait_for(lambda: followers_done(project), timeout=120, what="the MLflow follower's last pass")
     run = run_of(server, "outage")
     assert run.info.status == "FINISHED"
     assert run.data.params == {"lr": "0.1", **{f"p{i}": str(i) for i in range(3, 7)}}

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops.hashing import dir_digest
+from jupyter_mlops.monitor import profiler
 from tests.support.kernel import Kernel
 from tests.support.records import files_of
 
@@ -174,6 +175,31 @@ def test_no_false_records(watched, tmp_path_factory):
                        the_file_browser_listing_data, "reads-two")
     assert files_of(project, "reads-two") == {("data/in.csv", "read"): md5(project / "data/in.csv"),
                                               ("data/second.csv", "read"): md5(project / "data/second.csv")}
+
+
+def test_a_background_process_reading_data_during_a_cell_does_not_make_it_the_cells_read(watched, tmp_path_factory):
+    """The profiler and the MLflow follower read project data while later cells run (a Run All, papermill).
+    inotify names no process, and this cell can name the file (its namespace holds the path), so a read
+    under the data's own name would be taken for the cell's: the daemons read through ``unwatched``."""
+    kernel, project = watched
+    kernel.cell("path = 'data/in.csv'", "names-it")
+    gate = tmp_path_factory.mktemp("gate") / "fifo"
+    os.mkfifo(gate)
+    data = project / "data" / "in.csv"
+    content = data.read_bytes()
+
+    def the_profiler_reading() -> None:
+        with profiler.DAEMON.unwatched(project, data) as readable:
+            assert readable != data and readable.read_bytes() == content
+
+    def a_read_under_its_own_name() -> None:
+        data.read_bytes()
+
+    while_a_cell_waits(kernel, gate, "", the_profiler_reading, "profiler-reads")
+    assert files_of(project, "profiler-reads") == {}
+    assert not list(profiler.DAEMON.state_dir(project).glob("reading-*"))  # the link is gone with the read
+    while_a_cell_waits(kernel, gate, "", a_read_under_its_own_name, "direct-read")
+    assert ("data/in.csv", "read") in files_of(project, "direct-read")
 
 
 def while_a_cell_waits(kernel: Kernel, gate: Path, prefix: str, action, cell_id: str) -> None:
