@@ -82,14 +82,17 @@ class MlflowServer:
         return MlflowClient(self.uri)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[MlflowServer]:
+def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` on 127.0.0.1 for a test module (``server = pytest.fixture(scope="module")(…)``)."""
     s = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
     s.start()
     try:
         yield s
     finally:
         s.stop()
+
+
+server = pytest.fixture(scope="module", name="server")(mlflow_server)
 
 
 @pytest.fixture

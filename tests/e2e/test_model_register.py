@@ -12,12 +12,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_mlflow_server import MlflowServer
+from tests.e2e.test_mlflow_server import mlflow_server
 from tests.support.kernel import Kernel
 from tests.support.wait import followers_done, wait_for
 
@@ -95,14 +94,7 @@ def test_an_unverified_session_is_refused_until_allow_unverified_which_the_versi
     assert version.tags["mlops.reproducible"] == "true" and version.tags["mlops.notebook"] == "nb.ipynb"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[MlflowServer]:
-    s = MlflowServer(tmp_path_factory.mktemp("mlflow-server"))
-    s.start()
-    try:
-        yield s
-    finally:
-        s.stop()
+server = pytest.fixture(scope="module", name="server")(mlflow_server)
 
 
 def test_over_a_real_server_the_follower_logs_the_model_and_register_makes_its_version(project, server):
