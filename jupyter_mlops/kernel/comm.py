@@ -63,7 +63,6 @@ class Bridge:
         self._comms: list[Any] = []
         self._comm_manager = comm_manager
         comm_manager.register_target(TARGET, self._on_frontend_open)
-        session.listeners.append(self.on_cell_run)
         session.shell.events.register("post_run_cell", self._check_still_tracking)
         _announce(session.shell)
 
@@ -76,8 +75,7 @@ class Bridge:
         for comm in list(self._comms):
             comm.close()
         self._comms.clear()
-        if self.on_cell_run in self.session.listeners:
-            self.session.listeners.remove(self.on_cell_run)
+        self._listen()
         try:
             self.session.shell.events.unregister("post_run_cell", self._check_still_tracking)
         except ValueError:
@@ -95,8 +93,23 @@ class Bridge:
 
     def _adopt(self, comm: Any) -> None:
         self._comms.append(comm)
+        self._listen()
         comm.on_msg(self._on_msg)
-        comm.on_close(lambda msg, comm=comm: self._comms.remove(comm) if comm in self._comms else None)
+        comm.on_close(lambda msg, comm=comm: self._forget(comm))
+
+    def _forget(self, comm: Any) -> None:
+        if comm in self._comms:
+            self._comms.remove(comm)
+        self._listen()
+
+    def _listen(self) -> None:
+        """Hear the session's cell runs only while a comm is open: a cell with no panel to tell builds no
+        snapshot (headless runs, a closed lab tab)."""
+        listening = self.on_cell_run in self.session.listeners
+        if self._comms and not listening:
+            self.session.listeners.append(self.on_cell_run)
+        elif not self._comms and listening:
+            self.session.listeners.remove(self.on_cell_run)
 
     def _send(self, message: dict[str, Any]) -> None:
         for comm in list(self._comms):

@@ -138,3 +138,18 @@ def test_a_malformed_order_is_ignored_with_one_warning(kernel):
     comm_id = start_tracking(kernel)
     send(kernel, "comm_msg", {"comm_id": comm_id, "data": {"type": "order", "cells": [{"id": 3}]}})
     assert kernel.eval("__import__('jupyter_mlops.kernel.magic', fromlist=['x']).current().live_order") is None
+
+
+def test_a_cell_with_no_comm_open_builds_no_event_and_a_comm_opened_again_gets_them(kernel):
+    listening = ("any(type(getattr(f, '__self__', None)).__name__ == 'Bridge' for f in "
+                 "__import__('jupyter_mlops.kernel.magic', fromlist=['x']).current().listeners)")
+    # Given tracking with the frontend's comm open: the panel hears every cell
+    comm_id = start_tracking(kernel)
+    assert kernel.eval(listening) is True
+    # When the frontend closes it (the tab closed), cells run with no listener and send nothing
+    send(kernel, "comm_close", {"comm_id": comm_id, "data": {}})
+    assert kernel.eval(listening) is False
+    assert execute(kernel, "q = 1", "Q") == []
+    # Then a comm opened later gets its hello and the next cells' events again
+    assert [m["data"]["type"] for m in open_comm(kernel, "again")] == ["hello"]
+    assert [m["data"]["type"] for m in execute(kernel, "q = 2", "Q")] == ["cell_run"]
