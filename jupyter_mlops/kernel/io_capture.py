@@ -135,8 +135,10 @@ _capture: FileCapture | None = None
 
 
 def _audit(event: str, args: tuple) -> None:
+    if event not in _EVENTS:  # first: most events (compile, exec, sys._getframe…) are none of ours
+        return
     capture = _capture
-    if capture is None or not capture.active or event not in _EVENTS:
+    if capture is None or not capture.active:
         return
     try:
         capture.on_event(event, args)

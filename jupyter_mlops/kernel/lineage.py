@@ -103,6 +103,8 @@ class CellFiles:
                 if _stamp(path) != before and os.path.lexists(path):
                     writes.add(path)
             self._before = {}
+        if not (reads or writes):  # an idle cell: nothing to fold into folders, no getcwd
+            return reads, writes
         return _datasets(reads, writes, listed, created, self.root, os.getcwd())
 
     def close(self) -> None:
