@@ -53,6 +53,9 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: _PROFILES_SCHEMA,
 }
 
+# The journal is append-only (no row of these tables is ever deleted), so a plain INTEGER PRIMARY KEY
+# never reuses an id and readers may page by id. AUTOINCREMENT would promise the same at the price of a
+# third page written per cell (its sqlite_sequence row): journals created before keep it, harmlessly.
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -70,7 +73,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     options TEXT NOT NULL             -- JSON of the %mlops_track options
 );
 CREATE TABLE IF NOT EXISTS cell_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL REFERENCES sessions(id),
     seq INTEGER NOT NULL,
     cell_id TEXT NOT NULL,
@@ -87,7 +90,7 @@ CREATE TABLE IF NOT EXISTS cell_runs (
 );
 CREATE INDEX IF NOT EXISTS cell_runs_session ON cell_runs(session_id, seq);
 CREATE TABLE IF NOT EXISTS file_accesses (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL REFERENCES sessions(id),
     cell_run_id INTEGER REFERENCES cell_runs(id),
     path TEXT NOT NULL,               -- relative to the project root, POSIX separators
@@ -101,7 +104,7 @@ CREATE TABLE IF NOT EXISTS file_accesses (
 );
 CREATE INDEX IF NOT EXISTS file_accesses_session ON file_accesses(session_id);
 CREATE TABLE IF NOT EXISTS params (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL REFERENCES sessions(id),
     cell_run_id INTEGER REFERENCES cell_runs(id),
     name TEXT NOT NULL,
@@ -109,7 +112,7 @@ CREATE TABLE IF NOT EXISTS params (
     source TEXT NOT NULL              -- parameters | watched | api
 );
 CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     session_id TEXT NOT NULL REFERENCES sessions(id),
     cell_run_id INTEGER REFERENCES cell_runs(id),
     name TEXT NOT NULL,
