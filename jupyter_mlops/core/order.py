@@ -20,6 +20,7 @@ their md5, names the runtime saw rebound), so a clean top-to-bottom run always m
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 import sys
@@ -117,7 +118,7 @@ class _Interner:
         return found
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Step:
     """One run of one cell, real or symbolic, and what it read."""
 
@@ -384,7 +385,7 @@ class _Sim:
             self._apply(step, name, change, versions, opkeys.get(name))
         for name in deletes:
             self.names.pop(name, None)
-        everything = tuple(sorted((k, i.version) for k, i in inputs.items()))
+        everything = tuple(sorted((k, i.version) for k, i in inputs.items())) if step.files_written else ()
         for path, md5 in step.files_written.items():
             symbolic = step.written_as[path] = self.intern(("fout", step.fingerprint, path, everything))
             if disk and md5:
@@ -447,7 +448,7 @@ class _Sim:
             if new is not current:
                 self.objs[oid] = new._replace(via=(*current.via, (name, step.seq))[-4:])
         else:
-            self._bind(name, new._replace(read=False, via=()))
+            self._bind(name, new._replace(read=False, via=()) if new.read or new.via else new)
 
     def _bind(self, name: str, obj: _Obj) -> None:
         self.next_oid += 1
@@ -468,13 +469,20 @@ def _as_observed(
     kept = {}
     for name, change in planned.items():
         if change.augmented:
-            change = replace(change, in_place=name not in rebound)
+            change = _augmented(change, in_place=name not in rebound)
         if not change.in_place and not name.startswith("<"):
             if name in rebound or (ok and not change.conditional):
                 kept[name] = change
         elif change.stmt <= reached:
             kept[name] = change
     return kept, deletes if ok else frozenset(), frozenset(rebound - kept.keys() - deletes)
+
+
+@functools.lru_cache(maxsize=4096)
+def _augmented(change: Change, *, in_place: bool) -> Change:
+    """``x += …`` as the runtime saw it: in place (a list) or a new binding (a number); cached, since
+    ``replace`` costs more than the rest of a cell's plan and the same few changes recur every run."""
+    return change if change.in_place == in_place else replace(change, in_place=in_place)
 
 
 # -- the notebook as it stands ----------------------------------------------------------------------
