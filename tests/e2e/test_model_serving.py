@@ -65,7 +65,10 @@ def registered(tmp_path_factory) -> Path:
 def served(registered: Path) -> Iterator[str]:
     """``mlflow models serve -m models:/churn@candidate --env-manager local`` on a free local port."""
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{registered / 'mlflow.db'}"}
+    # MLflow starts its server as `exec uvicorn` through bash: the interpreter's own bin must be on PATH,
+    # as it is in an activated environment.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{registered / 'mlflow.db'}",
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     with open(registered / "serve.log", "ab") as log:
         process = subprocess.Popen(
             [MLFLOW, "models", "serve", "-m", "models:/churn@candidate", "--env-manager", "local",
@@ -85,12 +88,21 @@ def served(registered: Path) -> Iterator[str]:
         wait_for(ready, timeout=180, what="mlflow models serve to answer /ping")
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)  # its own group: the uvicorn worker goes with it
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """Stop the server and its uvicorn worker (its own process group), if they are still there."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
         try:
             process.wait(timeout=20)
+            return
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            continue
 
 
 def client(root: Path):
