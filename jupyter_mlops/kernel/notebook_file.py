@@ -3,9 +3,10 @@
 The kernel is never told which notebook it runs, nor a cell's tags. The file gives both: JupyterLab sends
 each cell's id, and an id found in a notebook next to the kernel names that notebook. papermill and
 nbclient send no ids: papermill can say the input path (``--inject-input-path`` puts
-``PAPERMILL_INPUT_PATH`` in its injected cell, and the stages ``export`` writes do so); otherwise the code
-of the cells run, one after another, narrows the notebooks beside the kernel down to one (a copy such as
-``churn-v2.ipynb`` starts with the same cells, so one cell is not always enough).
+``PAPERMILL_INPUT_PATH`` in its injected cell, and the stages ``export`` writes do so); otherwise the
+notebooks beside the kernel holding the tracking cell are narrowed down by the command line of the program
+that runs one (papermill's names its input), then by the code of the cells run, one after another (a copy
+such as ``churn-v2.ipynb`` starts with the same cells, so one cell is not always enough).
 It is read (``core.notebook``, with ``json``) again whenever it is saved.
 """
 
@@ -97,22 +98,53 @@ def notebooks_with_cell(folder: Path, *, cell_id: str | None = None, code: str |
 def papermill_input(ns: Mapping[str, Any], cwd: Path) -> Path | None:
     """The notebook papermill was told to run, when it injected its path (``--inject-input-path``).
 
-    The path is as given to papermill, i.e. relative to papermill's working directory, which is not the
-    kernel's under ``--cwd`` (a DVC stage): papermill is the kernel's parent, so its directory is read
-    from ``/proc`` where there is one; the kernel's folder and its parents are tried after it.
+    The path is as given to papermill, i.e. relative to the folder papermill started in, which under
+    ``--cwd`` (a DVC stage) is neither the kernel's nor papermill's own by then: see ``_existing``.
     """
     told = ns.get(PAPERMILL_INPUT)
     if not isinstance(told, str) or not told.endswith(".ipynb"):
         return None
-    path = Path(told)
+    return next(iter(_existing(Path(told), os.getppid(), cwd)), None)
+
+
+def launcher_notebooks(cwd: Path, levels: int = 4) -> set[Path]:
+    """The notebooks named on the command line of the program that started this kernel: papermill,
+    ``jupyter nbconvert --execute``, ``jupyter execute`` (the kernel's parent, or a wrapper's parent up to
+    ``levels`` processes up); Linux only (``/proc``).
+
+    Copies that hold the same cells cannot be told apart by their code; the program running one of them
+    names it. A name is relative to where that program started, which is not where it is now under
+    papermill's ``--cwd`` (it changes directory): it is tried from there, then from the kernel's folder
+    and its parents, as the injected input path is. An empty set where no ancestor names an existing
+    notebook, or there is no ``/proc``.
+    """
+    pid = os.getppid()
+    for _ in range(levels):
+        if pid <= 1:
+            break
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:]
+            stat = Path(f"/proc/{pid}/stat").read_bytes()
+        except OSError:
+            break
+        named = {found for arg in argv if arg.endswith(b".ipynb")
+                 for found in _existing(Path(os.fsdecode(arg)), pid, cwd)}
+        if named:
+            return named
+        pid = int(stat[stat.rindex(b")") + 2:].split()[1])  # the field after the state: its parent
+    return set()
+
+
+def _existing(path: Path, pid: int, cwd: Path) -> list[Path]:
+    """Where a path a process was given may be: from that process's folder, else the kernel's or above."""
     if path.is_absolute():
-        return path.resolve() if path.is_file() else None
+        return [path.resolve()] if path.is_file() else []
     bases = [cwd, *cwd.parents]
     try:
-        bases.insert(0, Path(os.readlink(f"/proc/{os.getppid()}/cwd")))
+        bases.insert(0, Path(os.readlink(f"/proc/{pid}/cwd")))
     except OSError:
         pass
-    return next(((base / path).resolve() for base in bases if (base / path).is_file()), None)
+    return [(base / path).resolve() for base in bases if (base / path).is_file()]
 
 
 class CodeDiscovery:

@@ -26,6 +26,7 @@ from jupyter_mlops.kernel.notebook_file import (
     CodeDiscovery,
     NotebookFile,
     find_notebook_with_cell,
+    launcher_notebooks,
     notebooks_with_cell,
     papermill_input,
 )
@@ -306,8 +307,9 @@ class NotebookView:
 def locate_notebook(options: TrackOptions, shell: Any, cwd: Path) -> tuple[Path | None, list[Path]]:
     """The notebook being run: --notebook; else what the frontend tells the kernel (Jupyter's session
     path, VS Code's variable, papermill's injected input path); else the notebook next to the kernel that
-    holds the cell now starting tracking (papermill and nbclient send no cell ids). With several such
-    notebooks, none yet, and the candidates for the later cells to decide between."""
+    holds the cell now starting tracking (papermill and nbclient send no cell ids), the one its runner's
+    command line names when there are several. Else none yet, and the candidates for the later cells to
+    decide between."""
     if options.notebook:
         return (cwd / options.notebook).resolve(), []
     ns = shell.user_ns
@@ -324,6 +326,11 @@ def locate_notebook(options: TrackOptions, shell: Any, cwd: Path) -> tuple[Path 
     code = (request.get("content") or {}).get("code")
     if cell_id or code:
         found = notebooks_with_cell(cwd, cell_id=cell_id, code=None if cell_id else code)
+        if len(found) > 1 and not cell_id:
+            # Copies run headless: the one the runner's command line names (papermill's input). Not with
+            # cell ids: they come from a frontend, whose command line (`jupyter lab a.ipynb`) runs nothing.
+            named = launcher_notebooks(cwd)
+            found = [p for p in found if p.resolve() in named] or found
         if len(found) == 1:
             return found[0].resolve(), []
         return None, [] if cell_id else [p.resolve() for p in found]

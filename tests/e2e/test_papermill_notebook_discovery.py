@@ -60,12 +60,40 @@ def test_a_copy_that_starts_with_the_same_cells_is_told_apart_by_the_later_ones(
         assert {p["name"] for p in session["params"]} == {"lr"}
 
 
-def test_identical_copies_are_one_warning_naming_them_and_the_input_path_settles_it(project):
-    # Given a notebook and a byte-for-byte copy of it
+def test_identical_copies_are_told_apart_by_the_command_line_papermill_was_given(project):
+    # Given a notebook and a byte-for-byte copy of it (same cells, same ids)
     write_notebook(project / "churn.ipynb", [*SHARED, "z = y * 2"], "a")
     (project / "churn-copy.ipynb").write_bytes((project / "churn.ipynb").read_bytes())
-    # When papermill runs one without saying which, one warning names both and the way out
-    run = papermill(project, "churn.ipynb")
+    for name in ("churn-copy.ipynb", "churn.ipynb"):
+        # When papermill runs one of them, saying nothing more (its output beside them, as users do)
+        run = subprocess.run([sys.executable, "-m", "papermill", name, f"out-{name}", "-k", "python3",
+                              "--no-progress-bar", "--log-output"],
+                             cwd=project, check=True, capture_output=True, text=True, timeout=300)
+        # Then the session names the one its command line names, silently
+        session = latest(project)
+        assert session["notebook"] == name and ours(run) == [], ours(run)
+        assert [r["cell_id"] for r in session["cell_runs"]] == [f"a{i}" for i in range(1, 5)]
+
+
+RUN_BY_SCRIPT = """
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read("churn.ipynb", as_version=4)
+NotebookClient(nb, kernel_name="python3").execute()
+for cell in nb.cells:
+    for output in cell.get("outputs", []):
+        print(output.get("text", ""), end="")
+"""
+
+
+def test_identical_copies_a_runner_does_not_name_are_one_warning_and_the_input_path_settles_it(project):
+    # Given a notebook and a byte-for-byte copy of it, and a script that runs one with nbclient
+    write_notebook(project / "churn.ipynb", [*SHARED, "z = y * 2"], "a")
+    (project / "churn-copy.ipynb").write_bytes((project / "churn.ipynb").read_bytes())
+    (project / "run.py").write_text(RUN_BY_SCRIPT)
+    # When it runs (its command line names no notebook), one warning names both and the way out
+    run = subprocess.run([sys.executable, "run.py"], cwd=project, check=True, capture_output=True, text=True,
+                         timeout=300)
     [warning] = ours(run)
     assert "churn.ipynb" in warning and "churn-copy.ipynb" in warning and "--notebook" in warning
     assert latest(project)["notebook"] is None
@@ -84,3 +112,13 @@ def test_the_input_path_is_found_from_papermills_folder_under_cwd(project):
     run = papermill(project, "pipeline/train.ipynb", "--cwd", "pipeline", "--inject-input-path")
     session = latest(project)
     assert session["notebook"] == "pipeline/train.ipynb" and ours(run) == [], ours(run)
+
+
+def test_copies_in_a_subfolder_run_from_the_root_with_cwd_are_told_apart_by_the_command_line(project):
+    # Given a notebook and its copy in a subfolder, papermill run from the root with --cwd (it moves there)
+    (project / "pipeline").mkdir()
+    write_notebook(project / "pipeline" / "train.ipynb", SHARED, "t")
+    (project / "pipeline" / "train-old.ipynb").write_bytes((project / "pipeline" / "train.ipynb").read_bytes())
+    run = papermill(project, "pipeline/train-old.ipynb", "--cwd", "pipeline")
+    session = latest(project)
+    assert session["notebook"] == "pipeline/train-old.ipynb" and ours(run) == [], ours(run)
