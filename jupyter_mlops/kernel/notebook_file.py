@@ -131,7 +131,10 @@ def launcher_notebooks(cwd: Path, levels: int = 4) -> set[Path]:
                  for found in _existing(Path(os.fsdecode(arg)), pid, cwd)}
         if named:
             return named
-        pid = int(stat[stat.rindex(b")") + 2:].split()[1])  # the field after the state: its parent
+        try:
+            pid = int(stat[stat.rindex(b")") + 2:].split()[1])  # the field after the state: its parent
+        except (ValueError, IndexError):
+            break
     return set()
 
 
