@@ -4,10 +4,13 @@ Imported *inside* the kernels by ``detector_strict.py`` through a silent request
 so reading them creates no cell run. Values cannot cross processes, digests can: each user name maps to a
 digest of what the value is, by the benchmark's rule of equality:
 
-- numbers, strings, bytes, containers: by value (floats by ``repr``, so NaN equals NaN);
-- numpy arrays by dtype, shape and bytes; pandas objects by index, columns, dtypes and cell hashes (what
-  ``.equals`` compares); random generators (``np.random.Generator``, ``RandomState``, ``random.Random``)
-  by their state, since the next draw is what a later cell sees;
+- numbers, strings, bytes, containers: by value; floats to 1 part in 2**30 (about 9 significant digits),
+  so NaN equals NaN and the last bits of a sum, which depend on the memory alignment SIMD code sees and
+  not on the notebook, do not make two values differ (statsmodels' GLM fit did, between two kernels);
+- numpy arrays by dtype, shape and bytes (floats as above); pandas objects by index, columns, dtypes and
+  cell hashes (what ``.equals`` compares; float columns as above); random generators
+  (``np.random.Generator``, ``RandomState``, ``random.Random``) by their state, since the next draw is
+  what a later cell sees;
 - scikit-learn estimators by ``get_params()`` plus their fitted attributes (``coef_``, ``classes_`` …);
 - modules, functions and classes by what they are (module name; qualified name and compiled code);
 - matplotlib figures, axes and artists by what they draw (lines' data, collections' offsets, patches'
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import sys
 import types
@@ -65,7 +69,10 @@ def _feed(value: Any, out: list[str], depth: int, seen: set[int]) -> None:
         raise _Opaque
     kind = type(value)
     out.append(f"<{kind.__module__}.{kind.__qualname__}>")
-    if value is None or kind in (bool, int, float, complex, str):
+    if kind is float:
+        out.append(repr(_coarse(value)))
+        return
+    if value is None or kind in (bool, int, complex, str):
         out.append(repr(value))
         return
     if kind in (bytes, bytearray):
@@ -112,6 +119,25 @@ def _feed(value: Any, out: list[str], depth: int, seen: set[int]) -> None:
         raise _Opaque
 
 
+_MANTISSA_BITS = 30
+
+
+def _coarse(value: float) -> float:
+    """A float to ``_MANTISSA_BITS`` bits: values a rounding error apart are one value (NaN and ±inf kept)."""
+    mantissa, exponent = math.frexp(value)
+    return value if not math.isfinite(value) else math.ldexp(round(mantissa * 2**_MANTISSA_BITS), exponent)
+
+
+def _coarse_array(array: Any) -> Any:
+    """``_coarse`` for a numpy float array (other dtypes as they are)."""
+    import numpy as np
+
+    if array.dtype.kind != "f":
+        return array
+    mantissa, exponent = np.frexp(array)
+    return np.where(np.isfinite(array), np.ldexp(np.round(mantissa * 2**_MANTISSA_BITS), exponent), array)
+
+
 def _sequence(value: list | tuple, out: list[str], depth: int, seen: set[int]) -> None:
     if len(value) > _MAX_ITEMS:
         out.append(hashlib.md5(repr(value).encode()).hexdigest())
@@ -139,7 +165,9 @@ def _numpy(value: Any, out: list[str], depth: int, seen: set[int]) -> None:
             flat = value.ravel().tolist()
             _sequence(flat, out, depth, seen)
         else:
-            out.append(hashlib.md5(np.ascontiguousarray(value).tobytes()).hexdigest())
+            out.append(hashlib.md5(np.ascontiguousarray(_coarse_array(value)).tobytes()).hexdigest())
+    elif isinstance(value, np.floating):
+        out.append(repr(_coarse(float(value))))
     elif isinstance(value, np.generic):
         out.append(repr(value.item()))
     elif isinstance(value, np.random.Generator):
@@ -160,6 +188,11 @@ def _pandas(value: Any, out: list[str]) -> None:
 
     if isinstance(value, pd.DataFrame | pd.Series | pd.Index):
         frame = value.to_frame() if isinstance(value, pd.Series | pd.Index) else value
+        floats = [c for c, t in zip(frame.columns, frame.dtypes, strict=True) if getattr(t, "kind", "") == "f"]
+        if floats:
+            frame = frame.copy()
+            for column in floats:
+                frame[column] = _coarse_array(frame[column].to_numpy())
         out.append(repr(list(frame.columns)))
         out.append(repr([str(t) for t in frame.dtypes]))
         out.append(repr(getattr(value, "name", None)))

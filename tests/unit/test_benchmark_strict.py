@@ -80,6 +80,23 @@ def test_data_and_code_compare_by_content() -> None:
     assert values.digest(object()) is None  # identity only: not comparable
 
 
+def test_floats_a_rounding_error_apart_are_one_value_and_a_real_change_is_not() -> None:
+    # the same sum in another order (what SIMD code does on another memory alignment): one value
+    values_ = np.random.default_rng(0).normal(size=1000)
+    forward, backward = float(np.sum(values_)), float(sum(values_[::-1].tolist()))
+    assert values.digest(forward) == values.digest(backward)
+    noisy = values_ * (1 + 2**-52)
+    assert noisy.tobytes() != values_.tobytes()  # last bits that do differ
+    assert values.digest(values_) == values.digest(noisy)
+    assert values.digest(pd.Series(values_)) == values.digest(pd.Series(noisy))
+    assert values.digest(np.float64(0.1 + 0.2)) == values.digest(np.float64(0.3))
+    # one part in a million is a different value, in every container
+    assert values.digest(1.0) != values.digest(1.0 + 1e-6)
+    assert values.digest(values_) != values.digest(values_ * (1 + 1e-6))
+    assert values.digest(pd.DataFrame({"x": values_})) != values.digest(pd.DataFrame({"x": values_ + 1e-6}))
+    assert values.digest([float("nan"), float("inf")]) == values.digest([float("nan"), float("inf")])
+
+
 def test_user_names_leave_out_ipython_and_private_names() -> None:
     names = values.user_names({"x": 1, "_y": 2, "In": [], "get_ipython": print, "seen": 3}, frozenset({"seen"}))
     assert set(names) == {"x"}
