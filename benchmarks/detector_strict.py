@@ -6,8 +6,9 @@ as it is now), down to the lowest cell that has run, ends with
 
 (a) the same user names (names only the oracle has are a difference; names only the session has, e.g.
     left by a deleted cell or by code an edit removed, are a difference too), each with the same value:
-    numbers, strings, containers, numpy arrays, pandas objects (what ``.equals`` compares), scikit-learn
-    estimators by ``get_params()`` and their fitted attributes, random generators by their state;
+    numbers (up to rounding error: floats to 30 mantissa bits, see ``kernel_values``), strings,
+    containers, numpy arrays, pandas objects (what ``.equals`` compares), scikit-learn estimators by
+    ``get_params()`` and their fitted attributes, random generators by their state;
     modules, functions and classes by what they are; figures by what they draw (the data of their
     artists), never by object identity. Unseeded randomness is excepted by one rule: names whose values
     differ between two oracle runs of the unchanged notebook are not compared;
