@@ -9,8 +9,8 @@ import React, { useEffect, useState } from 'react';
 
 import { describeError, TrackedNotebook } from '../model';
 import { api } from '../server';
-import { IModelList, IProblem, ISessionModel } from '../tokens';
-import { Empty, Problem, Section, shortHash } from './common';
+import { IProblem, ISessionModel } from '../tokens';
+import { Empty, Problem, Section, shortHash, useServerRead } from './common';
 
 /** Files the mirror may turn into models: while one is written and not listed yet, the list is read again. */
 const MODEL_SUFFIXES = ['.joblib', '.pkl', '.pickle'];
@@ -22,10 +22,13 @@ export function Models(props: { notebook: TrackedNotebook; trans: TranslationBun
   const session = notebook.shownSession;
   const writes = notebook.files.filter(f => f.mode === 'write' && f.md5);
   const written = writes.map(f => `${f.path}:${f.md5}`).join('|');
-  const [listing, setListing] = useState<IModelList | null>(null);
-  const [problem, setProblem] = useState<IProblem | null>(null);
   const [reload, setReload] = useState(0);
   const [attempts, setAttempts] = useState(0);
+  const { data: listing, error } = useServerRead(
+    () => (!session || notebook.serverExtensionMissing ? null : api.models(notebook.path, session)),
+    [notebook.path, session, written, reload]
+  );
+  const problem = error ? describeError(error, trans) : null;
 
   useEffect(() => setAttempts(0), [session, written]);
   useEffect(() => {
@@ -41,22 +44,6 @@ export function Models(props: { notebook: TrackedNotebook; trans: TranslationBun
     }, WAIT_FOR_MIRROR_MS);
     return () => window.clearTimeout(timer);
   }, [listing, written, attempts]);
-
-  useEffect(() => {
-    let current = true;
-    setProblem(null);
-    if (!session || notebook.serverExtensionMissing) {
-      setListing(null);
-      return;
-    }
-    api.models(notebook.path, session).then(
-      found => current && setListing(found),
-      error => current && setProblem(describeError(error, trans))
-    );
-    return () => {
-      current = false;
-    };
-  }, [notebook.path, session, written, reload]);
 
   if (!session) {
     return null;

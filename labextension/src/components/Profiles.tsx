@@ -5,31 +5,21 @@
  * `/mlops/profiles` whenever the shown session or its number of cell runs changes.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
-import React, { useEffect, useState } from 'react';
+import React from 'react';
 
 import { TrackedNotebook } from '../model';
 import { api } from '../server';
-import { IProfiledInput, IProfileField, IProfiles } from '../tokens';
-import { Empty, Section } from './common';
+import { IProfiledInput, IProfileField } from '../tokens';
+import { Empty, Section, useServerRead } from './common';
 
 export function Profiles(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
   const { notebook, trans } = props;
-  const [profiles, setProfiles] = useState<IProfiles | null>(null);
-  const [failed, setFailed] = useState<string | null>(null);
   const runs = notebook.timeline.length;
-  useEffect(() => {
-    if (notebook.serverExtensionMissing) {
-      return;
-    }
-    let current = true;
-    api.profiles(notebook.path).then(
-      result => current && (setProfiles(result), setFailed(null)),
-      error => current && setFailed(error instanceof Error ? error.message : String(error))
-    );
-    return () => {
-      current = false;
-    };
-  }, [notebook.path, notebook.shownSession, runs]);
+  const { data: profiles, error } = useServerRead(
+    () => (notebook.serverExtensionMissing ? null : api.profiles(notebook.path)),
+    [notebook.path, notebook.shownSession, runs]
+  );
+  const failed = error ? (error instanceof Error ? error.message : String(error)) : null;
   const inputs = profiles?.inputs ?? [];
   return (
     <Section title={trans.__('Data profiles')} count={inputs.length} className="jp-mlops-Profiles">

@@ -7,12 +7,12 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
-import React, { useEffect, useState } from 'react';
+import React, { useState } from 'react';
 
 import { describeError, TrackedNotebook } from '../model';
 import { api } from '../server';
-import { IApplyResult, IProblem, ISweep, ISweepRow, ISweeps } from '../tokens';
-import { Empty, formatTime, formatValue, Problem, Section } from './common';
+import { IApplyResult, IProblem, ISweep, ISweepRow } from '../tokens';
+import { Empty, formatTime, formatValue, Problem, Section, useServerRead } from './common';
 
 interface IApplyState {
   experiment: string;
@@ -23,24 +23,14 @@ interface IApplyState {
 
 export function Sweeps(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
-  const [data, setData] = useState<ISweeps | null>(null);
-  const [failed, setFailed] = useState<IProblem | null>(null);
   const [chosen, setChosen] = useState<string | null>(null);
   const [asked, setAsked] = useState(0); // "Refresh": a sweep run from a terminal changes no session of this notebook
   const sessions = notebook.sessions.length;
-  useEffect(() => {
-    if (notebook.serverExtensionMissing) {
-      return;
-    }
-    let current = true;
-    api.sweeps(notebook.path).then(
-      result => current && (setData(result), setFailed(null)),
-      error => current && setFailed(describeError(error, trans))
-    );
-    return () => {
-      current = false;
-    };
-  }, [notebook.path, sessions, asked]);
+  const { data, error } = useServerRead(
+    () => (notebook.serverExtensionMissing ? null : api.sweeps(notebook.path)),
+    [notebook.path, sessions, asked]
+  );
+  const failed = error ? describeError(error, trans) : null;
   const sweeps = data?.sweeps ?? [];
   const sweep = sweeps.find(s => s.sweep === chosen) ?? sweeps[0];
   return (
@@ -70,6 +60,24 @@ export function Sweeps(props: { notebook: TrackedNotebook; trans: TranslationBun
   );
 }
 
+/** A labelled drop-down of names (`name`: what a screen reader calls it). */
+function Choice(props: {
+  label: string;
+  name: string;
+  value: string;
+  options: string[];
+  onChange: (value: string) => void;
+}): JSX.Element {
+  return (
+    <label>
+      {props.label}{' '}
+      <select aria-label={props.name} value={props.value} onChange={e => props.onChange(e.target.value)}>
+        {props.options.map(o => <option key={o} value={o}>{o}</option>)}
+      </select>
+    </label>
+  );
+}
+
 function SweepView(props: { sweep: ISweep; notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { sweep, notebook, trans } = props;
   const [metric, setMetric] = useState(sweep.metric ?? sweep.metrics[0] ?? '');
@@ -94,18 +102,10 @@ function SweepView(props: { sweep: ISweep; notebook: TrackedNotebook; trans: Tra
       </div>
       {sweep.metrics.length > 0 && sweep.params.length > 0 && (
         <div className="jp-mlops-Sweep-axes">
-          <label>
-            {trans.__('metric')}{' '}
-            <select aria-label={trans.__('metric')} value={metric} onChange={e => setMetric(e.target.value)}>
-              {sweep.metrics.map(m => <option key={m} value={m}>{m}</option>)}
-            </select>
-          </label>
-          <label>
-            {trans.__('against')}{' '}
-            <select aria-label={trans.__('param')} value={param} onChange={e => setParam(e.target.value)}>
-              {sweep.params.map(p => <option key={p} value={p}>{p}</option>)}
-            </select>
-          </label>
+          <Choice label={trans.__('metric')} name={trans.__('metric')} value={metric} options={sweep.metrics}
+            onChange={setMetric} />
+          <Choice label={trans.__('against')} name={trans.__('param')} value={param} options={sweep.params}
+            onChange={setParam} />
         </div>
       )}
       {metric && param && <Chart rows={sweep.rows} metric={metric} param={param} trans={trans} />}

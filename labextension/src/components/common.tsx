@@ -1,6 +1,6 @@
 /** Small building blocks shared by the panel's sections. */
 import { TranslationBundle } from '@jupyterlab/translation';
-import React from 'react';
+import React, { useEffect, useState } from 'react';
 
 import { IProblem } from '../tokens';
 
@@ -19,6 +19,34 @@ export function Section(props: {
       <div className="jp-mlops-Section-body">{props.children}</div>
     </details>
   );
+}
+
+/**
+ * What the server answers to `read`, asked again whenever `deps` change; an answer overtaken by a newer
+ * read is dropped. `read` returns null when there is nothing to ask (the answer is then null). A failure
+ * keeps the last answer and is the `error` until a read succeeds.
+ */
+export function useServerRead<T>(
+  read: () => Promise<T> | null,
+  deps: React.DependencyList
+): { data: T | null; error: unknown } {
+  const [state, setState] = useState<{ data: T | null; error: unknown }>({ data: null, error: null });
+  useEffect(() => {
+    const asked = read();
+    if (asked === null) {
+      setState({ data: null, error: null });
+      return;
+    }
+    let current = true;
+    asked.then(
+      data => current && setState({ data, error: null }),
+      error => current && setState(last => ({ data: last.data, error }))
+    );
+    return () => {
+      current = false;
+    };
+  }, deps);
+  return state;
 }
 
 export function Empty(props: { children: React.ReactNode }): JSX.Element {
