@@ -53,3 +53,10 @@ class Refused(Conflict):
     check: exit 1, not 2."""
 
     exit_code = 1
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """A foreign exception (MLflow's, a library's) as one short line for a warning or a note: its type and
+    the first line of its message, which for MLflow is often followed by a page of server response."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:limit]

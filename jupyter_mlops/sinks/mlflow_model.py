@@ -33,6 +33,7 @@ from mlflow.entities import LoggedModelOutput
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 
+from jupyter_mlops.errors import one_line
 from jupyter_mlops.hashing import file_digest
 from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import journal_path
@@ -181,7 +182,7 @@ def _log_mlflow_dir(client: MlflowClient, root: Path, written: WrittenFile, ctx:
     try:
         saved = Model.load(str(folder / MLMODEL_FILE))
     except Exception as exc:  # a damaged or foreign MLmodel file: the folder stays a run artifact
-        return _record(written, None, None, f"its MLmodel file cannot be read ({_one_line(exc)})")
+        return _record(written, None, None, f"its MLmodel file cannot be read ({one_line(exc)})")
     flavor = next((f for f in saved.flavors if f != "python_function"), "python_function")
     how = "saved with the model" if saved.signature is not None else "unknown: it was saved without one"
     note = None if saved.signature is not None else f"no signature ({how})"
@@ -201,7 +202,7 @@ def _log_pickle(client: MlflowClient, root: Path, home: Path, written: WrittenFi
         with DAEMON.unwatched(home, root / written.path) as readable:  # not a read of the cell running now
             obj = joblib.load(readable)  # the user's own pickle, in the mirror's process only
     except Exception as exc:
-        return _record(written, None, None, f"cannot be loaded here ({_one_line(exc)})")
+        return _record(written, None, None, f"cannot be loaded here ({one_line(exc)})")
     if not _is_sklearn_estimator(obj):
         kind = f"{type(obj).__module__}.{type(obj).__qualname__}"
         return _record(written, None, None, f"a pickled {kind}, not a scikit-learn estimator: kept as a run "
@@ -254,7 +255,7 @@ def _create(client: MlflowClient, written: WrittenFile, ctx: Context, flavor: st
             pass  # the store went away: the pass fails below and the model is tried again
         if isinstance(exc, (MlflowException, *_connection_errors())):
             raise  # the store, not the model: "not now", like any record the pass could not send
-        return _record(written, None, flavor, f"cannot be saved as an MLflow model ({_one_line(exc)})")
+        return _record(written, None, flavor, f"cannot be saved as an MLflow model ({one_line(exc)})")
     return _record(written, model.model_id, flavor, note)
 
 
@@ -263,10 +264,6 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
 
     return (requests.exceptions.RequestException,)
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200] if text else ''}"
 
 
 def _pip_requirements(estimator: Any) -> list[str]:

@@ -23,6 +23,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from jupyter_mlops.errors import one_line
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor import mlflow_log
 from jupyter_mlops.sinks import follower, mlflow_batch, mlflow_model, tracking_uri
@@ -74,7 +75,7 @@ class Pusher:
         except LeaseLost:
             return PushResult(busy=True)
         except Exception as exc:  # MLflow refusing, connection errors, a locked database: all mean "not now"
-            raise StoreUnavailable(_one_line(exc)) from exc
+            raise StoreUnavailable(one_line(exc)) from exc
         finally:
             self.book.release(session_id, self.uri)
 
@@ -271,10 +272,6 @@ def _unchanged(path: Path, out: mlflow_batch.OutputFile) -> bool:
         return False
     return not path.is_dir() and out.mtime_ns is not None and (st.st_size, st.st_mtime_ns) == (out.size, out.mtime_ns)
 
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def limit_http_retries() -> None:
