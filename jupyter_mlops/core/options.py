@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,15 @@ class TrackOptions:
     strict: bool = False
     mlflow: bool = True
     off: bool = False
+    restart: bool = False  # replace a running session with these options (else a second start joins it)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def session(self) -> TrackOptions:
+        """The options a session runs with: what it tracks, not how it was started."""
+        return replace(self, restart=False, off=False)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +58,8 @@ def _parser() -> _Parser:
     p.add_argument("--strict", action="store_true", help="refuse cells that would use stale state")
     p.add_argument("--no-mlflow", dest="mlflow", action="store_false", help="do not mirror to MLflow")
     p.add_argument("--off", action="store_true", help="stop tracking")
+    p.add_argument("--restart", action="store_true",
+                   help="end the running session and start a new one with these options")
     return p
 
 
@@ -97,7 +105,71 @@ def from_mapping(options: dict[str, Any]) -> TrackOptions:
         strict=bool(options.get("strict", False)),
         mlflow=bool(options.get("mlflow", True)),
         off=bool(options.get("off", False)),
+        restart=bool(options.get("restart", False)),
     )
+
+
+class OptionsDiffer(OptionsError):
+    """A start with other options than the running session's, without ``--restart``: nothing changes."""
+
+
+def join_or_restart(running: TrackOptions, requested: TrackOptions, session_id: str) -> bool:
+    """Should a start while ``running`` is tracking replace it (True) or join it (False)?
+
+    No options, or the same ones, join: a second view, a re-run tracking cell, "Run All" again. Other
+    options replace the session only when ``--restart`` says so; otherwise ``OptionsDiffer`` says what
+    would change and how to choose, and the running session goes on untouched.
+    """
+    if requested.restart:
+        return True
+    wanted = requested.session
+    if wanted == TrackOptions() or wanted == running.session:
+        return False
+    changes = "; ".join(differences(running.session, wanted))
+    raise OptionsDiffer(
+        f"tracking session {session_id} is already running with other options ({changes}). Nothing changed: "
+        f"run `%mlops_track` (or the same options) to keep it, or `{as_line(replace(wanted, restart=True))}` "
+        "to end it and start a new session"
+    )
+
+
+def differences(running: TrackOptions, wanted: TrackOptions) -> list[str]:
+    """What starting with ``wanted`` would change, one phrase per option: "--strict (now warn mode)"."""
+    out = []
+    for name in ("experiment", "notebook", "root", "params", "metrics", "data", "profile"):
+        now, then = getattr(running, name), getattr(wanted, name)
+        if now != then:
+            out.append(f"--{name} {_shown(then)} (now {_shown(now)})")
+    if running.strict != wanted.strict:
+        out.append("--strict (now warn mode)" if wanted.strict else "warn mode (now --strict)")
+    if running.mlflow != wanted.mlflow:
+        out.append("MLflow mirror on (now --no-mlflow)" if wanted.mlflow else "--no-mlflow (now mirrored)")
+    return out
+
+
+def as_line(options: TrackOptions) -> str:
+    """The ``%mlops_track`` line that asks for these options."""
+    parts = ["%mlops_track"]
+    for name in ("experiment", "notebook", "root"):
+        if getattr(options, name) is not None:
+            parts.append(f"--{name} {shlex.quote(getattr(options, name))}")
+    for name in ("params", "metrics", "profile"):
+        if getattr(options, name):
+            parts.append(f"--{name} {','.join(getattr(options, name))}")
+    parts += [f"--data {shlex.quote(d)}" for d in options.data]
+    if options.strict:
+        parts.append("--strict")
+    if not options.mlflow:
+        parts.append("--no-mlflow")
+    if options.restart:
+        parts.append("--restart")
+    return " ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == ():
+        return "none"
+    return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
 def check_paths(options: TrackOptions, cwd: Path) -> None:

@@ -10,11 +10,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from IPython.core.error import UsageError
+
 from jupyter_mlops.core.options import (
+    OptionsDiffer,
     OptionsError,
     TrackOptions,
     check_paths,
     from_mapping,
+    join_or_restart,
     parse_magic_line,
 )
 
@@ -29,21 +33,31 @@ def current() -> TrackingSession | None:
 
 
 def start(shell: Any, options: TrackOptions) -> TrackingSession | None:
-    """Start (or restart with new options) tracking in ``shell``; ``--off`` stops it.
+    """Start tracking in ``shell``, or join the session already running; ``--off`` stops it.
 
-    A journal that cannot be used (damaged, from a newer version, on a full or read-only disk) is one
-    warning saying what to do, not an error: a notebook run with "Run All" must not stop over tracking.
+    One session per kernel, whichever view starts it: no options or the same ones join it (a second tab,
+    a collaborator, "Run All" again); other options raise ``OptionsDiffer`` (nothing changes) unless
+    ``--restart`` asks to replace it. A journal that cannot be used (damaged, from a newer version, on a
+    full or read-only disk) is one warning saying what to do, not an error: a notebook run with "Run All"
+    must not stop over tracking.
     """
     global _session
     check_paths(options, Path.cwd())
-    stop()
     if options.off:
+        stop()
         return None
+    running = _session
+    if running is not None and not join_or_restart(running.options, options, running.id):
+        from jupyter_mlops.kernel import comm
+
+        comm.announce(shell)  # the view that ran this cell opens its comm, if it has none yet
+        return running
+    stop()
     from jupyter_mlops.journal import JournalError
     from jupyter_mlops.kernel.session import TrackingSession
 
     try:
-        session = TrackingSession(shell, options, Path.cwd())
+        session = TrackingSession(shell, options.session, Path.cwd())
         session.start()
     except JournalError as exc:
         warn(f"tracking not started: {exc}. Your cells run normally, untracked")
@@ -60,20 +74,28 @@ def stop() -> None:
 
 
 def track_magic(shell: Any, line: str) -> None:
+    running = _session
     try:
         options = parse_magic_line(line)
         session = start(shell, options)
+    except OptionsDiffer as exc:
+        raise TrackingRunning(str(exc)) from None
     except OptionsError as exc:
-        from IPython.core.error import UsageError
-
         raise UsageError(str(exc)) from None
     if session is None:
         if options.off:
             print("jupyter-mlops: tracking off")
         return
-    mode = "strict" if options.strict else "warn"
+    mode = "strict" if session.options.strict else "warn"
     notebook = session.notebook.relative_path() or "notebook not known yet"
-    print(f"jupyter-mlops: tracking session {session.id} ({notebook}, {mode} mode) → {session.journal.path}")
+    verb = "joined tracking session" if session is running else "tracking session"
+    print(f"jupyter-mlops: {verb} {session.id} ({notebook}, {mode} mode) → {session.journal.path}")
+
+
+class TrackingRunning(UsageError):
+    """The kernel tracks with other options and ``--restart`` was not given. A ``UsageError`` (IPython
+    shows the message, no traceback); its name is the reply's ``ename``, which the lab's Start button reads
+    to ask the user whether to restart."""
 
 
 def status_magic(shell: Any, line: str) -> None:

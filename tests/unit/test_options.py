@@ -50,3 +50,23 @@ def test_missing_paths_are_refused_before_anything_changes(tmp_path):
                        ({"notebook": "x.ipynb"}, "--notebook x.ipynb")):
         with pytest.raises(OptionsError, match=says):
             check_paths(from_mapping(opts), tmp_path)
+
+
+def test_a_second_start_joins_with_no_options_or_the_same_and_restarts_only_when_asked():
+    from jupyter_mlops.core.options import OptionsDiffer, as_line, join_or_restart
+
+    running = parse_magic_line("--experiment churn --metrics auc --no-mlflow").session
+    assert join_or_restart(running, parse_magic_line(""), "s1") is False
+    assert join_or_restart(running, parse_magic_line("--no-mlflow --metrics auc --experiment churn"), "s1") is False
+    assert join_or_restart(running, parse_magic_line("--strict --restart"), "s1") is True
+    with pytest.raises(OptionsDiffer) as refused:
+        join_or_restart(running, parse_magic_line("--strict --metrics auc,loss"), "s1")
+    message = str(refused.value)
+    assert "tracking session s1 is already running" in message
+    for change in ("--experiment none (now churn)", "--metrics auc,loss (now auc)", "--strict (now warn mode)",
+                   "MLflow mirror on (now --no-mlflow)"):
+        assert change in message
+    assert "`%mlops_track --metrics auc,loss --strict --restart`" in message
+    # the line said is a line the parser reads back to the same options
+    line = as_line(parse_magic_line("--experiment 'my exp' --data 'a b.csv' --params lr --no-mlflow"))
+    assert parse_magic_line(line.removeprefix("%mlops_track")).experiment == "my exp"
