@@ -8,7 +8,8 @@ kernel → frontend
                 ``status`` is the cell's ok/error/refused) plus ``"snapshot": <status_dict>``, so the
                 panel never has to rebuild the verdict itself
   ``status``    the answer to ``refresh``: ``{"type": "status", "snapshot": <status_dict>}``
-  ``stopped``   tracking was turned off (``%mlops_track --off``, a new session); the comm then closes
+  ``hello``     again, with the new session, when ``--restart`` replaced the session
+  ``stopped``   tracking was turned off (``%mlops_track --off``); the comm then closes
 frontend → kernel
   ``order``     ``{"type": "order", "cells": [{"id": str, "source": str}, …]}``: the notebook's code cells
                 as the frontend shows them, unsaved edits included; used by the next verdicts
@@ -17,10 +18,14 @@ frontend → kernel
 The frontend opens the comm, as JupyterLab's own extensions do: the kernel only registers the target
 "jupyter_mlops" when tracking starts, so a kernel run without a frontend (papermill, nbclient, a DVC stage)
 never opens a comm nobody listens to. The frontend learns that the target exists from the reply of the
-cell that started tracking, which carries the payload ``{"source": "jupyter_mlops", "target":
-"jupyter_mlops", "protocol": 1}`` (other frontends ignore payloads they do not know); a frontend that
-loads later (a page reload) finds the comms already open with ``comm_info`` and opens its own. The
-frontend sends nothing before the ``hello``: ipykernel dispatches a comm message at once while a cell
+cell that started (or joined) tracking, which carries the payload ``{"source": "jupyter_mlops", "target":
+"jupyter_mlops", "protocol": 1}`` (other frontends ignore payloads they do not know). Every other view of
+the kernel (a second tab, a collaborator, a reload, Notebook 7) asks ``comm_info`` when it connects and
+whenever a cell run from another client ends: while the kernel tracks, the answer lists a comm of our
+target (the *beacon*, which never sends anything, so the answer does not depend on another view's comm
+being open), and the view opens its own. One bridge per kernel serves every open comm: a session replaced
+with ``--restart`` greets them all again with the new session's ``hello``, so no view drops out.
+The frontend sends nothing before the ``hello``: ipykernel dispatches a comm message at once while a cell
 runs, possibly ahead of the comm_open still queued behind "Run All", and drops it. Messages
 arrive on the kernel thread between cells, so an ``order`` sent while "Run All" is queued may be applied
 after the queued cells: until then verdicts use the saved notebook, as without a frontend.
@@ -29,6 +34,8 @@ after the queued cells: until then verdicts use the saved notebook, as without a
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from comm.base_comm import BaseComm
 
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.kernel.status import status_dict
@@ -44,27 +51,56 @@ _bridge: Bridge | None = None
 
 
 def attach(session: TrackingSession) -> Bridge | None:
-    """Connect ``session`` to the lab's panel; ``None`` (and nothing done) outside ipykernel."""
+    """Connect ``session`` to the lab's views (the ones already open follow it); ``None`` (and nothing
+    done) outside ipykernel."""
     global _bridge
     kernel = getattr(session.shell, "kernel", None)
     if kernel is None or getattr(kernel, "comm_manager", None) is None:
         return None
     if _bridge is not None:
-        _bridge.detach()
-    _bridge = Bridge(session, kernel.comm_manager)
+        _bridge.follow(session)
+    else:
+        _bridge = Bridge(session, kernel.comm_manager)
     return _bridge
 
 
+def announce(shell: Any) -> None:
+    """Tell the frontend, in the reply of the running cell, that it may open a comm to our target."""
+    payloads = getattr(shell, "payload_manager", None)
+    if payloads is not None:
+        payloads.write_payload({"source": TARGET, "target": TARGET, "protocol": PROTOCOL})
+
+
+class _Beacon(BaseComm):
+    """Listed by ``comm_info`` while the kernel tracks, so a view that connects later opens its own comm.
+    Never opened on a frontend (not primary) and never sends anything."""
+
+    def publish_msg(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
 class Bridge:
-    """All open comms of one tracking session: pushes its events, applies the order the frontend sends."""
+    """All open comms of the kernel's tracking session: pushes its events, applies the order the frontend
+    sends."""
 
     def __init__(self, session: TrackingSession, comm_manager: Any) -> None:
         self.session = session
         self._comms: list[Any] = []
         self._comm_manager = comm_manager
         comm_manager.register_target(TARGET, self._on_frontend_open)
+        self._beacon = _Beacon(target_name=TARGET, primary=False)
+        comm_manager.register_comm(self._beacon)
         session.shell.events.register("post_run_cell", self._check_still_tracking)
-        _announce(session.shell)
+        announce(session.shell)
+
+    def follow(self, session: TrackingSession) -> None:
+        """``--restart`` replaced the session: every open view gets the new one's ``hello``."""
+        if self.on_cell_run in self.session.listeners:
+            self.session.listeners.remove(self.on_cell_run)
+        self.session = session
+        self._listen()
+        self._send(self._hello())
+        announce(session.shell)
 
     def on_cell_run(self, event: dict[str, Any]) -> None:
         self._send({**event, "snapshot": status_dict(self.session)})
@@ -81,6 +117,7 @@ class Bridge:
         except ValueError:
             pass
         self._comm_manager.unregister_target(TARGET, self._on_frontend_open)
+        self._comm_manager.comms.pop(self._beacon.comm_id, None)
 
     # --- comm plumbing ------------------------------------------------------------------------------
 
@@ -131,18 +168,11 @@ class Bridge:
         """``%mlops_track --off`` stops the session without telling anyone: notice it after that cell."""
         from jupyter_mlops.kernel import magic
 
-        if magic.current() is not self.session:
+        if magic.current() is None:
             global _bridge
             if _bridge is self:
                 _bridge = None
             self.detach()
-
-
-def _announce(shell: Any) -> None:
-    """Tell the frontend, in the reply of the running cell, that it may open a comm to our target."""
-    payloads = getattr(shell, "payload_manager", None)
-    if payloads is not None:
-        payloads.write_payload({"source": TARGET, "target": TARGET, "protocol": PROTOCOL})
 
 
 def _order(cells: Any) -> list[Cell] | None:

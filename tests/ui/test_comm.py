@@ -119,14 +119,22 @@ def test_a_comm_opened_before_tracking_is_closed_by_the_kernel_and_works_once_tr
     assert [m["data"]["type"] for m in open_comm(kernel, "in-time")] == ["hello"]
 
 
+def comm_info(kernel: Kernel) -> dict[str, Any]:
+    """The comms of our target the kernel lists, as a view that connects asks."""
+    msg = kernel.kc.session.msg("comm_info_request", {"target_name": "jupyter_mlops"})
+    kernel.kc.shell_channel.send(msg)
+    while True:
+        info = kernel.kc.get_shell_msg(timeout=30)
+        if info["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            assert info["msg_type"] == "comm_info_reply"
+            return info["content"]["comms"]
+
+
 def test_a_frontend_that_loads_later_finds_the_open_comms_and_gets_its_own_hello(kernel):
     # Given a kernel already tracking, with the comm of a page since reloaded
     start_tracking(kernel)
-    # When the reloaded page asks which comms of our target are open, it learns there is one
-    msg = kernel.kc.session.msg("comm_info_request", {"target_name": "jupyter_mlops"})
-    kernel.kc.shell_channel.send(msg)
-    info = kernel.kc.get_shell_msg(timeout=30)
-    assert info["msg_type"] == "comm_info_reply" and len(info["content"]["comms"]) == 1
+    # When the reloaded page asks which comms of our target are open, it learns there are some
+    assert len(comm_info(kernel)) >= 1
     # And the comm it opens then gets a hello, and later events too
     opened = open_comm(kernel, "frontend-2")
     assert [(m["comm_id"], m["data"]["type"]) for m in opened] == [("frontend-2", "hello")]
@@ -153,3 +161,34 @@ def test_a_cell_with_no_comm_open_builds_no_event_and_a_comm_opened_again_gets_t
     # Then a comm opened later gets its hello and the next cells' events again
     assert [m["data"]["type"] for m in open_comm(kernel, "again")] == ["hello"]
     assert [m["data"]["type"] for m in execute(kernel, "q = 2", "Q")] == ["cell_run"]
+
+
+def test_a_view_that_never_saw_the_start_learns_it_from_comm_info_and_follows_a_restart(kernel):
+    # Given a kernel that does not track: no comm of our target is listed
+    execute(kernel, "%load_ext jupyter_mlops", "load")
+    assert comm_info(kernel) == {}
+    # When another view starts tracking and opens no comm (a headless client, a console)
+    execute(kernel, "%mlops_track --no-mlflow", "track")
+    # Then a view that asks learns the kernel tracks, though no view has a comm open
+    assert len(comm_info(kernel)) == 1
+    first = open_comm(kernel, "second-view")[0]["data"]
+    assert first["type"] == "hello" and first["snapshot"]["tracking"] is True
+
+    # When the tracking cell runs again from a view (the same options), the session is joined: the reply
+    # names the target again for that view, and the views hear of that cell's run, nothing more
+    comms, reply = execute_with_reply(kernel, "%mlops_track --no-mlflow", "track")
+    assert {"source": "jupyter_mlops", "target": "jupyter_mlops", "protocol": 1} in reply["payload"]
+    assert [(m["data"]["type"], m["data"]["session"]) for m in comms] == [("cell_run", first["snapshot"]["session"])]
+    # When the session is replaced with --restart, the open comm is greeted by the new session: no view
+    # drops to "not tracking"
+    replaced = execute(kernel, "%mlops_track --no-mlflow --strict --restart", "track")
+    hellos = [m["data"] for m in replaced if m["type"] == "comm_msg" and m["comm_id"] == "second-view"]
+    assert [h["type"] for h in hellos] == ["hello"], replaced
+    assert hellos[0]["snapshot"]["session"] != first["snapshot"]["session"]
+    assert hellos[0]["snapshot"]["mode"] == "strict"
+    assert not any(m["type"] == "comm_close" for m in replaced)
+    # And the next cell's event reaches it
+    assert [m["data"]["type"] for m in execute(kernel, "w = 1", "W")] == ["cell_run"]
+    # When tracking stops, the kernel lists no comm of our target any more
+    execute(kernel, "%mlops_track --off", "off")
+    assert comm_info(kernel) == {}
