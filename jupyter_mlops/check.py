@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from jupyter_mlops.core.analysis import analyze
+from jupyter_mlops.core.history import ESTABLISH, NOT_ESTABLISHED
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, Verdict
 
@@ -84,7 +85,20 @@ def replay(session: dict, notebook: list[Cell]) -> Verdict:
             ok=run["status"] == "ok", rebound=None if rebound is None else frozenset(rebound),
             error=run.get("error"),
         ))
-    return detector.verdict(notebook)
+    verdict = detector.verdict(notebook)
+    unestablished = _not_established(session["cell_runs"])
+    return verdict if unestablished is None else Verdict(False, (unestablished, *verdict.issues))
+
+
+def _not_established(runs: list[dict]) -> Issue | None:
+    """A session that started after cells had run it could not match to the notebook says so in every
+    verdict it stored; the journal has only the runs it saw, so a replay cannot establish more."""
+    for run in runs:
+        for issue in run.get("issues") or ():
+            if issue.get("kind") == NOT_ESTABLISHED:
+                return Issue(NOT_ESTABLISHED, issue.get("cell_id") or "", (), issue.get("message") or "",
+                             issue.get("fix") or ESTABLISH)
+    return None
 
 
 def _with_injected_parameters(runs: list[dict], notebook: list[Cell]) -> list[Cell]:

@@ -47,6 +47,7 @@ RESTART = "restart and run all"
 KINDS = (
     "stale-input", "read-from-below", "hidden-state", "non-idempotent-rerun", "unseeded-random",
     "skipped-cell", "failed-out-of-order", "overwritten",
+    "not-established",  # tracking started late on a state the kernel's history cannot explain (core/history.py)
 )
 FILE = "file:"  # prefix that turns a path into a name, so files are values like any other
 _NONDET = 0  # the provenance of anything drawn from an entropy-seeded generator: never compared

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
+from jupyter_mlops.core.history import rebuild
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.options import TrackOptions
 from jupyter_mlops.core.order import Execution
@@ -35,6 +38,9 @@ from jupyter_mlops.kernel.notebook_file import (
 _DISCOVERY_ATTEMPTS = 3
 # The id of a cell no notebook names (yet): its code's digest.
 _CODE_ID_PREFIX = "code-"
+# VS Code's Jupyter extension sends the cell's document URI as ``cellId`` (microsoft/vscode-jupyter,
+# src/kernels/execution/cellExecution.ts), not the id the notebook saves.
+VSCODE_CELL = "vscode-notebook-cell:"
 
 
 @dataclass
@@ -81,6 +87,7 @@ class NotebookView:
         self._ran_since_built: set[str] = set()
         # The saved cells (that very list), their positions by code and by id: built once per read of the file.
         self._code_index: tuple[list[Cell], dict[str, list[int]], dict[str, int]] | None = None
+        self._vscode: dict[str, str] = {}  # VS Code's cell URI -> the notebook's cell id it was matched to
 
     # --- what the session asks -------------------------------------------------------------------------
 
@@ -95,7 +102,11 @@ class NotebookView:
 
     def cell_id(self, sent: str | None, code: str) -> str:
         """The id of the cell starting now: the one the frontend sent, else the saved cell with this code
-        (else its code's digest); what is sent also helps find the notebook while it is unknown."""
+        (else its code's digest); what is sent also helps find the notebook while it is unknown. VS Code
+        sends its own URI of the cell, not the notebook's id: that cell is matched by code the first time
+        it runs and keeps its match while it is edited (``_vscode_cell``)."""
+        if sent and sent.startswith(VSCODE_CELL):
+            return self._vscode_cell(sent, code)
         if self._file is None and not sent:
             self._discover_from_code(code)
         cell_id = sent or self._fallback_cell_id(code)
@@ -124,30 +135,40 @@ class NotebookView:
         if self._discovery is not None:
             self._early.append(execution)
 
-    def history(self) -> list[Execution]:
-        """The cells run before tracking started, this one included, as runs for the detector.
+    def history(self) -> tuple[list[Execution], str | None]:
+        """The cells run before tracking started, this one included, as runs for the detector, and why
+        the state they left cannot be established (None when it can; ``core.history``).
 
         Without them a notebook whose imports ran before ``%mlops_track`` would look as if those cells
-        never ran. IPython keeps their code, not their ids: the cell running now has its id from the
-        frontend; the others are matched to the notebook by their code.
+        never ran, and one run out of order before it would look fine. IPython keeps their code by
+        execution count, not their ids: the cell running now has its id from the frontend; the others
+        are matched to the saved notebook (its ids and the counts it saved) by their code.
         """
         history = list(getattr(self._shell.history_manager, "input_hist_raw", None) or [])[1:]
         if not history:
-            return []
-        current = (_parent(self._shell).get("metadata") or {}).get("cellId")
-        if self._file is None and current:
+            return [], None
+        request = _parent(self._shell)
+        current = (request.get("metadata") or {}).get("cellId")
+        # The cell starting tracking is the last entry, unless it keeps no history (the panel's Start)
+        in_history = (request.get("content") or {}).get("store_history", True)
+        if self._file is None and current and not str(current).startswith(VSCODE_CELL):
             self._discover_notebook(str(current))
+        saved = self._file.code_cells() if self._file is not None else None
+        readable = saved is not None and self._file is not None and self._file.ever_read
+        earlier = list(enumerate(history[:-1] if in_history else history, start=1))
+        rebuilt = rebuild(earlier, saved if readable else None)
+        runs = [(cell_id, code) for _, cell_id, code in rebuilt.runs if cell_id is not None or not readable]
+        if in_history and history[-1].strip():
+            runs.append((self.cell_id(str(current), history[-1]) if current else None, history[-1]))
         executions = []
-        for index, code in enumerate(history):
-            if not code.strip():
-                continue
-            cell_id = str(current) if current and index == len(history) - 1 else self._fallback_cell_id(code)
+        for cell_id, code in runs:
+            cell_id = cell_id or self._fallback_cell_id(code)
             self._note(cell_id, code)
             execution = Execution(cell_id=cell_id, code=code)
             if self._discovery is not None:
                 self._early.append(execution)  # replayed under the notebook's ids once it is known
             executions.append(execution)
-        return executions
+        return executions, rebuilt.unexplained
 
     def parameters_source(self, cell_id: str, code: str) -> str | None:
         """The params' source for this run: ``injected`` (papermill's cell), ``parameters`` (the tagged
@@ -162,6 +183,21 @@ class NotebookView:
         if self._file is not None and self._file.error:
             self._warn("notebook", f"{self._file.error}; cell order falls back to execution order until the "
                                    "notebook is saved again")
+
+    def _vscode_cell(self, uri: str, code: str) -> str:
+        """VS Code's cell URI (``vscode-notebook-cell:/path/nb.ipynb#W3sZmlsZQ==``: the notebook's path and
+        a handle VS Code keeps for the cell while the notebook is open) as the notebook's cell id: the
+        saved cell with this code the first time, the same cell after that, even edited and unsaved."""
+        known = self._vscode.get(uri)
+        if known is not None and not known.startswith(_CODE_ID_PREFIX):
+            return known
+        if self._file is None:
+            path = vscode_notebook(uri)
+            if path is not None:
+                self._adopt(path)
+        cell_id = self._fallback_cell_id(code)
+        self._vscode[uri] = cell_id
+        return cell_id
 
     # --- the cells as they stand -----------------------------------------------------------------------
 
@@ -306,7 +342,7 @@ class NotebookView:
 
 def locate_notebook(options: TrackOptions, shell: Any, cwd: Path) -> tuple[Path | None, list[Path]]:
     """The notebook being run: --notebook; else what the frontend tells the kernel (Jupyter's session
-    path, VS Code's variable, papermill's injected input path); else the notebook next to the kernel that
+    path, VS Code's variable or cell URI, papermill's injected input path); else the notebook next to the kernel that
     holds the cell now starting tracking (papermill and nbclient send no cell ids), the one its runner's
     command line names when there are several. Else none yet, and the candidates for the later cells to
     decide between."""
@@ -324,6 +360,11 @@ def locate_notebook(options: TrackOptions, shell: Any, cwd: Path) -> tuple[Path 
     request = _parent(shell)
     cell_id = (request.get("metadata") or {}).get("cellId")
     code = (request.get("content") or {}).get("code")
+    if isinstance(cell_id, str) and cell_id.startswith(VSCODE_CELL):
+        named = vscode_notebook(cell_id)  # a remote VS Code kernel has no __vsc_ipynb_file__
+        if named is not None:
+            return named, []
+        cell_id = None  # not an id any saved notebook holds: look for the cell's code
     if cell_id or code:
         found = notebooks_with_cell(cwd, cell_id=cell_id, code=None if cell_id else code)
         if len(found) > 1 and not cell_id:
@@ -335,6 +376,15 @@ def locate_notebook(options: TrackOptions, shell: Any, cwd: Path) -> tuple[Path 
             return found[0].resolve(), []
         return None, [] if cell_id else [p.resolve() for p in found]
     return None, []
+
+
+def vscode_notebook(uri: str) -> Path | None:
+    """The notebook a VS Code cell URI names, if that file exists here (a local kernel)."""
+    path = unquote(urlsplit(uri).path)
+    if re.match(r"^/[A-Za-z]:/", path):  # /c:/Users/… on Windows
+        path = path[1:]
+    candidate = Path(path)
+    return candidate.resolve() if path.endswith(".ipynb") and candidate.is_file() else None
 
 
 def _parent(shell: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import re
 import sqlite3
 import sys
 import time
+import types
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import Any
 
 from jupyter_mlops import sinks
 from jupyter_mlops.core.analysis import analyze, is_ipython_internal
+from jupyter_mlops.core.history import not_established, unexplained_names
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.options import TrackOptions
 from jupyter_mlops.core.order import Detector, Execution, Issue, Verdict
@@ -95,6 +97,7 @@ class TrackingSession:
         self.hasher = Hasher(own_open=self.capture.own_open)
         self.detector = Detector()
         self.verdict = Verdict(reproducible=True, issues=())
+        self.unestablished: Issue | None = None  # why a late start cannot vouch for the state, if it cannot
         self.cells = 0
         self.errors = 0
         self.files: dict[tuple[str, str], FileRecord] = {}
@@ -176,6 +179,10 @@ class TrackingSession:
     # --- the hot path -------------------------------------------------------------------------------
 
     def pre_run_cell(self, info: Any) -> None:
+        if not getattr(info, "store_history", True):
+            # A frontend's own request (the panel's Start, VS Code's variable queries), not a notebook cell
+            self._run = None
+            return
         try:
             code = info.raw_cell or ""
             cell_id = self.notebook.cell_id(info.cell_id, code)
@@ -255,7 +262,8 @@ class TrackingSession:
         try:
             if status != "refused":
                 self.detector.record(execution)
-            self.verdict = self.detector.verdict(self.notebook.cells(self.live_order), frozenset(self._opaque))
+            self.verdict = self._with_history(
+                self.detector.verdict(self.notebook.cells(self.live_order), frozenset(self._opaque)))
         except Exception as exc:  # the detector failing must not cost the cell its record
             self._warn("judge the cell", exc)
             return False
@@ -372,10 +380,12 @@ class TrackingSession:
     # --- verdicts -----------------------------------------------------------------------------------
 
     def _report_issues(self, previous: Verdict, used: tuple[Issue, ...]) -> None:
-        """Warn mode: one line per problem this run used or created; old problems are not repeated."""
+        """Warn mode: one line per problem this run used or created; old problems are not repeated. What
+        the run used is said once: the verdict's "used df" replaces the check before it ("would use df")."""
         seen = {(i.kind, i.cell_id, i.names) for i in previous.issues}
-        new = list(used) + [i for i in self.verdict.issues
-                            if (i.kind, i.cell_id, i.names) not in seen and i not in used]
+        judged = [i for i in self.verdict.issues if (i.kind, i.cell_id, i.names) not in seen]
+        said = {(i.kind, i.cell_id) for i in judged}
+        new = [i for i in used if (i.kind, i.cell_id) not in said] + judged
         for issue in new[:_MAX_WARNINGS_PER_CELL]:
             print(f"jupyter-mlops: {issue.kind}: {issue.message} → {issue.fix}", file=sys.stderr)
         if len(new) > _MAX_WARNINGS_PER_CELL:
@@ -433,9 +443,40 @@ class TrackingSession:
     # --- small helpers ------------------------------------------------------------------------------
 
     def _record_history(self) -> None:
-        """The cells run before tracking started (imports above ``%mlops_track``) count as run."""
-        for execution in self.notebook.history():
+        """The cells run before tracking started (imports above ``%mlops_track``, or a whole notebook run
+        in a plain kernel) count as run, in the order they ran, and the verdict judges them at once. A
+        history that does not explain the state (code no cell holds now, names no run bound) makes the
+        session's verdict *not established* for as long as it runs (``core.history``)."""
+        executions, why = self.notebook.history()
+        for execution in executions:
             self.detector.record(execution)
+        if why is None:
+            hidden = getattr(self.shell, "user_ns_hidden", {})  # what IPython put there itself (open, In…)
+            names = unexplained_names((e.code for e in executions), (
+                n for n, v in self.shell.user_ns.items() if n not in hidden and not isinstance(v, types.ModuleType)))
+            if names:
+                why = (f"tracking started after cells had run, and {', '.join(names[:3])} "
+                       f"{'is' if len(names) == 1 else 'are'} bound by no cell this kernel ran")
+        if why is not None:
+            self.unestablished = not_established(executions[-1].cell_id if executions else "", why)
+        if executions or why is not None:
+            self._judge_now()
+
+    def _judge_now(self) -> None:
+        """The verdict on what ran before tracking, said under the cell that starts it."""
+        try:
+            self.verdict = self._with_history(
+                self.detector.verdict(self.notebook.cells(self.live_order), frozenset(self._opaque)))
+        except Exception as exc:
+            self._warn("judge the cells run before tracking", exc)
+            return
+        self._report_issues(Verdict(True, ()), ())
+
+    def _with_history(self, verdict: Verdict) -> Verdict:
+        """A late start that could not establish the state never vouches for it."""
+        if self.unestablished is None:
+            return verdict
+        return Verdict(False, (self.unestablished, *verdict.issues))
 
     def _notebook_found(self, renamed: dict[str, str], early: list[Execution]) -> None:
         """The notebook became known after tracking started: the journal names it, and cells recorded under

@@ -49,9 +49,10 @@ class Kernel:
         self.kc.wait_for_ready(timeout=60)
 
     def run(self, code: str, cell_id: str | None = None, *, deleted: list[str] | None = None,
-            timeout: float = 60) -> Reply:
-        """Execute one cell; ``cell_id`` and ``deleted`` go in the metadata as JupyterLab sends them."""
-        metadata: dict[str, Any] = {}
+            metadata: dict[str, Any] | None = None, timeout: float = 60) -> Reply:
+        """Execute one cell; ``cell_id`` and ``deleted`` go in the metadata as JupyterLab sends them (VS Code
+        adds the cell's own ``metadata``)."""
+        metadata = dict(metadata or {})
         if cell_id is not None:
             metadata["cellId"] = cell_id
         if deleted:
