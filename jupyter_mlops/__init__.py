@@ -26,7 +26,8 @@ def unload_ipython_extension(shell: Any) -> None:
 
 
 def track(**options: Any) -> dict[str, Any]:
-    """Start tracking from Python (``track(experiment="churn", metrics=["auc"])``); ``off=True`` stops."""
+    """Start tracking from Python (``track(experiment="churn", metrics=["auc"])``), or join the session the
+    kernel runs (no options, or the same ones); ``restart=True`` replaces it, ``off=True`` stops."""
     from jupyter_mlops.kernel import magic
 
     magic.start_from_api(options)
