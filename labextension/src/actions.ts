@@ -5,11 +5,13 @@
  * (`fix`) is for people only. Cells are shown by number as the kernel's detector numbers them: 1-based
  * among the notebook's code cells, counted in the notebook as it stands now.
  */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Cell } from '@jupyterlab/cells';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { KernelMessage } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { IIssue } from './tokens';
+import { IIssue, TRACKING_RUNNING } from './tokens';
 
 export type Fix = { kind: 'restart-run-all' } | { kind: 'run'; cells: Cell[] };
 
@@ -96,7 +98,12 @@ export async function applyFix(panel: NotebookPanel, fix: Fix): Promise<void> {
   await NotebookActions.runCells(content, fix.cells, sessionContext);
 }
 
-/** `%mlops_track` in the notebook's kernel, not recorded in the notebook (the panel's "Start" button). */
+/**
+ * `%mlops_track` in the notebook's kernel, not recorded in the notebook (the panel's "Start" button). A
+ * kernel already tracking (started from another view, or by a cell) is joined; when it tracks with other
+ * options the kernel changes nothing and says what would change, and the user chooses: keep that session,
+ * or restart tracking with this view's options (`--restart`).
+ */
 export async function startTracking(
   panel: NotebookPanel,
   mode: 'warn' | 'strict',
@@ -106,6 +113,29 @@ export async function startTracking(
   if (!kernel) {
     throw new Error(trans.__('no kernel: start one for this notebook first'));
   }
-  const code = `%load_ext jupyter_mlops\n%mlops_track${mode === 'strict' ? ' --strict' : ''}`;
-  await kernel.requestExecute({ code, silent: false, store_history: false }).done;
+  const line = `%mlops_track${mode === 'strict' ? ' --strict' : ''}`;
+  const run = async (restart: boolean) =>
+    (
+      await kernel.requestExecute({
+        code: `%load_ext jupyter_mlops\n${line}${restart ? ' --restart' : ''}`,
+        silent: false,
+        store_history: false
+      }).done
+    ).content;
+  const reply = await run(false);
+  if (reply.status !== 'error' || (reply as KernelMessage.IReplyErrorContent).ename !== TRACKING_RUNNING) {
+    return;
+  }
+  const refusal = (reply as KernelMessage.IReplyErrorContent).evalue;
+  const choice = await showDialog({
+    title: trans.__('This kernel is already tracking'),
+    body: refusal,
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Keep that session') }),
+      Dialog.warnButton({ label: trans.__('Restart tracking') })
+    ]
+  });
+  if (choice.button.accept) {
+    await run(true);
+  }
 }

@@ -1,12 +1,15 @@
 /**
- * The frontend's side of the comm "jupyter_mlops" for one notebook: receives the kernel's live events and
- * keeps the kernel told of the notebook's cell order (unsaved edits included).
+ * The frontend's side of the comm "jupyter_mlops" for one notebook view: receives the kernel's live events
+ * and keeps the kernel told of the notebook's cell order (unsaved edits included).
  *
  * The frontend opens the comm, the JupyterLab way: the kernel registers the target "jupyter_mlops" when
- * `%mlops_track` starts and says so in that cell's execute_reply (a payload with `source:
- * "jupyter_mlops"`), so a kernel without a frontend (papermill) never opens a comm nobody listens to. After
- * a page reload the kernel may already be tracking: if it has an open comm of our target we open one of
- * our own and get the same `hello`. A kernel restart loses the link; the next `%mlops_track` reopens it.
+ * `%mlops_track` starts (or joins) and says so in that cell's execute_reply (a payload with `source:
+ * "jupyter_mlops"`), so a kernel without a frontend (papermill) never opens a comm nobody listens to. The
+ * reply goes only to the client that ran the cell: every other view of the kernel (a second tab, a
+ * collaborator, a reload, Notebook 7) asks `comm_info` when it connects and whenever a cell run by another
+ * client ends, and opens its own comm when the kernel lists one of our target (it does while it tracks).
+ * Each open comm gets every cell's event, whichever view ran it. A kernel restart loses the link; the
+ * next `%mlops_track` reopens it.
  */
 import { ISessionContext } from '@jupyterlab/apputils';
 import { NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
@@ -106,16 +109,27 @@ export class KernelLink {
     void this._reopenIfTracking(kernel);
   }
 
-  /** The reply of the cell that started tracking names our target: open a comm to it (a new session's
-   * reply replaces the link to the old one, whose `stopped` may still be on its way). */
+  /** The reply of the cell that started (or joined) tracking names our target: open a comm to it unless
+   * this view has one (a session replaced with `--restart` greets the open comms itself). A cell run by
+   * another client (another tab, a collaborator, a console) may have started tracking: ask the kernel. */
   private _onAnyMessage(kernel: Kernel.IKernelConnection, args: Kernel.IAnyMessageArgs): void {
     const msg = args.msg;
-    if (args.direction !== 'recv' || msg.header.msg_type !== 'execute_reply') {
+    if (args.direction !== 'recv' || this._comm) {
       return;
     }
-    const payload = (msg.content as { payload?: { source?: string }[] }).payload;
-    if (Array.isArray(payload) && payload.some(item => item?.source === COMM_TARGET)) {
-      this._open(kernel);
+    if (msg.header.msg_type === 'execute_reply') {
+      const payload = (msg.content as { payload?: { source?: string }[] }).payload;
+      if (Array.isArray(payload) && payload.some(item => item?.source === COMM_TARGET)) {
+        this._open(kernel);
+      }
+    } else if (
+      msg.header.msg_type === 'status' &&
+      (msg.content as KM.IStatusMsg['content']).execution_state === 'idle' &&
+      msg.parent_header &&
+      (msg.parent_header as KM.IHeader).msg_type === 'execute_request' &&
+      (msg.parent_header as KM.IHeader).session !== kernel.clientId
+    ) {
+      void this._reopenIfTracking(kernel);
     }
   }
 
@@ -128,17 +142,23 @@ export class KernelLink {
     comm.open({});
   }
 
-  /** After a reload the kernel may be tracking already; ask, and open our own comm if so. */
+  /** The kernel may be tracking already (a reload, another view started it): ask, and open our own comm
+   * if so. One question at a time. */
   private async _reopenIfTracking(kernel: Kernel.IKernelConnection): Promise<void> {
+    if (this._asking) {
+      return;
+    }
+    this._asking = true;
     try {
       const reply = await kernel.requestCommInfo({ target_name: COMM_TARGET });
       const content = reply.content as KM.ICommInfoReply;
-      if (content.status !== 'ok' || Object.keys(content.comms).length === 0 || this._comm) {
-        return;
+      if (content.status === 'ok' && Object.keys(content.comms).length > 0 && !this._comm && !kernel.isDisposed) {
+        this._open(kernel);
       }
-      this._open(kernel);
     } catch {
       // no answer (kernel gone or busy forever): history still works, live updates start with %mlops_track
+    } finally {
+      this._asking = false;
     }
   }
 
@@ -167,7 +187,9 @@ export class KernelLink {
       return;
     }
     if (message.type === 'hello') {
+      // also when `--restart` replaced the session: the new one is told the order afresh
       this._greeted = true;
+      this._lastOrder = '';
       this._sendOrder();
     }
     this._received.emit(message);
@@ -210,6 +232,7 @@ export class KernelLink {
   }
 
   private _comm: Kernel.IComm | null = null;
+  private _asking = false;
   private _greeted = false;
   private _disposed = false;
   private _lastOrder = '';

@@ -4,10 +4,12 @@
  * - `jupyter-mlops:plugin` (the settings' id too) provides `IMlopsTracker`: every open notebook's tracking;
  * - `jupyter-mlops:panel`: the "MLOps" sidebar, restored with the layout, opened by a palette command;
  * - `jupyter-mlops:badges`: the cell badges;
- * - `jupyter-mlops:status`: the status-bar item;
+ * - `jupyter-mlops:status`: the status-bar item (in Notebook 7, which has no status bar: in the menu bar,
+ *   beside the kernel's status);
  * - `jupyter-mlops:commands`: "start tracking" and "verify" for the current notebook, in the palette.
  *
- * Other extensions can require `IMlopsTracker` (exported from `tokens.ts`) to read the same state.
+ * Other extensions can require `IMlopsTracker` (exported from `tokens.ts`) to read the same state. Every
+ * plugin activates in JupyterLab and in Notebook 7: what only one of them provides is optional.
  */
 import {
   ILayoutRestorer,
@@ -82,6 +84,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     const panel = new MlopsPanel(tracker, trans);
     panel.id = PANEL_ID;
     panel.title.icon = mlopsIcon;
+    panel.title.label = trans.__('MLOps');
     panel.title.caption = trans.__('MLOps: tracked runs of this notebook');
     app.shell.add(panel, 'left', { rank: 650 });
     restorer?.add(panel, PANEL_ID);
@@ -118,21 +121,37 @@ const badgesPlugin: JupyterFrontEndPlugin<void> = {
 
 const statusPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-mlops:status',
-  description: "The current notebook's verdict in the status bar; it opens the MLOps panel.",
+  description: "The current notebook's verdict in the status bar (Notebook 7: the menu bar); it opens the MLOps panel.",
   autoStart: true,
-  requires: [IMlopsTracker, IStatusBar],
-  optional: [ITranslator],
-  activate: (app: JupyterFrontEnd, tracker: IMlopsTracker, statusBar: IStatusBar, translator: ITranslator | null) => {
+  requires: [IMlopsTracker],
+  optional: [IStatusBar, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: IMlopsTracker,
+    statusBar: IStatusBar | null,
+    translator: ITranslator | null
+  ) => {
     const item = new MlopsStatusItem(tracker, bundle(translator), () => {
       void app.commands.execute(CommandIDs.openPanel);
     });
-    statusBar.registerStatusItem('jupyter-mlops:status', {
-      item,
-      align: 'left',
-      rank: 4,
-      isActive: () => tracker.current?.live != null,
-      activeStateChanged: item.stateChanged
-    });
+    const isActive = () => tracker.current?.live != null;
+    if (statusBar) {
+      statusBar.registerStatusItem('jupyter-mlops:status', {
+        item,
+        align: 'left',
+        rank: 4,
+        isActive,
+        activeStateChanged: item.stateChanged
+      });
+      return;
+    }
+    // Notebook 7 shows the kernel's status at the right of its menu bar (rank 10 010): ours goes before it.
+    item.id = 'jupyter-mlops-status';
+    item.addClass('jp-mlops-MenuStatus');
+    const show = () => item.setHidden(!isActive());
+    item.stateChanged.connect(show);
+    show();
+    app.shell.add(item, 'menu', { rank: 10_000 });
   }
 };
 
@@ -153,17 +172,19 @@ const commandsPlugin: JupyterFrontEndPlugin<void> = {
     const showPanel = () => commands.hasCommand(CommandIDs.openPanel) && commands.execute(CommandIDs.openPanel);
 
     commands.addCommand(CommandIDs.startTracking, {
-      label: () =>
-        trans.__('Start tracking this notebook (%1 mode)', tracker.settings.defaultMode),
+      label: args =>
+        trans.__('Start tracking this notebook (%1 mode)', (args.mode as string) ?? tracker.settings.defaultMode),
       caption: trans.__("Run %mlops_track in the current notebook's kernel"),
       isEnabled: () => {
         const current = tracker.current;
         return !!current && !current.live && !!current.panel.sessionContext.session?.kernel;
       },
-      execute: async () => {
+      // `mode` ("warn" | "strict") overrides the setting's default mode
+      execute: async args => {
         const current = tracker.current;
+        const mode = args.mode === 'strict' || args.mode === 'warn' ? args.mode : tracker.settings.defaultMode;
         if (current) {
-          await startTracking(current.panel, tracker.settings.defaultMode, trans);
+          await startTracking(current.panel, mode, trans);
         }
       }
     });

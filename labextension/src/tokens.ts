@@ -10,6 +10,8 @@ import { ISignal } from '@lumino/signaling';
 import type { TrackedNotebook } from './model';
 
 export const COMM_TARGET = 'jupyter_mlops';
+/** The `ename` of `%mlops_track`'s refusal to replace a running session with other options (kernel/magic.py). */
+export const TRACKING_RUNNING = 'TrackingRunning';
 /** The main plugin's id, which is also the id of its settings (schema/plugin.json). */
 export const PLUGIN_ID = 'jupyter-mlops:plugin';
 export const PANEL_ID = 'jupyter-mlops-panel';

@@ -41,6 +41,8 @@ export function Sessions(props: { notebook: TrackedNotebook; trans: TranslationB
                 return (
                 <tr
                   key={s.id}
+                  data-session={s.id}
+                  data-state={s.state}
                   className={s.id === notebook.shownSession ? 'jp-mlops-shown' : ''}
                   title={trans.__('session %1 · %2 · %3 mode — click to show it', s.id, s.state, s.mode)}
                   onClick={() => !notebook.live && void notebook.pick(s.id)}
