@@ -45,7 +45,7 @@ def rebuild(history: Sequence[tuple[int, str]], cells: Sequence[Cell] | None) ->
     by_code: dict[str, list[int]] = {}
     for i, cell in enumerate(cells):
         by_code.setdefault(cell.source.strip(), []).append(i)
-    by_count = {cell.execution_count: i for i, cell in enumerate(cells) if cell.execution_count is not None}
+    by_count = _counts_of_this_kernel(history, cells)
     unexplained: list[tuple[int, str]] = []
     last = -1
     for count, code in history:
@@ -54,10 +54,10 @@ def rebuild(history: Sequence[tuple[int, str]], cells: Sequence[Cell] | None) ->
             continue
         matches = by_code.get(key, [])
         at = by_count.get(count)
-        if at is not None and at in matches:
-            chosen: int | None = at
-        elif len(matches) == 1:
-            chosen = matches[0]
+        if len(matches) == 1:
+            chosen: int | None = matches[0]
+        elif at is not None and at in matches:
+            chosen = at
         elif matches:
             chosen = last + 1 if last + 1 in matches else matches[0]
         else:
@@ -73,6 +73,17 @@ def rebuild(history: Sequence[tuple[int, str]], cells: Sequence[Cell] | None) ->
     return Rebuilt(tuple(runs), _why_unexplained(unexplained) if unexplained else None)
 
 
+def _counts_of_this_kernel(history: Sequence[tuple[int, str]], cells: Sequence[Cell]) -> dict[int, int]:
+    """The saved execution counts (count -> cell position), when they are this kernel's: every saved count
+    the history has holds that cell's code. A notebook saved by another kernel (papermill's input, last
+    week's session) has counts that say nothing here."""
+    ran = {count: code.strip() for count, code in history}
+    saved = {cell.execution_count: i for i, cell in enumerate(cells) if cell.execution_count in ran}
+    if not saved or any(ran[count] != cells[i].source.strip() for count, i in saved.items()):
+        return {}
+    return saved
+
+
 def unexplained_names(history: Iterable[str], bound: Iterable[str]) -> list[str]:
     """User names the namespace holds that no execution of the history binds (bound by code run without
     history, such as a frontend's silent request); none can be told when the history has dynamic code
@@ -83,7 +94,19 @@ def unexplained_names(history: Iterable[str], bound: Iterable[str]) -> list[str]
         if (effects.dynamic or not effects.known) and not _inert(code):  # settings magics bind nothing
             return []
         made.update(effects.changes)
+        for change in effects.changes.values():  # what a function it defines binds when called
+            if change.function is not None:
+                made.update(change.function.rebinds)
     return sorted(n for n in bound if n not in made and not n.startswith("_") and not is_ipython_internal(n))
+
+
+def unbound_state(history: Iterable[str], bound: Iterable[str]) -> str | None:
+    """Why the namespace is not what the history made (``unexplained_names``), or None."""
+    names = unexplained_names(history, bound)
+    if not names:
+        return None
+    verb = "is" if len(names) == 1 else "are"
+    return f"tracking started after cells had run, and {', '.join(names[:3])} {verb} bound by no cell this kernel ran"
 
 
 def not_established(tracking_cell: str, why: str) -> Issue:

@@ -29,7 +29,7 @@ from typing import Any
 
 from jupyter_mlops import sinks
 from jupyter_mlops.core.analysis import analyze, is_ipython_internal
-from jupyter_mlops.core.history import not_established, unexplained_names
+from jupyter_mlops.core.history import not_established, unbound_state
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.options import TrackOptions
 from jupyter_mlops.core.order import Detector, Execution, Issue, Verdict
@@ -452,11 +452,8 @@ class TrackingSession:
             self.detector.record(execution)
         if why is None:
             hidden = getattr(self.shell, "user_ns_hidden", {})  # what IPython put there itself (open, In…)
-            names = unexplained_names((e.code for e in executions), (
+            why = unbound_state((e.code for e in executions), (
                 n for n, v in self.shell.user_ns.items() if n not in hidden and not isinstance(v, types.ModuleType)))
-            if names:
-                why = (f"tracking started after cells had run, and {', '.join(names[:3])} "
-                       f"{'is' if len(names) == 1 else 'are'} bound by no cell this kernel ran")
         if why is not None:
             self.unestablished = not_established(executions[-1].cell_id if executions else "", why)
         if executions or why is not None:

@@ -37,3 +37,14 @@ def test_without_a_notebook_execution_order_is_the_order():
 def test_names_bound_by_no_execution_are_unexplained_unless_the_history_is_dynamic():
     assert unexplained_names(["x = 1", "%load_ext jupyter_mlops"], ["x", "hidden", "_private", "_5"]) == ["hidden"]
     assert unexplained_names(["from m import *", "x = 1"], ["x", "hidden"]) == []
+
+
+def test_counts_saved_by_another_kernel_are_ignored():
+    # The file's count 1 is not this kernel's In[1]: its counts say nothing here, order decides
+    notebook = cells(("A", "df.head()", 3), ("B", "df = load()", 1), ("C", "df.head()", None))
+    rebuilt = rebuild([(1, "import x"), (2, "df = load()"), (3, "df.head()")], notebook)
+    assert [cell_id for _, cell_id, _ in rebuilt.runs] == [None, "B", "C"]
+
+
+def test_a_function_that_binds_a_global_explains_it():
+    assert unexplained_names(["def f():\n    global g\n    g = 1", "f()"], ["f", "g"]) == []
