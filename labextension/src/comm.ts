@@ -143,18 +143,22 @@ export class KernelLink {
   }
 
   /** The kernel may be tracking already (a reload, another view started it): ask, and open our own comm
-   * if so. One question at a time. */
+   * if so. One question at a time; a reason to ask that comes meanwhile asks once more after it. */
   private async _reopenIfTracking(kernel: Kernel.IKernelConnection): Promise<void> {
     if (this._asking) {
+      this._askAgain = true;
       return;
     }
     this._asking = true;
     try {
-      const reply = await kernel.requestCommInfo({ target_name: COMM_TARGET });
-      const content = reply.content as KM.ICommInfoReply;
-      if (content.status === 'ok' && Object.keys(content.comms).length > 0 && !this._comm && !kernel.isDisposed) {
-        this._open(kernel);
-      }
+      do {
+        this._askAgain = false;
+        const reply = await kernel.requestCommInfo({ target_name: COMM_TARGET });
+        const content = reply.content as KM.ICommInfoReply;
+        if (content.status === 'ok' && Object.keys(content.comms).length > 0 && !this._comm && !kernel.isDisposed) {
+          this._open(kernel);
+        }
+      } while (this._askAgain && !this._comm && !this._disposed && !kernel.isDisposed);
     } catch {
       // no answer (kernel gone or busy forever): history still works, live updates start with %mlops_track
     } finally {
@@ -233,6 +237,7 @@ export class KernelLink {
 
   private _comm: Kernel.IComm | null = null;
   private _asking = false;
+  private _askAgain = false;
   private _greeted = false;
   private _disposed = false;
   private _lastOrder = '';

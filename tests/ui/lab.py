@@ -32,7 +32,11 @@ def free_port() -> int:
 
 
 class Lab:
-    def __init__(self, root: Path, scratch: Path, options: list[str] = ()) -> None:
+    """``collaboration``: jupyter-collaboration is installed with the test extras and would be on; it is
+    off unless a test is about it (its 5 s "document is taking some time to load" dialog, under load,
+    covers what the other tests click)."""
+
+    def __init__(self, root: Path, scratch: Path, options: list[str] = (), *, collaboration: bool = False) -> None:
         self.root = root
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -52,7 +56,7 @@ class Lab:
              f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={root}",
              f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={scratch / 'workspaces'}",
-             "--LabApp.expose_app_in_browser=True", *options],
+             "--LabApp.expose_app_in_browser=True", f"--YDocExtension.disable_rtc={not collaboration}", *options],
             cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self._wait_up()

@@ -29,9 +29,8 @@ NOTEBOOK = "views.ipynb"
 TRACK, A, B, C = "track", "cell-a", "cell-b", "cell-c"
 LIVE = ".jp-mlops-pill.jp-mlops-on"
 SESSION = ".jp-mlops-session"
-# jupyter-collaboration is installed with the test extras and on by default; said here, as it is tested.
 # Notebook 7's pages come from the same server; they expose the app to the test as the lab's do.
-OPTIONS = ["--YDocExtension.disable_rtc=False", "--JupyterNotebookApp.expose_app_in_browser=True"]
+OPTIONS = ["--JupyterNotebookApp.expose_app_in_browser=True"]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The module's server, in a box the restart step can replace."""
-    box = {"lab": Lab(project, tmp_path_factory.mktemp("lab"), OPTIONS)}
+    box = {"lab": Lab(project, tmp_path_factory.mktemp("lab"), OPTIONS, collaboration=True)}
     try:
         yield box
     finally:
@@ -81,6 +80,11 @@ class View:
         self.errors: list[str] = []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # jupyter-collaboration asks after 5 s whether to keep waiting for a document to load (a loaded
+        # machine): keep waiting, as a user would
+        self.page.add_locator_handler(
+            self.page.locator('.jp-Dialog[aria-label^="Loading"]'),
+            lambda dialog: dialog.get_by_role("button", name="Continue waiting").click())
 
     def open_lab(self, lab: Lab) -> Any:
         self.page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
@@ -221,7 +225,7 @@ def test_a_server_restart_shows_the_journal_and_a_new_start_goes_live(server, br
     session = view.session()
     before.stop()
     # When a new server starts on the same project and the notebook is opened again
-    server["lab"] = lab = Lab(project, tmp_path_factory.mktemp("lab-again"), OPTIONS)
+    server["lab"] = lab = Lab(project, tmp_path_factory.mktemp("lab-again"), OPTIONS, collaboration=True)
     panel = view.open_lab(lab)
     # Then nothing is live (the kernel is new), and the panel shows the last session from the journal
     panel.locator(".jp-mlops-pill.jp-mlops-off").wait_for(timeout=60_000)
