@@ -133,7 +133,8 @@ export async function startTracking(
     buttons: [
       Dialog.cancelButton({ label: trans.__('Keep that session') }),
       Dialog.warnButton({ label: trans.__('Restart tracking') })
-    ]
+    ],
+    defaultButton: 0 // Enter keeps the running session: ending it is the choice that must be made
   });
   if (choice.button.accept) {
     await run(true);
