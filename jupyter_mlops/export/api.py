@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jupyter_mlops import own_io
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
 from jupyter_mlops.export import (
@@ -85,61 +86,63 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
         raise Refused(f"{key}'s tracked state is not reproducible ({facts.dirty})",
                       hint="restart the kernel and run all cells, then export again (or pass --allow-dirty)",
                       panel_hint="restart the kernel and run all cells, then export again")
-    plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
-                         declared=facts.declared, exists=lambda p: (root / p).exists())
-    names = [s.name for s in plan.stages]
-    files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
-    if to == "dvc":
-        merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
-                                force=force)
-        files[layout.dvc_yaml] = dvc_text = merged.text
-        dropped = list(map(layout.stage_notebook, merged.dropped))
-    else:
-        dvc_text = _read(root / layout.dvc_yaml) or ""
-        before = kfp_pipeline.stage_notebooks(_read(root / layout.kfp_pipeline))
-        # the stage notebooks the last pipeline.py ran that neither the new one nor dvc.yaml does
-        dropped = [p for p in before if p not in files and posixpath.relpath(p, layout.out_dir) not in dvc_text]
-    values: dict = {}
-    if plan.params:
-        params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
-        files[layout.params_yaml] = params.text
-        values = param_values(params.text)
-        notes += [f"params.yaml keeps {k}: {old!r} (the notebook says {new!r}); --force takes the notebook's"
-                  for k, (old, new) in params.kept.items()]
-        if params.skipped:
-            notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
-    if to == "kfp":
-        notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
-    notes += plan.notes
-    written = [p for p, text in files.items() if _read(root / p) != text]
-    stale = [p for p in dropped if _generated_from(root / p) == key]
-    notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
-    raw = raw_inputs(plan, dvc_text, root)
-    if dry_run:
-        notes += [f"would put {path} under DVC (dvc add)" for path in raw]
-    else:
-        for rel in stale:
-            (root / rel).unlink()
-        for rel in written:
-            target = root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(files[rel], encoding="utf-8")
-            os.replace(tmp, target)
-        data = version_raw_inputs(root, raw, facts.read_md5)
-        written += [p for p in data.written if p not in written]
-        notes += data.notes
-        if remote is not None:
-            config = _read(root / CONFIG)
-            notes.append(set_default_remote(root, remote))
-            if _read(root / CONFIG) != config:
-                written.append(CONFIG)
-        elif raw and (root / ".dvc").is_dir() and default_remote(root) is None:
-            notes.append("no DVC remote yet, so the data lives on this machine only: --remote DIR_OR_URL sets "
-                         "one up (a local folder, s3://, gs://, ssh://…), --push sends the data there")
-        if push_data:
-            notes.append(push(root))
-    return ExportReport(ExportResult(written, names), plan, notes)
+    # Reading back and rewriting its own files, export is not a running cell's I/O (own_io.py).
+    with own_io.announced(root, [root / p for p in layout.outputs()]):
+        plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
+                             declared=facts.declared, exists=lambda p: (root / p).exists())
+        names = [s.name for s in plan.stages]
+        files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
+        if to == "dvc":
+            merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
+                                    force=force)
+            files[layout.dvc_yaml] = dvc_text = merged.text
+            dropped = list(map(layout.stage_notebook, merged.dropped))
+        else:
+            dvc_text = _read(root / layout.dvc_yaml) or ""
+            before = kfp_pipeline.stage_notebooks(_read(root / layout.kfp_pipeline))
+            # the stage notebooks the last pipeline.py ran that neither the new one nor dvc.yaml does
+            dropped = [p for p in before if p not in files and posixpath.relpath(p, layout.out_dir) not in dvc_text]
+        values: dict = {}
+        if plan.params:
+            params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
+            files[layout.params_yaml] = params.text
+            values = param_values(params.text)
+            notes += [f"params.yaml keeps {k}: {old!r} (the notebook says {new!r}); --force takes the notebook's"
+                      for k, (old, new) in params.kept.items()]
+            if params.skipped:
+                notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
+        if to == "kfp":
+            notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
+        notes += plan.notes
+        written = [p for p, text in files.items() if _read(root / p) != text]
+        stale = [p for p in dropped if _generated_from(root / p) == key]
+        notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
+        raw = raw_inputs(plan, dvc_text, root)
+        if dry_run:
+            notes += [f"would put {path} under DVC (dvc add)" for path in raw]
+        else:
+            for rel in stale:
+                (root / rel).unlink()
+            for rel in written:
+                target = root / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(target.name + ".tmp")
+                tmp.write_text(files[rel], encoding="utf-8")
+                os.replace(tmp, target)
+            data = version_raw_inputs(root, raw, facts.read_md5)
+            written += [p for p in data.written if p not in written]
+            notes += data.notes
+            if remote is not None:
+                config = _read(root / CONFIG)
+                notes.append(set_default_remote(root, remote))
+                if _read(root / CONFIG) != config:
+                    written.append(CONFIG)
+            elif raw and (root / ".dvc").is_dir() and default_remote(root) is None:
+                notes.append("no DVC remote yet, so the data lives on this machine only: --remote DIR_OR_URL sets "
+                             "one up (a local folder, s3://, gs://, ssh://…), --push sends the data there")
+            if push_data:
+                notes.append(push(root))
+        return ExportReport(ExportResult(written, names), plan, notes)
 
 
 def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence[str] = (),
