@@ -234,6 +234,7 @@ class TrackingSession:
         rebound = (_rebound(run.bound_before, self.shell.user_ns, run.watched)
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
+        self._guarded("remember which cell made the values", lambda: self.capture.made(rebound))
         files = self._file_records(reads, writes)
         files += self._declared_changes({f.path for f in files if f.mode == "write"})
         if status != "refused":
