@@ -303,7 +303,8 @@ def check_links(kernel: Kernel, project: Path, tmp_path_factory) -> None:
         ("pl-write-link", "pl.DataFrame({'a': [1]}).write_parquet('ext/out.parquet')", {("ext/out.parquet", "write")}),
     ]
     for cell_id, code, _ in cases:
-        kernel.cell(code, cell_id)
+        reply = kernel.cell(code, cell_id)
+        assert "jupyter-mlops" not in reply.stderr, reply.stderr
     kernel.cell("g = pl.scan_parquet('ext/shards/*.parquet').collect()", "glob-link")
     for cell_id, _, expected in cases:
         assert files_of(project, cell_id) == {key: md5(project / key[0]) for key in expected}, cell_id
