@@ -140,6 +140,7 @@ def _build_scratch(root: Path, scratch: Path, notebook: str, inputs: Iterable[st
                 link = scratch / folder / entry.name
                 if not link.exists() and not link.is_symlink():
                     link.symlink_to(entry)
+    return linked
 
 
 def _hard_link(source: Path, target: Path) -> bool:

@@ -244,6 +244,8 @@ class TreeWatcher:
             if target not in self._linked_targets and not self._skip_dir(link) and not self._skip_dir(target):
                 pending.append((link, target))
             return
+        if not os.path.isfile(target):  # a device, a FIFO: not data, and its folder (/dev) is busy
+            return
         wd = self._inotify_watch(os.path.dirname(target))
         if wd >= 0:
             links = self._file_links.setdefault(wd, {}).setdefault(os.path.basename(target), [])

@@ -156,7 +156,8 @@ class Bookkeeping:
 
     def __init__(self, journal_path: Path) -> None:
         self.home = journal_home(journal_path)  # the project of this journal (its sessions' roots may differ)
-        Journal(journal_path).close()  # the journal's own tables, brought up to date (its provenance)
+        if journal_path.exists():
+            Journal(journal_path, create=False).close()  # the journal's own tables brought up to date (provenance)
         self._db = sqlite3.connect(str(journal_path), timeout=10.0, isolation_level=None,
                                    check_same_thread=False)
         self._db.row_factory = sqlite3.Row

@@ -158,9 +158,9 @@ def test_outside_a_git_repository_the_run_says_so_once_and_is_still_mirrored(tmp
     kernel = Kernel(folder, env={"MLFLOW_TRACKING_URI": ""})
     try:
         kernel.cell("%load_ext jupyter_mlops", "load")
-        kernel.cell("%mlops_track --experiment plain", "track")
-        replies = [kernel.cell(f"v{i} = {i}", f"c{i}") for i in range(2)]
-        mirrored(folder, "plain")  # the follower said what it found before making the run
+        replies = [kernel.cell("%mlops_track --experiment plain", "track")]  # where the commit is looked up
+        replies += [kernel.cell(f"v{i} = {i}", f"c{i}") for i in range(2)]
+        mirrored(folder, "plain")
         replies += [kernel.cell(f"v{i} = {i}", f"c{i}") for i in range(2, 4)]
         kernel.cell("%mlops_track --off", "off")
         [run] = mirrored(folder, "plain", "FINISHED")
