@@ -75,7 +75,7 @@ class CellFiles:
         self._code = ""
         self._before: dict[str, tuple[int, int, int] | None] = {}
         self.origins = Origins()
-        self._made: tuple[list[str], frozenset[str], frozenset[str]] = ([], frozenset(), frozenset())
+        self._last: tuple[io_capture.Captured, set[str], set[str]] | None = None  # for :meth:`made`
 
     @property
     def watching(self) -> bool:
@@ -110,18 +110,19 @@ class CellFiles:
                 if _stamp(path) != before and os.path.lexists(path):
                     writes.add(path)
             self._before = {}
-        reads |= self.origins.mapped_reads(self._code, self._namespace())
-        self._made = (seen.mentions, frozenset(reads | writes) if reads or writes else frozenset(),
-                      frozenset(seen.mapped) if seen.mapped else frozenset())
+        if self.origins.mapping:
+            reads |= self.origins.mapped_reads(self._code, self._namespace())
+        self._last = (seen, reads, writes)
         if not (reads or writes):  # an idle cell: nothing to fold into folders, no getcwd
             return reads, writes
         return _datasets(reads, writes, listed, created, self.root, os.getcwd())
 
     def made(self, rebound: frozenset[str]) -> None:
         """After :meth:`stop`: the cell bound ``rebound``; it is their maker (``origins.py``)."""
-        if rebound:
-            mentions, files, mapped = self._made
-            self.origins.made(self._code, rebound, self._namespace(), mentions, files, mapped)
+        if rebound and self._last is not None:
+            seen, reads, writes = self._last
+            files = frozenset(reads | writes) if reads or writes else frozenset()
+            self.origins.made(self._code, rebound, self._namespace(), seen.mentions, files, seen.mapped)
 
     def close(self) -> None:
         self.capture.active = False

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jupyter_mlops.core.analysis import CellEffects, analyze
+from jupyter_mlops.core.analysis import analyze
 
 MAX_MAKERS = 16
 """Cell runs kept per value (the most recent): a value rebuilt in a loop of cells does not grow without end."""
@@ -35,9 +35,10 @@ _MAX_BASES = 8  # steps from a value to the buffer it is a view of (numpy's ``.b
 _NAMES_A_PATH = re.compile(r"[./\\]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Maker:
-    """One cell run that made values: what it named, and the files it read and mapped (absolute paths)."""
+    """One cell run that made values: what it named, and the files it read and mapped (absolute paths).
+    Each run is its own maker: compared by identity, which is also the cheapest."""
 
     code: str
     mentions: tuple[str, ...]
@@ -66,11 +67,14 @@ class Origins:
         """The makers of these names' values, each once, most recent first per name."""
         return list(dict.fromkeys(m for name in names for m in self._makers.get(name, ())))
 
+    @property
+    def mapping(self) -> bool:
+        """Whether any value's makers mapped a file (else :meth:`mapped_reads` finds nothing)."""
+        return bool(self._mapping)
+
     def mapped_reads(self, code: str, namespace: dict[str, Any]) -> set[str]:
         """Files a cell reads by touching a memory map an earlier cell made: the mapped files of the makers
         of each value it uses that is still backed by a map."""
-        if not self._mapping:
-            return set()
         out: set[str] = set()
         for name in self.uses(code) & self._mapping:
             if name in namespace and _backed_by_a_map(namespace[name]):
@@ -78,34 +82,31 @@ class Origins:
                     out |= maker.mapped
         return out
 
-    def made(self, code: str, rebound: Iterable[str], namespace: dict[str, Any], mentions: Iterable[str],
-             files: frozenset[str], mapped: frozenset[str]) -> None:
-        """A cell run bound ``rebound``: it is their maker, with the makers of what it computed them from."""
-        effects: CellEffects | None = None
-        own: Maker | None = None
-        mentions = tuple(mentions)
+    def made(self, code: str, rebound: Iterable[str], namespace: dict[str, Any], mentions: list[str],
+             files: frozenset[str], mapped: set[str]) -> None:
+        """A cell run bound ``rebound``: it is their maker, with the makers of what it computed them from.
+        The common cell (no path in its code, no file, nothing made by such a cell yet) costs a dictionary
+        look-up per name."""
+        own = None
         if files or mentions or _NAMES_A_PATH.search(code):
-            own = Maker(code, mentions, files, mapped)
+            own = Maker(code, tuple(mentions), files, frozenset(mapped))
+        effects = analyze(code)
         for name in rebound:
+            change = effects.changes.get(name)
+            if change is not None and change.function is not None:
+                self._function_globals[name] = change.function.reads
+            elif self._function_globals:
+                self._function_globals.pop(name, None)
+            if own is None and not self._makers:
+                continue
             if name not in namespace:  # deleted
                 self._forget(name)
                 continue
-            if effects is None:
-                effects = analyze(code)
-            change = effects.changes.get(name)
-            makers = [own] if own is not None else []
-            if change is not None:
-                makers += self.makers(change.deps - {name})
-                if change.deps and name in change.deps:
-                    makers += self._makers.get(name, ())
-                if change.function is not None:
-                    self._function_globals[name] = change.function.reads
-                else:
-                    self._function_globals.pop(name, None)
-            else:
-                self._function_globals.pop(name, None)
-            kept = tuple(dict.fromkeys(makers))[:MAX_MAKERS]
-            if kept:
+            makers: tuple[Maker, ...] = (own,) if own is not None else ()
+            if change is not None and change.deps:  # ``x = x + 1``: the old value's makers too
+                makers += tuple(self.makers(change.deps))
+            if makers:
+                kept = makers[:MAX_MAKERS] if len(makers) <= 1 else tuple(dict.fromkeys(makers))[:MAX_MAKERS]
                 self._makers[name] = kept
                 if any(m.mapped for m in kept):
                     self._mapping.add(name)
