@@ -15,7 +15,6 @@ input. Thresholds and the PSI are explained in ``drift.py``.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +68,7 @@ def _session_drift(journal: Journal, root: Path, args: argparse.Namespace, wait:
     current_ref = refs[1] if len(refs) == 2 else "latest"
     current = resolve_session(journal, root, key, current_ref)
     reference = resolve_session(journal, root, key, refs[0]) if refs else _previous(journal, current, key)
-    profiles = [_profiles(journal, root, sid, wait) for sid in (reference, current)]
+    profiles = [profiler.settled_profiles(journal, root, sid, wait) for sid in (reference, current)]
     inputs = drift.compare_sessions(*profiles)
     return _report({"session": reference}, {"session": current}, inputs)
 
@@ -91,7 +90,7 @@ def _model_drift(journal: Journal, root: Path, model: str, file: Path, wait: flo
     from jupyter_mlops.monitor.tables import NotTabular, profile_file
 
     session_id, version = _model_session(root, model)
-    training = drift.inputs_of(_profiles(journal, root, journal.find_session(session_id), wait))
+    training = drift.inputs_of(profiler.settled_profiles(journal, root, journal.find_session(session_id), wait))
     training = {name: entry for name, entry in training.items() if not name.startswith("frame:")}
     if not training:
         raise NotFound(f"the session {session_id} that trained {model} read no tabular data file",
@@ -145,19 +144,6 @@ def _training_input(training: dict[str, dict], path: Path, root: Path, profile: 
     if shared(best) == 0:
         raise BadInput(f"{path.name} shares no column with the training data ({', '.join(training)})")
     return best
-
-
-def _profiles(journal: Journal, root: Path, session_id: str, wait: float) -> dict[str, list[dict]]:
-    """The session's profiles, once none is still being made: waited for while a profiler runs, else made here."""
-    deadline = time.monotonic() + wait
-    while True:
-        profiles = journal.session_profiles(session_id)
-        if not drift.missing_profiles(profiles) or time.monotonic() >= deadline:
-            return profiles
-        if not profiler.running(root):
-            profiler.profile_pending(journal, log=lambda _: None)
-            return journal.session_profiles(session_id)
-        time.sleep(0.2)
 
 
 def _report(reference: dict, current: dict, inputs: list[drift.InputDrift]) -> dict[str, Any]:

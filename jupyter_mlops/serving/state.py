@@ -1,0 +1,87 @@
+"""``.mlops/serving/``: what a serving process keeps on disk, for itself after a restart and for others.
+
+* ``windows/<model>-v<version>-<host>-<port>.json``: the window (its reservoir sample, see ``window.py``)
+  and the feedback (pending predictions, labelled rows), saved by the monitor thread every few seconds when
+  they changed and once more at shutdown, so a server restarted on the same address for the same version
+  carries on with the same window. Keyed by address too, because two replicas of one version would
+  otherwise overwrite each other's window.
+* ``servers/<same key>.json``: the running server (pid, URL, version, lineage) and its live status
+  (requests/s, p50/p99 over the last minute, each input's drift), rewritten every few seconds and removed
+  at a clean stop; the panel's Serving section and ``drift --live DIR`` read these.
+
+Every write is a temporary file in the same folder renamed over the old one (``os.replace``): a reader, or
+a server killed mid-write, never sees half a file. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from jupyter_mlops.journal import pid_alive
+
+SERVING_DIR = "serving"
+WINDOWS, SERVERS = "windows", "servers"
+STALE_S = 30.0
+"""A server record not rewritten for this long belongs to a server that hangs or was killed."""
+
+
+def serving_dir(root: Path) -> Path:
+    return root / ".mlops" / SERVING_DIR
+
+
+def key(model: str, version: str, host: str, port: int) -> str:
+    """A file name for one served address: the model name with anything but ``[\\w.-]`` replaced."""
+    def safe(text: str) -> str:
+        return re.sub(r"[^\w.-]", "_", text)
+
+    return f"{safe(model)}-v{safe(version)}-{safe(host)}-{port}"
+
+
+def write_json(path: Path, value: Any) -> None:
+    """``value`` as JSON at ``path``, atomically (temporary file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(value, f, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any:
+    """The JSON at ``path``; ``ValueError`` (or ``OSError``) when it cannot be read."""
+    return json.loads(path.read_text())
+
+
+def window_path(root: Path, name: str) -> Path:
+    return serving_dir(root) / WINDOWS / f"{name}.json"
+
+
+def server_path(root: Path, name: str) -> Path:
+    return serving_dir(root) / SERVERS / f"{name}.json"
+
+
+def running_servers(root: Path) -> Iterator[dict[str, Any]]:
+    """The records of servers of this project that run now (their process alive, their record fresh)."""
+    folder = serving_dir(root) / SERVERS
+    if not folder.is_dir():
+        return
+    now = time.time()
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            continue  # being replaced, or not ours
+        if not isinstance(record, Mapping) or not isinstance(record.get("pid"), int):
+            continue
+        if pid_alive(record["pid"]) and now - float(record.get("updated_at", 0)) < STALE_S:
+            yield dict(record)
