@@ -5,7 +5,10 @@ session A (default: the one before B), matched by path (``frame:NAME`` for ``--p
 ``drift --model NAME@ALIAS FILE`` (or ``NAME/VERSION``) profiles FILE now and compares it with the training
 data of the session the registered model version came from: the version's ``mlops.session_id`` tag (else
 the ``mlops.session`` tag of its run), read through MLflow's client in this process. The training input is
-the one of the same path, else the one sharing most columns.
+the one of the same path, else the one sharing most columns. ``drift --model NAME@ALIAS --live URL_OR_DIR``
+compares the live window of a ``jupyter mlops serve`` server of that version (its URL, or the folder its
+window is saved in) instead, each model input matched to the training data as the server matches it
+(``serving/reference.py``: one-hot indicators against their category's frequency).
 
 Profiles the profiler has not made yet are waited for (``--wait``); with no profiler running they are made
 here. Exit 0 without drift, 1 when an input drifts (so a scheduled job can watch a new batch), 2 for bad
@@ -33,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="sessions (id, prefix, latest~N, git revision; default latest~1 latest); with --model: FILE")
     p.add_argument("--model", metavar="NAME@ALIAS", help="compare FILE with this registered model's training data "
                                                          "(NAME@alias or NAME/version)")
+    p.add_argument("--live", metavar="URL_OR_DIR", help="with --model: the live traffic of `jupyter mlops serve` "
+                                                        "(its URL, or the project or .mlops/serving folder) instead "
+                                                        "of a FILE")
     p.add_argument("--notebook", help="'latest' means this notebook's latest session")
     p.add_argument("--wait", type=float, default=60.0, metavar="S",
                    help="seconds to wait for profiles still being made (default 60)")
@@ -45,7 +51,12 @@ def cmd_drift(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
     journal = Journal(journal_path(root), create=False)
     try:
-        if args.model:
+        if args.live:
+            if not args.model or args.refs:
+                raise BadInput("drift --live compares a served model's traffic: give --model NAME@ALIAS and no "
+                               "FILE", hint="jupyter mlops drift --model churn@candidate --live http://127.0.0.1:5001")
+            report = _live_drift(journal, root, args.model, args.live, args.wait)
+        elif args.model:
             if len(args.refs) != 1:
                 raise BadInput("drift --model NAME@ALIAS takes one FILE", hint="jupyter mlops drift --model churn@prod "
                                "data/new_batch.csv")
@@ -107,6 +118,20 @@ def _model_drift(journal: Journal, root: Path, model: str, file: Path, wait: flo
     return _report({"model": model, "version": version, "session": session_id}, {"file": str(file)}, inputs)
 
 
+def _live_drift(journal: Journal, root: Path, model: str, source: str, wait: float) -> dict[str, Any]:
+    from jupyter_mlops.serving import live, reference
+
+    session_id, version = _model_session(root, model)
+    name = model.split("@")[0].split("/")[0]
+    window = live.read(source, name, version)
+    training = drift.inputs_of(profiler.settled_profiles(journal, root, journal.find_session(session_id), wait))
+    inputs = [f["name"] for f in window.profile["fields"]]
+    ref = reference.build(inputs, training, session_id)
+    result = ref.compare(window.profile, current_name=f"live traffic ({window.source})")
+    return _report({"model": model, "version": version, "session": session_id},
+                   {"live": window.source, "rows": window.window_rows, "sample": window.sample_rows}, [result])
+
+
 def _model_session(root: Path, model: str) -> tuple[str, str]:
     """The session id a registered model version came from, and the version: MLflow asked here, in the CLI.
 
@@ -160,6 +185,8 @@ def render(report: dict[str, Any]) -> str:
     def side(s: dict) -> str:
         if "model" in s:
             return f"model {s['model']} (version {s['version']}, session {s['session'][:12]})"
+        if "live" in s:
+            return f"the live window of {s['live']} (the last {s['rows']} rows, a sample of {s['sample']})"
         return f"session {s['session'][:12]}" if "session" in s else s["file"]
 
     lines = [f"drift: {report['verdict']} — {side(report['current'])} against {side(report['reference'])} "

@@ -47,6 +47,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 _SANE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _PREDICTIONS_OBJECT = b'{"predictions"'
 _SIGNATURE_MISMATCH = b"not compatible with model signature"
+DRAIN_FACTOR = 4
 
 
 @dataclass
@@ -223,24 +224,26 @@ def _rows(exchange: Exchange) -> int:
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None as soon as it is known to exceed ``limit`` bytes."""
+    """The whole request body, or None when it exceeds ``limit`` bytes. An oversized body is still read to
+    its end (and dropped), up to ``DRAIN_FACTOR`` times the limit, so that a client still sending it reads
+    the 413 instead of a reset connection; beyond that the connection is closed after the answer."""
     declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
+    too_large = declared is not None and declared.isdigit() and int(declared) > limit * DRAIN_FACTOR
     chunks: list[bytes] = []
     size = 0
-    while True:
+    while not too_large:
         message = await receive()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > limit * DRAIN_FACTOR:
+            too_large = True
         if not message.get("more_body", False):
             break
-    return b"".join(chunks)
+    return None if too_large or size > limit else b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

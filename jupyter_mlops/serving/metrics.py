@@ -133,6 +133,8 @@ class WindowCollector(Collector):
 
         yield gauge("window_rows", "Rows the sliding window stands for", snap.window_rows)
         yield gauge("window_sample_rows", "Rows of the window's seeded reservoir sample", snap.sample_rows)
+        yield gauge("window_scored_rows", "Rows the window has taken in since it was made (restarts included)",
+                    snap.total_rows)
         for side, stats, label in (("input", snap.input_stats, "column"), ("output", snap.output_stats, "output")):
             yield from self._stats(side, label, stats, base)
         if reference is not None:

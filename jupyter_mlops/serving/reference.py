@@ -25,7 +25,7 @@ drift engine, the same thresholds and PSI.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jupyter_mlops.monitor import drift
@@ -93,9 +93,11 @@ class Reference:
         result = drift.compare({"fields": list(self.fields.values())},
                                {"fields": [live_fields[n] for n in self.fields if n in live_fields]},
                                reference_name=self.training_input or "training data", current_name=current_name)
-        unknown = [drift.ColumnDrift(m.column, "?", None, drift.UNKNOWN, m.note) for m in self.matches
-                   if m.column not in self.fields]
-        result.columns += unknown
+        explained = {m.column: f"the share of {m.source} = {m.value} in training" for m in self.matches
+                     if m.how == INDICATOR}
+        result.columns = [replace(c, note=c.note or explained.get(c.name)) for c in result.columns]
+        result.columns += [drift.ColumnDrift(m.column, "?", None, drift.UNKNOWN, m.note) for m in self.matches
+                           if m.column not in self.fields]
         return result
 
     def compare_outputs(self, live: Mapping[str, Any]) -> drift.InputDrift | None:
