@@ -154,7 +154,9 @@ class Monitor:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop the thread after it has taken in what was queued, saved the window, removed the record."""
+        """Stop the thread after it has taken in what was queued, save the window, remove the record (once)."""
+        if self._stop.is_set():
+            return
         self._queue.put(None)
         self._stop.set()
         self._thread.join(timeout=30)
@@ -169,23 +171,12 @@ class Monitor:
                 self.reference.outputs_note = one_line(exc)
         next_stats = next_save = next_status = 0.0
         while True:
-            try:
-                item = self._queue.get(timeout=0.2)
-            except queue.Empty:
-                item = False
-            if item is None:
-                break
-            if item:
+            item = self._next(timeout=0.2)
+            while item:  # everything queued, before looking at the clocks
                 self._take(item)
-                while True:  # drain what else is there before looking at the clocks
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is None:
-                        self._refresh()
-                        return
-                    self._take(item)
+                item = self._next(timeout=0)
+            if item is None:  # close()
+                break
             now = time.monotonic()
             try:
                 if now >= next_stats and self._changed:
@@ -200,6 +191,13 @@ class Monitor:
             except Exception:  # a bug of ours must not stop the monitoring of later traffic
                 log.exception("the serving monitor failed a pass; it goes on")
         self._refresh()
+
+    def _next(self, timeout: float) -> Scored | bool | None:
+        """The next queued request, None when closing, False when nothing came within ``timeout``."""
+        try:
+            return self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
+        except queue.Empty:
+            return False
 
     def _take(self, scored: Scored) -> None:
         inputs = as_columns(scored.inputs, "input")

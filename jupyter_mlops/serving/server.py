@@ -7,6 +7,7 @@ serves until SIGINT or SIGTERM, then saves the window.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,16 +69,25 @@ class Server:
         ]
 
     def run(self) -> None:
+        """Serve until SIGINT/SIGTERM. The window is saved in uvicorn's shutdown, not after ``run`` returns:
+        uvicorn re-raises the signal it caught once it has stopped, which ends the process there."""
         import uvicorn
+
+        monitor = self.monitor
+
+        class _Uvicorn(uvicorn.Server):
+            async def shutdown(self, sockets: Any = None) -> None:
+                await super().shutdown(sockets=sockets)
+                await asyncio.to_thread(monitor.close)
 
         config = uvicorn.Config(self.app, host=self.options.host, port=self.options.port,
                                 log_level="info" if self.options.access_log else "warning",
                                 access_log=self.options.access_log, lifespan="off")
-        self.monitor.start()
+        monitor.start()
         try:
-            uvicorn.Server(config).run()
+            _Uvicorn(config).run()
         finally:
-            self.monitor.close()
+            monitor.close()
 
 
 def open_server(root: Path, ref: str, options: ServeOptions) -> Server:

@@ -33,6 +33,7 @@ from tests.support.serving import (
     Prometheus,
     Served,
     assert_grafana_dashboard,
+    metric_names,
     metric_samples,
     request,
     samples_named,
@@ -194,7 +195,7 @@ def check_dashboard_panels_are_the_metrics(root: Path, server: Served, prometheu
     """Every panel of the written dashboard queries metrics the server exports (or Prometheus' ``up``), its
     PromQL is valid for ``promtool`` and answered by Prometheus."""
     board = json.loads((root / "monitoring" / "grafana" / "dashboards" / "jupyter-mlops-serving.json").read_text())
-    exported = {name for name, _ in metric_samples(server.url)}
+    exported = metric_names(server.url)  # families without samples too: value frequencies of discrete inputs
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
     assert len(exprs) >= 20
     concrete = [e.replace("$__rate_interval", "1m").replace("$model", "churn").replace("$version", "1")
@@ -269,8 +270,11 @@ def check_hostile_inputs(server: Served, root: Path, columns: list[str]) -> None
         before = samples_named(metric_samples(server.url), "mlops_serving_errors_total", kind=kind)
         status, headers, answer = request(url, body, content_type)
         assert status == expected, (what, status, answer[:300])
-        error = json.loads(answer)
-        assert set(error) >= {"error_code", "message"} and error["message"], (what, error)
+        if expected == 415:  # MLflow answers an unsupported content type in plain text: kept as it is
+            assert answer.startswith(b"This predictor only supports the following content types"), answer
+        else:
+            error = json.loads(answer)
+            assert set(error) >= {"error_code", "message"} and error["message"], (what, error)
         assert headers.get("x-request-id"), what
         after = samples_named(metric_samples(server.url), "mlops_serving_errors_total", kind=kind)
         assert sum(after.values()) == sum(before.values()) + 1, (what, kind)

@@ -105,6 +105,16 @@ def metric_samples(url: str) -> dict[tuple[str, frozenset], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def metric_names(url: str) -> set[str]:
+    """Every family and sample name ``/metrics`` declares (a family of a kind of input the model lacks has a
+    HELP line and no sample)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as response:
+        families = list(text_string_to_metric_families(response.read().decode()))
+    return {f.name for f in families} | {s.name for f in families for s in f.samples}
+
+
 def samples_named(samples: dict[tuple[str, frozenset], float], name: str, **labels: str) -> dict[frozenset, float]:
     return {lab: v for (n, lab), v in samples.items() if n == name and set(labels.items()) <= lab}
 
