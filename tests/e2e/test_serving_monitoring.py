@@ -301,12 +301,17 @@ def _with_window(samples: dict) -> dict | None:
 
 
 def check_drift_live(root: Path, server: Served) -> None:
-    for source in (server.url, str(root / ".mlops" / "serving")):
-        shown = cli(root, "drift", "--model", "churn@candidate", "--live", source)
-        assert shown.returncode == 1, shown.stdout + shown.stderr
-        assert re.search(r"^  monthly_charges +numeric +\d+\.\d{3}  drift$", shown.stdout, re.M), shown.stdout
-        assert shown.stdout.count("  ok") == 14, shown.stdout
-        as_json = json.loads(cli(root, "drift", "--model", "churn@candidate", "--live", source, "--json").stdout)
-        verdicts = {c["name"]: c["verdict"] for c in as_json["inputs"][0]["columns"]}
-        assert as_json["verdict"] == "drift" and verdicts.pop("monthly_charges") == "drift"
-        assert set(verdicts.values()) == {"ok"} and len(verdicts) == 14
+    """The running server's window over HTTP as a table; the saved window in .mlops/serving as JSON."""
+    shown = cli(root, "drift", "--model", "churn@candidate", "--live", server.url)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert shown.stdout.startswith(f"drift: drift — the live window of {server.url}"), shown.stdout
+    assert re.search(r"^  monthly_charges +numeric +\d+\.\d{3}  drift$", shown.stdout, re.M), shown.stdout
+    assert re.search(r"^  contract_one-year +numeric +0\.\d{3}  ok  the share of contract = one-year in training$",
+                     shown.stdout, re.M), shown.stdout
+    assert len(re.findall(r"\d  ok", shown.stdout)) == 14, shown.stdout
+    saved = cli(root, "drift", "--model", "churn@candidate", "--live", str(root / ".mlops" / "serving"), "--json")
+    assert saved.returncode == 1, saved.stderr
+    as_json = json.loads(saved.stdout)
+    verdicts = {c["name"]: c["verdict"] for c in as_json["inputs"][0]["columns"]}
+    assert as_json["verdict"] == "drift" and verdicts.pop("monthly_charges") == "drift"
+    assert set(verdicts.values()) == {"ok"} and len(verdicts) == 14
