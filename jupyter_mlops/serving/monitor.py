@@ -5,7 +5,8 @@ feedback, its latency noted, and the request handed over on a queue. The thread 
 window (only the rows the reservoir takes are copied), and every ``STATS_S`` seconds, when something
 changed, recomputes the snapshot from the sample (statistics, drift, the probabilities of sampled rows that
 have none yet: one ``predict_proba`` call on at most the sample), so the statistics' cost is bounded by the
-sample, not by the traffic. It saves the window every ``SAVE_S`` seconds when it changed, and rewrites the
+sample, not by the traffic. It saves the window every ``SAVE_S`` seconds when it changed (and at a clean
+stop: a killed server loses at most that much of its window), and rewrites the
 server's record (requests/s, p50/p99 over the last minute, drift per input) every ``STATUS_S`` seconds.
 
 If the thread falls behind by more than ``QUEUE_LIMIT`` requests, new requests skip the window (counted in
@@ -38,8 +39,8 @@ from jupyter_mlops.serving.window import Window, as_columns, rows_at
 
 log = logging.getLogger("jupyter_mlops.serving")
 
-STATS_S = 1.0
-SAVE_S = 5.0
+STATS_S = 2.0
+SAVE_S = 15.0
 STATUS_S = 2.0
 QUEUE_LIMIT = 10_000
 LATENCY_WINDOW_S = 60.0
@@ -117,6 +118,7 @@ class Monitor:
         self._latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
         self._changed = self._unsaved = True
         self._stop = threading.Event()
+        self.cpu_s = 0.0  # the monitor thread's own CPU time: what the statistics cost, whatever the traffic
         self._thread = threading.Thread(target=self._run, name="jupyter-mlops-monitor", daemon=True)
         self.started_at = time.time()
 
@@ -175,6 +177,7 @@ class Monitor:
             while item:  # everything queued, before looking at the clocks
                 self._take(item)
                 item = self._next(timeout=0)
+            self.cpu_s = time.thread_time()
             if item is None:  # close()
                 break
             now = time.monotonic()
@@ -200,18 +203,17 @@ class Monitor:
             return False
 
     def _take(self, scored: Scored) -> None:
-        inputs = as_columns(scored.inputs, "input")
-        outputs = as_columns(scored.outputs, "prediction")
-        if inputs is None:
-            return
-        columns_in, n = inputs
-        columns_out = outputs[0] if outputs is not None and outputs[1] == n else {}
-
+        """A request into the window: its rows are looked at only when the reservoir takes some."""
         def row_at(positions: list[int]) -> list[list[dict]]:
-            ins, outs = rows_at(columns_in, positions), rows_at(columns_out, positions) if columns_out else None
-            return [[i, outs[k] if outs else {}] for k, i in enumerate(ins)]
+            inputs = as_columns(scored.inputs, "input")
+            outputs = as_columns(scored.outputs, "prediction")
+            columns_in = inputs[0] if inputs is not None and inputs[1] == scored.rows else {}
+            columns_out = outputs[0] if outputs is not None and outputs[1] == scored.rows else {}
+            ins = rows_at(columns_in, positions) if columns_in else [{} for _ in positions]
+            outs = rows_at(columns_out, positions) if columns_out else [{} for _ in positions]
+            return [[i, o] for i, o in zip(ins, outs, strict=True)]
 
-        self.window.add(n, row_at)
+        self.window.add(scored.rows, row_at)
         self._changed = self._unsaved = True
 
     def _refresh(self) -> None:
@@ -269,4 +271,4 @@ class Monitor:
                 "window_rows": snap.window_rows if snap else 0, "total_rows": snap.total_rows if snap else 0,
                 "verdict": snap.drift.verdict if snap and snap.drift else None,
                 "drift_note": snap.drift.note if snap and snap.drift else None, "columns": columns,
-                "accuracy": snap.quality.get("accuracy") if snap else None}
+                "accuracy": snap.quality.get("accuracy") if snap else None, "monitor_cpu_s": self.cpu_s}
