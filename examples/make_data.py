@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--shift", action="append", default=[], metavar="COLUMN=DELTA",
                         help="add DELTA to a numeric column (repeatable): a drifted batch")
     parser.add_argument("--features", action="store_true",
-                        help="write the model's inputs (categories one-hot encoded as the notebook does), not the table")
+                        help="write the model's inputs (one-hot encoded as the notebook does), not the table")
     args = parser.parse_args()
 
     df = shifted(make_churn(args.rows, args.seed), args.shift)
