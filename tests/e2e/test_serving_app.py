@@ -67,7 +67,8 @@ def test_a_model_exception_is_mlflows_400_counted_and_the_next_request_answered(
     assert failed.json()["message"].startswith("Encountered an unexpected error while evaluating the model")
     assert errors(monitor, "model_exception") == 1 and errors(monitor, "bad_payload") == 0
     good = http.post("/invocations", json={"dataframe_split": {"columns": ["x"], "data": [[3.0]]}})
-    assert good.status_code == 200 and good.json() == {"predictions": [{"x": 6.0}], "request_id": good.headers["x-request-id"]}
+    assert good.status_code == 200
+    assert good.json() == {"predictions": [{"x": 6.0}], "request_id": good.headers["x-request-id"]}
 
 
 def test_bodies_byte_identical_to_mlflow_on_demand_and_for_csv(loaded, tmp_path):
