@@ -15,6 +15,7 @@ answers:
 * ``state.py``: ``.mlops/serving/``: the window kept across restarts, the running servers for the panel;
 * ``monitoring_files.py``: the Prometheus scrape config, alert rules and Grafana dashboard;
 * ``live.py``: a live window read back (over HTTP or from ``.mlops/serving/``) for ``drift --live``;
+* ``server.py``: all of it put together, checked before the port is bound, run under uvicorn;
 * ``serve_cli.py``: the command.
 
 Nothing here is imported by the kernel.

@@ -172,7 +172,8 @@ class MonitoredApp:
         snap, reference = self.monitor.current()
         body = {**self.describe(), "window": self.monitor.window.settings,
                 "reference": {"training_input": reference.training_input, "session": reference.session,
-                              "note": reference.note},
+                              "note": reference.note, "outputs": sorted(reference.outputs),
+                              "outputs_note": reference.outputs_note},
                 "snapshot": snap.to_dict() if snap else None, "status": self.monitor.status()}
         await send.whole(200, strict_json.dumps(body).encode(), "application/json")
 
