@@ -64,10 +64,14 @@ def columns_of(rows: Sequence[Sequence[Mapping[str, Any]]], part: int) -> dict[s
     out = {}
     for name in names:
         values = [row[part].get(name) for row in rows]
-        if all(v is None or isinstance(v, (int, float)) for v in values):
-            out[name] = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
-        else:
-            out[name] = np.array([None if v is None else str(v) for v in values], dtype=object)
+        text = str in set(map(type, values))  # "1" stays the text it was sent as
+        try:
+            if not text:  # numbers, None as NaN, converted in C
+                out[name] = np.array(values, dtype=np.float64)
+                continue
+        except (TypeError, ValueError):
+            pass
+        out[name] = np.array([None if v is None or v != v else str(v) for v in values], dtype=object)
     return out
 
 

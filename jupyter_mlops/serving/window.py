@@ -26,6 +26,7 @@ import numpy as np
 
 Row = list  # [inputs: dict[str, Any], outputs: dict[str, Any]]
 STATE_FORMAT = 1
+UNIFORM_BLOCK = 256
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Slice:
     rows: list[Row] = field(default_factory=list)
     weight: float = 0.0             # Algorithm L's W
     next_pick: int | None = None    # the index (among the rows received) of the next row to take
+    uniforms: list[float] = field(default_factory=list)  # drawn ahead from the generator, used in order
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng([self.seed, self.number])
@@ -52,20 +54,24 @@ class Slice:
                 self.weight = self._draw_weight()
                 self.next_pick = self.size - 1 + self._skip()
             while self.next_pick < end:
-                out.append((self.next_pick - first, int(self.rng.integers(self.size))))
+                out.append((self.next_pick - first, min(self.size - 1, int(self._uniform() * self.size))))
                 self.weight *= self._draw_weight()
                 self.next_pick += self._skip()
         self.seen = end
         return out
 
     def put(self, slot: int, row: Row) -> None:
-        if slot == len(self.rows):
+        if slot >= len(self.rows):  # filling: slots come in order
             self.rows.append(row)
         else:
             self.rows[slot] = row
 
     def _uniform(self) -> float:
-        return 1.0 - float(self.rng.random())  # in (0, 1]: its log is finite
+        """The next uniform in (0, 1] (its log is finite), from a block drawn at once: one numpy call per
+        ``UNIFORM_BLOCK`` picks rather than per pick."""
+        if not self.uniforms:
+            self.uniforms = (1.0 - self.rng.random(UNIFORM_BLOCK))[::-1].tolist()
+        return self.uniforms.pop()
 
     def _draw_weight(self) -> float:
         return math.exp(math.log(self._uniform()) / self.size)
@@ -77,12 +83,12 @@ class Slice:
 
     def to_state(self) -> dict[str, Any]:
         return {"number": self.number, "seen": self.seen, "rows": self.rows, "weight": self.weight,
-                "next_pick": self.next_pick, "rng": self.rng.bit_generator.state}
+                "next_pick": self.next_pick, "rng": self.rng.bit_generator.state, "uniforms": self.uniforms}
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any], size: int, seed: int) -> Slice:
         s = cls(int(state["number"]), size, seed, int(state["seen"]), [list(r) for r in state["rows"]][:size],
-                float(state["weight"]), state["next_pick"])
+                float(state["weight"]), state["next_pick"], [float(u) for u in state.get("uniforms", [])])
         s.rng.bit_generator.state = state["rng"]
         return s
 
@@ -106,17 +112,21 @@ class Window:
     def add(self, count: int, row_at: Any) -> int:
         """``count`` new rows; ``row_at(positions)`` returns the rows at those positions of the batch, called
         only for the rows the reservoirs take. Returns how many were taken."""
-        taken: list[tuple[Slice, int, int]] = []
+        # The last pick of each slot wins: a row the same batch replaces again is never copied, so a batch
+        # costs at most one reservoir's worth of rows, not Algorithm L's k·(1 + ln(n/k)) picks.
+        taken: dict[tuple[int, int], tuple[Slice, int]] = {}
         offset = 0
         while offset < count:
             current = self._current()
             n = min(count - offset, self.slice_rows - current.seen)
-            taken += [(current, offset + pos, slot) for pos, slot in current.picks(n)]
+            for pos, slot in current.picks(n):
+                taken[(current.number, slot)] = (current, offset + pos)
             offset += n
         self.total_rows += count
         if taken:
-            rows = row_at([pos for _, pos, _ in taken])
-            for (slice_, _, slot), row in zip(taken, rows, strict=True):
+            ordered = list(taken.items())  # first picks first: a filling reservoir's slots in order
+            rows = row_at([pos for _, (_, pos) in ordered])
+            for ((_, slot), (slice_, _)), row in zip(ordered, rows, strict=True):
                 slice_.put(slot, row)
         return len(taken)
 
@@ -195,9 +205,17 @@ def as_columns(value: Any, default_name: str) -> tuple[dict[str, Any], int] | No
 
 
 def rows_at(columns: Mapping[str, Any], positions: Sequence[int]) -> list[dict[str, Any]]:
-    """The rows at ``positions`` as dicts of plain values (numpy scalars unwrapped, NaN as None)."""
-    picked = {name: np.asarray(values)[list(positions)] for name, values in columns.items()}
-    return [{name: plain(values[i]) for name, values in picked.items()} for i in range(len(positions))]
+    """The rows at ``positions`` as dicts of plain values (numpy's ``tolist``: Python numbers and text; NaN
+    stays a float NaN, which the statistics count as missing)."""
+    names = list(columns)
+    picked = [_plain_list(np.asarray(columns[name])[list(positions)]) for name in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*picked, strict=True)]
+
+
+def _plain_list(values: np.ndarray) -> list[Any]:
+    if values.dtype.kind in "biufU":
+        return values.tolist()
+    return [plain(v) for v in values]
 
 
 def plain(value: Any) -> Any:
