@@ -63,9 +63,14 @@ class Feedback:
             _, dropped = self.pending.popitem(last=False)
             self.pending_rows -= len(dropped.predictions)
 
-    def label(self, body: Any, probabilities: Callable[[list[Any]], list[float] | None] | None = None) -> dict:
-        """Apply a ``/feedback`` body; ``probabilities(inputs)`` gives the positive class's probability of the
-        rows of the given inputs (None when the model has none). Raises BadInput / NotFound, counting nothing."""
+    def label(self, body: Any, probabilities: Callable[[Any], list[float] | None] | None = None) -> dict:
+        """Apply a ``/feedback`` body in one go (``take``, then ``record``)."""
+        taken = self.take(body)
+        return self.record(taken, scores_of(taken, probabilities))
+
+    def take(self, body: Any) -> list[tuple[Pending, list[Any]]]:
+        """The pending requests a ``/feedback`` body labels, removed from the pending ones, each with its
+        labels. Raises BadInput / NotFound, taking nothing. (Quick: the server holds its lock for it.)"""
         ids, labels = _parse(body)
         unknown = [i for i in ids if i not in self.pending]
         if unknown:
@@ -73,6 +78,8 @@ class Feedback:
                                                          if len(unknown) > MAX_REPORTED else "")
             raise NotFound(f"unknown request id(s): {shown} (never answered here, or older than the last "
                            f"{self.limit} rows kept for feedback)")
+        if len(set(ids)) != len(ids):
+            raise BadInput("an id appears twice in the feedback; send each request's labels once")
         per_id = []
         for request_id, label in zip(ids, labels, strict=True):
             rows = len(self.pending[request_id].predictions)
@@ -81,11 +88,17 @@ class Feedback:
                 raise BadInput(f"request {request_id} scored {rows} row(s), but {len(values)} label(s) were sent "
                                "(a list of one label per row, or one label for a one-row request)")
             per_id.append(values)
-        added = 0
+        taken = []
         for request_id, values in zip(ids, per_id, strict=True):
             pending = self.pending.pop(request_id)
             self.pending_rows -= len(pending.predictions)
-            proba = probabilities(pending.inputs) if probabilities and pending.inputs is not None else None
+            taken.append((pending, values))
+        return taken
+
+    def record(self, taken: list[tuple[Pending, list[Any]]], scores: list[list[float] | None]) -> dict[str, int]:
+        """The taken rows into the labelled window, with the positive class's probability of each when known."""
+        added = 0
+        for (pending, values), proba in zip(taken, scores, strict=True):
             for i, (prediction, label) in enumerate(zip(pending.predictions, values, strict=True)):
                 self.labelled.append((plain(prediction), plain(label), None if proba is None else float(proba[i])))
                 added += 1
@@ -93,22 +106,7 @@ class Feedback:
         return {"labelled_rows": added, "window_labelled_rows": len(self.labelled)}
 
     def quality(self, positive: Any = None) -> dict[str, Any]:
-        """Accuracy, AUC (with ``positive``, the class whose probability is kept) and class rates."""
-        n = len(self.labelled)
-        if not n:
-            return {"labelled_rows": 0, "received_rows": self.received_rows, "accuracy": None, "auc": None,
-                    "class_rate": {}}
-        predictions = [p for p, _, _ in self.labelled]
-        correct = sum(same(p, y) for p, y, _ in self.labelled)
-        scored = [(s, y) for _, y, s in self.labelled if s is not None]
-        auc = None
-        if positive is not None and scored:
-            auc = roc_auc([s for s, _ in scored], [same(y, positive) for _, y in scored])
-        counts: dict[str, int] = {}
-        for p in predictions:
-            counts[str(p)] = counts.get(str(p), 0) + 1
-        return {"labelled_rows": n, "received_rows": self.received_rows, "accuracy": correct / n, "auc": auc,
-                "auc_rows": len(scored), "class_rate": {k: v / n for k, v in sorted(counts.items())}}
+        return quality(list(self.labelled), self.received_rows, positive)
 
     def to_state(self) -> dict[str, Any]:
         return {"limit": self.limit, "received_rows": self.received_rows,
@@ -123,6 +121,31 @@ class Feedback:
             fb.remember(str(request_id), predictions)
         fb.labelled.extend(tuple(t) for t in state.get("labelled", [])[-limit:])
         return fb
+
+
+def scores_of(taken: list[tuple[Pending, list[Any]]],
+              probabilities: Callable[[Any], list[float] | None] | None) -> list[list[float] | None]:
+    """The positive class's probability of each taken request's rows (``probabilities(inputs)``), None
+    where the inputs or the probabilities are unknown: the model's work, done outside the server's lock."""
+    return [probabilities(p.inputs) if probabilities and p.inputs is not None else None for p, _ in taken]
+
+
+def quality(labelled: Sequence[tuple[Any, Any, float | None]], received_rows: int, positive: Any = None) -> dict:
+    """Accuracy, AUC (with ``positive``, the class whose probability is kept) and class rates of labelled rows."""
+    n = len(labelled)
+    if not n:
+        return {"labelled_rows": 0, "received_rows": received_rows, "accuracy": None, "auc": None,
+                "class_rate": {}}
+    correct = sum(same(p, y) for p, y, _ in labelled)
+    scored = [(s, y) for _, y, s in labelled if s is not None]
+    auc = None
+    if positive is not None and scored:
+        auc = roc_auc([s for s, _ in scored], [same(y, positive) for _, y in scored])
+    counts: dict[str, int] = {}
+    for p, _, _ in labelled:
+        counts[str(p)] = counts.get(str(p), 0) + 1
+    return {"labelled_rows": n, "received_rows": received_rows, "accuracy": correct / n, "auc": auc,
+            "auc_rows": len(scored), "class_rate": {k: v / n for k, v in sorted(counts.items())}}
 
 
 def _parse(body: Any) -> tuple[list[str], list[Any]]:

@@ -31,7 +31,8 @@ import numpy as np
 
 from jupyter_mlops.errors import one_line
 from jupyter_mlops.serving import state
-from jupyter_mlops.serving.feedback import Feedback
+from jupyter_mlops.serving.feedback import Feedback, scores_of
+from jupyter_mlops.serving.feedback import quality as feedback_quality
 from jupyter_mlops.serving.metrics import ServingMetrics
 from jupyter_mlops.serving.reference import Reference
 from jupyter_mlops.serving.statistics import Snapshot, snapshot
@@ -144,8 +145,11 @@ class Monitor:
     def label(self, body: Any) -> dict[str, Any]:
         """A ``/feedback`` body applied (on the feedback request's thread; MlopsError when refused)."""
         probabilities = self.probabilities.positive_of if self.probabilities is not None else None
+        with self._lock:  # the request path waits on this lock: only the bookkeeping is done under it
+            taken = self.feedback.take(body)
+        scores = scores_of(taken, probabilities)
         with self._lock:
-            result = self.feedback.label(body, probabilities)
+            result = self.feedback.record(taken, scores)
         self.metrics.feedback_rows.inc(result["labelled_rows"])
         self._changed = self._unsaved = True
         return result
@@ -220,7 +224,8 @@ class Monitor:
         rows = self.window.sample()
         self._fill_probabilities(rows)
         with self._lock:
-            quality = self.feedback.quality(self.probabilities.positive if self.probabilities else None)
+            labelled, received = list(self.feedback.labelled), self.feedback.received_rows
+        quality = feedback_quality(labelled, received, self.probabilities.positive if self.probabilities else None)
         snap = snapshot(rows, self.reference, window_rows=self.window.window_rows,
                         total_rows=self.window.total_rows, quality=quality)
         self._snapshot = snap
