@@ -1,13 +1,14 @@
 """The monitor: one background thread that does every piece of statistics work off the request's path.
 
 A scored request costs the request path three O(1) steps (``submit``): its predictions are remembered for
-feedback, its latency noted, and the request handed over on a queue. The thread drains the queue into the
-window (only the rows the reservoir takes are copied), and every ``STATS_S`` seconds, when something
-changed, recomputes the snapshot from the sample (statistics, drift, the probabilities of sampled rows that
-have none yet: one ``predict_proba`` call on at most the sample), so the statistics' cost is bounded by the
-sample, not by the traffic. It saves the window every ``SAVE_S`` seconds when it changed (and at a clean
-stop: a killed server loses at most that much of its window), and rewrites the
-server's record (requests/s, p50/p99 over the last minute, drift per input) every ``STATUS_S`` seconds.
+feedback, its latency noted, and the request handed over on a queue. Every ``DRAIN_S`` seconds (not at each
+request, which would make the thread contend for the GIL with every request being answered) the thread
+drains the queue into the window (only the rows the reservoir takes are copied), and every ``STATS_S``
+seconds, when something changed, recomputes the snapshot from the sample (statistics, drift, the
+probabilities of sampled rows that have none yet: one ``predict_proba`` call on at most the sample), so the
+statistics' cost is bounded by the sample, not by the traffic. It saves the window every ``SAVE_S`` seconds
+when it changed (and at a clean stop: a killed server loses at most that much of its window), and rewrites
+the server's record (requests/s, p50/p99 over the last minute, drift per input) every ``STATUS_S`` seconds.
 
 If the thread falls behind by more than ``QUEUE_LIMIT`` requests, new requests skip the window (counted in
 ``mlops_serving_window_dropped_rows``) rather than hold their frames in memory.
@@ -40,6 +41,7 @@ from jupyter_mlops.serving.window import Window, as_columns, rows_at
 
 log = logging.getLogger("jupyter_mlops.serving")
 
+DRAIN_S = 0.25
 STATS_S = 2.0
 SAVE_S = 15.0
 STATUS_S = 2.0
@@ -177,10 +179,13 @@ class Monitor:
                 self.reference.outputs_note = one_line(exc)
         next_stats = next_save = next_status = 0.0
         while True:
-            item = self._next(timeout=0.2)
-            while item:  # everything queued, before looking at the clocks
+            # Woken every DRAIN_S, not by each request: the requests queued meanwhile are taken in one burst,
+            # so the thread does not contend for the GIL with every request being answered.
+            self._stop.wait(DRAIN_S)
+            item = self._next()
+            while item:
                 self._take(item)
-                item = self._next(timeout=0)
+                item = self._next()
             self.cpu_s = time.thread_time()
             if item is None:  # close()
                 break
@@ -199,10 +204,10 @@ class Monitor:
                 log.exception("the serving monitor failed a pass; it goes on")
         self._refresh()
 
-    def _next(self, timeout: float) -> Scored | bool | None:
-        """The next queued request, None when closing, False when nothing came within ``timeout``."""
+    def _next(self) -> Scored | bool | None:
+        """The next queued request, None when closing, False when the queue is empty."""
         try:
-            return self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
+            return self._queue.get_nowait()
         except queue.Empty:
             return False
 
