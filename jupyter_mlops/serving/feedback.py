@@ -39,7 +39,7 @@ MAX_REPORTED = 5
 @dataclass
 class Pending:
     predictions: Sequence[Any]  # as the model returned them (a numpy array): converted only when labelled
-    inputs: Any = None   # the model input as scored (a DataFrame), for the probabilities
+    inputs: Any = None   # the model input as scored (the frame, until the monitor keeps it compact)
 
 
 class Feedback:

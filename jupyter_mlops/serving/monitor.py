@@ -98,9 +98,31 @@ class Probabilities:
             log.warning("class probabilities are not available: %s", self.failed)
             return None
 
-    def positive_of(self, frame: Any) -> list[float] | None:
-        proba = self.of_frame(frame)
+    def positive_of(self, inputs: Any) -> list[float] | None:
+        """The positive class's probability of each row of a frame, or of a ``Compact`` copy of one."""
+        if isinstance(inputs, Compact):
+            import pandas as pd
+
+            inputs = pd.DataFrame(inputs.values, columns=inputs.names)
+        proba = self.of_frame(inputs)
         return None if proba is None or self.positive is None else proba[:, -1].tolist()
+
+
+@dataclass(frozen=True)
+class Compact:
+    """A request's input rows kept for its feedback as one array, not the frame MLflow parsed: thousands of
+    pending DataFrames (each dozens of objects) would make every full garbage collection of the server
+    slower, and stall the requests it interrupts."""
+
+    names: list[str]
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, inputs: Any, rows: int) -> Compact | None:
+        columns = as_columns(inputs, "input")
+        if columns is None or columns[1] != rows or not columns[0]:
+            return None
+        return cls(list(columns[0]), np.column_stack([np.asarray(v) for v in columns[0].values()]))
 
 
 class Monitor:
@@ -212,7 +234,15 @@ class Monitor:
             return False
 
     def _take(self, scored: Scored) -> None:
-        """A request into the window: its rows are looked at only when the reservoir takes some."""
+        """A request into the window (its rows are looked at only when the reservoir takes some), and its
+        pending feedback's inputs made compact."""
+        if self.probabilities is not None:
+            compact = Compact.of(scored.inputs, scored.rows)
+            with self._lock:
+                pending = self.feedback.pending.get(scored.request_id)
+                if pending is not None and pending.inputs is scored.inputs:
+                    pending.inputs = compact
+
         def row_at(positions: list[int]) -> list[list[dict]]:
             inputs = as_columns(scored.inputs, "input")
             outputs = as_columns(scored.outputs, "prediction")
