@@ -19,6 +19,7 @@ from typing import Any
 
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import Notebook, read_notebook
+from jupyter_mlops.core.redact import NotebookCode
 from jupyter_mlops.errors import NotFound, Refused
 from jupyter_mlops.hashing import file_digest
 from jupyter_mlops.journal import Journal, latest_values
@@ -46,10 +47,11 @@ def build(session: dict[str, Any], nb: Notebook, provenance: Any = None) -> dict
         raise Refused(f"the latest session is not reproducible ({first.kind}: {first.message})",
                       hint=f"{first.fix}, then certify again")
     runs = {r["cell_id"]: r for r in session["cell_runs"] if r["status"] == "ok"}
+    ran = NotebookCode(c.source for c in nb.code_cells)  # stored code has its secrets masked
     cells = []
     for position, cell in enumerate(nb.code_cells, 1):
         run = runs.get(cell.cell_id)
-        if run is None or run["code"].strip() != cell.source.strip():
+        if run is None or ran.of(run).strip() != cell.source.strip():
             if not cell.source.strip():
                 continue
             raise Refused(f"cell {position} ({cell.cell_id}) did not run with its code in session {session['id']}",

@@ -26,6 +26,7 @@ class TrackOptions:
     metrics: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
     profile: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()   # names masked as secrets besides those core/redact.py recognises
     strict: bool = False
     mlflow: bool = True
     off: bool = False
@@ -55,6 +56,9 @@ def _parser() -> _Parser:
     p.add_argument("--data", metavar="PATH", action="append", default=[], help="data the audit hook misses")
     p.add_argument("--profile", metavar="a,b", default="",
                    help="DataFrames profiled after each cell that binds them (monitoring, drift)")
+    p.add_argument("--secret", metavar="a,b", dest="secrets", action="append", default=[],
+                   help="variables whose values are secrets (masked in the journal, kept out of params.yaml) "
+                        "besides the names that look like one")
     p.add_argument("--strict", action="store_true", help="refuse cells that would use stale state")
     p.add_argument("--no-mlflow", dest="mlflow", action="store_false", help="do not mirror to MLflow")
     p.add_argument("--off", action="store_true", help="stop tracking")
@@ -76,8 +80,9 @@ def parse_magic_line(line: str) -> TrackOptions:
 
 
 def _names(value: Any, option: str) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value or ())
-    names = tuple(str(n).strip() for n in items if str(n).strip())
+    """Names given as "a,b", or as a list of such (a repeated option, a keyword's list)."""
+    items = [value] if isinstance(value, str) else list(value or ())
+    names = tuple(dict.fromkeys(n.strip() for item in items for n in str(item).split(",") if n.strip()))
     bad = [n for n in names if not n.isidentifier()]
     if bad:
         raise OptionsError(
@@ -102,6 +107,7 @@ def from_mapping(options: dict[str, Any]) -> TrackOptions:
         metrics=_names(options.get("metrics", ()), "metrics"),
         data=data,
         profile=_names(options.get("profile", ()), "profile"),
+        secrets=_names(options.get("secrets", ()), "secret"),
         strict=bool(options.get("strict", False)),
         mlflow=bool(options.get("mlflow", True)),
         off=bool(options.get("off", False)),
