@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops import project_files
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import Notebook, read_notebook
 from jupyter_mlops.core.redact import NotebookCode
@@ -97,9 +97,15 @@ def problems(nb: Notebook, root: Path, certificate: dict[str, Any]) -> list[str]
 
 
 def certify(path: Path) -> tuple[dict[str, Any], Path]:
-    """Write the latest session's certificate into the notebook at ``path``."""
-    nb = read_notebook(path)
+    """Write the latest session's certificate into the notebook at ``path`` (under the project's write lock,
+    atomically: a reader sees the notebook before or after, never half of it)."""
     root = find_root(path.parent)
+    with project_files.writing(root, "certify"):
+        return _certify(path, root), root
+
+
+def _certify(path: Path, root: Path) -> dict[str, Any]:
+    nb = read_notebook(path)
     key = path.resolve().relative_to(root).as_posix()
     if not journal_path(root).exists():
         raise NotFound(f"no journal at {journal_path(root)}", hint=f"run {key} tracked (%mlops_track) first")
@@ -123,10 +129,8 @@ def certify(path: Path) -> tuple[dict[str, Any], Path]:
     metadata = dict(document.get("metadata") or {})
     metadata[METADATA_KEY] = {**(metadata.get(METADATA_KEY) or {}), CERTIFICATE_KEY: certificate}
     document["metadata"] = metadata
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return certificate, root
+    project_files.write_text(root, key, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    return certificate
 
 
 def cmd_certify(args: argparse.Namespace) -> int:

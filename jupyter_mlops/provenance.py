@@ -14,6 +14,8 @@ import platform
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_mlops.core.redact import Redactor
+
 
 @dataclass(frozen=True)
 class GitState:
@@ -56,7 +58,7 @@ def git_state(root: Path) -> GitState:
             branch = None if repo.head.is_detached else repo.active_branch.name
             remote = next((r.url for r in repo.remotes if r.name == "origin"), None)
             return GitState(commit=commit, branch=branch, dirty=repo.is_dirty(untracked_files=False),
-                            remote=remote)
+                            remote=None if remote is None else Redactor().text(remote))  # a token in the URL
     except (git.GitError, OSError) as exc:
         return GitState(note=f"cannot read the git repository ({type(exc).__name__}: {exc})")
 

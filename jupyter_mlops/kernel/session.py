@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops import sinks
+from jupyter_mlops import project_files, sinks
 from jupyter_mlops.core.analysis import analyze, is_ipython_internal
 from jupyter_mlops.core.history import not_established, unbound_state
 from jupyter_mlops.core.notebook import Cell
@@ -417,12 +417,10 @@ class TrackingSession:
         self.backlog.add(what, write)
 
     def _write_metrics_file(self) -> None:
-        """Non-interactive runs (a DVC stage) leave their metrics where ``dvc.yaml`` says to find them."""
-        path = Path(self._metrics_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        """Non-interactive runs (a DVC stage) leave their metrics where ``dvc.yaml`` says to find them (a
+        path from the kernel's folder; inside the project, or refused with a warning)."""
+        project_files.write_text(self.root, self._cwd / self._metrics_file,
+                                 json.dumps(self.metrics, indent=2, sort_keys=True) + "\n")
 
     def _publish(self, record: CellRunRecord) -> None:
         if not self.listeners:

@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_mlops.journal import transaction
+from jupyter_mlops.journal import check_files, transaction
 from jupyter_mlops.project import journal_home
 from jupyter_mlops.provenance import Environment, GitState
 
@@ -175,6 +175,7 @@ class Bookkeeping:
 
     def __init__(self, journal_path: Path) -> None:
         self.home = journal_home(journal_path)  # the project of this journal (its sessions' roots may differ)
+        check_files(journal_path)
         self._db = sqlite3.connect(str(journal_path), timeout=10.0, isolation_level=None,
                                    check_same_thread=False)
         self._db.row_factory = sqlite3.Row

@@ -23,7 +23,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from jupyter_mlops.errors import one_line
+from jupyter_mlops import project_files
+from jupyter_mlops.errors import Conflict, one_line
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor import mlflow_log
 from jupyter_mlops.sinks import follower, mlflow_batch, mlflow_model, tracking_uri
@@ -186,7 +187,7 @@ class Pusher:
         references = []
         for out in outputs:
             path = root / out.path
-            if out.small and _unchanged(path, out):
+            if out.small and _unchanged(path, out, root):
                 with follower.DAEMON.unwatched(self.book.home, path) as readable:  # not the running cell's read
                     self.client.log_artifact(run_id, str(readable), out.artifact_dir())
             else:
@@ -212,8 +213,9 @@ class Pusher:
             return
         path = Path(session["root"]) / session["notebook"]
         try:
+            project_files.check(session["root"], path)  # inside its root, a regular file
             st = path.stat()
-        except OSError:
+        except (OSError, Conflict):
             return
         stamp = f"{st.st_size}:{st.st_mtime_ns}"
         if stamp != row.notebook_stamp:
@@ -264,11 +266,13 @@ def _remove_abandoned_temporaries(db: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _unchanged(path: Path, out: mlflow_batch.OutputFile) -> bool:
-    """Still the file the journal describes: same size and mtime (a directory's stamp proves nothing)."""
+def _unchanged(path: Path, out: mlflow_batch.OutputFile, root: Path) -> bool:
+    """Still the file the journal describes: same size and mtime (a directory's stamp proves nothing), and
+    a regular file inside the root (``project_files``' rule: a link out of it is named by digest only)."""
     try:
+        project_files.check(root, path)
         st = path.stat()
-    except OSError:
+    except (OSError, Conflict):
         return False
     return not path.is_dir() and out.mtime_ns is not None and (st.st_size, st.st_mtime_ns) == (out.size, out.mtime_ns)
 
