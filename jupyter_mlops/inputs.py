@@ -29,8 +29,8 @@ _DECIMAL = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})
 _SESSION_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][\w .-]{0,127}")
 _ALIAS = re.compile(r"[A-Za-z_][\w-]{0,63}")
-GATE = re.compile(r"\s*([A-Za-z_][\w./-]{0,63})\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
-                  r"(?:[eE][-+]?[0-9]{1,3})?)\s*")
+GATE = re.compile(r" *([A-Za-z_][\w./-]{0,63}) *(>=|<=|==|!=|>|<) *([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
+                  r"(?:[eE][-+]?[0-9]{1,3})?) *")
 """A metric gate, ``auc>=0.8``: a metric name, a comparison, a number."""
 
 
@@ -67,7 +67,7 @@ def whole_number(value: Any, what: str, *, low: int = 0, high: int = MAX_INDEX) 
 def number(value: Any, what: str, *, low: float, high: float) -> float:
     """A finite number from ``low`` to ``high``: an int or float (not a bool), or its ASCII decimal text."""
     plain = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not plain and not (isinstance(value, str) and _DECIMAL.fullmatch(value.strip())):
+    if not plain and not (isinstance(value, str) and _DECIMAL.fullmatch(value)):
         raise BadInput(f"{what} must be a number from {low:g} to {high:g}, not {_shown(value)}")
     try:
         found = float(value)

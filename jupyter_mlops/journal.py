@@ -263,6 +263,7 @@ class Journal:
 
     def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
+        check_files(path)
         if not create and not path.exists():
             raise JournalError(
                 f"no journal at {path}",
@@ -271,7 +272,6 @@ class Journal:
                 panel_hint="run the notebook with `%load_ext jupyter_mlops` and `%mlops_track` first")
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
-        check_files(path)
         try:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -60,15 +60,21 @@ def resolve(root: Path, path: str | os.PathLike[str]) -> Path:
 
 def check(root: Path, path: str | os.PathLike[str], *, folder: bool = False) -> Path:
     """The resolved path of a file another program will open (DVC, SQLite, MLflow's upload): inside the
-    root, and a regular file or absent; where ``folder``, a folder too, every file in it held to the same
-    rule (DVC hashes and caches them all)."""
+    root, and a regular file (or a folder, where ``folder``) or absent."""
     real = resolve(root, path)
     try:
         st = real.lstat()
     except FileNotFoundError:
         return real
     _require_kind(st, _shown(root, real), folder=folder)
-    if stat.S_ISDIR(st.st_mode):
+    return real
+
+
+def check_tree(root: Path, path: str | os.PathLike[str]) -> Path:
+    """:func:`check` of a file or a folder and of everything in it (data DVC will hash and cache: a link in
+    a dataset folder must not bring a file from outside the project into the cache)."""
+    real = check(root, path, folder=True)
+    if real.is_dir():
         for below, folders, files in os.walk(real):
             for name in folders + files:
                 entry = Path(below) / name

@@ -24,12 +24,13 @@ from jupyter_mlops.export import (
     verify_log,
 )
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
+from jupyter_mlops.export.dvccmd import check_config
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import TARGETS, Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
 from jupyter_mlops.export.observed import journal_facts
 from jupyter_mlops.export.paramsfile import merge_params, param_values
-from jupyter_mlops.export.rawdata import raw_inputs, version_raw_inputs
+from jupyter_mlops.export.rawdata import check_targets, raw_inputs, version_raw_inputs
 from jupyter_mlops.export.remote import CONFIG, default_remote, push, set_default_remote
 from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
 from jupyter_mlops.journal import Journal
@@ -131,6 +132,9 @@ def _export(path: Path, root: Path, *, out: Path | None, stages: str, force: boo
     stale = [p for p in dropped if _generated_from(root, p) == key]
     notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
     raw = raw_inputs(plan, dvc_text, root)
+    check_targets(root, raw)  # what DVC will read and write: refused before anything is written
+    if remote is not None or push_data:
+        check_config(root)
     if dry_run:
         notes += [f"would put {path} under DVC (dvc add)" for path in raw]
     else:

@@ -23,7 +23,7 @@ from pathlib import Path
 from ruamel.yaml import YAML, YAMLError
 
 from jupyter_mlops import project_files
-from jupyter_mlops.export.dvccmd import reason, run_dvc
+from jupyter_mlops.export.dvccmd import check_config, reason, run_dvc
 from jupyter_mlops.export.stages import PipelinePlan
 
 _MD5 = re.compile(r"^\s*-?\s*md5:\s*([0-9a-f]{32}(?:\.dir)?)\s*$", re.M)
@@ -59,10 +59,7 @@ def version_raw_inputs(root: Path, paths: list[str], session_md5: Mapping[str, s
     if not (root / ".dvc").is_dir():
         return RawData(notes=(f"{', '.join(paths)}: not versioned (no git history, no DVC): run `dvc init` at "
                               f"{root}, then export again to put {'them' if len(paths) > 1 else 'it'} under DVC",))
-    for path in paths:  # what DVC will read and write, checked as export's own files are
-        project_files.check(root, path, folder=True)
-        project_files.check(root, f"{path}.dvc")
-        project_files.check(root, _gitignore(path))
+    check_targets(root, paths)  # again, at the moment of use
     before = {p: _dvc_md5(root, p) for p in paths}
     ignores = {p: _read(root, _gitignore(p)) for p in paths}
     done = run_dvc(root, "add", "--quiet", *paths)
@@ -88,6 +85,18 @@ def version_raw_inputs(root: Path, paths: list[str], session_md5: Mapping[str, s
             notes.append(f"{path} is not the data the tracked session read (md5 {read}, now {now}): the "
                          "pipeline will run on the new data")
     return RawData(tuple(dict.fromkeys(written)), tuple(notes))
+
+
+def check_targets(root: Path, paths: list[str]) -> None:
+    """What ``dvc add`` of ``paths`` reads (the data, every file of a folder; DVC's configuration) and writes
+    (the ``.dvc`` files, the folders' ``.gitignore``), held to ``project_files``' rule: Conflict naming the
+    first link out of the project or FIFO. Export asks before it writes anything."""
+    if paths:
+        check_config(root)
+    for path in paths:
+        project_files.check_tree(root, path)
+        project_files.check(root, f"{path}.dvc")
+        project_files.check(root, _gitignore(path))
 
 
 def _outs_of(dvc_yaml: str) -> set[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jupyter_mlops import project_files
 from jupyter_mlops.errors import BadInput, Conflict
 from jupyter_mlops.export.dvccmd import reason, run_dvc
 
@@ -27,7 +26,6 @@ def default_remote(root: Path) -> str | None:
 
 def set_default_remote(root: Path, url: str) -> str:
     """Make ``url`` the default remote unless the project has one; the line that says what happened."""
-    project_files.check(root, CONFIG)  # DVC writes it: inside the project, a regular file
     current = default_remote(root)
     if current is not None:
         return (f"DVC's default remote stays {current!r} (`dvc remote list` shows it); "

@@ -61,8 +61,12 @@ class MlopsHandler(APIHandler):
     def jobs(self) -> actions.Jobs:
         return self.settings["jupyter_mlops_jobs"]
 
+    def query(self, name: str) -> str | None:
+        """A query argument as sent (Tornado would strip it: ``id%0A`` must not pass for ``id``)."""
+        return self.get_query_argument(name, None, strip=False)
+
     def notebook(self, requested: object | None = None) -> NotebookRef:
-        return notebook_ref(self.root, self.get_query_argument("notebook", None) if requested is None else requested)
+        return notebook_ref(self.root, self.query("notebook") if requested is None else requested)
 
     def existing_notebook(self, requested: object) -> NotebookRef:
         """For export and verify, which read the notebook: a missing one is refused before any work."""
@@ -89,7 +93,7 @@ class MlopsHandler(APIHandler):
     def page(self) -> tuple[int, int | None]:
         """``limit`` and ``offset`` of a list of cell runs: a 10,000-cell session is read a page at a time
         (``offset`` 0 is the first cell run)."""
-        limit, offset = self.get_query_argument("limit", None), self.get_query_argument("offset", None)
+        limit, offset = self.query("limit"), self.query("offset")
         return (DEFAULT_RUNS_PAGE if limit is None else inputs.whole_number(limit, "limit", low=1, high=MAX_RUNS_PAGE),
                 None if offset is None else inputs.whole_number(offset, "offset"))
 
@@ -151,8 +155,7 @@ class CompareHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         ref = self.notebook()
-        a = inputs.session_id(self.get_query_argument("a", None), "a")
-        b = inputs.session_id(self.get_query_argument("b", None), "b")
+        a, b = inputs.session_id(self.query("a"), "a"), inputs.session_id(self.query("b"), "b")
         await self.respond(lambda: history.compare(ref, a, b))
 
 
@@ -213,7 +216,7 @@ class ModelsHandler(MlopsHandler):
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        ref, session = self.notebook(), inputs.session_id(self.get_query_argument("session", None))
+        ref, session = self.notebook(), inputs.session_id(self.query("session"))
         await self.respond(lambda: actions.models(ref, session))
 
 

@@ -168,7 +168,7 @@ def _context(book: Bookkeeping, session: Any, detail: dict, experiment_id: str, 
 
 def _log_one(client: MlflowClient, root: Path, home: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
     try:  # what is uploaded or unpickled: inside the session's root, regular files (project_files' rule)
-        project_files.check(root, written.path, folder=True)
+        project_files.check_tree(root, written.path)
     except Conflict as exc:
         return _record(written, None, None, f"not logged: {exc.message}")
     path = root / written.path
