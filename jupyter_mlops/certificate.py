@@ -51,6 +51,9 @@ def build(session: dict[str, Any], nb: Notebook, provenance: Any = None) -> dict
     cells = []
     for position, cell in enumerate(nb.code_cells, 1):
         run = runs.get(cell.cell_id)
+        if run is None and cell.is_tracking:  # the cell that starts tracking is the one run never recorded
+            cells.append({"id": cell.cell_id, "code_md5": code_md5(cell.source), "reads": {}, "writes": {}})
+            continue
         if run is None or ran.of(run).strip() != cell.source.strip():
             if not cell.source.strip():
                 continue

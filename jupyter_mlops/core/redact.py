@@ -78,6 +78,11 @@ def looks_secret(name: str, extra: Iterable[str] = ()) -> bool:
             or any(pair in SECRET_PAIRS for pair in itertools.pairwise(words)))
 
 
+def holds_secret(value: str) -> bool:
+    """Does this text have a secret's shape, whatever its name (a URL's password, ``pwd=…``, a bearer token)?"""
+    return _SHAPES.search(value) is not None
+
+
 def environment_variable(name: str) -> str:
     """The environment variable export reads a secret param from: its name in capitals (``api_token`` →
     ``API_TOKEN``)."""
@@ -162,6 +167,18 @@ def _literal(text: str) -> object:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
+
+
+def masked_notebook(document: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """A notebook's JSON with its cells' sources masked (code as code, other cells as text): the copy the
+    MLflow run keeps. Outputs are the notebook's own, as saved."""
+    cells = []
+    for cell in document.get("cells") or []:
+        source = cell.get("source", "") if isinstance(cell, Mapping) else ""
+        text = "".join(source) if isinstance(source, list) else str(source)
+        mask = redactor.code if cell.get("cell_type") == "code" else redactor.text
+        cells.append({**cell, "source": mask(text)} if isinstance(cell, Mapping) else cell)
+    return {**document, "cells": cells}
 
 
 class NotebookCode:

@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_mlops.core.analysis import FunctionInfo, analyze, file_paths, literal_assignments
 from jupyter_mlops.core.notebook import Cell, Notebook
 from jupyter_mlops.core.options import OptionsError, TrackOptions, parse_magic_line
-from jupyter_mlops.core.redact import environment_variable, looks_secret
+from jupyter_mlops.core.redact import Redactor, environment_variable, holds_secret, looks_secret
 from jupyter_mlops.errors import BadInput
 from jupyter_mlops.export.layout import Layout, join, slug
 
@@ -112,10 +112,13 @@ def plan_pipeline(
         notes.append(f"parameters {', '.join(not_literal)} are not plain values: left in the notebook, not in "
                      "params.yaml")
     options = _tracking_options(tracking)
-    secrets = {n: environment_variable(n) for n in params if looks_secret(n, options.secrets if options else ())}
+    extra = options.secrets if options else ()
+    secrets = {n: environment_variable(n) for n, v in params.items()
+               if looks_secret(n, extra) or (isinstance(v, str) and holds_secret(v))}
     notes += [f"{name} looks like a secret: its value is kept out of params.yaml and the stage notebooks, which "
               f"read it from the environment variable {env} (set it where the pipeline runs)"
               for name, env in secrets.items()]
+    notes += _secrets_in_code(nb, extra, {n: params[n] for n in secrets})
     flows = _cell_flows(nb, params)
     skipped = [c for c in nb.cells if c.is_skipped and c.kind == "code"]
     roles = {c.index for c in (tracking, parameters) if c is not None}
@@ -297,6 +300,18 @@ def _name_groups(groups: list[_Group], stem: str, mode: str) -> list[_Group]:
         used.add(name)
         group.name = name
     return groups
+
+
+def _secrets_in_code(nb: Notebook, extra: Sequence[str], secrets: Mapping[str, Any]) -> list[str]:
+    """A note for each cell (the parameters cell aside) whose code holds a secret in clear: the stage
+    notebooks copy the notebook's code as it is."""
+    redactor = Redactor(extra)
+    for value in secrets.values():
+        redactor.learn(value)
+    return [f"cell {cell.cell_id} holds a secret in clear (a secret's value, a password in a URL…): the stage "
+            "notebooks copy it as it is; move it into the parameters cell, whose secrets export reads from the "
+            "environment" for cell in nb.code_cells
+            if not cell.is_parameters and not cell.is_skipped and redactor.code(cell.source) != cell.source]
 
 
 def _tracking_options(tracking: Cell | None) -> TrackOptions | None:

@@ -10,6 +10,7 @@ MLflow refused the files, a retry must not send the metrics again.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -24,6 +25,7 @@ from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from jupyter_mlops import project_files
+from jupyter_mlops.core import redact
 from jupyter_mlops.errors import Conflict, one_line
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor import mlflow_log
@@ -208,20 +210,25 @@ class Pusher:
         self.book.update(sid, self.uri, provenance_sent=1)
 
     def _send_notebook(self, session: sqlite3.Row, row: SyncRow) -> None:
-        """The notebook as saved when this pass ran, i.e. as it stood after the cell that woke it."""
+        """The notebook as saved when this pass ran, i.e. as it stood after the cell that woke it, its cells'
+        secrets masked as the journal's code is."""
         if not session["notebook"]:
             return
         path = Path(session["root"]) / session["notebook"]
         try:
-            project_files.check(session["root"], path)  # inside its root, a regular file
             st = path.stat()
-        except (OSError, Conflict):
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            if stamp == row.notebook_stamp:
+                return
+            data = project_files.read_bytes(session["root"], path)  # inside its root, a regular file
+            document = json.loads(data or b"")
+        except (OSError, Conflict, ValueError):  # gone, a link out, a FIFO, not JSON: no copy this pass
             return
-        stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        if stamp != row.notebook_stamp:
-            self.client.log_artifact(row.run_id, str(path), "notebook")
-            self.book.update(session["id"], self.uri, notebook_stamp=stamp)
-            row.notebook_stamp = stamp
+        secrets = json.loads(session["options"] or "{}").get("secrets") or ()
+        masked = redact.masked_notebook(document, redact.Redactor(secrets)) if isinstance(document, dict) else {}
+        self.client.log_text(row.run_id, json.dumps(masked, indent=1, ensure_ascii=False), f"notebook/{path.name}")
+        self.book.update(session["id"], self.uri, notebook_stamp=stamp)
+        row.notebook_stamp = stamp
 
 
 def _create_sqlite_store(db: Path) -> None:
