@@ -86,7 +86,7 @@ def holds_secret(value: str) -> bool:
 def environment_variable(name: str) -> str:
     """The environment variable export reads a secret param from: its name in capitals (``api_token`` →
     ``API_TOKEN``)."""
-    return re.sub(r"\W", "_", name).upper()
+    return re.sub(r"\W", "_", re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)).upper()
 
 
 def code_digest(code: str) -> str:
@@ -115,8 +115,8 @@ class Redactor:
         """``code`` with every secret literal and shape masked; the same object when there is none."""
         if not self._may_hold(code):
             return code
-        masked = _CODE.sub(self._mask_match, code)
-        return self._known(masked)
+        masked = self._known(_CODE.sub(self._mask_match, code))
+        return code if masked == code else masked
 
     def text(self, text: str) -> str:
         """Free text (an error message, a param's string value) with every secret shape and value masked."""
