@@ -220,13 +220,17 @@ class Pusher:
             stamp = f"{st.st_size}:{st.st_mtime_ns}"
             if stamp == row.notebook_stamp:
                 return
-            data = project_files.read_bytes(session["root"], path)  # inside its root, a regular file
-            document = json.loads(data or b"")
+            text = (project_files.read_bytes(session["root"], path) or b"").decode("utf-8")  # a link out, a FIFO: no
+            document = json.loads(text)
         except (OSError, Conflict, ValueError):  # gone, a link out, a FIFO, not JSON: no copy this pass
             return
+        if not isinstance(document, dict):
+            return
         secrets = json.loads(session["options"] or "{}").get("secrets") or ()
-        masked = redact.masked_notebook(document, redact.Redactor(secrets)) if isinstance(document, dict) else {}
-        self.client.log_text(row.run_id, json.dumps(masked, indent=1, ensure_ascii=False), f"notebook/{path.name}")
+        masked = redact.masked_notebook(document, redact.Redactor(secrets))
+        if masked != document:  # else the file as it is, byte for byte
+            text = json.dumps(masked, indent=1, ensure_ascii=False) + "\n"
+        self.client.log_text(row.run_id, text, f"notebook/{path.name}")
         self.book.update(session["id"], self.uri, notebook_stamp=stamp)
         row.notebook_stamp = stamp
 
