@@ -162,3 +162,20 @@ def test_a_journal_out_of_the_project_or_a_fifo_is_refused_by_the_kernel_and_the
     # And the CLI says the same, exit 2
     listed = mlops(project, "runs", check=False)
     assert listed.returncode == 2 and what in listed.stderr
+
+
+def test_a_background_process_folder_linked_out_of_the_project_is_not_used(project):
+    # Given the MLflow follower's folder (its lock and its log) linked out of the project
+    outside = outside_of(project)
+    (project / ".mlops").mkdir()
+    (project / ".mlops" / "mlflow").symlink_to(outside, target_is_directory=True)
+    kernel = Kernel(project)
+    try:
+        # When tracking starts with the MLflow mirror
+        out = track(kernel, "")
+        after = kernel.cell("x = 2", "work")
+    finally:
+        kernel.shutdown()
+    # Then the cells are tracked, one warning names the link, and no follower writes outside
+    assert "cannot start the MLflow follower" in out and ".mlops/mlflow is a symlink to" in out, out
+    assert after.status == "ok" and list(outside.iterdir()) == []
