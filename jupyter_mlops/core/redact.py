@@ -26,6 +26,7 @@ lowercase copy and a few substring searches).
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import itertools
 import re
@@ -69,8 +70,11 @@ def name_words(name: str) -> list[str]:
 
 def looks_secret(name: str, extra: Iterable[str] = ()) -> bool:
     """Does a variable, keyword or key of this name hold a secret (see the module's docstring)?"""
-    if name in extra:
-        return True
+    return name in extra or _secret_name(name)
+
+
+@functools.lru_cache(maxsize=4096)  # a notebook names the same few variables cell after cell
+def _secret_name(name: str) -> bool:
     words = name_words(name)
     if not words:
         return False
