@@ -211,8 +211,11 @@ def _folder(real_root: Path, parts: tuple[str, ...], *, create: bool, shown: str
                     os.mkdir(part, 0o777, dir_fd=fd)
                 below = _open(fd, part, _DIR_FLAGS, shown)
             except OSError as exc:
-                if exc.errno in _LINK_ERRORS:
+                if exc.errno in _LINK_ERRORS and _is_link(fd, part):
                     raise _changed(shown) from exc
+                if exc.errno == errno.ENOTDIR and create:  # a file where a folder must be made
+                    raise Conflict(f"{shown}: {part} is a file, not a folder: refused",
+                                   hint=f"move {part} away, then try again") from exc
                 raise
             os.close(fd)
             fd = below
@@ -225,9 +228,16 @@ def _open(folder: int, name: str, flags: int, shown: str) -> int:
     try:
         return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=folder)
     except OSError as exc:
-        if exc.errno in _LINK_ERRORS:
+        if exc.errno in _LINK_ERRORS and _is_link(folder, name):
             raise _changed(shown) from exc
         raise
+
+
+def _is_link(folder: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _require_kind(st: os.stat_result, shown: str, *, folder: bool = False) -> None:

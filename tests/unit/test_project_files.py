@@ -138,3 +138,10 @@ def test_the_write_lock_makes_writers_wait_and_tells_a_late_one_to_retry(root):
     with project_files.writing(root, "a third export", wait_s=5):  # free again
         pass
     assert os.listdir(root) == []  # the lock leaves no file behind
+
+
+def test_a_file_where_a_folder_should_be(root):
+    (root / "pipeline").write_text("a file")
+    assert project_files.read_bytes(root, "pipeline/nb.ipynb") is None
+    with pytest.raises(Conflict, match="pipeline is a file, not a folder"):
+        project_files.write_text(root, "pipeline/nb.ipynb", "{}")
