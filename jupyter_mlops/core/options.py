@@ -142,10 +142,10 @@ def join_or_restart(running: TrackOptions, requested: TrackOptions, session_id: 
 def differences(running: TrackOptions, wanted: TrackOptions) -> list[str]:
     """What starting with ``wanted`` would change, one phrase per option: "--strict (now warn mode)"."""
     out = []
-    for name in ("experiment", "notebook", "root", "params", "metrics", "data", "profile"):
+    for name in ("experiment", "notebook", "root", "params", "metrics", "data", "profile", "secrets"):
         now, then = getattr(running, name), getattr(wanted, name)
         if now != then:
-            out.append(f"--{name} {_shown(then)} (now {_shown(now)})")
+            out.append(f"--{_FLAGS.get(name, name)} {_shown(then)} (now {_shown(now)})")
     if running.strict != wanted.strict:
         out.append("--strict (now warn mode)" if wanted.strict else "warn mode (now --strict)")
     if running.mlflow != wanted.mlflow:
@@ -159,9 +159,9 @@ def as_line(options: TrackOptions) -> str:
     for name in ("experiment", "notebook", "root"):
         if getattr(options, name) is not None:
             parts.append(f"--{name} {shlex.quote(getattr(options, name))}")
-    for name in ("params", "metrics", "profile"):
+    for name in ("params", "metrics", "profile", "secrets"):
         if getattr(options, name):
-            parts.append(f"--{name} {','.join(getattr(options, name))}")
+            parts.append(f"--{_FLAGS.get(name, name)} {','.join(getattr(options, name))}")
     parts += [f"--data {shlex.quote(d)}" for d in options.data]
     if options.strict:
         parts.append("--strict")
@@ -170,6 +170,9 @@ def as_line(options: TrackOptions) -> str:
     if options.restart:
         parts.append("--restart")
     return " ".join(parts)
+
+
+_FLAGS = {"secrets": "secret"}  # an option whose flag is not its field's name
 
 
 def _shown(value: Any) -> str:

@@ -77,3 +77,9 @@ def test_secret_names_are_added_by_a_repeatable_option_or_a_keyword():
     assert from_mapping({"secrets": ["salt"]}).secrets == ("salt",)
     with pytest.raises(OptionsError, match="not a name: my-salt"):
         parse_magic_line("--secret my-salt")
+    # a start with another secret is another session's options: said as the flag, read back the same
+    from jupyter_mlops.core.options import as_line, differences
+
+    running, wanted = parse_magic_line(""), parse_magic_line("--secret salt,pepper")
+    assert differences(running, wanted) == ["--secret salt,pepper (now none)"]
+    assert parse_magic_line(as_line(wanted).removeprefix("%mlops_track")).secrets == ("salt", "pepper")
