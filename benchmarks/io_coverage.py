@@ -4,7 +4,10 @@
     files under the project root. A row is *recorded* when the cell's record holds exactly the expected
     (path, role) pairs and every md5 equals hashlib's (DVC's ``.dir`` digest for dataset folders). The
     negative rows expect no record at all; any extra record anywhere is a *false record*. Rows whose library
-    is not installed are listed as skipped (no heavy dependency is installed for this matrix).
+    is not installed are listed as skipped (no heavy dependency is installed for this matrix). Deferred
+    reads (a lazy value made in the setup cell, used by the row), reads through links (``linked/`` points to
+    a folder outside the project, ``in/linked.parquet`` to a file there) and our own processes while a cell
+    waits (git for provenance on a racily clean index, dvc add) are rows too.
 (b) The same matrix with the watcher off (``JUPYTER_MLOPS_WATCH=0``: what macOS/Windows get).
 (c) Idle-cell cost with and without the watcher: the capture's own work per cell (``start`` + ``stop``) and
     the tracker's two hooks, timed inside the kernel, and the round trip of trivial cells (kernels taking
@@ -30,6 +33,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +53,33 @@ class Row:
     code: str
     expected: frozenset[tuple[str, str]]
     needs: tuple[str, ...] = ()
+    during: Callable[[Path], object] | None = None  # run by this process while the cell waits on the gate
 
 
-def row(name: str, code: str, *expected: tuple[str, str], needs: tuple[str, ...] = ()) -> Row:
-    return Row(name, code, frozenset(expected), needs)
+def row(name: str, code: str, *expected: tuple[str, str], needs: tuple[str, ...] = (),
+        during: Callable[[Path], object] | None = None) -> Row:
+    return Row(name, code, frozenset(expected), needs, during)
+
+
+WAIT = "with open(GATE) as g:\n    word = g.read()"
+
+
+def another_program_writes(project: Path) -> None:
+    (project / "in" / "foreign.csv").write_text("written by someone else\n")
+
+
+def our_git(project: Path) -> None:
+    """Provenance's git on a racily clean index: git re-reads the tracked inputs (the cell's namespace names
+    in/u.csv), announced."""
+    from jupyter_mlops.provenance import git_state
+
+    git_state(project)
+
+
+def our_dvc_add(project: Path) -> None:
+    from jupyter_mlops.export.rawdata import version_raw_inputs
+
+    version_raw_inputs(project, ["in/raw.bin"], {})
 
 
 ROWS = [
@@ -125,6 +152,23 @@ ROWS = [
         ("out/v.nc", W), needs=("xarray", "netCDF4")),
     row("zarr", "import zarr\nzarr.save('out/z.zarr', np.arange(3))", ("out/z.zarr", W), needs=("zarr",)),
     row("torch.save", "import torch\ntorch.save({'w': 1}, 'out/w.pt')", ("out/w.pt", W), needs=("torch",)),
+    # Deferred: the lazy value was made by the setup cell, which named the file; this cell names none.
+    row("later: polars plan collected", "lazy_out = lazy_plan.filter(pl.col('k') > 1).collect()",
+        ("in/lazy.parquet", R), needs=("polars",)),
+    row("later: pyarrow dataset to_table", "dataset_out = later_dataset.to_table()", ("in/ds.parquet", R),
+        needs=("pyarrow",)),
+    row("later: duckdb relation fetched", "relation_out = later_relation.fetchall()", ("in/rel.parquet", R),
+        needs=("duckdb", "pyarrow")),
+    row("later: np.load mmap touched", "mapped_sum = float(later_map.sum())", ("in/map.npy", R)),
+    row("later: generator consumed", "rows_seen = sum(len(b) for b in later_batches)",
+        ("in/g1.parquet", R), ("in/g2.parquet", R), needs=("polars",)),
+    # Links: a folder outside the project linked as linked/, a file outside linked as in/linked.parquet.
+    row("pq.read_table via folder link", "lt = pq.read_table('linked/s.parquet')", ("linked/s.parquet", R),
+        needs=("pyarrow",)),
+    row("pl.read_parquet via file link", "lf_ = pl.read_parquet('in/linked.parquet')", ("in/linked.parquet", R),
+        needs=("polars",)),
+    row("pl.write_parquet via link", "p.write_parquet('linked/w.parquet')", ("linked/w.parquet", W),
+        needs=("polars",)),
 ]
 
 NEGATIVE = [
@@ -137,7 +181,9 @@ NEGATIVE = [
     row("temp file removed", "!echo t > out/scratch.tmp && rm out/scratch.tmp"),
     row("sqlite side files", "!echo j > out/w.db-journal && rm out/w.db-journal"),
     row("hasher's reads", "__import__('jupyter_mlops').kernel.magic.current().hasher.wait(60)"),
-    row("another program writes", "with open(GATE) as g:\n    word = g.read()"),
+    row("another program writes", WAIT, during=another_program_writes),
+    row("our git (provenance)", WAIT, during=our_git),
+    row("our dvc add", WAIT, during=our_dvc_add),
     row("idle cell", "x = 1"),
 ]
 
@@ -146,8 +192,9 @@ INSTALLED = {m: importlib.util.find_spec(m) is not None
              for m in {n for r in ROWS + NEGATIVE for n in r.needs}}
 
 
-def prepare(project: Path) -> None:
-    """Inputs of the reading rows, written by this process (not by a tracked cell)."""
+def prepare(project: Path, outside: Path) -> None:
+    """Inputs of the reading rows, written by this process (not by a tracked cell); ``outside``: where the
+    links under the project point."""
     import numpy as np
     import pandas as pd
 
@@ -187,7 +234,24 @@ def prepare(project: Path) -> None:
         with h5py.File(inp / "y.h5", "w") as f:
             f["y"] = np.arange(3)
     (inp / "script.py").write_text("open('out/from_script.txt', 'w').write('from a script')\n")
+    np.save(inp / "map.npy", np.arange(100.0))
+    if INSTALLED.get("pyarrow"):
+        for name in ("lazy", "ds", "rel", "g1", "g2"):
+            df.to_parquet(inp / f"{name}.parquet")
+        df.to_parquet(outside / "s.parquet")
+        df.to_parquet(outside / "file.parquet")
+        (project / "linked").symlink_to(outside)
+        (inp / "linked.parquet").symlink_to(outside / "file.parquet")
+    (inp / "raw.bin").write_bytes(b"\x00" * 4096)
     (project / "nb.ipynb").write_text(EMPTY_NOTEBOOK)
+    # The inputs in git, the index racily clean (as a fresh clone's): any git status re-reads them.
+    subprocess.run(["git", "add", "in"], cwd=project, check=True)
+    subprocess.run(["git", "-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "inputs"], cwd=project,
+                   check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=project, check=True,
+                   env={**os.environ, "DVC_NO_ANALYTICS": "1"})
+    stamp = os.stat(inp / "a.txt")
+    os.utime(project / ".git" / "index", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
 
 
 def digest(path: Path) -> str:
@@ -203,20 +267,31 @@ def start(project: Path, watch: bool) -> Kernel:
 
 def run_matrix(watch: bool) -> tuple[int, int, int, int]:
     """Print each row's outcome; (rows recorded right, positive rows, false records, negative rows)."""
-    with tempfile.TemporaryDirectory(prefix="mlops-io-") as tmp, tempfile.TemporaryDirectory() as outside:
+    with tempfile.TemporaryDirectory(prefix="mlops-io-") as tmp, tempfile.TemporaryDirectory() as outside, \
+            tempfile.TemporaryDirectory(prefix="mlops-linked-") as linked:
         project = Path(tmp)
         subprocess.run(["git", "init", "-q", str(project)], check=True)
-        prepare(project)
+        prepare(project, Path(linked))
         gate = Path(outside) / "gate"
         os.mkfifo(gate)
         kernel = start(project, watch)
         try:
             kernel.cell("import os, sys, json, pickle, shutil, sqlite3, subprocess, threading\n"
                         "from pathlib import Path\nimport numpy as np, pandas as pd\n"
-                        f"OUTSIDE = {outside!r}\nGATE = {str(gate)!r}\nSOURCE = 'in/u.csv'\n", "setup")
+                        f"OUTSIDE = {outside!r}\nGATE = {str(gate)!r}\nSOURCE = 'in/u.csv'\n"
+                        "later_map = np.load('in/map.npy', mmap_mode='r')\n", "setup")
             if INSTALLED.get("polars"):
                 kernel.cell("import polars as pl\ndef helper_write():\n"
-                            "    pl.DataFrame({'h': [1]}).write_parquet('out/helper.parquet')", "define")
+                            "    pl.DataFrame({'h': [1]}).write_parquet('out/helper.parquet')\n"
+                            "lazy_plan = pl.scan_parquet('in/lazy.parquet')\n"
+                            "def batches(files):\n    for f in files:\n        yield pl.read_parquet(f)\n"
+                            "later_batches = batches(['in/g1.parquet', 'in/g2.parquet'])", "define")
+            if INSTALLED.get("pyarrow"):
+                kernel.cell("import pyarrow.dataset as pads\nlater_dataset = pads.dataset('in/ds.parquet')",
+                            "define-ds")
+            if INSTALLED.get("duckdb"):
+                kernel.cell("import duckdb\nlater_relation = duckdb.sql(\"select * from 'in/rel.parquet'\")",
+                            "define-rel")
             recorded = positives = false = 0
             print(f"  {'row':32} {'result':10} detail")
             for r in ROWS:
@@ -246,7 +321,7 @@ def run_matrix(watch: bool) -> tuple[int, int, int, int]:
                 negatives += 1
                 if r.name == "hasher's reads":
                     kernel.cell("open('out/big.bin', 'wb').write(b'1' * (64 << 20))", "big")
-                got = run_row(kernel, project, r, gate=gate if r.name == "another program writes" else None)
+                got = run_row(kernel, project, r, gate=gate)
                 false += len(got)
                 print(f"  {'(no record) ' + r.name:32} {'clean' if not got else 'FALSE':10} "
                       f"{sorted(got) if got else ''}")
@@ -258,11 +333,13 @@ def run_matrix(watch: bool) -> tuple[int, int, int, int]:
 def run_row(kernel: Kernel, project: Path, r: Row, gate: Path | None = None) -> dict[tuple[str, str], str | None]:
     cell_id = "row-" + uuid.uuid4().hex[:8]
     other = None
-    if gate is not None:
+    if gate is not None and r.during is not None:
         def other_program() -> None:
             with open(gate, "w") as released:  # opens once the cell is waiting on the gate
-                (project / "in" / "foreign.csv").write_text("written by someone else\n")
-                released.write("go")
+                try:
+                    r.during(project)
+                finally:
+                    released.write("go")
         other = threading.Thread(target=other_program)
         other.start()
     reply = kernel.run(r.code, cell_id)

@@ -2,10 +2,10 @@
 
 ``jupyter mlops certify NOTEBOOK`` writes, into the saved ``.ipynb``'s metadata, what the notebook's latest
 tracked session proves: per code cell (in order) its id, the md5 of its code and the md5s of the data it
-read and wrote; the params; the git commit and environment hash where the MLflow follower recorded them;
-and the verdict. It refuses a session whose state a top-to-bottom run would not reproduce. ``check`` then
-validates the certificate: the cells in the file are the cells that ran, in that order, and the data on
-disk still has those md5s; the first mismatch is named (exit 1). nbval re-runs; this reads and hashes.
+read and wrote; the params; the git commit and environment hash the journal holds for it; and the verdict.
+It refuses a session whose state a top-to-bottom run would not reproduce. ``check`` then validates the
+certificate: the cells in the file are the cells that ran, in that order, and the data on disk still has
+those md5s; the first mismatch is named (exit 1). nbval re-runs; this reads and hashes.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops import project_files
+from jupyter_mlops import own_io, project_files
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import Notebook, read_notebook
 from jupyter_mlops.core.redact import NotebookCode
 from jupyter_mlops.errors import NotFound, Refused
 from jupyter_mlops.hashing import file_digest
-from jupyter_mlops.journal import Journal, latest_values
+from jupyter_mlops.journal import Journal, Provenance, latest_values
 from jupyter_mlops.project import find_root, journal_path
 
 METADATA_KEY = "jupyter_mlops"
@@ -39,7 +39,7 @@ def certificate_of(nb: Notebook) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def build(session: dict[str, Any], nb: Notebook, provenance: Any = None) -> dict[str, Any]:
+def build(session: dict[str, Any], nb: Notebook, provenance: Provenance | None = None) -> dict[str, Any]:
     """The certificate of ``session`` for ``nb`` as saved; Refused when the session does not vouch for it."""
     verdict = replay(session, nb.code_cells)
     if not verdict.reproducible:
@@ -65,11 +65,10 @@ def build(session: dict[str, Any], nb: Notebook, provenance: Any = None) -> dict
             "reads": {f["path"]: f["md5"] for f in files if f["mode"] == "read"},
             "writes": {f["path"]: f["md5"] for f in files if f["mode"] == "write"},
         })
-    git = getattr(provenance, "git", None)
-    env = getattr(provenance, "env", None)
     return {
         "version": VERSION, "session": session["id"], "reproducible": True,
-        "git_commit": getattr(git, "commit", None), "environment_md5": getattr(env, "packages_hash", None),
+        "git_commit": provenance.git.commit if provenance else None,
+        "environment_md5": provenance.env.packages_hash if provenance else None,
         "params": latest_values(session["params"]), "cells": cells,
     }
 
@@ -88,14 +87,15 @@ def problems(nb: Notebook, root: Path, certificate: dict[str, Any]) -> list[str]
             found.append(f"cell {position} ({cell.cell_id}) was edited after certification")
     if len(saved) != len(certified):
         found.append(f"{len(saved)} code cells in the file, {len(certified)} certified")
-    for entry in certified:
-        for mode in ("reads", "writes"):
-            for path, md5 in (entry.get(mode) or {}).items():
-                now = file_digest(root / path).md5  # a folder: DVC's .dir digest; missing: None
-                if md5 and now != md5:
-                    what = "is missing" if now is None else f"has md5 {now}"
-                    found.append(f"{path} ({'read' if mode == 'reads' else 'written'} by {entry.get('id')}) {what}, "
-                                 f"certified {md5}")
+    checked = [(entry, mode, path, md5) for entry in certified for mode in ("reads", "writes")
+               for path, md5 in (entry.get(mode) or {}).items() if md5]
+    with own_io.announced(root, [root / path for _, _, path, _ in checked]):  # hashing them is no cell's read
+        for entry, mode, path, md5 in checked:
+            now = file_digest(root / path).md5  # a folder: DVC's .dir digest; missing: None
+            if now != md5:
+                what = "is missing" if now is None else f"has md5 {now}"
+                found.append(f"{path} ({'read' if mode == 'reads' else 'written'} by {entry.get('id')}) {what}, "
+                             f"certified {md5}")
     return found
 
 
@@ -118,15 +118,9 @@ def _certify(path: Path, root: Path) -> dict[str, Any]:
         if not sessions:
             raise NotFound(f"no tracked session of {key}", hint="run it with %mlops_track first")
         session = journal.session_detail(sessions[-1]["id"])
+        provenance = journal.provenance(session["id"])
     finally:
         journal.close()
-    from jupyter_mlops.sinks.bookkeeping import Bookkeeping  # the commit and environment the follower recorded
-
-    book = Bookkeeping(journal_path(root))
-    try:
-        provenance = book.provenance(session["id"])
-    finally:
-        book.close()
     certificate = build(session, nb, provenance)
     document = dict(nb.document)
     metadata = dict(document.get("metadata") or {})

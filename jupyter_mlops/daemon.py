@@ -12,7 +12,9 @@ What they read of the project must not look like a cell's read: a kernel's file 
 names no process) would otherwise count the profiler reading ``data/x.parquet`` during a later cell as
 that cell's input. :meth:`ProjectDaemon.unwatched` reads a file through a hard link in the daemon's own
 folder under ``.mlops/``, which no watcher watches: inotify reports an access to the directory of the
-name used, and the data's directory never sees one.
+name used, and the data's directory never sees one. What cannot be hard-linked (a folder, a file on another
+file system behind a linked data folder) is read under its own name, announced to the watchers meanwhile
+(``own_io.py``).
 
 Standard library only: the kernel imports this module.
 """
@@ -33,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_mlops import project_files
+from jupyter_mlops import own_io, project_files
 from jupyter_mlops.project import JOURNAL_DIR
 
 _links = itertools.count()
@@ -125,16 +127,17 @@ class ProjectDaemon:
     @contextlib.contextmanager
     def unwatched(self, root: Path, path: Path) -> Iterator[Path]:
         """``path`` under another name, with the same basename, in this daemon's folder, for as long as it is
-        read; ``path`` itself where no hard link can be made (a folder, another file system)."""
+        read; ``path`` itself, announced, where no hard link can be made (a folder, another file system)."""
         folder = self.state_dir(root) / f"reading-{os.getpid()}-{next(_links)}"
         try:
             folder.mkdir(parents=True)
             link = folder / path.name
-            os.link(path, link)
+            os.link(path, link)  # a linked file: its target
         except OSError:
             with contextlib.suppress(OSError):
                 folder.rmdir()
-            yield path
+            with own_io.announced(root, [path]):
+                yield path
             return
         try:
             yield link

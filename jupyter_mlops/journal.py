@@ -25,7 +25,7 @@ from typing import Any
 from jupyter_mlops import inputs, project_files
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The profiles of tabular data (monitor/): one per content (md5) however many sessions read it, the frames a
 # session profiled with --profile, and why a file read could not be profiled (it changed since).
 _PROFILES_SCHEMA = (
@@ -47,11 +47,30 @@ _PROFILES_SCHEMA = (
     note TEXT NOT NULL                -- why this read was not profiled (the file changed since the cell read it)
 )""",
 )
+# Where each session ran (provenance.py captures it while the tracking cell runs): the git commit, branch and
+# dirtiness of the work tree and the environment. Schema 4 made it the journal's; before, the MLflow follower
+# kept the same table in the same file for the sessions it mirrored, and those rows are kept as they are.
+_PROVENANCE_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS session_provenance (
+    session_id TEXT PRIMARY KEY,
+    git_commit TEXT,                  -- NULL with git_note saying why (not a repository, no commit, no git)
+    git_branch TEXT,                  -- NULL on a detached HEAD
+    git_dirty INTEGER,                -- tracked files differ from HEAD (untracked ones do not count)
+    git_remote TEXT,
+    git_note TEXT,
+    python TEXT NOT NULL,
+    packages TEXT NOT NULL,           -- one "name==version" a line, sorted
+    packages_hash TEXT NOT NULL,      -- md5 of packages: equal hashes, equal environments
+    captured_at REAL NOT NULL
+)""",
+    "CREATE INDEX IF NOT EXISTS session_provenance_commit ON session_provenance(git_commit)",
+)
 # How a journal of each older version is brought to the next (statements run in one transaction):
 # journals are kept across upgrades.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE cell_runs ADD COLUMN rebound TEXT",),
     2: _PROFILES_SCHEMA,
+    3: _PROVENANCE_SCHEMA,
 }
 
 # The journal is append-only (no row of these tables is ever deleted), so a plain INTEGER PRIMARY KEY
@@ -123,7 +142,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     source TEXT NOT NULL,             -- api | watched
     reproducible INTEGER              -- was the state reproducible when it was logged
 );
-""" + ";".join(_PROFILES_SCHEMA) + ";"
+""" + ";".join(_PROFILES_SCHEMA + _PROVENANCE_SCHEMA) + ";"
 # Indexes every reader's per-session query needs. Added to existing journals when a kernel opens them
 # (no schema version: an index changes no row, and an older jupyter-mlops reads the file as before).
 _INDEXES = {
@@ -222,6 +241,32 @@ class CellRunRecord:
     files: list[FileRecord] = field(default_factory=list)
     params: list[ParamRecord] = field(default_factory=list)
     metrics: list[MetricRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GitState:
+    """The work tree's state; ``commit`` is None with a ``note`` saying why (no repository, no commit)."""
+
+    commit: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    remote: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    python: str
+    packages: str  # one ``name==version`` a line, sorted
+    packages_hash: str  # md5 of ``packages``: equal hashes, equal environments
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a session ran: its git state and its environment."""
+
+    git: GitState
+    env: Environment
 
 
 def _json(value: Any) -> str:
@@ -500,6 +545,35 @@ class Journal:
                 (size, mtime_ns, md5, nfiles, _text(error), file_id),
             )
 
+    # --- provenance ----------------------------------------------------------------------------------
+
+    def save_provenance(self, session_id: str, provenance: Provenance) -> None:
+        git, env = provenance.git, provenance.env
+        with self._lock, self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO session_provenance(session_id, git_commit, git_branch, git_dirty,"
+                " git_remote, git_note, python, packages, packages_hash, captured_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, git.commit, _text(git.branch), _bool(git.dirty), _text(git.remote), _text(git.note),
+                 env.python, _text(env.packages), env.packages_hash, time.time()),
+            )
+
+    def provenance(self, session_id: str) -> Provenance | None:
+        """Where the session ran; None for a session from before the journal recorded it (and that no
+        MLflow follower mirrored)."""
+        with self._reading() as db:
+            return read_provenance(db, session_id)
+
+    def sessions_at_commit(self, commit: str, notebook: str | None = None) -> list[str]:
+        """The sessions (of ``notebook``, root-relative) that ran at ``commit``, oldest first."""
+        where, args = ("AND s.notebook=?", (notebook,)) if notebook is not None else ("", ())
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT s.id FROM sessions s JOIN session_provenance p ON p.session_id = s.id"
+                f" WHERE p.git_commit=? {where} ORDER BY s.started_at", (commit, *args),
+            ).fetchall()
+        return [r["id"] for r in rows]
+
     # --- profiles (monitor/) ------------------------------------------------------------------------
 
     def data_version(self) -> int:
@@ -660,6 +734,17 @@ class Journal:
             for r in metrics
         ]
         return detail
+
+
+def read_provenance(db: sqlite3.Connection, session_id: str) -> Provenance | None:
+    """A session's provenance through any connection to the journal file (the MLflow bookkeeping has its own)."""
+    row = db.execute("SELECT git_commit, git_branch, git_dirty, git_remote, git_note, python, packages,"
+                     " packages_hash FROM session_provenance WHERE session_id=?", (session_id,)).fetchone()
+    if row is None:
+        return None
+    commit, branch, dirty, remote, note, python, packages, packages_hash = row
+    return Provenance(GitState(commit, branch, None if dirty is None else bool(dirty), remote, note),
+                      Environment(python, packages, packages_hash))
 
 
 def latest_values(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """``jupyter mlops report NOTEBOOK``: one Markdown file for a pull request, CML-style.
 
 The notebook's latest tracked session against a base (the session before it, another session, or the
-session tracked at a git revision): the verdict with its issues, the metrics with their deltas, the data
-that changed, the cells whose code changed, and the gates of ``--expect``, whose result is the exit code,
-so one CI step writes the file for the pull request and fails the check. With matplotlib installed, each
+session tracked at a git revision, by the commit the journal recorded for it): the verdict with its issues,
+the metrics with their deltas, the data that changed, the cells whose code changed, and the gates of
+``--expect``, whose result is the exit code, so one CI step writes the file for the pull request and fails
+the check. With matplotlib installed, each
 metric's history over the notebook's sessions is drawn as a PNG beside the file.
 """
 

@@ -1,5 +1,5 @@
 """A session named the way people name one: an id, a unique prefix, ``latest``, ``latest~N``, or a git
-revision (the latest session of the notebook that ran at that commit, as the MLflow follower recorded it)."""
+revision (the latest session of the notebook that ran at that commit, as the journal's provenance says)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,7 @@ def resolve_session(journal: Journal, root: Path, notebook: str | None, ref: str
         commit = _commit(root, ref)
         if commit is None:
             raise not_a_session
-    from jupyter_mlops.sinks.bookkeeping import Bookkeeping  # where the follower keeps each session's commit
-
-    book = Bookkeeping(journal.path)
-    try:
-        at = [s["id"] for s in journal.sessions(notebook)
-              if (p := book.provenance(s["id"])) is not None and p.git.commit == commit]
-    finally:
-        book.close()
+    at = journal.sessions_at_commit(commit, notebook)
     if not at:
         raise NotFound(f"no tracked session of {notebook or 'the project'} ran at {ref} ({commit[:12]})",
                        hint="run the notebook, tracked, at that commit (as CI does), or give a session id")

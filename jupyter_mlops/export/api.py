@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_mlops import project_files
+from jupyter_mlops import own_io, project_files
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
 from jupyter_mlops.export import (
@@ -97,65 +97,67 @@ def _export(path: Path, root: Path, *, out: Path | None, stages: str, force: boo
         raise Refused(f"{key}'s tracked state is not reproducible ({facts.dirty})",
                       hint="restart the kernel and run all cells, then export again (or pass --allow-dirty)",
                       panel_hint="restart the kernel and run all cells, then export again")
-    plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
-                         declared=facts.declared, exists=lambda p: (root / p).exists())
-    names = [s.name for s in plan.stages]
-    files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
-    if to == "dvc":
-        merged = merge_dvc_yaml(_read(root, layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
-                                force=force)
-        files[layout.dvc_yaml] = dvc_text = merged.text
-        dropped = list(map(layout.stage_notebook, merged.dropped))
-    else:
-        dvc_text = _read(root, layout.dvc_yaml) or ""
-        before = kfp_pipeline.stage_notebooks(_read(root, layout.kfp_pipeline))
-        # the stage notebooks the last pipeline.py ran that neither the new one nor dvc.yaml does
-        dropped = [p for p in before if p not in files and posixpath.relpath(p, layout.out_dir) not in dvc_text]
-    values: dict = {}
-    if plan.params:
-        params = merge_params(_read(root, layout.params_yaml), plan.params, force=force)
-        files[layout.params_yaml] = params.text
-        values = param_values(params.text)
-        notes += [f"params.yaml keeps {k}: {old!r} (the notebook says {new!r}); --force takes the notebook's"
-                  for k, (old, new) in params.kept.items()]
-        if params.skipped:
-            notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
-    if plan.secrets:  # the user's own entries: export never writes one, nor deletes one
-        held = param_values(files.get(layout.params_yaml) or _read(root, layout.params_yaml) or "")
-        notes += [f"{layout.params_yaml} holds {name}, a secret, in clear: delete it there (papermill would "
-                  f"inject it over ${env}, which the stages read)" for name, env in plan.secrets.items()
-                  if name in held]
-    if to == "kfp":
-        notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
-    notes += plan.notes
-    written = [p for p, text in files.items() if _read(root, p) != text]
-    stale = [p for p in dropped if _generated_from(root, p) == key]
-    notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
-    raw = raw_inputs(plan, dvc_text, root)
-    check_targets(root, raw)  # what DVC will read and write: refused before anything is written
-    if remote is not None or push_data:
-        check_config(root)
-    if dry_run:
-        notes += [f"would put {path} under DVC (dvc add)" for path in raw]
-    else:
-        for rel in stale:
-            project_files.remove(root, rel)
-        for rel in written:
-            project_files.write_text(root, rel, files[rel])
-        data = version_raw_inputs(root, raw, facts.read_md5)
-        written += [p for p in data.written if p not in written]
-        notes += data.notes
-        if remote is not None:
-            config = _read(root, CONFIG)
-            notes.append(set_default_remote(root, remote))
-            if _read(root, CONFIG) != config:
-                written.append(CONFIG)
-        elif raw and (root / ".dvc").is_dir() and default_remote(root) is None:
-            notes.append("no DVC remote yet, so the data lives on this machine only: --remote DIR_OR_URL sets "
-                         "one up (a local folder, s3://, gs://, ssh://…), --push sends the data there")
-        if push_data:
-            notes.append(push(root))
-    return ExportReport(ExportResult(written, names), plan, notes)
+    # Reading back and rewriting its own files, export is not a running cell's I/O (own_io.py).
+    with own_io.announced(root, [root / p for p in layout.outputs()]):
+        plan = plan_pipeline(nb, notebook=key, layout=layout, mode=stages, observed=facts.cells,
+                             declared=facts.declared, exists=lambda p: (root / p).exists())
+        names = [s.name for s in plan.stages]
+        files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
+        if to == "dvc":
+            merged = merge_dvc_yaml(_read(root, layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
+                                    force=force)
+            files[layout.dvc_yaml] = dvc_text = merged.text
+            dropped = list(map(layout.stage_notebook, merged.dropped))
+        else:
+            dvc_text = _read(root, layout.dvc_yaml) or ""
+            before = kfp_pipeline.stage_notebooks(_read(root, layout.kfp_pipeline))
+            # the stage notebooks the last pipeline.py ran that neither the new one nor dvc.yaml does
+            dropped = [p for p in before if p not in files and posixpath.relpath(p, layout.out_dir) not in dvc_text]
+        values: dict = {}
+        if plan.params:
+            params = merge_params(_read(root, layout.params_yaml), plan.params, force=force)
+            files[layout.params_yaml] = params.text
+            values = param_values(params.text)
+            notes += [f"params.yaml keeps {k}: {old!r} (the notebook says {new!r}); --force takes the notebook's"
+                      for k, (old, new) in params.kept.items()]
+            if params.skipped:
+                notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
+        if plan.secrets:  # the user's own entries: export never writes one, nor deletes one
+            held = param_values(files.get(layout.params_yaml) or _read(root, layout.params_yaml) or "")
+            notes += [f"{layout.params_yaml} holds {name}, a secret, in clear: delete it there (papermill would "
+                      f"inject it over ${env}, which the stages read)" for name, env in plan.secrets.items()
+                      if name in held]
+        if to == "kfp":
+            notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
+        notes += plan.notes
+        written = [p for p, text in files.items() if _read(root, p) != text]
+        stale = [p for p in dropped if _generated_from(root, p) == key]
+        notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
+        raw = raw_inputs(plan, dvc_text, root)
+        check_targets(root, raw)  # what DVC will read and write: refused before anything is written
+        if remote is not None or push_data:
+            check_config(root)
+        if dry_run:
+            notes += [f"would put {path} under DVC (dvc add)" for path in raw]
+        else:
+            for rel in stale:
+                project_files.remove(root, rel)
+            for rel in written:
+                project_files.write_text(root, rel, files[rel])
+            data = version_raw_inputs(root, raw, facts.read_md5)
+            written += [p for p in data.written if p not in written]
+            notes += data.notes
+            if remote is not None:
+                config = _read(root, CONFIG)
+                notes.append(set_default_remote(root, remote))
+                if _read(root, CONFIG) != config:
+                    written.append(CONFIG)
+            elif raw and (root / ".dvc").is_dir() and default_remote(root) is None:
+                notes.append("no DVC remote yet, so the data lives on this machine only: --remote DIR_OR_URL sets "
+                             "one up (a local folder, s3://, gs://, ssh://…), --push sends the data there")
+            if push_data:
+                notes.append(push(root))
+        return ExportReport(ExportResult(written, names), plan, notes)
 
 
 def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence[str] = (),

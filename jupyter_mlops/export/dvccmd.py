@@ -4,6 +4,11 @@ DVC is run in a child process of this interpreter (``python -m dvc``), never imp
 seconds and it is the tool users already trust, so we drive it and relay its own reason when it fails.
 DVC reads its configuration from ``.dvc/`` first: those files are held to ``project_files``' rule before it
 runs (a config linked out of the project would point DVC's cache or remote anywhere).
+
+DVC reads and writes project files under their own names (hashing data, stashing the workspace for an
+experiment, applying one), which a kernel's file watcher would take for the cell it is running: what a
+command touches is announced to the watchers while it runs (``own_io.py``), the whole project unless the
+caller knows better.
 """
 
 from __future__ import annotations
@@ -11,20 +16,23 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
-from jupyter_mlops import project_files
+from jupyter_mlops import own_io, project_files
 
 TIMEOUT_S = 600
 CONFIG_FILES = (".dvc", ".dvc/config", ".dvc/config.local")
 
 
-def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``dvc ARGS`` at ``root``; never raises for DVC's own failures (read ``returncode`` and ``reason``)."""
+def run_dvc(root: Path, *args: str, touches: Iterable[Path] | None = None) -> subprocess.CompletedProcess[str]:
+    """``dvc ARGS`` at ``root``; never raises for DVC's own failures (read ``returncode`` and ``reason``).
+    ``touches``: the project paths it reads or writes (default: any), announced while it runs."""
     check_config(root)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=TIMEOUT_S, check=False)
+    with own_io.announced(root, [root] if touches is None else touches):
+        return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
+                              text=True, timeout=TIMEOUT_S, check=False)
 
 
 def check_config(root: Path) -> None:

@@ -58,5 +58,9 @@ class Layout:
     def generated(self, path: str) -> bool:
         """A path export itself produces: never a data dependency of the notebook."""
         prefix = join(self.out_dir, PIPELINE_DIR) + "/"
-        return path.startswith(prefix) or path in (self.dvc_yaml, self.params_yaml, join(self.out_dir, "dvc.lock"),
-                                                   self.kfp_pipeline, self.kfp_package)
+        return path.startswith(prefix) or path in self.outputs()[1:]
+
+    def outputs(self) -> tuple[str, ...]:
+        """What export reads back and writes: the pipeline folder, then the files beside it."""
+        return (join(self.out_dir, PIPELINE_DIR), self.dvc_yaml, self.params_yaml, join(self.out_dir, "dvc.lock"),
+                self.kfp_pipeline, self.kfp_package)

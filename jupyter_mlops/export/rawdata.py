@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML, YAMLError
 
-from jupyter_mlops import project_files
+from jupyter_mlops import own_io, project_files
 from jupyter_mlops.export.dvccmd import check_config, reason, run_dvc
 from jupyter_mlops.export.stages import PipelinePlan
 
@@ -59,10 +59,18 @@ def version_raw_inputs(root: Path, paths: list[str], session_md5: Mapping[str, s
     if not (root / ".dvc").is_dir():
         return RawData(notes=(f"{', '.join(paths)}: not versioned (no git history, no DVC): run `dvc init` at "
                               f"{root}, then export again to put {'them' if len(paths) > 1 else 'it'} under DVC",))
+    # DVC reads and caches the data and writes each one's .dvc file, its folder's .gitignore and temporary files
+    # beside them, and we read those back: no running cell's I/O (own_io.py). So their folders are announced,
+    # and the .dvcignore DVC reads.
+    with own_io.announced(root, [root / posixpath.dirname(p) for p in paths] + [root / ".dvcignore"]):
+        return _dvc_add(root, paths, session_md5)
+
+
+def _dvc_add(root: Path, paths: list[str], session_md5: Mapping[str, str | None]) -> RawData:
     check_targets(root, paths)  # again, at the moment of use
     before = {p: _dvc_md5(root, p) for p in paths}
     ignores = {p: _read(root, _gitignore(p)) for p in paths}
-    done = run_dvc(root, "add", "--quiet", *paths)
+    done = run_dvc(root, "add", "--quiet", *paths, touches=())
     if done.returncode != 0:
         return RawData(notes=(f"DVC could not version {', '.join(paths)}: {reason(done)}; run "
                               f"`dvc add {' '.join(paths)}` to see why",))

@@ -19,7 +19,7 @@ CONFIG = ".dvc/config"  # what ``dvc remote add`` changes, to be committed with 
 
 def default_remote(root: Path) -> str | None:
     """The project's default remote's name, None without one (or without DVC)."""
-    done = run_dvc(root, "remote", "default")
+    done = run_dvc(root, "remote", "default", touches=())
     name = done.stdout.strip()
     return name if done.returncode == 0 and name and "No default remote" not in name else None
 
@@ -35,7 +35,7 @@ def set_default_remote(root: Path, url: str) -> str:
         folder = folder if folder.is_absolute() else (Path.cwd() / folder)
         folder.mkdir(parents=True, exist_ok=True)
         url = str(folder.resolve())
-    done = run_dvc(root, "remote", "add", "--default", REMOTE_NAME, url)
+    done = run_dvc(root, "remote", "add", "--default", REMOTE_NAME, url, touches=())
     if done.returncode != 0:
         raise BadInput(f"DVC did not take the remote {url}: {reason(done)}",
                        hint=f"check the URL, then `dvc remote add --default {REMOTE_NAME} URL`")

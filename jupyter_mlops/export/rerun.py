@@ -1,11 +1,16 @@
 """Re-run a notebook with papermill in a clean kernel, without touching the user's files or journal.
 
 The run happens in a scratch copy of the project: the notebook copied, the files the tracked session read
-linked (read-only use), the project's Python modules linked (imports), and real folders for the files it
-wrote, so the re-run's outputs land in the scratch copy and the user's ``model.joblib`` stays as it is.
-``.git`` is linked too: the tracker then finds the scratch copy as its project root and keeps the re-run's
-journal there, where we read its params and metrics, instead of adding a session to the user's journal
-(which would become "the last tracked session" the next verify compares with).
+hard-linked (a file it also wrote is copied, so the re-run cannot change the user's), the project's Python
+modules linked (imports), and real folders for the files it wrote, so the re-run's outputs land in the
+scratch copy and the user's ``model.joblib`` stays as it is. ``.git`` is linked too: the tracker then finds
+the scratch copy as its project root and keeps the re-run's journal there, where we read its params and
+metrics, instead of adding a session to the user's journal (which would become "the last tracked session"
+the next verify compares with).
+
+The scratch copy lives in ``.mlops/verify/``, which no kernel's file watcher watches: the re-run reading its
+inputs through hard links there is not the I/O of a cell the user runs meanwhile. An input that cannot be
+hard-linked (another file system) is linked symbolically and announced while it is read (``own_io.py``).
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from papermill import execute_notebook
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
+from jupyter_mlops import own_io
 from jupyter_mlops.export.compare import RerunFacts, tracked_values
 from jupyter_mlops.hashing import file_digest
 from jupyter_mlops.journal import Journal, JournalError
-from jupyter_mlops.project import journal_path
+from jupyter_mlops.project import JOURNAL_DIR, journal_path
 
 ENGINE = "jupyter-mlops-verify"
 # Set by a Jupyter kernel's parent or a DVC stage: inherited, they would point the re-run's tracker at the
@@ -75,37 +81,57 @@ def rerun_notebook(root: Path, notebook: str, session: dict, *, kernel: str,
     """Run ``notebook`` (root-relative) as the tracked ``session`` ran it, in a scratch copy of ``root``."""
     _, _, written, inputs = tracked_values(session)
     injected = {p["name"]: p["value"] for p in session["params"] if p["source"] == "injected"}
-    scratch = Path(tempfile.mkdtemp(prefix="mlops-verify-"))
+    base = root / JOURNAL_DIR / "verify"
+    base.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     try:
-        _build_scratch(root, scratch, notebook, inputs, written)
+        linked = _build_scratch(root, scratch, notebook, inputs, written)
+        through_symlinks = [root / p for p in inputs if (scratch / p).is_symlink()]  # read under their own names
         token = _run.set((progress, str((scratch / notebook).parent)))
         error = None
         try:
-            execute_notebook(str(scratch / notebook), None, parameters=injected or None, kernel_name=kernel,
-                             engine_name=ENGINE, progress_bar=False, log_output=False)
+            with own_io.announced(root, through_symlinks):
+                execute_notebook(str(scratch / notebook), None, parameters=injected or None, kernel_name=kernel,
+                                 engine_name=ENGINE, progress_bar=False, log_output=False)
         except PapermillExecutionError as exc:
             error = f"cell {exc.exec_count}: {exc.ename}: {str(exc.evalue).splitlines()[0] if exc.evalue else ''}"
         finally:
             _run.reset(token)
         params, metrics, tracked_itself = _rerun_session(scratch, notebook)
+        with own_io.announced(root, [root / p for p in inputs if p not in linked]):
+            now = {p: file_digest(scratch / p if p in linked else root / p).md5 for p in inputs}
         return RerunFacts(
             params=params, metrics=metrics,
             files={p: file_digest(scratch / p).md5 for p in written},
-            inputs={p: file_digest(root / p).md5 for p in inputs},
-            error=error, tracked_itself=tracked_itself,
+            inputs=now, error=error, tracked_itself=tracked_itself,
         )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _build_scratch(root: Path, scratch: Path, notebook: str, inputs: Iterable[str], written: Iterable[str]) -> None:
+def _build_scratch(root: Path, scratch: Path, notebook: str, inputs: Iterable[str],
+                   written: Iterable[str]) -> set[str]:
+    """The scratch copy; returns the inputs hard-linked into it (the others are read under their own names)."""
     if (root / ".git").exists():
         (scratch / ".git").symlink_to(root / ".git")
+    written = set(written)
     for rel in written:
         _real_parents(scratch, rel)
+    linked: set[str] = set()
     for rel in inputs:
-        if (root / rel).exists() and _real_parents(scratch, rel) and not (scratch / rel).exists():
-            (scratch / rel).symlink_to(root / rel)
+        source, target = root / rel, scratch / rel
+        if not source.exists() or not _real_parents(scratch, rel) or target.exists():
+            continue
+        if rel not in written and _hard_link(source, target):
+            linked.add(rel)
+        elif rel in written:  # read, then rewritten by the notebook: the re-run rewrites its own copy
+            with own_io.announced(root, [source]):
+                if source.is_dir():
+                    shutil.copytree(source, target, symlinks=True)
+                else:
+                    shutil.copy2(source, target)
+        else:
+            target.symlink_to(source)
     (scratch / notebook).parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / notebook, scratch / notebook)
     for folder in {Path("."), Path(notebook).parent}:
@@ -114,6 +140,28 @@ def _build_scratch(root: Path, scratch: Path, notebook: str, inputs: Iterable[st
                 link = scratch / folder / entry.name
                 if not link.exists() and not link.is_symlink():
                     link.symlink_to(entry)
+    return linked
+
+
+def _hard_link(source: Path, target: Path) -> bool:
+    """``target`` as hard links to ``source`` (a file, or a folder's files in the same folders); False, with
+    nothing left at ``target``, when one cannot be made (another file system, a special file)."""
+    try:
+        if not source.is_dir():
+            os.link(source, target)
+            return True
+        for folder, _, names in os.walk(source):
+            into = target / Path(folder).relative_to(source)
+            into.mkdir(parents=True, exist_ok=True)
+            for name in names:
+                os.link(Path(folder) / name, into / name)
+        return True
+    except OSError:
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+        return False
 
 
 def _real_parents(scratch: Path, rel: str) -> bool:

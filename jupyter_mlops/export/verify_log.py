@@ -18,6 +18,7 @@ from pathlib import Path
 
 from jupyter_mlops.journal import check_files, transaction
 from jupyter_mlops.project import journal_path
+from jupyter_mlops.provenance import git_state
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verify_results (
@@ -65,9 +66,7 @@ def _connect(root: Path) -> sqlite3.Connection:
 
 def record(root: Path, notebook: str, session_id: str, ok: bool, message: str, expect: Sequence[str]) -> None:
     """Keep one verify's verdict, with the commit of the tree it ran in."""
-    from jupyter_mlops.provenance import git_state  # gitpython: only when a verify has just run
-
-    git = git_state(root)
+    git = git_state(root)  # what git reads of the work tree is announced: no kernel's cell is given it
     db = _connect(root)
     try:
         with transaction(db) as tx:

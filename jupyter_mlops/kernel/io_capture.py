@@ -10,7 +10,9 @@ being captured it returns after one comparison. Seen on every thread except the 
 * ``os.mkdir``, ``os.listdir``, ``os.scandir`` — folders made or listed, which may be one dataset;
 * ``sqlite3.connect`` — the database file, opened by SQLite in C;
 * ``subprocess.Popen``, ``os.system``, ``os.posix_spawn``, ``os.fork``/``os.forkpty`` — a child process ran;
-  the words of its command line are kept, since they name the files it is likely to touch.
+  the words of its command line are kept, since they name the files it is likely to touch;
+* ``mmap.__new__`` — a file mapped into memory (``np.load(…, mmap_mode="r")``, ``np.memmap``): later cells
+  that touch the map read the file without any event (``origins.py``).
 
 I/O done entirely in C (pyarrow, polars, duckdb, h5py) and by child processes raises no event; on Linux
 ``tree_watch.py`` sees it.
@@ -27,7 +29,8 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _OWN_THREADS = ("mlops-", "jupyter-mlops")
 # Raised in the parent before a child exists (``!cmd`` forks a pty through pexpect: "os.forkpty").
 _SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty"})
-_EVENTS = frozenset({"open", "os.rename", "os.mkdir", "os.listdir", "os.scandir", "sqlite3.connect"}) | _SPAWN_EVENTS
+_EVENTS = frozenset({"open", "os.rename", "os.mkdir", "os.listdir", "os.scandir", "sqlite3.connect",
+                     "mmap.__new__"}) | _SPAWN_EVENTS
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Captured:
     created: set[str] = field(default_factory=set)
     mentions: list[str] = field(default_factory=list)   # command lines and paths handed to C code
     spawned: bool = False                               # the cell ran a child process
+    mapped: set[str] = field(default_factory=set)       # files mapped into memory with Python's mmap
 
 
 class FileCapture:
@@ -67,6 +71,10 @@ class FileCapture:
         elif event in _SPAWN_EVENTS:
             seen.spawned = True
             seen.mentions.extend(_words(args))
+        elif event == "mmap.__new__":
+            path = _mapped_file(args[0] if args else -1)
+            if path is not None:
+                seen.mapped.add(path)
         elif event == "os.rename":
             src, dst = _path(args[0]), _path(args[1])
             if dst is not None:
@@ -118,6 +126,16 @@ def _path(value: object) -> str | None:
         if not isinstance(value, str):
             return None
     return os.path.abspath(value)
+
+
+def _mapped_file(fileno: object) -> str | None:
+    """The file behind a descriptor being mapped (Linux's ``/proc``); None for an anonymous map."""
+    if not isinstance(fileno, int) or fileno < 0:
+        return None
+    try:
+        return os.readlink(f"/proc/self/fd/{fileno}")
+    except OSError:
+        return None
 
 
 def _words(args: tuple) -> list[str]:

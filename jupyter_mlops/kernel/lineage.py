@@ -11,9 +11,12 @@ Three sources, merged per cell into absolute paths read and written:
 
 inotify names no process, so a path only the watcher saw is the cell's when the cell ran a child process,
 or when something the cell holds names it: a word of its code, of a command line or path it handed to C
-code, or a string or path in the user's namespace (``DATA = "ds/"`` set in another cell) — as the path, a
-folder above it, or a glob matching it. Another kernel or an editor writing elsewhere in the project during
-the cell is therefore not taken for the cell's output.
+code, a string or path in the user's namespace (``DATA = "ds/"`` set in another cell), or what the cells
+that made the values it uses named (``origins.py``: a lazy frame collected here, made by a cell that named
+its file) — as the path, a folder above it, a glob matching it, or a link to it. Another kernel or an editor
+writing elsewhere in the project during the cell is therefore not taken for the cell's output, and neither
+are our own processes (``own_io.py``). A memory map an earlier cell made is read without any event: a cell
+that uses a value still backed by one reads its file.
 
 A folder is one dataset entry (hashed as DVC's ``.dir``) when the cell touched at least two files under it
 and listed it, created it, or touched more than ``DATASET_MIN_FILES`` of its files: a partitioned parquet
@@ -33,6 +36,7 @@ from pathlib import PurePath
 from typing import Any
 
 from jupyter_mlops.kernel import io_capture
+from jupyter_mlops.kernel.origins import Maker, Origins
 from jupyter_mlops.kernel.tree_watch import Observation, TreeWatcher
 from jupyter_mlops.project import is_ignored_dir
 
@@ -44,6 +48,7 @@ WATCH_ENV = "JUPYTER_MLOPS_WATCH"
 
 _NAMED_MAX = 64         # paths of one cell's code stat'ed by the fallback
 _NAMESPACE_ITEMS = 200  # items looked at inside one container of the user's namespace
+_RESOLVED_MAX = 256     # named paths resolved through links, per cell that needs it
 _WORD = re.compile(r"[^\s'\"(),;\[\]{}<>|&`]+")
 _GLOB = re.compile(r"[*?]")
 _FILE_LIKE = re.compile(r"[./\\]")
@@ -69,6 +74,8 @@ class CellFiles:
                     warn(f"no file watcher ({exc.strerror or exc}): files that native code reads need --data")
         self._code = ""
         self._before: dict[str, tuple[int, int, int] | None] = {}
+        self.origins = Origins()
+        self._last: tuple[io_capture.Captured, set[str], set[str]] | None = None  # for :meth:`made`
 
     @property
     def watching(self) -> bool:
@@ -103,9 +110,19 @@ class CellFiles:
                 if _stamp(path) != before and os.path.lexists(path):
                     writes.add(path)
             self._before = {}
+        if self.origins.mapping:
+            reads |= self.origins.mapped_reads(self._code, self._namespace())
+        self._last = (seen, reads, writes)
         if not (reads or writes):  # an idle cell: nothing to fold into folders, no getcwd
             return reads, writes
         return _datasets(reads, writes, listed, created, self.root, os.getcwd())
+
+    def made(self, rebound: frozenset[str]) -> None:
+        """After :meth:`stop`: the cell bound ``rebound``; it is their maker (``origins.py``)."""
+        if rebound and self._last is not None:
+            seen, reads, writes = self._last
+            files = frozenset(reads | writes) if reads or writes else frozenset()
+            self.origins.made(self._code, rebound, self._namespace(), seen.mentions, files, seen.mapped)
 
     def close(self) -> None:
         self.capture.active = False
@@ -127,6 +144,9 @@ class CellFiles:
         folders = [(f, listed) for f in observed.listed - listed] + [(f, created) for f in observed.created - created]
         if not candidates and not folders:
             return
+        if candidates and (reads or writes):  # the cell's Python opened it through a link: one file, one record
+            through_links = {real for p in reads | writes if (real := os.path.realpath(p)) != p}
+            candidates = [(p, into) for p, into in candidates if p not in through_links]
         if seen.spawned:
             for path, into in candidates + folders:
                 into.add(path)
@@ -135,9 +155,15 @@ class CellFiles:
         names.add_text(self._code)
         for mention in seen.mentions:
             names.add_text(mention)
-        if (any(not names.covers(p) for p, _ in candidates)
-                or any(not names.covers_folder(f) for f, _ in folders)):
+
+        def uncovered() -> bool:
+            return (any(not names.covers(p) for p, _ in candidates)
+                    or any(not names.covers_folder(f) for f, _ in folders))
+
+        if uncovered():
             names.add_namespace(self._namespace())
+            if uncovered():
+                names.add_makers(self.origins.makers(self.origins.uses(self._code)))
         for path, into in candidates:
             if names.covers(path):
                 into.add(path)
@@ -153,6 +179,7 @@ class _Names:
         self.cwd, self.root = cwd, root
         self.exact: set[str] = set()
         self.globs: list[str] = []
+        self._resolved: set[str] | None = None  # ``exact`` through links, made when first needed
         # Too wide to name anything: the root, the cwd and the folders above them.
         self._too_wide = {root, cwd, *map(str, PurePath(root).parents), *map(str, PurePath(cwd).parents)}
 
@@ -165,6 +192,15 @@ class _Names:
                 self.globs.append(path)
             else:
                 self.exact.add(path)
+        self._resolved = None
+
+    def add_makers(self, makers: list[Maker]) -> None:
+        """What the cells that made the values a cell uses named: their code, mentions and files."""
+        for maker in makers:
+            self.add_text(maker.code)
+            for mention in maker.mentions:
+                self.add_text(mention)
+            self.exact.update(maker.files)
 
     def add_namespace(self, namespace: dict[str, Any]) -> None:
         """The user's strings and paths, one level into containers, and the string constants of the
@@ -202,16 +238,25 @@ class _Names:
             self.add_text(text)
 
     def covers(self, path: str) -> bool:
-        folder = path
-        while folder.startswith(self.root) and folder != self.root:
-            if folder in self.exact:
-                return True
-            folder = os.path.dirname(folder)
-        return any(_glob_covers(g, path) for g in self.globs)
+        """``path`` or a folder above it named, matched by a glob, or named through a link to it."""
+        if _under_one_of(path, self.exact, self.root) or any(_glob_covers(g, path) for g in self.globs):
+            return True
+        if self._resolved is None:
+            self._resolved = {os.path.realpath(p) for p in list(self.exact)[:_RESOLVED_MAX]} - self.exact
+        return bool(self._resolved) and _under_one_of(path, self._resolved, self.root)
 
     def covers_folder(self, folder: str) -> bool:
         """A folder named, below one named, or one a glob lists (``ds`` for ``ds/*.parquet``)."""
         return self.covers(folder) or any(_glob_covers(os.path.dirname(g), folder) for g in self.globs)
+
+
+def _under_one_of(path: str, paths: set[str], root: str) -> bool:
+    folder = path
+    while folder.startswith(root) and folder != root:
+        if folder in paths:
+            return True
+        folder = os.path.dirname(folder)
+    return False
 
 
 def _glob_covers(pattern: str, path: str) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops import project_files, sinks
+from jupyter_mlops import project_files, provenance, sinks
 from jupyter_mlops.core.analysis import analyze, is_ipython_internal
 from jupyter_mlops.core.history import not_established, unbound_state
 from jupyter_mlops.core.notebook import Cell
@@ -41,6 +41,7 @@ from jupyter_mlops.journal import (
     JournalError,
     MetricRecord,
     ParamRecord,
+    Provenance,
     explain,
 )
 from jupyter_mlops.kernel import backlog, comm, lineage
@@ -121,6 +122,7 @@ class TrackingSession:
         self.live_order: list[Cell] | None = None
         self._metrics_file = os.environ.get(METRICS_FILE_ENV)
         self._sinks: list[sinks.Sink] = []
+        self.provenance: Provenance | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -141,6 +143,7 @@ class TrackingSession:
             self.capture.close()
             raise JournalError(f"cannot start a session in {self.journal.path}: {explain(exc, self.journal.path)}"
                                ) from exc
+        self._guarded("record the git commit and the environment", self._record_provenance)
         self._record_declared_data()
         self._guarded("read the cells run before tracking", self._record_history)
         self.shell.events.register("pre_run_cell", self.pre_run_cell)
@@ -150,6 +153,12 @@ class TrackingSession:
         self._sinks = sinks.start_for(self)
         atexit.register(self._end_at_exit)
         self._guarded("connect the lab panel", lambda: comm.attach(self))
+
+    def _record_provenance(self) -> None:
+        """Where the session runs, captured now, while the cell that starts tracking runs: no record is open,
+        so what git reads is no cell's (``provenance.py``)."""
+        captured = self.provenance = provenance.capture(self.root)
+        self.backlog.write("the session's provenance", lambda: self.journal.save_provenance(self.id, captured))
 
     def _end_at_exit(self) -> None:
         """A kernel shut down while tracking (papermill, nbclient, closing a notebook) ended its session."""
@@ -228,6 +237,7 @@ class TrackingSession:
         rebound = (_rebound(run.bound_before, self.shell.user_ns, run.watched)
                    if status != "refused" else frozenset())
         self._note_opaque(rebound)
+        self._guarded("remember which cell made the values", lambda: self.capture.made(rebound))
         files = self._file_records(reads, writes)
         files += self._declared_changes({f.path for f in files if f.mode == "write"})
         if status != "refused":

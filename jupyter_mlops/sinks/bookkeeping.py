@@ -28,9 +28,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_mlops.journal import check_files, transaction
+from jupyter_mlops.journal import Journal, Provenance, check_files, read_provenance, transaction
 from jupyter_mlops.project import journal_home
-from jupyter_mlops.provenance import Environment, GitState
 
 LEASE_SECONDS = 600.0
 """Longer than any pass (MLflow's HTTP retries included), so a live pusher never loses its lease."""
@@ -61,18 +60,6 @@ CREATE TABLE IF NOT EXISTS mlflow_follow (
     python TEXT NOT NULL,                      -- the kernel's interpreter: its follower runs the same one
     closed INTEGER NOT NULL DEFAULT 0,         -- the kernel wrote its last record: one more pass, then done
     PRIMARY KEY (session_id, tracking_uri)
-);
-CREATE TABLE IF NOT EXISTS session_provenance (
-    session_id TEXT PRIMARY KEY,
-    git_commit TEXT,
-    git_branch TEXT,
-    git_dirty INTEGER,
-    git_remote TEXT,
-    git_note TEXT,
-    python TEXT NOT NULL,
-    packages TEXT NOT NULL,
-    packages_hash TEXT NOT NULL,
-    captured_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS mlflow_models (
     session_id TEXT NOT NULL,
@@ -108,12 +95,6 @@ class SyncRow:
     provenance_sent: bool
     notebook_stamp: str | None
     finished: bool
-
-
-@dataclass(frozen=True)
-class Provenance:
-    git: GitState
-    env: Environment
 
 
 @dataclass(frozen=True)
@@ -176,6 +157,8 @@ class Bookkeeping:
     def __init__(self, journal_path: Path) -> None:
         self.home = journal_home(journal_path)  # the project of this journal (its sessions' roots may differ)
         check_files(journal_path)
+        if journal_path.exists():
+            Journal(journal_path, create=False).close()  # the journal's own tables brought up to date (provenance)
         self._db = sqlite3.connect(str(journal_path), timeout=10.0, isolation_level=None,
                                    check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -261,28 +244,9 @@ class Bookkeeping:
         with self._transaction() as db:
             db.execute("DELETE FROM mlflow_models WHERE session_id=? AND tracking_uri=?", (session_id, uri))
 
-    # --- provenance ----------------------------------------------------------------------------------
-
-    def save_provenance(self, session_id: str, provenance: Provenance) -> None:
-        git, env = provenance.git, provenance.env
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO session_provenance(session_id, git_commit, git_branch, git_dirty,"
-                " git_remote, git_note, python, packages, packages_hash, captured_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, git.commit, git.branch, None if git.dirty is None else int(git.dirty), git.remote,
-                 git.note, env.python, env.packages, env.packages_hash, time.time()),
-            )
-
     def provenance(self, session_id: str) -> Provenance | None:
-        row = self._db.execute("SELECT * FROM session_provenance WHERE session_id=?", (session_id,)).fetchone()
-        if row is None:
-            return None
-        dirty = None if row["git_dirty"] is None else bool(row["git_dirty"])
-        return Provenance(
-            GitState(row["git_commit"], row["git_branch"], dirty, row["git_remote"], row["git_note"]),
-            Environment(row["python"], row["packages"], row["packages_hash"]),
-        )
+        """Where the session ran, as the kernel recorded it in the journal."""
+        return read_provenance(self._db, session_id)
 
     # --- subscriptions (the kernel subscribes and closes, the follower reads and drops) ----------------
 

@@ -14,7 +14,7 @@ the follower makes the last pass (run terminated, notebook uploaded), drops it, 
 followed. A session whose kernel died is dropped unsent: ``jupyter mlops sync`` catches it up, as it does
 any store that was down. Nobody waits for MLflow: not the cell, not the exiting kernel.
 
-What the follower has to say to the user (the store is down, no git commit) is appended to
+What the follower has to say to the user (the store is down) is appended to
 ``.mlops/mlflow/<session>.notices``; the kernel prints each line once, under the next cell (one ``stat`` per
 cell). The follower's own output (MLflow's logging) goes to ``.mlops/mlflow/follower.log``.
 
@@ -100,7 +100,6 @@ class NoticeReader:
 class _State:
     """What the follower remembers about one subscription between passes."""
 
-    provenance_done: bool = False
     pushed: bool = False
     down: bool = False
     outages: int = 0
@@ -166,7 +165,7 @@ class Follower:
             return False
 
     def _serve(self, book: Bookkeeping, sub: Followed, due: bool) -> bool:
-        """Capture provenance, push when due; False once the subscription is dropped."""
+        """Push when due; False once the subscription is dropped."""
         key = (sub.session_id, sub.uri)
         state = self._states.setdefault(key, _State())
         if not sub.closed and not _kernel_alive(sub):
@@ -176,9 +175,6 @@ class Follower:
                 self._drop(book, sub, "its kernel died: `jupyter mlops sync` sends what it left")
                 return False
             sub = replace(sub, closed=True)
-        if not state.provenance_done:
-            state.provenance_done = True
-            self._capture_provenance(book, sub)
         session = book.session(sub.session_id)
         if session is None:
             self._drop(book, sub, "the session is not in the journal")
@@ -227,25 +223,6 @@ class Follower:
                 self._drop(book, sub, f"no pusher: {exc}")
                 return None
         return pusher
-
-    def _capture_provenance(self, book: Bookkeeping, sub: Followed) -> None:
-        """The session's git commit and packages, once, before its run is made (this process runs the
-        kernel's interpreter, so its environment is the kernel's)."""
-        if book.provenance(sub.session_id) is not None:
-            return
-        from jupyter_mlops.provenance import environment, git_state
-        from jupyter_mlops.sinks.bookkeeping import Provenance
-
-        try:
-            git = git_state(self.root)
-            book.save_provenance(sub.session_id, Provenance(git, environment()))
-        except Exception as exc:
-            self._notice(sub, "mlflow-provenance", f"cannot record git and environment provenance ({exc}); "
-                         "runs are mirrored without it")
-            return
-        if git.note:
-            self._notice(sub, "mlflow-git", f"{git.note}: MLflow runs record no git commit (commit the "
-                         "project to record one); tracking continues")
 
     def _notice(self, sub: Followed, key: str, message: str) -> None:
         with open(notices_path(self.root, sub.session_id), "a", encoding="utf-8") as f:

@@ -43,6 +43,10 @@ class MlflowMirror:
         book.follow(session.id, uri, sys.executable)
         mirror = cls(session, book, uri)
         session.listeners.append(mirror.on_cell_run)
+        git = session.provenance.git if session.provenance is not None else None
+        if git is not None and git.note:
+            session.warn_once("mlflow-git", f"{git.note}: MLflow runs record no git commit (commit the project to "
+                              "record one); tracking continues")
         try:
             follower.ensure_running(session.home)
         except (OSError, Conflict) as exc:  # Conflict: .mlops/mlflow/ linked out of the project, a FIFO there

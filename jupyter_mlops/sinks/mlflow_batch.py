@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
 
-from jupyter_mlops.sinks.bookkeeping import Marks, Provenance
+from jupyter_mlops.journal import Provenance
+from jupyter_mlops.sinks.bookkeeping import Marks
 
 # Per pass, well inside MLflow's log_batch limits (1000 metrics, 100 params + tags, 1000 entities):
 # a batch also carries up to ~60 tags (one per changed param, plus ours).

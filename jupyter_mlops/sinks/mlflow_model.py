@@ -111,7 +111,7 @@ def log_written_models(client: MlflowClient, book: Bookkeeping, uri: str, sessio
         journal.close()
     running = session["state"] == "running"
     for written in todo:
-        if not _still_there(root, written):
+        if not _still_there(root, book.home, written):
             if running:
                 continue  # rewritten meanwhile: its newer row comes with a later pass
             record = _record(written, None, None, "rewritten or removed after the session wrote it: not logged")
@@ -136,15 +136,18 @@ def _is_candidate(root: Path, written: WrittenFile) -> bool:
     return written.nfiles is not None and (root / written.path / MLMODEL_FILE).is_file()
 
 
-def _still_there(root: Path, written: WrittenFile) -> bool:
+def _still_there(root: Path, home: Path, written: WrittenFile) -> bool:
     path = root / written.path
     try:
         st = path.stat()
     except OSError:
         return False
     if path.is_dir():
+        from jupyter_mlops.sinks.follower import DAEMON
+
         try:
-            return file_digest(path).md5 == written.md5
+            with DAEMON.unwatched(home, path) as readable:  # a folder: announced, not a read of the running cell
+                return file_digest(readable).md5 == written.md5
         except OSError:
             return False
     return (st.st_size, st.st_mtime_ns) == (written.size, written.mtime_ns)
@@ -178,12 +181,14 @@ def _log_one(client: MlflowClient, root: Path, home: Path, written: WrittenFile,
         return _record(written, None, flavor, f"{flavor} weights only (a run artifact); an MLflow model needs the "
                                               f"model object: save it with mlflow.{flavor}.save_model(model, 'DIR')")
     if path.is_dir():
-        return _log_mlflow_dir(client, root, written, ctx)
+        from jupyter_mlops.sinks.follower import DAEMON
+
+        with DAEMON.unwatched(home, path) as folder:  # announced: reading it is not the running cell's read
+            return _log_mlflow_dir(client, folder, written, ctx)
     return _log_pickle(client, root, home, written, ctx)
 
 
-def _log_mlflow_dir(client: MlflowClient, root: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
-    folder = root / written.path
+def _log_mlflow_dir(client: MlflowClient, folder: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
     try:
         saved = Model.load(str(folder / MLMODEL_FILE))
     except Exception as exc:  # a damaged or foreign MLmodel file: the folder stays a run artifact
@@ -215,7 +220,7 @@ def _log_pickle(client: MlflowClient, root: Path, home: Path, written: WrittenFi
     import mlflow.sklearn
 
     tables = [root / p for p in ctx.inputs if is_table(p) and (root / p).is_file()]
-    example = input_example(obj, tables, root)
+    example = input_example(obj, tables, root, reading=lambda table: DAEMON.unwatched(home, table))
     frame, signature, how = example.frame, None, example.how
     if frame is not None:
         try:

@@ -201,8 +201,8 @@ class Pusher:
         provenance = self.book.provenance(sid)
         if provenance is None:
             if running:
-                return  # a follower captures it before its first pass; sync running meanwhile leaves it
-            self.client.set_tag(run_id, "mlops.provenance", "not recorded: no follower mirrored the session")
+                return  # the kernel records it while its tracking cell runs: the next pass finds it
+            self.client.set_tag(run_id, "mlops.provenance", "not recorded: the session's journal has none")
         else:
             tags = mlflow_batch.provenance_tags(provenance)
             self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])

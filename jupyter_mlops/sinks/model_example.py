@@ -10,7 +10,9 @@ otherwise :func:`input_example` says which features it could not find, and the m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +33,10 @@ def is_table(path: str) -> bool:
     return path.lower().endswith(TABLE_SUFFIXES)
 
 
-def input_example(estimator: Any, tables: Sequence[Path], root: Path) -> Example:
-    """The first rows of the table the estimator was fitted from, as it saw them (see the module doc)."""
+def input_example(estimator: Any, tables: Sequence[Path], root: Path,
+                  reading: Callable[[Path], AbstractContextManager[Path]] = contextlib.nullcontext) -> Example:
+    """The first rows of the table the estimator was fitted from, as it saw them (see the module doc).
+    ``reading(table)`` gives the name to read it by (the mirror's: one no kernel's watcher sees)."""
     names = getattr(estimator, "feature_names_in_", None)
     if names is None:
         count = getattr(estimator, "n_features_in_", None)
@@ -46,7 +50,8 @@ def input_example(estimator: Any, tables: Sequence[Path], root: Path) -> Example
     best: tuple[int, str] | None = None
     for table in tables:
         try:
-            head = _head(table)
+            with reading(table) as readable:
+                head = _head(readable)
         except Exception as exc:  # a table pandas cannot read is simply not the training data
             missing = f"cannot be read ({type(exc).__name__})"
             best = best or (len(features), f"{_rel(table, root)} {missing}")

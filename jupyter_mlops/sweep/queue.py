@@ -17,6 +17,7 @@ from typing import Any
 
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
 from jupyter_mlops.export.dvccmd import reason, run_dvc
+from jupyter_mlops.export.layout import PIPELINE_DIR
 from jupyter_mlops.sweep.grid import Combination
 
 QUEUED, RUNNING, SUCCESS, FAILED = "queued", "running", "success", "failed"
@@ -77,7 +78,9 @@ def start(root: Path, jobs: int) -> None:
 
 def experiments(root: Path, rev: str) -> dict[str, Experiment]:
     """Every named experiment of baseline ``rev``, queued, running and failed ones included."""
-    done = run_dvc(root, "exp", "show", "--json", "--rev", rev, "--no-fetch")
+    # polled through a whole sweep: it reads the workspace's params, metrics and pipeline files, nothing else
+    done = run_dvc(root, "exp", "show", "--json", "--rev", rev, "--no-fetch",
+                   touches=[root / name for name in ("params.yaml", "dvc.yaml", "dvc.lock", PIPELINE_DIR)])
     if done.returncode != 0:
         raise Conflict(f"dvc exp show failed: {reason(done)}", hint="`dvc exp show` by hand shows why")
     return parse_exp_show(json.loads(done.stdout or "[]"))
@@ -85,7 +88,7 @@ def experiments(root: Path, rev: str) -> dict[str, Experiment]:
 
 def workers(root: Path) -> Workers | None:
     """The queue's workers (``dvc queue status``); None when DVC does not say."""
-    done = run_dvc(root, "queue", "status")
+    done = run_dvc(root, "queue", "status", touches=())
     match = _WORKERS.search(done.stdout or "")
     return Workers(int(match.group(1)), int(match.group(2))) if match else None
 

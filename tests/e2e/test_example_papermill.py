@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops.journal import Journal
-from tests.support.wait import wait_for
+from tests.support.repo import ENV
+from tests.support.wait import followers_done, wait_for
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -96,3 +97,32 @@ def test_the_exiting_kernel_leaves_its_mlflow_run_to_the_follower_and_the_run_is
         m["value"] for m in j.session_detail(session)["metrics"] if m["name"] == "auc")) < 1e-12
     # The store was created whole, with no temporary file left beside it
     assert sorted(p.name for p in example.glob(".mlflow.db*")) == []
+
+
+def test_a_fresh_clone_records_each_file_once_by_the_cell_that_did_it(tmp_path):
+    """Issue 24: in a git project whose data git tracks, a fresh clone's index is racily clean and git re-reads
+    the data whenever asked whether the tree is dirty. With the MLflow mirror on, nothing of ours (git for
+    provenance, the follower, the profiler, the hasher) is taken for a cell: the load cell read the data, the
+    train cell wrote the model, and no other cell touched a file. The session knows its commit."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(EXAMPLES / "churn.ipynb", src / "churn.ipynb")
+    shutil.copytree(EXAMPLES / "data", src / "data")
+    for argv in (["git", "init", "-q"], ["git", "add", "."], ["git", "commit", "-qm", "the example"]):
+        subprocess.run(argv, cwd=src, env=ENV, check=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(src), str(clone)], env=ENV, check=True)
+    (clone / "out").mkdir()
+    papermill(clone)
+    wait_for(lambda: followers_done(clone), 120, "the MLflow follower's last pass")
+    j = Journal(clone / ".mlops" / "journal.sqlite", create=False)
+    try:
+        s = j.session_detail(j.find_session("latest"))
+        provenance = j.provenance(s["id"])
+    finally:
+        j.close()
+    assert {(f["cell_id"], f["path"], f["mode"]) for f in s["files"]} == {
+        ("load", "data/churn.csv", "read"), ("train", "model.joblib", "write")}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    assert (provenance.git.commit, provenance.git.dirty) == (head, False)
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,32 @@ def test_two_tracked_sessions_differ_by_what_changed_between_them(project, capsy
     cells = {r["name"]: r["status"] for r in found["cells"]}
     assert cells["transform"] == "changed" and cells["total"] == "same" and cells["params"] == "changed"
     assert found["a"]["reproducible"] is True and found["b"]["reproducible"] is True
+
+
+def test_a_session_without_the_mirror_is_found_by_the_git_revision_it_ran_at(project, capsys):
+    """Issue 26: the commit is the journal's, recorded for every session, MLflow mirrored or not: `diff REV
+    latest` and `report --base REV` find a --no-mlflow session by the commit it ran at."""
+    notebook = project / "nb.ipynb"
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@e"]
+    sessions = []
+    for threshold in (1, 2):
+        cells = [("track", "%mlops_track --no-mlflow --notebook nb.ipynb"), ("params", f"threshold = {threshold}"),
+                 ("total", "total = sum(v for v in [1, 2, 3] if v > threshold)")]
+        notebook.write_text(json.dumps({"cells": [
+            {"cell_type": "code", "id": cid, "metadata": {}, "source": code, "outputs": [], "execution_count": None}
+            for cid, code in cells], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+        subprocess.run([*git, "add", "nb.ipynb"], cwd=project, check=True)
+        subprocess.run([*git, "commit", "-qm", f"threshold {threshold}"], cwd=project, check=True)
+        kernel = Kernel(project)
+        try:
+            kernel.cell("%load_ext jupyter_mlops", "load")
+            for cid, code in cells:
+                kernel.cell(code, cid)
+            sessions.append(kernel.eval("__import__('jupyter_mlops').kernel.magic.current().id"))
+        finally:
+            kernel.shutdown()
+    assert main(["diff", "HEAD~1", "latest", "--notebook", str(notebook), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert (found["a"]["id"], found["b"]["id"]) == tuple(sessions)
+    assert main(["report", str(notebook), "--base", "HEAD~1", "--out", str(project / "pr.md")]) == 0
+    assert f"against `{sessions[0]}` (HEAD~1)" in (project / "pr.md").read_text()

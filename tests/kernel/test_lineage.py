@@ -1,8 +1,9 @@
-"""Issue 11 in a real kernel: every file a cell touches is in its record, whichever library, thread or child
-process does the I/O, with its role and the md5 of what the cell left; nothing else is.
+"""Issues 11 and 24 in a real kernel: every file a cell touches is in its record, whichever library, thread or
+child process does the I/O, whenever a lazy value does it, through whichever link, with its role and the md5
+of what the cell left; nothing else is.
 
-Each test is one kernel running many short cells (three startups in all): the watched cases, the negative
-cases, and the watcher turned off as on macOS/Windows.
+Each test is one kernel running many short cells: the watched cases, the negative cases, deferred reads,
+reads through links, and the watcher turned off as on macOS/Windows.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import threading
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pytest
 
 from jupyter_mlops.hashing import dir_digest
 from jupyter_mlops.monitor import profiler
-from tests.support.kernel import Kernel
+from tests.support.kernel import Kernel, while_a_cell_waits
 from tests.support.records import files_of
 
 pytestmark = pytest.mark.kernel
@@ -202,21 +205,126 @@ def test_a_background_process_reading_data_during_a_cell_does_not_make_it_the_ce
     assert ("data/in.csv", "read") in files_of(project, "direct-read")
 
 
-def while_a_cell_waits(kernel: Kernel, gate: Path, prefix: str, action, cell_id: str) -> None:
-    """Run ``action`` in this process while the cell ``cell_id`` is running: the cell blocks on a FIFO until
-    the action is done, and opening the FIFO's other end returns only once the cell has opened it."""
-    def released_after_action() -> None:
-        with open(gate, "w") as release:
-            action()
-            release.write("go")
-
-    thread = threading.Thread(target=released_after_action)
-    thread.start()
+def test_deferred_reads_belong_to_the_cell_that_performs_them(project, tmp_path_factory):
+    """A lazy value reads its file when a later cell uses it: that cell is the reader, though its code names no
+    file (issue 24). Polars and dask-style lazy plans, pyarrow datasets, duckdb relations, a memory map touched
+    later, a generator over files, a function that collects a lazy frame; another program's I/O meanwhile is
+    still not the cell's."""
+    data = project / "data"
+    data.mkdir()
+    frame = pl.DataFrame({"k": [1, 2, 3], "v": [4.0, 5.0, 6.0]})
+    for name in ("x", "ds", "duck", "p1", "p2"):
+        frame.write_parquet(data / f"{name}.parquet")
+    frame.write_csv(data / "in.csv")
+    np.save(data / "a.npy", np.arange(1000.0))
+    kernel = start_tracking(project)
     try:
-        kernel.cell(f"{prefix}with open({str(gate)!r}) as g:\n    word = g.read()", cell_id)
+        cases = [  # (maker cells, the cell that uses the value, the files it reads)
+            ([("scan", "lf = pl.scan_parquet('data/x.parquet')"), ("filter", "lf2 = lf.filter(pl.col('k') > 1)")],
+             ("collect", "out = lf2.collect()"), ["data/x.parquet"]),
+            ([("dataset", "import pyarrow.dataset as ds\ndset = ds.dataset('data/ds.parquet')")],
+             ("to-table", "table = dset.to_table()"), ["data/ds.parquet"]),
+            ([("relation", "rel = duckdb.sql(\"select * from 'data/duck.parquet'\")")],
+             ("fetch", "rows = rel.fetchall()"), ["data/duck.parquet"]),
+            ([("map", "arr = np.load('data/a.npy', mmap_mode='r')")],
+             ("touch", "total = float(arr.sum())"), ["data/a.npy"]),
+            ([("generator", "def batches(files):\n    for f in files:\n        yield pl.read_parquet(f)\n"
+                            "gen = batches(['data/p1.parquet', 'data/p2.parquet'])")],
+             ("consume", "n_rows = sum(len(b) for b in gen)"), ["data/p1.parquet", "data/p2.parquet"]),
+            ([("lazy-csv", "lazy = pl.scan_csv('data/in.csv')"),
+              ("helper", "def count():\n    return lazy.select(pl.len()).collect().item()")],
+             ("call", "n = count()"), ["data/in.csv"]),
+        ]
+        for makers, (cell_id, code), _ in cases:
+            for maker_id, maker in makers:
+                kernel.cell(maker, maker_id)
+            kernel.cell(code, cell_id)
+        for _, (cell_id, _), files in cases:
+            assert files_of(project, cell_id) == {(f, "read"): md5(project / f) for f in files}, cell_id
+        assert files_of(project, "filter") == {} and files_of(project, "helper") == {}
+
+        gate = tmp_path_factory.mktemp("gate") / "fifo"
+        os.mkfifo(gate)
+
+        def another_program() -> None:
+            (data / "foreign.csv").write_text("not the cell's\n")
+            (data / "x.parquet").read_bytes()
+
+        while_a_cell_waits(kernel, gate, "again = lf.collect()\n", another_program, "collect-while-foreign")
+        assert files_of(project, "collect-while-foreign") == {("data/x.parquet", "read"): md5(data / "x.parquet")}
+        # A cell that uses none of those values is not given a read of their files by another program.
+        while_a_cell_waits(kernel, gate, "", another_program, "unrelated")
+        assert files_of(project, "unrelated") == {}
+        kernel.cell("del arr", "unmap")
+        kernel.cell("total2 = 2 * total", "after-unmap")
+        assert files_of(project, "after-unmap") == {}
     finally:
-        thread.join(timeout=60)
-    assert kernel.eval("word") == "go"
+        kernel.shutdown()
+
+
+def test_native_reads_through_links_are_recorded_under_their_project_path(project, tmp_path_factory):
+    """A data folder (or file) linked from elsewhere, another disk when there is one: pyarrow and polars read
+    through the link are recorded under the path in the project, with the md5 of the content (issue 24). A
+    link inside the project names its target; the profiler reading through a link is not a cell's read."""
+    shm = Path("/dev/shm")
+    outside = Path(tempfile.mkdtemp(dir=shm)) if shm.is_dir() and os.access(shm, os.W_OK) else \
+        tmp_path_factory.mktemp("elsewhere")
+    try:
+        frame = pl.DataFrame({"k": [1, 2], "v": [3, 4]})
+        frame.write_parquet(outside / "s.parquet")
+        frame.write_parquet(outside / "file.parquet")
+        (outside / "shards").mkdir()
+        for i in range(2):
+            frame.write_parquet(outside / "shards" / f"{i}.parquet")
+        (project / "data").mkdir()
+        frame.write_parquet(project / "data" / "in.parquet")
+        (project / "data" / "in.csv").write_text("a\n1\n")
+        (project / "ext").symlink_to(outside)
+        (project / "data" / "linked.parquet").symlink_to(outside / "file.parquet")
+        (project / "alias").symlink_to(project / "data")
+        kernel = start_tracking(project)
+        try:
+            check_links(kernel, project, tmp_path_factory)
+        finally:
+            kernel.shutdown()
+    finally:
+        for path in sorted(outside.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        outside.rmdir()
+
+
+def check_links(kernel: Kernel, project: Path, tmp_path_factory) -> None:
+    assert kernel.eval("__import__('jupyter_mlops').kernel.magic.current().capture.watcher.ready.wait(60)")
+    cases = [
+        ("pq-folder-link", "t = pq.read_table('ext/s.parquet')", {("ext/s.parquet", "read")}),
+        ("pl-file-link", "p = pl.read_parquet('data/linked.parquet')", {("data/linked.parquet", "read")}),
+        ("pq-inner-link", "q = pq.read_table('alias/in.parquet')", {("data/in.parquet", "read")}),
+        ("open-inner-link", "s = open('alias/in.csv').read()", {("alias/in.csv", "read")}),
+        ("pl-write-link", "pl.DataFrame({'a': [1]}).write_parquet('ext/out.parquet')", {("ext/out.parquet", "write")}),
+    ]
+    for cell_id, code, _ in cases:
+        reply = kernel.cell(code, cell_id)
+        assert "jupyter-mlops" not in reply.stderr, reply.stderr
+    kernel.cell("g = pl.scan_parquet('ext/shards/*.parquet').collect()", "glob-link")
+    for cell_id, _, expected in cases:
+        assert files_of(project, cell_id) == {key: md5(project / key[0]) for key in expected}, cell_id
+    shards = dir_digest(project / "ext" / "shards").md5
+    assert files_of(project, "glob-link") == {("ext/shards", "read"): shards}
+
+    gate = tmp_path_factory.mktemp("gate") / "fifo"
+    os.mkfifo(gate)
+    kernel.cell("where = 'ext'", "names-ext")
+    data = project / "ext" / "s.parquet"
+
+    def the_profiler_reading() -> None:  # through a hard link, or announced where none can be made (another disk)
+        with profiler.DAEMON.unwatched(project, data) as readable:
+            assert readable.read_bytes() == data.read_bytes()
+
+    while_a_cell_waits(kernel, gate, "", the_profiler_reading, "profiler-through-link")
+    assert files_of(project, "profiler-through-link") == {}
+    while_a_cell_waits(kernel, gate, "", lambda: subprocess.run(["cat", str(data)], capture_output=True),
+                       "someone-reads-through-link")
+    assert files_of(project, "someone-reads-through-link") == {("ext/s.parquet", "read"): md5(data)}
 
 
 def test_without_a_watcher_named_paths_that_change_are_written(project):

@@ -7,7 +7,9 @@ import json
 import os
 import queue
 import sys
+import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,3 +121,28 @@ class Kernel:
                 self.km.shutdown_kernel(now=True)
         finally:
             self.km.cleanup_resources()
+
+
+def while_a_cell_waits(kernel: Kernel, gate: Path, prefix: str, action: Callable[[], object], cell_id: str) -> None:
+    """Run ``action`` in this process while the cell ``cell_id`` is running: the cell blocks on a FIFO until
+    the action is done, and opening the FIFO's other end returns only once the cell has opened it. An action
+    that fails still releases the cell, and its exception is raised here."""
+    failed: list[BaseException] = []
+
+    def released_after_action() -> None:
+        with open(gate, "w") as release:
+            try:
+                action()
+            except BaseException as exc:
+                failed.append(exc)
+            release.write("go")
+
+    thread = threading.Thread(target=released_after_action)
+    thread.start()
+    try:
+        kernel.cell(f"{prefix}with open({str(gate)!r}) as g:\n    word = g.read()", cell_id)
+    finally:
+        thread.join(timeout=60)
+    if failed:
+        raise failed[0]
+    assert kernel.eval("word") == "go"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from jupyter_mlops.provenance import Environment, GitState
+from jupyter_mlops.journal import Environment, GitState, Provenance
 from jupyter_mlops.sinks import mlflow_batch
-from jupyter_mlops.sinks.bookkeeping import Marks, Provenance
+from jupyter_mlops.sinks.bookkeeping import Marks
 from jupyter_mlops.sinks.mlflow_batch import SMALL_OUTPUT_BYTES, build, mlflow_key, param_text
 
 

@@ -1,4 +1,4 @@
-"""The mirror's marks in the journal file: unsent rows, leases, and provenance (real SQLite, no MLflow)."""
+"""The mirror's marks in the journal file: unsent rows and leases (real SQLite, no MLflow)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import sys
 import pytest
 
 from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, MetricRecord, ParamRecord
-from jupyter_mlops.provenance import environment, git_state
 from jupyter_mlops.sinks import tracking_uri
-from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, Provenance, mark_columns
+from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, mark_columns
 
 
 @pytest.fixture
@@ -80,37 +79,6 @@ def test_a_live_lease_excludes_a_second_pusher_and_a_dead_holders_lease_is_taken
         db.execute("UPDATE mlflow_sync SET lease_owner='elsewhere:1:1'")
     with pytest.raises(LeaseLost):
         book.update("s1", "u", finished=1)
-
-
-def test_provenance_round_trips_through_the_journal(journal, tmp_path):
-    book = Bookkeeping(journal.path)
-    git = git_state(tmp_path)
-    assert git.commit is None and "not in a git repository" in git.note
-    env = environment()
-    names = [line.split("==")[0].lower() for line in env.packages.splitlines()]
-    assert "pytest" in names and names == sorted(names)
-    book.save_provenance("s1", Provenance(git, env))
-    assert Bookkeeping(journal.path).provenance("s1") == Provenance(git, env)
-
-
-def test_git_state_names_commit_branch_and_dirtiness(tmp_path):
-    def git(*argv):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", *argv], cwd=tmp_path, check=True,
-                       capture_output=True)
-
-    git("init", "-q", "-b", "trunk")
-    assert "no commit" in git_state(tmp_path).note
-    (tmp_path / "f.txt").write_text("1")
-    git("add", "f.txt")
-    git("commit", "-qm", "one")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
-    (tmp_path / "untracked.txt").write_text("x")
-    (tmp_path / "sub").mkdir()
-    assert git_state(tmp_path / "sub") == git_state(tmp_path)  # a notebook in a subfolder of the repo
-    state = git_state(tmp_path)
-    assert (state.commit, state.branch, state.dirty) == (head, "trunk", False)
-    (tmp_path / "f.txt").write_text("2")
-    assert git_state(tmp_path).dirty is True
 
 
 def test_tracking_uri_defaults_to_sqlite_at_the_root_and_normalises_relative_paths(tmp_path, monkeypatch):

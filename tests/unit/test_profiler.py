@@ -1,4 +1,4 @@
-"""The profiler's work list and cache (journal schema 3), on real files and a real journal."""
+"""The profiler's work list and cache (journal schema 3 and later), on real files and a real journal."""
 
 from __future__ import annotations
 
@@ -79,5 +79,5 @@ def test_a_version_2_journal_is_upgraded_to_hold_profiles(tmp_path):
     j.close()
     with sqlite3.connect(path) as db:
         version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
-        assert version == str(SCHEMA_VERSION) == "3"
+        assert version == str(SCHEMA_VERSION)
         assert db.execute("SELECT md5 FROM profiles").fetchall() == [(md5,)]

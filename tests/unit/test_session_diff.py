@@ -128,29 +128,28 @@ def test_report_has_the_verdict_metrics_data_and_gates_and_exits_on_them(project
     assert "| `auc>=0.9` | 0.83 | ❌ |" in (project / "pr.md").read_text()
 
 
-def test_report_base_can_be_a_git_revision_the_follower_recorded(project, monkeypatch, capsys):
+def test_report_base_can_be_a_git_revision_the_journal_recorded(project, monkeypatch, capsys):
     import subprocess
 
-    from jupyter_mlops.provenance import Environment, GitState
-    from jupyter_mlops.sinks.bookkeeping import Bookkeeping, Provenance
+    from jupyter_mlops.journal import Environment, GitState, Journal, Provenance
 
     monkeypatch.chdir(project)
     for argv in (["git", "init", "-q"], ["git", "add", "churn.ipynb"],
                  ["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "one"]):
         subprocess.run(argv, cwd=project, check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
-    book = Bookkeeping(project / ".mlops" / "journal.sqlite")
-    book.save_provenance("aaaa1111", Provenance(GitState(head, "main", False), Environment("3.11", "", "")))
-    book.close()
+    journal = Journal(project / ".mlops" / "journal.sqlite")
+    journal.save_provenance("aaaa1111", Provenance(GitState(head, "main", False), Environment("3.11", "", "")))
+    journal.close()
     notebook = str(project / "churn.ipynb")
     assert main(["report", notebook, "--base", "HEAD", "--out", "pr.md"]) == 0
     assert "against `aaaa1111` (HEAD)" in (project / "pr.md").read_text()
     capsys.readouterr()
     assert main(["diff", "HEAD", "latest", "--notebook", notebook, "--json"]) == 0  # diff takes revisions too
     assert json.loads(capsys.readouterr().out)["a"]["id"] == "aaaa1111"
-    book = Bookkeeping(project / ".mlops" / "journal.sqlite")
-    book.save_provenance("aaaa1111", Provenance(GitState("f" * 40, "main", False), Environment("3.11", "", "")))
-    book.close()
+    journal = Journal(project / ".mlops" / "journal.sqlite")
+    journal.save_provenance("aaaa1111", Provenance(GitState("f" * 40, "main", False), Environment("3.11", "", "")))
+    journal.close()
     capsys.readouterr()
     assert main(["report", notebook, "--base", "HEAD", "--out", "pr.md"]) == 2
     assert "no tracked session of churn.ipynb ran at HEAD" in capsys.readouterr().err
