@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops import own_io
+from jupyter_mlops import own_io, project_files
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import Notebook, read_notebook
+from jupyter_mlops.core.redact import NotebookCode
 from jupyter_mlops.errors import NotFound, Refused
 from jupyter_mlops.hashing import file_digest
 from jupyter_mlops.journal import Journal, Provenance, latest_values
@@ -47,10 +47,14 @@ def build(session: dict[str, Any], nb: Notebook, provenance: Provenance | None =
         raise Refused(f"the latest session is not reproducible ({first.kind}: {first.message})",
                       hint=f"{first.fix}, then certify again")
     runs = {r["cell_id"]: r for r in session["cell_runs"] if r["status"] == "ok"}
+    ran = NotebookCode(c.source for c in nb.code_cells)  # stored code has its secrets masked
     cells = []
     for position, cell in enumerate(nb.code_cells, 1):
         run = runs.get(cell.cell_id)
-        if run is None or run["code"].strip() != cell.source.strip():
+        if run is None and cell.is_tracking:  # the cell that starts tracking is the one run never recorded
+            cells.append({"id": cell.cell_id, "code_md5": code_md5(cell.source), "reads": {}, "writes": {}})
+            continue
+        if run is None or ran.of(run).strip() != cell.source.strip():
             if not cell.source.strip():
                 continue
             raise Refused(f"cell {position} ({cell.cell_id}) did not run with its code in session {session['id']}",
@@ -96,9 +100,15 @@ def problems(nb: Notebook, root: Path, certificate: dict[str, Any]) -> list[str]
 
 
 def certify(path: Path) -> tuple[dict[str, Any], Path]:
-    """Write the latest session's certificate into the notebook at ``path``."""
-    nb = read_notebook(path)
+    """Write the latest session's certificate into the notebook at ``path`` (under the project's write lock,
+    atomically: a reader sees the notebook before or after, never half of it)."""
     root = find_root(path.parent)
+    with project_files.writing(root, "certify"):
+        return _certify(path, root), root
+
+
+def _certify(path: Path, root: Path) -> dict[str, Any]:
+    nb = read_notebook(path)
     key = path.resolve().relative_to(root).as_posix()
     if not journal_path(root).exists():
         raise NotFound(f"no journal at {journal_path(root)}", hint=f"run {key} tracked (%mlops_track) first")
@@ -116,10 +126,8 @@ def certify(path: Path) -> tuple[dict[str, Any], Path]:
     metadata = dict(document.get("metadata") or {})
     metadata[METADATA_KEY] = {**(metadata.get(METADATA_KEY) or {}), CERTIFICATE_KEY: certificate}
     document["metadata"] = metadata
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return certificate, root
+    project_files.write_text(root, key, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
+    return certificate
 
 
 def cmd_certify(args: argparse.Namespace) -> int:

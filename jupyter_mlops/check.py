@@ -16,6 +16,7 @@ from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.core.history import ESTABLISH, NOT_ESTABLISHED
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, Verdict
+from jupyter_mlops.core.redact import NotebookCode
 
 
 def check_saved_notebook(cells: Sequence[Cell]) -> Verdict:
@@ -68,7 +69,11 @@ def _undefined_names(cells: Sequence[Cell]) -> list[Issue]:
 
 
 def replay(session: dict, notebook: list[Cell]) -> Verdict:
-    """The verdict of a journal session's history against the notebook's code cells as they stand now."""
+    """The verdict of a journal session's history against the notebook's code cells as they stand now.
+
+    A run's code is stored with its secrets masked: where a cell holds the code it ran (by digest), the
+    detector is given the cell's code, so masking never makes a cell look edited."""
+    ran = NotebookCode(c.source for c in notebook)
     files: dict[int, dict[str, dict[str, str | None]]] = {}
     for f in session["files"]:
         if f["seq"] is not None and f["mode"] in ("read", "write"):
@@ -81,7 +86,7 @@ def replay(session: dict, notebook: list[Cell]) -> Verdict:
         touched = files.get(run["seq"], {"read": {}, "write": {}})
         rebound = run.get("rebound")
         detector.record(Execution(
-            run["cell_id"], run["code"], files_read=touched["read"], files_written=touched["write"],
+            run["cell_id"], ran.of(run), files_read=touched["read"], files_written=touched["write"],
             ok=run["status"] == "ok", rebound=None if rebound is None else frozenset(rebound),
             error=run.get("error"),
         ))

@@ -13,7 +13,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from jupyter_mlops import strict_json
+from jupyter_mlops import inputs, strict_json
 from jupyter_mlops.errors import BadInput, MlopsError
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import find_root, journal_path
@@ -135,12 +135,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_text(args)
         return int(args.func(args))
     except MlopsError as exc:
         print(f"jupyter mlops {args.command}: {exc.message}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
         return exc.exit_code
+
+
+def _check_text(args: argparse.Namespace) -> None:
+    """Every text argument is text UTF-8 can hold: a path that was not UTF-8 on the command line arrives as
+    lone surrogates, which the journal, YAML and JSON cannot store."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                inputs.text(item, name.replace("_", "-"), empty=True)
 
 
 if __name__ == "__main__":

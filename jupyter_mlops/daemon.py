@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_mlops import own_io
+from jupyter_mlops import own_io, project_files
 from jupyter_mlops.project import JOURNAL_DIR
 
 _links = itertools.count()
@@ -57,7 +57,10 @@ class ProjectDaemon:
         """Start this interpreter's process for ``root`` unless one holds the lock. Call after leaving it
         its work (a subscription, a journal row): one about to exit looks again after releasing the lock."""
         folder = self.state_dir(root)
+        project_files.check(root, folder, folder=True)  # its lock and its log: inside the project, regular files
         folder.mkdir(parents=True, exist_ok=True)
+        for path in (self.lock_path(root), folder / f"{self.name}.log"):
+            project_files.check(root, path)
         fd = os.open(self.lock_path(root), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops import inputs, project_files
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
 
 SCHEMA_VERSION = 4
@@ -179,6 +180,17 @@ class JournalError(Conflict):
     what to do: the kernel shows the message alone in its warning."""
 
 
+def check_files(path: Path) -> None:
+    """The journal and SQLite's side files, as ``project_files`` holds every file we open: inside the project
+    (``.mlops/`` no link out of it) and regular files, before SQLite opens them (a FIFO would hang it)."""
+    root = path.parent.parent  # the journal is <project>/.mlops/journal.sqlite
+    try:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            project_files.check(root, path.with_name(path.name + suffix))
+    except Conflict as exc:
+        raise JournalError(f"cannot use the journal {path}: {exc.message}", hint=exc.hint) from None
+
+
 class SessionNotFound(NotFound):
     """No session by that id: the journal is fine, the request is not."""
 
@@ -296,6 +308,7 @@ class Journal:
 
     def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
         self.path = path
+        check_files(path)
         if not create and not path.exists():
             raise JournalError(
                 f"no journal at {path}",
@@ -745,9 +758,7 @@ def _latest_back(ref: str) -> int | None:
         return 0
     head, sep, count = ref.partition("~")
     if head == "latest" and sep:
-        if not count.isdigit():
-            raise BadInput(f"session {ref!r}: expected latest~N with N a whole number, e.g. latest~1")
-        return int(count)
+        return inputs.whole_number(count, f"session {ref!r}: N of latest~N (e.g. latest~1)")
     return None
 
 

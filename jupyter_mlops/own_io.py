@@ -74,7 +74,8 @@ def parse(name: str) -> tuple[int, str] | None:
 def announced(root: Path | str, paths: Iterable[Path | str]) -> Iterator[None]:
     """While the body runs, the events of ``paths`` (absolute, under ``root``; folders cover what is under
     them; ``root`` itself covers the project) are ours for every tracking kernel of ``root``. Paths outside
-    the root are left out. Never fails: a project we cannot write to gets no announcement."""
+    the root are left out. Never fails: a project no kernel watches (no ``.mlops/own-io/``: each tracking kernel's
+    watcher makes it) or one we cannot write to gets no announcement, and nothing is left in it."""
     root = os.path.abspath(root)
     relpaths = sorted({r for p in paths if (r := _relative(root, os.path.abspath(p))) is not None})
     if len(relpaths) > MAX_PATHS:
@@ -84,7 +85,6 @@ def announced(root: Path | str, paths: Iterable[Path | str]) -> Iterator[None]:
     if relpaths:
         where = folder(root)
         try:
-            where.mkdir(parents=True, exist_ok=True)
             for relpath in relpaths:
                 name = where / f"{os.getpid()}-{next(_serial)}-{_token(relpath)}"
                 os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644))

@@ -33,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 from jupyter_mlops import own_io
+from jupyter_mlops.core.redact import Redactor
 from jupyter_mlops.journal import Environment, GitState, Provenance
 
 GIT_TIMEOUT_S = 60.0
@@ -68,7 +69,8 @@ def git_state(root: Path) -> GitState:
     except (ValueError, OSError, subprocess.TimeoutExpired) as exc:
         return GitState(note=f"cannot read the git repository ({type(exc).__name__}: {exc})")
     try:
-        remote: str | None = _git(top, "config", "--get", "remote.origin.url").strip() or None
+        origin = _git(top, "config", "--get", "remote.origin.url").strip()
+        remote: str | None = Redactor().text(origin) if origin else None  # a token in the URL
     except (_GitFailed, OSError, subprocess.TimeoutExpired):
         remote = None
     try:

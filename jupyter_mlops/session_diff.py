@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from jupyter_mlops.core.redact import REDACTED
 from jupyter_mlops.journal import latest_values
 from jupyter_mlops.report import first_line
 
@@ -76,7 +77,7 @@ def diff_sessions(a: dict[str, Any], b: dict[str, Any]) -> SessionDiff:
         params=_rows(latest_values(a["params"]), latest_values(b["params"])),
         metrics=_rows(latest_values(a["metrics"]), latest_values(b["metrics"]), numeric=True),
         files=_rows(_files(a), _files(b)),
-        cells=_rows(_cells(a), _cells(b)),
+        cells=_cell_rows(a, b),
     )
 
 
@@ -92,9 +93,22 @@ def _files(detail: dict[str, Any]) -> dict[str, Any]:
     return {f"{f['path']} ({f['mode']})": {"md5": f["md5"], "size": f["size"]} for f in detail["files"]}
 
 
-def _cells(detail: dict[str, Any]) -> dict[str, str]:
+def _cell_rows(a: dict[str, Any], b: dict[str, Any]) -> tuple[Row, ...]:
     """Each cell's code as it last ran; a cell id that ran in one session only is added or removed."""
-    return {r["cell_id"]: r["code"] for r in detail["cell_runs"]}
+    last_a = {r["cell_id"]: r for r in a["cell_runs"]}
+    last_b = {r["cell_id"]: r for r in b["cell_runs"]}
+    rows = _rows({k: r["code"] for k, r in last_a.items()}, {k: r["code"] for k, r in last_b.items()})
+    return tuple(replace(row, status=SAME if _ran_same(last_a[row.name], last_b[row.name]) else CHANGED)
+                 if row.status in (SAME, CHANGED) else row for row in rows)
+
+
+def _ran_same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Did two runs run the same code? Stored code has its secrets masked, so where either is masked the
+    digests of the code as it ran decide (a secret that changed is a change; one masked on a side only,
+    having been seen there earlier, is not)."""
+    if REDACTED in a["code"] or REDACTED in b["code"]:
+        return a.get("code_hash") == b.get("code_hash")
+    return a["code"] == b["code"]
 
 
 def _rows(a: dict[str, Any], b: dict[str, Any], *, numeric: bool = False) -> tuple[Row, ...]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,7 @@ def read_notebook(source: os.PathLike[str] | bytes | Mapping[str, Any], *, name:
         if path.suffix != ".ipynb":
             raise NotebookError(f"{name}: expected a .ipynb notebook")
         try:
-            source = path.read_bytes()
+            source = _regular_file_bytes(path, name)
         except FileNotFoundError as exc:
             raise NotebookMissing(f"{name}: no such notebook") from exc
         except OSError as exc:
@@ -169,6 +170,15 @@ def read_notebook(source: os.PathLike[str] | bytes | Mapping[str, Any], *, name:
         raise NotebookError(f"{name} is not a valid notebook ({problem})", hint=_RESTORE)
     cells = tuple(_cell(index, cell) for index, cell in enumerate(doc["cells"]))
     return Notebook(cells, dict(doc.get("metadata") or {}), doc)
+
+
+def _regular_file_bytes(path: Path, name: str) -> bytes:
+    """The file's bytes; a FIFO or a device in its place is refused rather than read (a read would block)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise NotebookError(f"{name} is not a regular file (a FIFO, a device or a folder): refused")
+        return file.read()
 
 
 def _cell(index: int, cell: Mapping[str, Any]) -> Cell:

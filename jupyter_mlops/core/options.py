@@ -26,6 +26,7 @@ class TrackOptions:
     metrics: tuple[str, ...] = ()
     data: tuple[str, ...] = ()
     profile: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()   # names masked as secrets besides those core/redact.py recognises
     strict: bool = False
     mlflow: bool = True
     off: bool = False
@@ -55,6 +56,9 @@ def _parser() -> _Parser:
     p.add_argument("--data", metavar="PATH", action="append", default=[], help="data the audit hook misses")
     p.add_argument("--profile", metavar="a,b", default="",
                    help="DataFrames profiled after each cell that binds them (monitoring, drift)")
+    p.add_argument("--secret", metavar="a,b", dest="secrets", action="append", default=[],
+                   help="variables whose values are secrets (masked in the journal, kept out of params.yaml) "
+                        "besides the names that look like one")
     p.add_argument("--strict", action="store_true", help="refuse cells that would use stale state")
     p.add_argument("--no-mlflow", dest="mlflow", action="store_false", help="do not mirror to MLflow")
     p.add_argument("--off", action="store_true", help="stop tracking")
@@ -76,8 +80,9 @@ def parse_magic_line(line: str) -> TrackOptions:
 
 
 def _names(value: Any, option: str) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value or ())
-    names = tuple(str(n).strip() for n in items if str(n).strip())
+    """Names given as "a,b", or as a list of such (a repeated option, a keyword's list)."""
+    items = [value] if isinstance(value, str) else list(value or ())
+    names = tuple(dict.fromkeys(n.strip() for item in items for n in str(item).split(",") if n.strip()))
     bad = [n for n in names if not n.isidentifier()]
     if bad:
         raise OptionsError(
@@ -102,6 +107,7 @@ def from_mapping(options: dict[str, Any]) -> TrackOptions:
         metrics=_names(options.get("metrics", ()), "metrics"),
         data=data,
         profile=_names(options.get("profile", ()), "profile"),
+        secrets=_names(options.get("secrets", ()), "secret"),
         strict=bool(options.get("strict", False)),
         mlflow=bool(options.get("mlflow", True)),
         off=bool(options.get("off", False)),
@@ -136,10 +142,10 @@ def join_or_restart(running: TrackOptions, requested: TrackOptions, session_id: 
 def differences(running: TrackOptions, wanted: TrackOptions) -> list[str]:
     """What starting with ``wanted`` would change, one phrase per option: "--strict (now warn mode)"."""
     out = []
-    for name in ("experiment", "notebook", "root", "params", "metrics", "data", "profile"):
+    for name in ("experiment", "notebook", "root", "params", "metrics", "data", "profile", "secrets"):
         now, then = getattr(running, name), getattr(wanted, name)
         if now != then:
-            out.append(f"--{name} {_shown(then)} (now {_shown(now)})")
+            out.append(f"--{_FLAGS.get(name, name)} {_shown(then)} (now {_shown(now)})")
     if running.strict != wanted.strict:
         out.append("--strict (now warn mode)" if wanted.strict else "warn mode (now --strict)")
     if running.mlflow != wanted.mlflow:
@@ -153,9 +159,9 @@ def as_line(options: TrackOptions) -> str:
     for name in ("experiment", "notebook", "root"):
         if getattr(options, name) is not None:
             parts.append(f"--{name} {shlex.quote(getattr(options, name))}")
-    for name in ("params", "metrics", "profile"):
+    for name in ("params", "metrics", "profile", "secrets"):
         if getattr(options, name):
-            parts.append(f"--{name} {','.join(getattr(options, name))}")
+            parts.append(f"--{_FLAGS.get(name, name)} {','.join(getattr(options, name))}")
     parts += [f"--data {shlex.quote(d)}" for d in options.data]
     if options.strict:
         parts.append("--strict")
@@ -164,6 +170,9 @@ def as_line(options: TrackOptions) -> str:
     if options.restart:
         parts.append("--restart")
     return " ".join(parts)
+
+
+_FLAGS = {"secrets": "secret"}  # an option whose flag is not its field's name
 
 
 def _shown(value: Any) -> str:

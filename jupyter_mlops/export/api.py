@@ -1,19 +1,22 @@
 """The public face of export and verify: what the CLI and the JupyterLab server call.
 
 ``export_notebook`` plans (pure modules), then writes only files whose content changes, so a second export
-of an unchanged notebook touches nothing and DVC sees nothing new. ``verify_notebook`` re-runs the notebook
-(see ``rerun``) and compares (see ``compare``).
+of an unchanged notebook touches nothing and DVC sees nothing new. Every file it reads or writes goes
+through ``project_files`` (inside the project, no link out, regular files, atomic writes), and an export
+that writes holds the project's write lock: four exports of one notebook at once run one after the
+other, the later ones finding the files written. ``verify_notebook`` re-runs the notebook (see
+``rerun``) and compares (see ``compare``).
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_mlops import own_io
+from jupyter_mlops import own_io, project_files
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
 from jupyter_mlops.export import (
@@ -21,12 +24,13 @@ from jupyter_mlops.export import (
     verify_log,
 )
 from jupyter_mlops.export.compare import compare_runs, parse_expectation, summarize
+from jupyter_mlops.export.dvccmd import check_config
 from jupyter_mlops.export.dvcfile import merge_dvc_yaml, stage_entries
 from jupyter_mlops.export.layout import TARGETS, Layout
 from jupyter_mlops.export.nbgen import stage_notebooks
 from jupyter_mlops.export.observed import journal_facts
 from jupyter_mlops.export.paramsfile import merge_params, param_values
-from jupyter_mlops.export.rawdata import raw_inputs, version_raw_inputs
+from jupyter_mlops.export.rawdata import check_targets, raw_inputs, version_raw_inputs
 from jupyter_mlops.export.remote import CONFIG, default_remote, push, set_default_remote
 from jupyter_mlops.export.stages import PipelinePlan, plan_pipeline
 from jupyter_mlops.journal import Journal
@@ -76,8 +80,15 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
     if image is not None and to != "kfp":
         raise BadInput("--image names the Kubeflow steps' image: it goes with --to kfp")
     path = Path(notebook).resolve()
-    nb = read_notebook(path)
     root = find_root(path.parent)
+    with project_files.writing(root, "this export") if not dry_run else contextlib.nullcontext():
+        return _export(path, root, out=out, stages=stages, force=force, dry_run=dry_run, allow_dirty=allow_dirty,
+                       remote=remote, push_data=push_data, to=to, image=image)
+
+
+def _export(path: Path, root: Path, *, out: Path | None, stages: str, force: bool, dry_run: bool,
+            allow_dirty: bool, remote: str | None, push_data: bool, to: str, image: str | None) -> ExportReport:
+    nb = read_notebook(path)
     key = path.relative_to(root).as_posix()
     layout = Layout(_out_dir(out, root))
     facts = journal_facts(root, key, nb)
@@ -93,49 +104,53 @@ def export_report(notebook: Path, *, out: Path | None = None, stages: str = "aut
         names = [s.name for s in plan.stages]
         files = _stage_notebooks(stage_notebooks(plan, nb.document), root, force)
         if to == "dvc":
-            merged = merge_dvc_yaml(_read(root / layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
+            merged = merge_dvc_yaml(_read(root, layout.dvc_yaml), key, stage_entries(plan, nb.kernel_name),
                                     force=force)
             files[layout.dvc_yaml] = dvc_text = merged.text
             dropped = list(map(layout.stage_notebook, merged.dropped))
         else:
-            dvc_text = _read(root / layout.dvc_yaml) or ""
-            before = kfp_pipeline.stage_notebooks(_read(root / layout.kfp_pipeline))
+            dvc_text = _read(root, layout.dvc_yaml) or ""
+            before = kfp_pipeline.stage_notebooks(_read(root, layout.kfp_pipeline))
             # the stage notebooks the last pipeline.py ran that neither the new one nor dvc.yaml does
             dropped = [p for p in before if p not in files and posixpath.relpath(p, layout.out_dir) not in dvc_text]
         values: dict = {}
         if plan.params:
-            params = merge_params(_read(root / layout.params_yaml), plan.params, force=force)
+            params = merge_params(_read(root, layout.params_yaml), plan.params, force=force)
             files[layout.params_yaml] = params.text
             values = param_values(params.text)
             notes += [f"params.yaml keeps {k}: {old!r} (the notebook says {new!r}); --force takes the notebook's"
                       for k, (old, new) in params.kept.items()]
             if params.skipped:
                 notes.append(f"{', '.join(params.skipped)}: not YAML values, left out of params.yaml")
+        if plan.secrets:  # the user's own entries: export never writes one, nor deletes one
+            held = param_values(files.get(layout.params_yaml) or _read(root, layout.params_yaml) or "")
+            notes += [f"{layout.params_yaml} holds {name}, a secret, in clear: delete it there (papermill would "
+                      f"inject it over ${env}, which the stages read)" for name, env in plan.secrets.items()
+                      if name in held]
         if to == "kfp":
             notes += _kubeflow_files(files, plan, values, root, key, nb.kernel_name, image, force)
         notes += plan.notes
-        written = [p for p, text in files.items() if _read(root / p) != text]
-        stale = [p for p in dropped if _generated_from(root / p) == key]
+        written = [p for p, text in files.items() if _read(root, p) != text]
+        stale = [p for p in dropped if _generated_from(root, p) == key]
         notes += [f"removed {p}: its stage is no longer part of the pipeline" for p in stale]
         raw = raw_inputs(plan, dvc_text, root)
+        check_targets(root, raw)  # what DVC will read and write: refused before anything is written
+        if remote is not None or push_data:
+            check_config(root)
         if dry_run:
             notes += [f"would put {path} under DVC (dvc add)" for path in raw]
         else:
             for rel in stale:
-                (root / rel).unlink()
+                project_files.remove(root, rel)
             for rel in written:
-                target = root / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(target.name + ".tmp")
-                tmp.write_text(files[rel], encoding="utf-8")
-                os.replace(tmp, target)
+                project_files.write_text(root, rel, files[rel])
             data = version_raw_inputs(root, raw, facts.read_md5)
             written += [p for p in data.written if p not in written]
             notes += data.notes
             if remote is not None:
-                config = _read(root / CONFIG)
+                config = _read(root, CONFIG)
                 notes.append(set_default_remote(root, remote))
-                if _read(root / CONFIG) != config:
+                if _read(root, CONFIG) != config:
                     written.append(CONFIG)
             elif raw and (root / ".dvc").is_dir() and default_remote(root) is None:
                 notes.append("no DVC remote yet, so the data lives on this machine only: --remote DIR_OR_URL sets "
@@ -194,7 +209,7 @@ def _kubeflow_files(files: dict[str, str], plan: PipelinePlan, values: dict, roo
     """Add ``pipeline.py`` and ``pipeline.yaml`` to ``files``; Refused when either is another notebook's or
     the user's. Without ``--image`` the image of the ``pipeline.py`` export wrote before stays."""
     layout = plan.layout
-    existing = _read(root / layout.kfp_pipeline)
+    existing = _read(root, layout.kfp_pipeline)
     owner = kfp_pipeline.generated_from(existing)
     if not force and owner != key and (existing is not None or (root / layout.kfp_package).exists()):
         mine = f"is the pipeline of {owner}" if owner else "exists and was not generated by export"
@@ -215,23 +230,23 @@ def _kubeflow_files(files: dict[str, str], plan: PipelinePlan, values: dict, roo
 def _stage_notebooks(files: dict[str, str], root: Path, force: bool) -> dict[str, str]:
     """The stage notebooks; Refused when a file export did not generate is at a stage notebook's path."""
     for rel in files:
-        if not force and (root / rel).exists() and _generated_from(root / rel) is None:
+        if not force and (root / rel).exists() and _generated_from(root, rel) is None:
             raise Refused(f"{rel} exists and was not generated by export",
                           hint="move it, or pass --force to overwrite it",
                           panel_hint=f"move or delete {rel}, then export again")
     return dict(files)
 
 
-def _generated_from(path: Path) -> str | None:
+def _generated_from(root: Path, rel: str) -> str | None:
     """The source notebook of a stage notebook export wrote; None for any other file."""
+    data = project_files.read_bytes(root, rel)  # a link out of the project or a FIFO: refused
+    if data is None:
+        return None
     try:
-        return str(read_notebook(path).metadata["jupyter_mlops"]["generated_from"])
+        return str(read_notebook(data, name=rel).metadata["jupyter_mlops"]["generated_from"])
     except (NotebookError, KeyError, TypeError):
         return None
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
+def _read(root: Path, rel: str) -> str | None:
+    return project_files.read_text(root, rel)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops import inputs
 from jupyter_mlops.export.layout import TARGETS
 from jupyter_mlops.export.stages import MODES
 
@@ -42,7 +43,8 @@ def register(subparsers: Any) -> None:
     verify = subparsers.add_parser("verify", help="re-run the notebook in a clean kernel, compare with its last "
                                    "tracked session")
     verify.add_argument("notebook", help="the .ipynb to re-run")
-    verify.add_argument("--tolerance", type=float, default=1e-9, metavar="X",
+    verify.add_argument("--tolerance", type=inputs.argument(lambda v: inputs.number(v, "--tolerance", low=0, high=1)),
+                        default=1e-9, metavar="X",
                         help="largest absolute metric difference that still agrees (default 1e-9)")
     verify.add_argument("--expect", action="append", default=[], metavar="'METRIC OP N'",
                         help="a gate on the re-run's metrics, e.g. 'auc>=0.8'; repeatable")

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from jupyter_mlops import inputs
 from jupyter_mlops.errors import BadInput
 from jupyter_mlops.journal import latest_values
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
 }
-_EXPECTATION = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -49,14 +48,10 @@ class RerunFacts:
 
 
 def parse_expectation(text: str) -> Expectation:
-    match = _EXPECTATION.match(text)
+    match = inputs.GATE.fullmatch(text)
     if not match:
         raise BadInput(f"--expect {text!r}: write METRIC OP NUMBER, e.g. 'auc>=0.8' (OP: >= <= == != > <)")
-    try:
-        value = float(match.group(3))
-    except ValueError as exc:
-        raise BadInput(f"--expect {text!r}: {match.group(3)!r} is not a number") from exc
-    return Expectation(match.group(1), match.group(2), value)
+    return Expectation(match.group(1), match.group(2), float(match.group(3)))
 
 
 def tracked_values(session: dict) -> tuple[dict, dict, dict, dict]:

@@ -2,6 +2,8 @@
 
 DVC is run in a child process of this interpreter (``python -m dvc``), never imported: its import costs
 seconds and it is the tool users already trust, so we drive it and relay its own reason when it fails.
+DVC reads its configuration from ``.dvc/`` first: those files are held to ``project_files``' rule before it
+runs (a config linked out of the project would point DVC's cache or remote anywhere).
 
 DVC reads and writes project files under their own names (hashing data, stashing the workspace for an
 experiment, applying one), which a kernel's file watcher would take for the cell it is running: what a
@@ -17,18 +19,26 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from jupyter_mlops import own_io
+from jupyter_mlops import own_io, project_files
 
 TIMEOUT_S = 600
+CONFIG_FILES = (".dvc", ".dvc/config", ".dvc/config.local")
 
 
 def run_dvc(root: Path, *args: str, touches: Iterable[Path] | None = None) -> subprocess.CompletedProcess[str]:
     """``dvc ARGS`` at ``root``; never raises for DVC's own failures (read ``returncode`` and ``reason``).
     ``touches``: the project paths it reads or writes (default: any), announced while it runs."""
+    check_config(root)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     with own_io.announced(root, [root] if touches is None else touches):
         return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
                               text=True, timeout=TIMEOUT_S, check=False)
+
+
+def check_config(root: Path) -> None:
+    """``.dvc/`` and DVC's configuration files inside the project, regular files (Conflict otherwise)."""
+    for config in CONFIG_FILES:
+        project_files.check(root, config, folder=config == ".dvc")
 
 
 def reason(done: subprocess.CompletedProcess[str]) -> str:

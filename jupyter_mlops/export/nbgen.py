@@ -4,11 +4,13 @@ Each stage notebook is self-contained under papermill: the tracking cell (pointe
 with ``--notebook`` so the journal names what really ran), the ``parameters`` cell papermill injects into,
 the shared imports, then loads of handed-over values, the stage's own cells, and saves for later stages.
 Outputs are stripped and cell ids kept, so the file changes only when the code does: a DVC dependency
-that does not flip every time the source notebook is saved with new outputs.
+that does not flip every time the source notebook is saved with new outputs. A secret param's literal
+never reaches a stage notebook: its parameters cell reads the secret from an environment variable.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import posixpath
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jupyter_mlops.core.notebook import fallback_cell_id
+from jupyter_mlops.core.redact import Redactor
 from jupyter_mlops.export.stages import PipelinePlan, StagePlan
 
 _KEPT_METADATA = ("kernelspec", "language_info")
@@ -49,6 +52,8 @@ def _stage_notebook(plan: PipelinePlan, stage: StagePlan, source: Mapping[str, A
         if index == plan.tracking:
             cell["source"] = _point_tracking(_text(cell["source"]),
                                              kernel_path(plan, plan.layout.stage_notebook(stage.name)))
+        if index == plan.parameters and plan.secrets:
+            cell["source"] = _secrets_from_environment(cell["source"], plan.secrets, stage.secrets)
         cells.append(cell)
     if stage.setup_code:
         cells.append(_generated("setup", "# Generated: imports and definitions from earlier stages\n"
@@ -108,6 +113,34 @@ def _copy(cell: dict[str, Any], index: int) -> dict[str, Any]:
 
 def _text(source: str | list[str]) -> str:
     return "".join(source) if isinstance(source, list) else source
+
+
+def _secrets_from_environment(source: str, secrets: Mapping[str, str], used: tuple[str, ...]) -> str:
+    """The parameters cell with each secret's literal replaced by a read of its environment variable
+    (``os.environ["API_TOKEN"]`` where the stage uses it, ``os.environ.get(...)`` where it does not, so a
+    stage never fails for a secret it does not need). A cell that is not plain Python keeps its statements,
+    its secrets masked, and the reads are added after them."""
+    def read(name: str) -> str:
+        env = secrets[name]
+        return f"os.environ[{env!r}]" if name in used else f"os.environ.get({env!r})"
+
+    header = "import os  # generated: secrets are read from the environment, never written by export\n"
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        masked = Redactor(secrets).code(source)
+        return header + masked + "".join(f"\n{name} = {read(name)}" for name in secrets)
+    lines = source.splitlines(keepends=True)
+    spans = [(s.value, s.targets[0].id if isinstance(s, ast.Assign) else s.target.id) for s in tree.body
+             if (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)
+                 and s.targets[0].id in secrets)
+             or (isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name) and s.target.id in secrets
+                 and s.value is not None)]
+    for value, name in sorted(spans, key=lambda span: (span[0].lineno, span[0].col_offset), reverse=True):
+        first, last = lines[value.lineno - 1].encode(), lines[value.end_lineno - 1].encode()  # offsets: UTF-8
+        before, after = first[: value.col_offset].decode(), last[value.end_col_offset:].decode()
+        lines[value.lineno - 1: value.end_lineno] = [before + read(name) + after]
+    return header + "".join(lines)
 
 
 def _point_tracking(source: str, notebook: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import Notebook
+from jupyter_mlops.core.redact import NotebookCode
 from jupyter_mlops.export.stages import Observed
 from jupyter_mlops.journal import Journal, JournalError
 from jupyter_mlops.project import journal_path
@@ -49,9 +50,10 @@ def journal_facts(root: Path, notebook: str, nb: Notebook) -> JournalFacts:
         if cell.kind == "code":
             by_code.setdefault(cell.source.strip(), cell.cell_id)
     ids = {c.cell_id: c.source.strip() for c in nb.cells if c.kind == "code"}
+    ran = NotebookCode(c.source for c in nb.code_cells)
     cells: dict[str, Observed] = {}
     for detail in details:
-        for run_seq, cell_id in _matching_runs(detail, ids, by_code):
+        for run_seq, cell_id in _matching_runs(detail, ids, by_code, ran):
             if cell_id in cells:
                 continue
             files = [f for f in detail["files"] if f["seq"] == run_seq]
@@ -66,11 +68,13 @@ def journal_facts(root: Path, notebook: str, nb: Notebook) -> JournalFacts:
     return JournalFacts(cells, declared, _dirty(latest, nb), True, read_md5)
 
 
-def _matching_runs(detail: dict, ids: dict[str, str], by_code: dict[str, str]) -> list[tuple[int, str]]:
-    """(seq, notebook cell id) of the session's runs whose code is a current cell's, newest first."""
+def _matching_runs(detail: dict, ids: dict[str, str], by_code: dict[str, str],
+                   ran: NotebookCode) -> list[tuple[int, str]]:
+    """(seq, notebook cell id) of the session's runs whose code is a current cell's, newest first (stored
+    code has its secrets masked: ``ran`` gives the cell's code a run ran)."""
     out = []
     for run in reversed(detail["cell_runs"]):
-        code = run["code"].strip()
+        code = ran.of(run).strip()
         if ids.get(run["cell_id"]) == code:
             out.append((run["seq"], run["cell_id"]))
         elif code in by_code:

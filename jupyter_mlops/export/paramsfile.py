@@ -56,7 +56,11 @@ def merge_params(existing: str | None, values: Mapping[str, Any], *, force: bool
 
 def param_values(text: str) -> dict[str, Any]:
     """The values a ``params.yaml`` holds, as plain Python (what papermill injects from it)."""
-    doc = YAML(typ="safe").load(text) if text.strip() else None
+    try:
+        doc = YAML(typ="safe").load(text) if text.strip() else None
+    except YAMLError as exc:
+        raise BadInput(f"params.yaml is not valid YAML ({str(exc).splitlines()[0]})",
+                       hint="fix it, then try again") from exc
     return dict(doc) if isinstance(doc, dict) else {}
 
 

@@ -5,7 +5,10 @@ cannot run and nothing says what is missing. Export puts it under DVC the way ``
 file, the ``.gitignore`` entry, the cache), by calling DVC itself, so any remote DVC supports works later.
 Run again after the data changed, it updates the ``.dvc`` file (``dvc commit``'s effect) and says which
 inputs changed, by md5, against the ``.dvc`` file and against what the tracked session read. Files git
-already tracks stay in git; a directory input becomes one ``.dvc`` entry.
+already tracks stay in git; a directory input becomes one ``.dvc`` entry. DVC reads the data and writes
+the ``.dvc`` and ``.gitignore`` files itself: each is checked by ``project_files`` first (inside the
+project, no link out of it, no FIFO), so a link planted in a cloned repository cannot make DVC copy a
+file from outside the project into its cache, or write outside it.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML, YAMLError
 
-from jupyter_mlops import own_io
-from jupyter_mlops.export.dvccmd import reason, run_dvc
+from jupyter_mlops import own_io, project_files
+from jupyter_mlops.export.dvccmd import check_config, reason, run_dvc
 from jupyter_mlops.export.stages import PipelinePlan
 
 _MD5 = re.compile(r"^\s*-?\s*md5:\s*([0-9a-f]{32}(?:\.dir)?)\s*$", re.M)
@@ -64,8 +67,9 @@ def version_raw_inputs(root: Path, paths: list[str], session_md5: Mapping[str, s
 
 
 def _dvc_add(root: Path, paths: list[str], session_md5: Mapping[str, str | None]) -> RawData:
+    check_targets(root, paths)  # again, at the moment of use
     before = {p: _dvc_md5(root, p) for p in paths}
-    ignores = {p: _read(root / posixpath.dirname(p) / ".gitignore") for p in paths}
+    ignores = {p: _read(root, _gitignore(p)) for p in paths}
     done = run_dvc(root, "add", "--quiet", *paths, touches=())
     if done.returncode != 0:
         return RawData(notes=(f"DVC could not version {', '.join(paths)}: {reason(done)}; run "
@@ -77,8 +81,8 @@ def _dvc_add(root: Path, paths: list[str], session_md5: Mapping[str, str | None]
         now, then = _dvc_md5(root, path), before[path]
         if then != now:
             written.append(dvc_file)
-        ignore = posixpath.join(posixpath.dirname(path), ".gitignore")
-        if _read(root / ignore) != ignores[path]:
+        ignore = _gitignore(path)
+        if _read(root, ignore) != ignores[path]:
             written.append(ignore)
         if then is None:
             notes.append(f"{path}: put under DVC ({dvc_file}, md5 {now}); git ignores the data itself")
@@ -89,6 +93,18 @@ def _dvc_add(root: Path, paths: list[str], session_md5: Mapping[str, str | None]
             notes.append(f"{path} is not the data the tracked session read (md5 {read}, now {now}): the "
                          "pipeline will run on the new data")
     return RawData(tuple(dict.fromkeys(written)), tuple(notes))
+
+
+def check_targets(root: Path, paths: list[str]) -> None:
+    """What ``dvc add`` of ``paths`` reads (the data, every file of a folder; DVC's configuration) and writes
+    (the ``.dvc`` files, the folders' ``.gitignore``), held to ``project_files``' rule: Conflict naming the
+    first link out of the project or FIFO. Export asks before it writes anything."""
+    if paths:
+        check_config(root)
+    for path in paths:
+        project_files.check_tree(root, path)
+        project_files.check(root, f"{path}.dvc")
+        project_files.check(root, _gitignore(path))
 
 
 def _outs_of(dvc_yaml: str) -> set[str]:
@@ -126,14 +142,15 @@ def _git_tracked(root: Path, paths: list[str]) -> set[str]:
 
 def _dvc_md5(root: Path, path: str) -> str | None:
     """The md5 a ``.dvc`` file records for its data (``….dir`` for a directory), None without one."""
-    text = _read(root / f"{path}.dvc")
+    text = _read(root, f"{path}.dvc")
     match = _MD5.search(text or "")
     return match.group(1) if match else None
 
 
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
+def _gitignore(path: str) -> str:
+    return posixpath.join(posixpath.dirname(path), ".gitignore")
+
+
+def _read(root: Path, rel: str) -> str | None:
+    return project_files.read_text(root, rel)
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from jupyter_mlops.core.analysis import FunctionInfo, analyze, file_paths, literal_assignments
 from jupyter_mlops.core.notebook import Cell, Notebook
-from jupyter_mlops.core.options import OptionsError, parse_magic_line
+from jupyter_mlops.core.options import OptionsError, TrackOptions, parse_magic_line
+from jupyter_mlops.core.redact import Redactor, environment_variable, holds_secret, looks_secret
 from jupyter_mlops.errors import BadInput
 from jupyter_mlops.export.layout import Layout, join, slug
 
@@ -52,6 +53,7 @@ class StagePlan:
     outs: tuple[str, ...]           # data files written
     params: tuple[str, ...]
     logs_metrics: bool
+    secrets: tuple[str, ...] = ()   # secret params it uses, read from the environment
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,10 @@ class PipelinePlan:
     stages: tuple[StagePlan, ...]
     shared: tuple[int, ...]         # cells every stage notebook starts with (tracking, parameters, imports)
     tracking: int | None
-    params: Mapping[str, Any]       # literal values of the parameters cell, in order
+    params: Mapping[str, Any]       # literal values of the parameters cell, in order, secrets left out
     notes: tuple[str, ...] = ()
+    parameters: int | None = None   # the parameters cell
+    secrets: Mapping[str, str] = field(default_factory=dict)  # secret param → the environment variable it is read from
 
 
 @dataclass
@@ -107,13 +111,21 @@ def plan_pipeline(
     if not_literal:
         notes.append(f"parameters {', '.join(not_literal)} are not plain values: left in the notebook, not in "
                      "params.yaml")
+    options = _tracking_options(tracking)
+    extra = options.secrets if options else ()
+    secrets = {n: environment_variable(n) for n, v in params.items()
+               if looks_secret(n, extra) or (isinstance(v, str) and holds_secret(v))}
+    notes += [f"{name} looks like a secret: its value is kept out of params.yaml and the stage notebooks, which "
+              f"read it from the environment variable {env} (set it where the pipeline runs)"
+              for name, env in secrets.items()]
+    notes += _secrets_in_code(nb, extra, {n: params[n] for n in secrets})
     flows = _cell_flows(nb, params)
     skipped = [c for c in nb.cells if c.is_skipped and c.kind == "code"]
     roles = {c.index for c in (tracking, parameters) if c is not None}
     shared, groups = _cut(nb, mode, flows, observed, notebook, roles)
     groups = _name_groups(groups, posixpath.splitext(posixpath.basename(notebook))[0], mode)
     shared_cells = sorted([c for c in (tracking, parameters) if c is not None] + shared, key=lambda c: c.index)
-    watched = _watched_metrics(tracking)
+    watched = frozenset(options.metrics) if options else frozenset()
     group_flows = [_group_flow(g, flows, observed, notebook, layout, exists, watched) for g in groups]
     _resolve_upstream_reads(group_flows)
     _attach_declared(group_flows, declared, layout)
@@ -122,7 +134,8 @@ def plan_pipeline(
     for cell in shared_cells:
         shared_names |= flows[cell.index].binds
         shared_needs |= flows[cell.index].needs
-    stages = _stages(groups, group_flows, shared_needs, params, layout, notes)
+    values = {k: v for k, v in params.items() if k not in secrets}
+    stages = _stages(groups, group_flows, shared_needs, values, secrets, layout, notes)
     skipped_names = set().union(*(flows[c.index].binds for c in skipped))
     dangling = sorted(skipped_names & _unbound(group_flows, shared_names))
     if dangling:
@@ -132,7 +145,8 @@ def plan_pipeline(
         notes.append("no %mlops_track cell: the stages write no metrics file and are not tracked")
     return PipelinePlan(notebook=notebook, layout=layout, stages=tuple(stages),
                         shared=tuple(c.index for c in shared_cells),
-                        tracking=tracking.index if tracking else None, params=params, notes=tuple(notes))
+                        tracking=tracking.index if tracking else None, params=values, notes=tuple(notes),
+                        parameters=parameters.index if parameters else None, secrets=secrets)
 
 
 @dataclass(frozen=True)
@@ -288,18 +302,31 @@ def _name_groups(groups: list[_Group], stem: str, mode: str) -> list[_Group]:
     return groups
 
 
-def _watched_metrics(tracking: Cell | None) -> frozenset[str]:
-    """``--metrics a,b`` of the tracking line: variables whose assignment logs a metric."""
+def _secrets_in_code(nb: Notebook, extra: Sequence[str], secrets: Mapping[str, Any]) -> list[str]:
+    """A note for each cell (the parameters cell aside) whose code holds a secret in clear: the stage
+    notebooks copy the notebook's code as it is."""
+    redactor = Redactor(extra)
+    for value in secrets.values():
+        redactor.learn(value)
+    return [f"cell {cell.cell_id} holds a secret in clear (a secret's value, a password in a URL…): the stage "
+            "notebooks copy it as it is; move it into the parameters cell, whose secrets export reads from the "
+            "environment" for cell in nb.code_cells
+            if not cell.is_parameters and not cell.is_skipped and redactor.code(cell.source) != cell.source]
+
+
+def _tracking_options(tracking: Cell | None) -> TrackOptions | None:
+    """The options of the tracking line (``--metrics``: variables whose assignment logs a metric;
+    ``--secret``: more secret names); None without one, or when it cannot be read."""
     if tracking is None:
-        return frozenset()
+        return None
     for line in tracking.source.splitlines():
         stripped = line.strip()
         if stripped.startswith("%mlops_track"):
             try:
-                return frozenset(parse_magic_line(stripped[len("%mlops_track"):]).metrics)
+                return parse_magic_line(stripped[len("%mlops_track"):])
             except OptionsError:
-                return frozenset()
-    return frozenset()
+                return None
+    return None
 
 
 def _cell_files(
@@ -371,12 +398,13 @@ def _attach_declared(flows: list[_GroupFlow], declared: Sequence[str], layout: L
 
 def _stages(
     groups: list[_Group], flows: list[_GroupFlow], shared_needs: set[str], params: Mapping[str, Any],
-    layout: Layout, notes: list[str],
+    secrets: Mapping[str, str], layout: Layout, notes: list[str],
 ) -> list[StagePlan]:
     saves: dict[int, set[str]] = {i: set() for i in range(len(groups))}
     loads: dict[int, dict[int, set[str]]] = {i: {} for i in range(len(groups))}
     setup: dict[int, dict[str, tuple[int, int]]] = {i: {} for i in range(len(groups))}  # text -> where it is
     stage_params: dict[int, set[str]] = {}
+    stage_secrets: dict[int, set[str]] = {}
     for k, flow in enumerate(flows):
         needed = set(flow.needs)
         used = set(needed)
@@ -399,6 +427,7 @@ def _stages(
                 saves[g].add(name)
                 loads[k].setdefault(g, set()).add(name)
         stage_params[k] = (used | shared_needs) & set(params)
+        stage_secrets[k] = (used | shared_needs) & set(secrets)
     writers: dict[str, int] = {}
     for k, flow in enumerate(flows):
         for path in flow.writes:
@@ -428,6 +457,7 @@ def _stages(
             loads=handoffs, saves=tuple(sorted(saves[k])),
             deps=tuple(dict.fromkeys(deps)), outs=tuple(p for p in flow.writes if writers[p] == k),
             params=tuple(p for p in params if p in stage_params[k]), logs_metrics=flow.logs_metrics,
+            secrets=tuple(p for p in secrets if p in stage_secrets[k]),
         ))
     return stages
 

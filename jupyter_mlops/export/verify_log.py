@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_mlops.journal import transaction
+from jupyter_mlops.journal import check_files, transaction
 from jupyter_mlops.project import journal_path
 from jupyter_mlops.provenance import git_state
 
@@ -56,6 +56,7 @@ class VerifyRecord:
 
 
 def _connect(root: Path) -> sqlite3.Connection:
+    check_files(journal_path(root))
     db = sqlite3.connect(str(journal_path(root)), timeout=10.0, isolation_level=None)
     db.row_factory = sqlite3.Row
     with transaction(db) as tx:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import atexit
 import functools
-import hashlib
 import json
 import os
 import platform
@@ -27,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops import provenance, sinks
+from jupyter_mlops import project_files, provenance, sinks
 from jupyter_mlops.core.analysis import analyze, is_ipython_internal
 from jupyter_mlops.core.history import not_established, unbound_state
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.options import TrackOptions
 from jupyter_mlops.core.order import Detector, Execution, Issue, Verdict
+from jupyter_mlops.core.redact import Redactor, code_digest
 from jupyter_mlops.hashing import Hasher
 from jupyter_mlops.journal import (
     CellRunRecord,
@@ -97,6 +97,9 @@ class TrackingSession:
                                          lambda message: self.warn_once(f"files:{message[:40]}", message))
         self.hasher = Hasher(own_open=self.capture.own_open)
         self.detector = Detector()
+        # Secrets never leave the kernel: stored code, errors and params are masked (the detector, in
+        # memory, judges the code as it ran).
+        self.redact = Redactor(options.secrets)
         self.verdict = Verdict(reproducible=True, issues=())
         self.unestablished: Issue | None = None  # why a late start cannot vouch for the state, if it cannot
         self.cells = 0
@@ -252,8 +255,9 @@ class TrackingSession:
             metric.reproducible = self.verdict.reproducible if judged else None
         record = CellRunRecord(
             seq=self._seq, cell_id=run.cell_id, execution_count=getattr(result, "execution_count", None),
-            code=run.code, code_hash=hashlib.md5(run.code.encode("utf-8", "surrogatepass")).hexdigest(),
-            started_at=run.started_at, duration=duration, status=status, error=error,
+            code=self.redact.code(run.code), code_hash=code_digest(run.code),
+            started_at=run.started_at, duration=duration, status=status,
+            error=None if error is None else self.redact.text(error),
             reproducible=self.verdict.reproducible if judged else None,
             issues=[i.to_dict() for i in self.verdict.issues] if judged else [],
             rebound=sorted(rebound), files=files, params=run.params, metrics=run.metrics,
@@ -340,10 +344,10 @@ class TrackingSession:
         if source:
             for name in assigned_names(run.code):
                 if name in ns and name not in PAPERMILL_PATHS:  # where papermill ran, not a parameter
-                    out.append(ParamRecord(name, param_value(name, ns[name]), source))
+                    out.append(ParamRecord(name, param_value(name, ns[name], self.redact), source))
         for name in self.options.params:
             if name in rebound and name in ns and not any(p.name == name for p in out):
-                out.append(ParamRecord(name, param_value(name, ns[name]), "watched"))
+                out.append(ParamRecord(name, param_value(name, ns[name], self.redact), "watched"))
         return out
 
     def _watched_metrics(self, rebound: frozenset[str]) -> list[MetricRecord]:
@@ -361,7 +365,7 @@ class TrackingSession:
         return out
 
     def log_param(self, name: str, value: Any) -> None:
-        record = ParamRecord(name, param_value(name, value), "api")
+        record = ParamRecord(name, param_value(name, value, self.redact), "api")
         if self._run is not None:
             self._run.params.append(record)
         else:
@@ -423,12 +427,10 @@ class TrackingSession:
         self.backlog.add(what, write)
 
     def _write_metrics_file(self) -> None:
-        """Non-interactive runs (a DVC stage) leave their metrics where ``dvc.yaml`` says to find them."""
-        path = Path(self._metrics_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.metrics, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        """Non-interactive runs (a DVC stage) leave their metrics where ``dvc.yaml`` says to find them (a
+        path from the kernel's folder; inside the project, or refused with a warning)."""
+        project_files.write_text(self.root, self._cwd / self._metrics_file,
+                                 json.dumps(self.metrics, indent=2, sort_keys=True) + "\n")
 
     def _publish(self, record: CellRunRecord) -> None:
         if not self.listeners:

@@ -1,7 +1,7 @@
 """How params and metrics found in the kernel become journal values.
 
-Params must survive JSON and must not leak secrets; metrics are numbers, and anything else is refused
-with a reason the session turns into one warning.
+Params must survive JSON and must not leak secrets (``core/redact.py`` says which names and shapes are
+secret); metrics are numbers, and anything else is refused with a reason the session turns into one warning.
 """
 
 from __future__ import annotations
@@ -9,42 +9,43 @@ from __future__ import annotations
 import ast
 import math
 import numbers
-import re
 import reprlib
 from typing import Any
 
-REDACTED = "***redacted***"
-_SECRET_NAME = re.compile(r"(token|passw|secret|api_?key|access_?key|private_?key|credential|^key$|_key$)", re.I)
+from jupyter_mlops.core.redact import REDACTED, Redactor
+
 _MAX_DEPTH = 5
 _REPR = reprlib.Repr()
 _REPR.maxother = _REPR.maxstring = 200
+_DEFAULT = Redactor()
 
 
-def looks_secret(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
-
-
-def param_value(name: str, value: Any, _depth: int = 0) -> Any:
-    """A JSON-safe form of a param's value, redacted when its name looks like a secret.
+def param_value(name: str, value: Any, redactor: Redactor = _DEFAULT, _depth: int = 0) -> Any:
+    """A JSON-safe form of a param's value: redacted when its name looks like a secret (and the value
+    remembered by ``redactor``, which masks it wherever the session meets it again), a string's secret
+    shapes masked (a URL's password).
 
     Never raises: a param is the user's object, and a failing ``__repr__`` or a list that contains itself
     must cost the param its detail, not the cell its record.
     """
-    if looks_secret(name):
+    if redactor.is_secret(name):
+        redactor.learn(value)
         return REDACTED
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return redactor.text(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
         as_float = float(value)
         return as_float if math.isfinite(as_float) else repr(as_float)
     if isinstance(value, (list, tuple)) and len(value) <= 100 and _depth < _MAX_DEPTH:
-        return [param_value("", v, _depth + 1) for v in value]
+        return [param_value("", v, redactor, _depth + 1) for v in value]
     if isinstance(value, dict) and len(value) <= 100 and _depth < _MAX_DEPTH:
         keys = [k if isinstance(k, str) else _short_repr(k) for k in value]
-        return {k: param_value(k, v, _depth + 1) for k, v in zip(keys, value.values(), strict=True)}
-    return _short_repr(value)
+        return {k: param_value(k, v, redactor, _depth + 1) for k, v in zip(keys, value.values(), strict=True)}
+    return redactor.text(_short_repr(value))
 
 
 def _short_repr(value: Any) -> str:

@@ -19,7 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops.journal import Journal, transaction
+from jupyter_mlops.journal import Journal, check_files, transaction
 from jupyter_mlops.project import journal_path
 
 # Stdlib at import: the kernel imports the follower module (for ``ensure_running``), which imports this one.
@@ -63,6 +63,7 @@ def send_profiles(client: Any, home: Path, session_id: str, run_id: str, uri: st
     from jupyter_mlops.monitor.drift import inputs_of
 
     inputs = inputs_of(_session_profiles(home, session_id))
+    check_files(journal_path(home))
     db = sqlite3.connect(str(journal_path(home)), timeout=10.0, isolation_level=None)
     try:
         db.execute(_SENT_SCHEMA)

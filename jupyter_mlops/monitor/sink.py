@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from jupyter_mlops.errors import Conflict
 from jupyter_mlops.monitor import frame_library, is_tabular, profiler
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class ProfileSink:
     def _start_profiler(self) -> None:
         try:
             profiler.ensure_running(self._session.home)  # where the journal is (a DVC experiment: not root)
-        except OSError as exc:
+        except (OSError, Conflict) as exc:  # Conflict: .mlops/profiles/ linked out of the project, a FIFO there
             self._session.warn_once("profiler-start", f"cannot start the profiler ({exc}); data files are "
                                     "tracked, not profiled")
 

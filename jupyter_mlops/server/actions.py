@@ -8,7 +8,6 @@ notebook (minutes), so it runs as a background job the panel polls for progress.
 from __future__ import annotations
 
 import itertools
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -17,13 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from jupyter_mlops.errors import MlopsError
+from jupyter_mlops import inputs, project_files
+from jupyter_mlops.errors import Conflict, MlopsError
 from jupyter_mlops.server.paths import NotebookRef, RequestError
 
 STAGES = ("auto", "tags", "single")
 MAX_EXPECT = 20
 MAX_JOBS = 20
-_GATE = re.compile(r"^[A-Za-z_][\w.-]{0,63}\s*(>=|<=|==|!=|>|<)\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _MISSING = "the export engine is not installed with this jupyter-mlops (jupyter_mlops.export.api is missing)"
 
 
@@ -49,16 +48,11 @@ def export_options(body: dict[str, Any]) -> ExportOptions:
 
 
 def verify_options(body: dict[str, Any]) -> VerifyOptions:
-    tolerance = body.get("tolerance", 1e-9)
-    if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or not 0 <= tolerance <= 1:
-        raise RequestError(400, "tolerance must be a number between 0 and 1")
+    tolerance = inputs.number(body.get("tolerance", 1e-9), "tolerance", low=0, high=1)
     expect = body.get("expect", [])
     if not isinstance(expect, list) or len(expect) > MAX_EXPECT:
         raise RequestError(400, f"expect must be a list of at most {MAX_EXPECT} gates such as 'auc>=0.8'")
-    for gate in expect:
-        if not isinstance(gate, str) or not _GATE.match(gate):
-            raise RequestError(400, f"{gate!r} is not a metric gate such as 'auc>=0.8'")
-    return VerifyOptions(float(tolerance), tuple(expect))
+    return VerifyOptions(tolerance, tuple(inputs.metric_gate(gate) for gate in expect))
 
 
 def export(ref: NotebookRef, options: ExportOptions) -> dict[str, Any]:
@@ -81,10 +75,6 @@ def verify(ref: NotebookRef, options: VerifyOptions, progress: Callable[..., Non
     return {"ok": bool(result.ok), "rows": list(result.rows), "message": result.message}
 
 
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9][\w .-]{0,127}$")
-_ALIAS = re.compile(r"^[A-Za-z_][\w-]{0,63}$")
-
-
 @dataclass(frozen=True)
 class RegisterOptions:
     session: str
@@ -94,17 +84,11 @@ class RegisterOptions:
 
 
 def register_options(body: dict[str, Any]) -> RegisterOptions:
-    session, name, model = body.get("session"), body.get("name"), body.get("model")
     alias = body.get("alias") or None
-    if not isinstance(session, str) or not re.match(r"^[0-9A-Za-z_-]{1,64}$", session):
-        raise RequestError(400, "session must be a session id")
-    if not isinstance(name, str) or not _MODEL_NAME.match(name):
-        raise RequestError(400, "name must be a model name: letters, digits, ' ', '.', '_' or '-' (up to 128)")
-    if not isinstance(model, str) or not model or len(model) > 1000:
-        raise RequestError(400, "model must be the path of a model file the session wrote")
-    if alias is not None and (not isinstance(alias, str) or not _ALIAS.match(alias)):
-        raise RequestError(400, "alias must be letters, digits, '_' or '-', e.g. candidate")
-    return RegisterOptions(session, name, model, (alias,) if alias else ())
+    return RegisterOptions(inputs.session_id(body.get("session")), inputs.model_name(body.get("name")),
+                           inputs.text(body.get("model"), "model (the path of a model file the session wrote)",
+                                       max_chars=1000),
+                           (inputs.alias(alias),) if alias is not None else ())
 
 
 def models(ref: NotebookRef, session_id: str) -> dict[str, Any]:
@@ -122,9 +106,10 @@ def register(ref: NotebookRef, options: RegisterOptions) -> dict[str, Any]:
     from jupyter_mlops.sinks.register_cli import register_model
 
     one_session(ref, options.session, limit=1)
-    model = (ref.project / options.model).resolve()
-    if not model.is_relative_to(ref.project.resolve()):
-        raise RequestError(400, "model must be a path inside the project")
+    try:
+        model = project_files.resolve(ref.project, options.model)
+    except Conflict as exc:
+        raise RequestError(400, f"model must be a path inside the project: {exc.message}") from None
     _, registered = register_model(ref.project, options.session, options.name, notebook=ref.key,
                                    model=str(model), aliases=options.aliases)
     return registered.to_dict()

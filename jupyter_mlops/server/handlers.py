@@ -1,7 +1,8 @@
 """REST endpoints under ``/mlops/``: thin Tornado handlers, one per endpoint, all behind Jupyter's auth.
 
 The work lives in :mod:`history`, :mod:`actions`, :mod:`profiles` and :mod:`sweeps`; here requests are
-size-checked, their notebook path validated against the server root, and every error answered as JSON
+size-checked, their notebook path validated against the server root, their other fields parsed by
+``inputs`` (the parsing the command line shares), and every error answered as JSON
 ``{"code", "message", "hint"}``: :func:`refusal` is the one place a domain error (``errors.MlopsError``)
 becomes an HTTP status.
 
@@ -22,7 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
-from jupyter_mlops import __version__, strict_json
+from jupyter_mlops import __version__, inputs, strict_json
 from jupyter_mlops.errors import MlopsError
 from jupyter_mlops.server import actions, history, profiles, serving, sweeps
 from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
@@ -44,7 +45,7 @@ class MlopsHandler(APIHandler):
         if len(self.request.query) > MAX_QUERY_BYTES:
             raise RequestError(413, "the request is too large")
         declared = self.request.headers.get("Content-Length", "0")
-        if not declared.isdigit() or int(declared) > MAX_BODY_BYTES:
+        if not (declared.isascii() and declared.isdigit()) or int(declared) > MAX_BODY_BYTES:
             raise RequestError(413, f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB")
         # A chunked body declares no length: Tornado drops the connection once it passes the limit.
         self.request.connection.set_max_body_size(MAX_BODY_BYTES)
@@ -60,8 +61,12 @@ class MlopsHandler(APIHandler):
     def jobs(self) -> actions.Jobs:
         return self.settings["jupyter_mlops_jobs"]
 
+    def query(self, name: str) -> str | None:
+        """A query argument as sent (Tornado would strip it: ``id%0A`` must not pass for ``id``)."""
+        return self.get_query_argument(name, None, strip=False)
+
     def notebook(self, requested: object | None = None) -> NotebookRef:
-        return notebook_ref(self.root, self.get_query_argument("notebook", None) if requested is None else requested)
+        return notebook_ref(self.root, self.query("notebook") if requested is None else requested)
 
     def existing_notebook(self, requested: object) -> NotebookRef:
         """For export and verify, which read the notebook: a missing one is refused before any work."""
@@ -86,13 +91,11 @@ class MlopsHandler(APIHandler):
         self.finish(_json(result))
 
     def page(self) -> tuple[int, int | None]:
-        """``limit`` and ``offset`` of a list of cell runs: a 10,000-cell session is read a page at a time."""
-        limit, offset = self.get_query_argument("limit", None), self.get_query_argument("offset", None)
-        if limit is not None and not (limit.isdigit() and 1 <= int(limit) <= MAX_RUNS_PAGE):
-            raise RequestError(400, f"limit must be a whole number from 1 to {MAX_RUNS_PAGE}")
-        if offset is not None and not offset.isdigit():
-            raise RequestError(400, "offset must be a whole number (0 is the first cell run)")
-        return int(limit or DEFAULT_RUNS_PAGE), None if offset is None else int(offset)
+        """``limit`` and ``offset`` of a list of cell runs: a 10,000-cell session is read a page at a time
+        (``offset`` 0 is the first cell run)."""
+        limit, offset = self.query("limit"), self.query("offset")
+        return (DEFAULT_RUNS_PAGE if limit is None else inputs.whole_number(limit, "limit", low=1, high=MAX_RUNS_PAGE),
+                None if offset is None else inputs.whole_number(offset, "offset"))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         answer = refusal(kwargs.get("exc_info", (None, None, None))[1])
@@ -142,6 +145,7 @@ class SessionHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self, session_id: str) -> None:
         ref, (limit, offset) = self.notebook(), self.page()
+        session_id = inputs.session_id(session_id)
         await self.respond(lambda: history.session(ref, session_id, limit=limit, offset=offset))
 
 
@@ -151,7 +155,7 @@ class CompareHandler(MlopsHandler):
     @tornado.web.authenticated
     async def get(self) -> None:
         ref = self.notebook()
-        a, b = self.get_query_argument("a", ""), self.get_query_argument("b", "")
+        a, b = inputs.session_id(self.query("a"), "a"), inputs.session_id(self.query("b"), "b")
         await self.respond(lambda: history.compare(ref, a, b))
 
 
@@ -222,7 +226,7 @@ class ModelsHandler(MlopsHandler):
 
     @tornado.web.authenticated
     async def get(self) -> None:
-        ref, session = self.notebook(), self.get_query_argument("session", "")
+        ref, session = self.notebook(), inputs.session_id(self.query("session"))
         await self.respond(lambda: actions.models(ref, session))
 
 

@@ -6,16 +6,16 @@ functions return. A notebook that was never tracked has an empty history, not an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from jupyter_mlops import inputs
+from jupyter_mlops.core.redact import Redactor
 from jupyter_mlops.journal import Journal, SessionNotFound, latest_values
 from jupyter_mlops.server.paths import NotebookRef, RequestError
 from jupyter_mlops.session_diff import Row, diff_sessions
 
 MAX_SESSIONS = 50
-_SESSION_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 
 
 def sessions(ref: NotebookRef) -> dict[str, Any]:
@@ -105,12 +105,16 @@ def _require(ref: NotebookRef) -> Journal:
 
 def _detail(journal: Journal, ref: NotebookRef, session_id: str, *, limit: int | None = None,
             offset: int | None = None) -> dict[str, Any]:
-    if not _SESSION_ID.match(session_id):
-        raise RequestError(400, "a session id is letters, digits, '-' or '_'")
+    session_id = inputs.session_id(session_id)
     try:
         detail = journal.session_detail(session_id, runs_limit=limit, runs_offset=offset)
     except SessionNotFound as exc:
         raise RequestError(404, f"no session {session_id} in this notebook's journal") from exc
     if detail["notebook"] != ref.key:
         raise RequestError(404, f"session {session_id} is not a session of {ref.key}")
+    # Masked in the kernel already; masked again for journals written before the kernel did (it is idempotent).
+    redact = Redactor((detail.get("options") or {}).get("secrets") or ())
+    for run in detail["cell_runs"]:
+        run["code"] = redact.code(run["code"])
+        run["error"] = run["error"] and redact.text(run["error"])
     return detail

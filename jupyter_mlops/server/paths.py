@@ -1,8 +1,10 @@
 """Which files a request may name: only notebooks inside the Jupyter server root, and only their journal.
 
-Every path in a request is untrusted. It must be relative, stay below the root after every ``..`` and
-symlink is resolved, and name a ``.ipynb``; the journal it leads to must be below the root as well, so the
-server never reads or writes anywhere the user did not open to Jupyter.
+Every path in a request is untrusted. It must be text (``inputs.text``), relative, stay below the root
+after every ``..`` and symlink is resolved (``project_files.resolve``, the rule every file we touch
+follows), and name a ``.ipynb``; the project and journal it leads to must be below the root as well. The
+files an action then reads and writes in the project are held to the same rule by ``project_files``, so
+the server never reads or writes anywhere the user did not open to Jupyter.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from jupyter_mlops.errors import MlopsError
+from jupyter_mlops import inputs, project_files
+from jupyter_mlops.errors import Conflict, MlopsError
 from jupyter_mlops.project import find_root, journal_path
 
 MAX_PATH_CHARS = 1024
@@ -43,9 +46,10 @@ def notebook_ref(root: Path, requested: object) -> NotebookRef:
     """Validate ``requested`` (a root-relative API path such as ``examples/churn.ipynb``)."""
     if not isinstance(requested, str) or not requested:
         raise RequestError(400, "give the notebook as a path relative to the Jupyter root, e.g. 'churn.ipynb'")
-    if len(requested) > MAX_PATH_CHARS or "\0" in requested or "\\" in requested:
+    inputs.text(requested, "the notebook path", max_chars=MAX_PATH_CHARS)  # NUL, a lone surrogate: 400
+    if "\\" in requested:
         # a backslash is a separator to Windows and to many tools: refused rather than guessed at
-        raise RequestError(400, "the notebook path is too long or malformed")
+        raise RequestError(400, "the notebook path is malformed (a backslash); use '/' between folders")
     pure = PurePosixPath(requested)
     if pure.is_absolute() or requested.startswith(("\\", "~")) or ":" in pure.parts[0]:
         raise RequestError(403, f"{requested}: absolute paths are refused; use a path relative to the Jupyter root")
@@ -54,9 +58,10 @@ def notebook_ref(root: Path, requested: object) -> NotebookRef:
     if pure.suffix != ".ipynb":
         raise RequestError(400, f"{requested}: expected a .ipynb notebook")
     real_root = root.resolve()
-    path = (real_root / pure).resolve()
-    if not path.is_relative_to(real_root):
-        raise RequestError(403, f"{requested}: resolves outside the Jupyter root (a symlink?); refused")
+    try:
+        path = project_files.resolve(real_root, pure)
+    except Conflict as exc:
+        raise RequestError(403, f"{requested}: {exc.message}") from None
     project = _project(real_root, path.parent)
     return NotebookRef(path=path, project=project, key=path.relative_to(project).as_posix())
 
@@ -71,6 +76,8 @@ def _project(root: Path, folder: Path) -> Path:
         raise RequestError(
             403, "this notebook's project (its git root) is outside the Jupyter root, and so is its journal; "
             "start jupyter lab at the project root to see its history")
-    if not journal_path(project).resolve().is_relative_to(root):
-        raise RequestError(403, "the journal (.mlops/) is a symlink out of the Jupyter root; refused")
+    try:
+        project_files.resolve(root, journal_path(project))
+    except Conflict as exc:
+        raise RequestError(403, f"the journal cannot be used: {exc.message}") from None
     return project

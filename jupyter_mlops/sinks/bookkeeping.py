@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_mlops.journal import Journal, Provenance, read_provenance, transaction
+from jupyter_mlops.journal import Journal, Provenance, check_files, read_provenance, transaction
 from jupyter_mlops.project import journal_home
 
 LEASE_SECONDS = 600.0
@@ -156,6 +156,7 @@ class Bookkeeping:
 
     def __init__(self, journal_path: Path) -> None:
         self.home = journal_home(journal_path)  # the project of this journal (its sessions' roots may differ)
+        check_files(journal_path)
         if journal_path.exists():
             Journal(journal_path, create=False).close()  # the journal's own tables brought up to date (provenance)
         self._db = sqlite3.connect(str(journal_path), timeout=10.0, isolation_level=None,

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from jupyter_mlops.errors import Conflict
 from jupyter_mlops.sinks import follower, tracking_uri
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class MlflowMirror:
                               "record one); tracking continues")
         try:
             follower.ensure_running(session.home)
-        except OSError as exc:
+        except (OSError, Conflict) as exc:  # Conflict: .mlops/mlflow/ linked out of the project, a FIFO there
             session.warn_once("mlflow-start", f"cannot start the MLflow follower ({exc}); your cells run "
                               "normally, `jupyter mlops sync` can send this session later")
         return mirror

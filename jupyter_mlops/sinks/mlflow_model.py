@@ -33,7 +33,8 @@ from mlflow.entities import LoggedModelOutput
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, infer_signature
 
-from jupyter_mlops.errors import one_line
+from jupyter_mlops import project_files
+from jupyter_mlops.errors import Conflict, one_line
 from jupyter_mlops.hashing import file_digest
 from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import journal_path
@@ -169,6 +170,10 @@ def _context(book: Bookkeeping, session: Any, detail: dict, experiment_id: str, 
 
 
 def _log_one(client: MlflowClient, root: Path, home: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
+    try:  # what is uploaded or unpickled: inside the session's root, regular files (project_files' rule)
+        project_files.check_tree(root, written.path)
+    except Conflict as exc:
+        return _record(written, None, None, f"not logged: {exc.message}")
     path = root / written.path
     suffix = path.suffix.lower()
     if suffix in ARTIFACT_ONLY and not path.is_dir():

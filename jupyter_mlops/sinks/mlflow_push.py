@@ -10,6 +10,7 @@ MLflow refused the files, a retry must not send the metrics again.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -23,7 +24,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
-from jupyter_mlops.errors import one_line
+from jupyter_mlops import project_files
+from jupyter_mlops.core import redact
+from jupyter_mlops.errors import Conflict, one_line
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor import mlflow_log
 from jupyter_mlops.sinks import follower, mlflow_batch, mlflow_model, tracking_uri
@@ -186,7 +189,7 @@ class Pusher:
         references = []
         for out in outputs:
             path = root / out.path
-            if out.small and _unchanged(path, out):
+            if out.small and _unchanged(path, out, root):
                 with follower.DAEMON.unwatched(self.book.home, path) as readable:  # not the running cell's read
                     self.client.log_artifact(run_id, str(readable), out.artifact_dir())
             else:
@@ -207,19 +210,29 @@ class Pusher:
         self.book.update(sid, self.uri, provenance_sent=1)
 
     def _send_notebook(self, session: sqlite3.Row, row: SyncRow) -> None:
-        """The notebook as saved when this pass ran, i.e. as it stood after the cell that woke it."""
+        """The notebook as saved when this pass ran, i.e. as it stood after the cell that woke it, its cells'
+        secrets masked as the journal's code is."""
         if not session["notebook"]:
             return
         path = Path(session["root"]) / session["notebook"]
         try:
             st = path.stat()
-        except OSError:
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            if stamp == row.notebook_stamp:
+                return
+            text = (project_files.read_bytes(session["root"], path) or b"").decode("utf-8")  # a link out, a FIFO: no
+            document = json.loads(text)
+        except (OSError, Conflict, ValueError):  # gone, a link out, a FIFO, not JSON: no copy this pass
             return
-        stamp = f"{st.st_size}:{st.st_mtime_ns}"
-        if stamp != row.notebook_stamp:
-            self.client.log_artifact(row.run_id, str(path), "notebook")
-            self.book.update(session["id"], self.uri, notebook_stamp=stamp)
-            row.notebook_stamp = stamp
+        if not isinstance(document, dict):
+            return
+        secrets = json.loads(session["options"] or "{}").get("secrets") or ()
+        masked = redact.masked_notebook(document, redact.Redactor(secrets))
+        if masked != document:  # else the file as it is, byte for byte
+            text = json.dumps(masked, indent=1, ensure_ascii=False) + "\n"
+        self.client.log_text(row.run_id, text, f"notebook/{path.name}")
+        self.book.update(session["id"], self.uri, notebook_stamp=stamp)
+        row.notebook_stamp = stamp
 
 
 def _create_sqlite_store(db: Path) -> None:
@@ -264,11 +277,13 @@ def _remove_abandoned_temporaries(db: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def _unchanged(path: Path, out: mlflow_batch.OutputFile) -> bool:
-    """Still the file the journal describes: same size and mtime (a directory's stamp proves nothing)."""
+def _unchanged(path: Path, out: mlflow_batch.OutputFile, root: Path) -> bool:
+    """Still the file the journal describes: same size and mtime (a directory's stamp proves nothing), and
+    a regular file inside the root (``project_files``' rule: a link out of it is named by digest only)."""
     try:
+        project_files.check(root, path)
         st = path.stat()
-    except OSError:
+    except (OSError, Conflict):
         return False
     return not path.is_dir() and out.mtime_ns is not None and (st.st_size, st.st_mtime_ns) == (out.size, out.mtime_ns)
 

@@ -24,7 +24,7 @@ VERIFY_TAG = "mlops.verify"
 MODEL_ID_TAG = "mlops.model.id"
 UNVERIFIED_TAG = "mlops.allow_unverified"
 _LINEAGE_PREFIXES = ("mlops.", "mlflow.source.git.commit")
-_REF = re.compile(r"^(?P<name>[^@]+?)(?:@(?P<alias>[\w-]+)|/(?P<version>\d+))?$")
+_REF = re.compile(r"(?P<name>[^@]+?)(?:@(?P<alias>[\w-]+)|/(?P<version>[0-9]+))?")
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def create_version(client: MlflowClient, name: str, model_id: str, run_id: str, 
 
 def lineage(client: MlflowClient, ref: str) -> Registered:
     """``NAME@alias``, ``NAME/version`` or ``NAME`` (its latest version), read back from the registry."""
-    match = _REF.match(ref.strip())
+    match = _REF.fullmatch(ref.strip())
     if not match:
         raise BadInput(f"--model {ref!r}: write NAME@alias, NAME/VERSION or NAME")
     name, alias, number = match.group("name"), match.group("alias"), match.group("version")

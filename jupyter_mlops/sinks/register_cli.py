@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jupyter_mlops import strict_json
+from jupyter_mlops import inputs, strict_json
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
@@ -38,10 +38,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                  "Registry (refused unless reproducible and verified)")
     reg.add_argument("session", nargs="?", default="latest", metavar="SESSION",
                      help="session id, unique prefix, 'latest' (default), 'latest~N', or a git revision")
-    reg.add_argument("--name", required=True, help="the registered model's name, e.g. churn")
+    reg.add_argument("--name", required=True, type=inputs.argument(inputs.model_name),
+                     help="the registered model's name, e.g. churn")
     reg.add_argument("--model", metavar="PATH",
                      help="the model file or folder the session wrote (default: its only one)")
-    reg.add_argument("--alias", action="append", default=[], metavar="ALIAS",
+    reg.add_argument("--alias", action="append", default=[], metavar="ALIAS", type=inputs.argument(inputs.alias),
                      help="point this alias at the new version, e.g. candidate (repeatable)")
     reg.add_argument("--allow-unverified", action="store_true",
                      help="register without a passing `jupyter mlops verify` (recorded in the version's tags)")

@@ -13,22 +13,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
-from jupyter_mlops import strict_json
+from jupyter_mlops import inputs, project_files, strict_json
 from jupyter_mlops.errors import BadInput, Conflict, MlopsError, NotFound, Refused
 from jupyter_mlops.export.stages import MODES
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import JOURNAL_DIR, find_root, journal_path
 from jupyter_mlops.sweep import grid, identity, queue, results, watch
 
+MAX_JOBS = 64
+MAX_EXPERIMENTS = 100_000
 POLL_S = 3.0
 """Seconds between two looks at the queue: each ``dvc exp show`` costs about a second of CPU."""
 SWEEPS_DIR = "sweeps"
@@ -46,16 +50,20 @@ def register(subparsers: Any) -> None:
     sweep.add_argument("--stages", choices=MODES,
                        help="how to cut the notebook into stages, as for export (default: as it was exported, "
                             "else auto)")
-    sweep.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="experiments run at once (default 1)")
-    sweep.add_argument("--random", type=int, metavar="N", help="run N combinations drawn from the grid")
-    sweep.add_argument("--seed", type=int, default=0, help="seed of --random's draw (default 0)")
+    sweep.add_argument("-j", "--jobs", type=_count("-j", 1, MAX_JOBS), default=1, metavar="N",
+                       help="experiments run at once (default 1)")
+    sweep.add_argument("--random", type=_count("--random", 1, MAX_EXPERIMENTS), metavar="N",
+                       help="run N combinations drawn from the grid")
+    sweep.add_argument("--seed", type=_count("--seed", 0, 2**32 - 1), default=0,
+                       help="seed of --random's draw (default 0)")
     sweep.add_argument("--sort", metavar="METRIC", help="sort by this metric (default: the first the notebook "
                        "tracks with --metrics, else the first DVC reports)")
     order = sweep.add_mutually_exclusive_group()
     order.add_argument("--minimize", dest="minimize", action="store_true", default=None,
                        help="lower is better (the default for names like loss, error, rmse)")
     order.add_argument("--maximize", dest="minimize", action="store_false", help="higher is better")
-    sweep.add_argument("--stuck-after", type=float, default=watch.DEFAULT_PATIENCE_S, metavar="SECONDS",
+    sweep.add_argument("--stuck-after", default=watch.DEFAULT_PATIENCE_S, metavar="SECONDS",
+                       type=inputs.argument(lambda v: inputs.number(v, "--stuck-after", low=1, high=7 * 86400)),
                        help="call the queue stuck when nothing moved this long with no worker busy (default 60)")
     sweep.add_argument("--json", action="store_true", help="the table as JSON (progress goes to stderr)")
     sweep.add_argument("--show", metavar="SWEEP", help="print the table of an earlier sweep")
@@ -71,9 +79,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _show(args)
     if not args.notebook:
         raise BadInput("which notebook?", hint="jupyter mlops sweep NOTEBOOK -S 'name=v1,v2' (or --show/--apply)")
-    if args.jobs < 1:
-        raise BadInput(f"-j {args.jobs}: at least one experiment must run at a time")
     return run_sweep(args)
+
+
+def _count(option: str, low: int, high: int) -> Callable[[str], int]:
+    return inputs.argument(lambda value: inputs.whole_number(value, option, low=low, high=high))
 
 
 @dataclass(frozen=True)
@@ -93,9 +103,7 @@ class SweepRecord:
         return root / JOURNAL_DIR / SWEEPS_DIR / f"{sweep}.json"
 
     def save(self, root: Path) -> None:
-        path = self.path(root, self.sweep)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.__dict__, indent=2) + "\n", encoding="utf-8")
+        project_files.write_text(root, self.path(root, self.sweep), json.dumps(self.__dict__, indent=2) + "\n")
 
     @classmethod
     def all(cls, root: Path) -> list[SweepRecord]:
@@ -111,14 +119,37 @@ class SweepRecord:
             raise BadInput(f"{sweep!r} is not a sweep id",
                            hint="sweep ids look like sweep-3fa91c (see `ls .mlops/sweeps`)")
         path = cls.path(root, sweep)
+        text = project_files.read_text(root, path)  # a link out of the project, a FIFO: refused
+        if text is None:
+            raise NotFound(f"no sweep {sweep} in {root}", hint=f"`ls {root / JOURNAL_DIR / SWEEPS_DIR}` lists them")
         try:
-            return cls(**json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError as exc:
-            raise NotFound(f"no sweep {sweep} in {root}",
-                           hint=f"`ls {root / JOURNAL_DIR / SWEEPS_DIR}` lists them") from exc
+            return cls._checked(sweep, json.loads(text))
         except (ValueError, TypeError) as exc:  # not JSON, or not a record's fields
             raise Conflict(f"{path} is not a sweep record: {exc}",
                            hint="restore it, or delete it to forget that sweep (DVC keeps its experiments)") from exc
+
+    @classmethod
+    def _checked(cls, sweep: str, data: Any) -> SweepRecord:
+        """The record in ``data``, every field of the type it must have (TypeError saying which is not)."""
+        if not isinstance(data, dict) or set(data) != set(cls.__dataclass_fields__):
+            raise TypeError(f"expected the fields {', '.join(cls.__dataclass_fields__)}")
+        experiments = data["experiments"]
+        fine = {
+            "sweep": data["sweep"] == sweep,
+            "notebook": isinstance(data["notebook"], str),
+            "baseline": isinstance(data["baseline"], str),
+            "params": isinstance(data["params"], list) and all(isinstance(p, str) for p in data["params"]),
+            "experiments": isinstance(experiments, dict) and all(
+                isinstance(name, str) and identity.sweep_of(name) == sweep and isinstance(values, dict)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in values.items())
+                for name, values in experiments.items()),
+            "jobs": type(data["jobs"]) is int and data["jobs"] >= 1,
+            "created_at": type(data["created_at"]) in (int, float) and math.isfinite(data["created_at"]),
+        }
+        wrong = [name for name, ok in fine.items() if not ok]
+        if wrong:
+            raise TypeError(f"{', '.join(wrong)} {'is' if len(wrong) == 1 else 'are'} not what a sweep writes")
+        return cls(**data)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -129,8 +160,7 @@ def run_sweep(args: argparse.Namespace) -> int:
                        hint="`dvc init`, commit, then sweep again")
     baseline = queue.baseline(root)
     key = _ensure_exported(path, root, args.stages)
-    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
-    axes = grid.parse_axes(args.axes, params)
+    axes = grid.parse_axes(args.axes, _read(root))
     combos = grid.combinations(axes, sample=args.random, seed=args.seed)
     sweep_id = identity.new_sweep_id()
     names = [identity.experiment_name(sweep_id, i, len(combos)) for i in range(1, len(combos) + 1)]
@@ -173,7 +203,7 @@ def _ensure_exported(path: Path, root: Path, stages: str | None) -> str:
     from jupyter_mlops.export.api import export_report
 
     key = path.relative_to(root).as_posix()
-    exported = _exported(root / "dvc.yaml", key)
+    exported = _exported(root, key)
     plans = []
     for mode in [stages] if stages else (MODES if exported else ("auto",)):
         try:
@@ -206,12 +236,15 @@ def _ensure_exported(path: Path, root: Path, stages: str | None) -> str:
     return key
 
 
-def _exported(dvc_yaml: Path, key: str) -> bool:
+def _exported(root: Path, key: str) -> bool:
     try:
-        stages = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages") or {}
-    except FileNotFoundError:
-        return False
-    return any(isinstance(s, dict) and (s.get("meta") or {}).get("notebook") == key for s in stages.values())
+        doc = yaml.safe_load(project_files.read_text(root, "dvc.yaml") or "") or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(f"dvc.yaml is not valid YAML ({str(exc).splitlines()[0]})",
+                       hint="fix it, then sweep again") from exc
+    stages = (doc.get("stages") if isinstance(doc, dict) else None) or {}
+    return isinstance(stages, dict) and any(
+        isinstance(s, dict) and (s.get("meta") or {}).get("notebook") == key for s in stages.values())
 
 
 def _git(root: Path, *args: str) -> str:
@@ -288,12 +321,12 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def apply_experiment(root: Path, experiment: str) -> dict[str, Any]:
-    """``dvc exp apply``: the experiment's params and outputs into the workspace; the params of
-    ``params.yaml`` that changed (name → new value), for the CLI's line and the panel's."""
-    before = _read(root / "params.yaml")
-    queue.apply(root, experiment)
-    after = _read(root / "params.yaml")
-    return {k: v for k, v in after.items() if before.get(k) != v}
+    """``dvc exp apply``: the experiment's params and outputs into the workspace (under the project's write
+    lock); the params of ``params.yaml`` that changed (name → new value), for the CLI's line and the panel's."""
+    with project_files.writing(root, f"applying {experiment}"):
+        before = _read(root)
+        queue.apply(root, experiment)
+        return {k: v for k, v in _read(root).items() if before.get(k) != v}
 
 
 def _apply(args: argparse.Namespace) -> int:
@@ -305,11 +338,17 @@ def _apply(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read(path: Path) -> dict:
+def _read(root: Path) -> dict:
+    """The project's ``params.yaml`` as a mapping ({} when there is none); BadInput when it is damaged."""
+    text = project_files.read_text(root, "params.yaml")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        return {}
+        values = yaml.safe_load(text or "") or {}
+    except yaml.YAMLError as exc:
+        raise BadInput(f"params.yaml is not valid YAML ({str(exc).splitlines()[0]})",
+                       hint="fix it (or `git checkout params.yaml`), then try again") from exc
+    if not isinstance(values, dict):
+        raise BadInput("params.yaml is not a mapping of names to values", hint="fix it, then try again")
+    return values
 
 
 def _assignments(combo: Any) -> str:

@@ -212,6 +212,30 @@ def test_a_cell_tagged_injected_parameters_is_the_parameters_cell_for_the_kernel
     assert source.startswith("journal session") and verdict is not None and verdict.reproducible
 
 
+def test_secrets_never_leave_the_kernel_in_clear(kernel, project):
+    # Given tracking with one more secret name, and cells that assign, log, reuse and fail on secrets
+    track(kernel, "--no-mlflow --params salt --secret salt")
+    kernel.cell("# Parameters\napi_token = 'tok-injected-0002'\n", "injected")
+    kernel.cell("salt = 'pepper-literal-77'", "salt")
+    kernel.cell("import jupyter_mlops\njupyter_mlops.log_param('db', 'postgresql://bob:url-pass-9@db/x')", "log")
+    reply = kernel.run("raise ConnectionError(f'no route with {api_token}')", "fail")
+    kernel.cell("x = 1", "idle")
+    # Then the kernel's own namespace is untouched (the masking is of what is written) ...
+    assert reply.ename == "ConnectionError" and kernel.eval("api_token") == "tok-injected-0002"
+    # ... and nothing in the journal, its WAL or the status holds a secret in clear
+    session = latest(project)
+    written = json.dumps(session) + json.dumps(kernel.eval("__import__('jupyter_mlops').status()"))
+    for secret in ("tok-injected-0002", "pepper-literal-77", "url-pass-9"):
+        assert secret not in written
+        assert all(secret.encode() not in p.read_bytes() for p in (project / ".mlops").glob("journal.sqlite*"))
+    runs = {r["cell_id"]: r for r in session["cell_runs"]}
+    assert runs["salt"]["code"] == "salt = '***redacted***'"
+    assert runs["fail"]["error"] == "ConnectionError: no route with ***redacted***"
+    assert runs["idle"]["code"] == "x = 1"
+    assert {p["name"]: p["value"] for p in session["params"]} == {
+        "api_token": "***redacted***", "salt": "***redacted***", "db": "postgresql://bob:***redacted***@db/x"}
+
+
 def test_metrics_from_the_api_and_from_watched_variables(kernel, project):
     track(kernel, "--no-mlflow --metrics auc,label")
     kernel.cell(

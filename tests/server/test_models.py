@@ -65,16 +65,19 @@ async def test_register_is_refused_until_verified_then_the_models_show_their_ver
     synced = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "sync", sid], cwd=jp_root_dir,
                             capture_output=True, text=True, timeout=300)
     assert synced.returncode == 0, synced.stderr
-    listed = body(await jp_fetch("mlops", "models", params={"notebook": "clf.ipynb", "session": sid}))
+    # (the server imports MLflow for these: on a loaded 2-core machine that alone can pass Tornado's 20 s)
+    listed = body(await jp_fetch("mlops", "models", params={"notebook": "clf.ipynb", "session": sid},
+                                 request_timeout=120))
     assert listed["suggested_name"] == "clf"
     [model] = listed["models"]
     assert (model["path"], model["flavor"], model["versions"]) == ("m.joblib", "sklearn", [])
 
     # Once a verify of this session passed at its commit (none: the project has no commit yet)
     record_verify(jp_root_dir, "clf.ipynb", sid, True, "clf.ipynb reproduces tracked session", [])
-    done = body(await jp_fetch("mlops", "register", method="POST", body=json.dumps(request)))
+    done = body(await jp_fetch("mlops", "register", method="POST", body=json.dumps(request), request_timeout=120))
     assert (done["name"], done["version"], done["aliases"]) == ("clf", "1", ["candidate"])
-    listed = body(await jp_fetch("mlops", "models", params={"notebook": "clf.ipynb", "session": sid}))
+    listed = body(await jp_fetch("mlops", "models", params={"notebook": "clf.ipynb", "session": sid},
+                                 request_timeout=120))
     assert listed["models"][0]["versions"] == [{"name": "clf", "version": "1", "aliases": ["candidate"]}]
 
 

@@ -70,3 +70,16 @@ def test_a_second_start_joins_with_no_options_or_the_same_and_restarts_only_when
     # the line said is a line the parser reads back to the same options
     line = as_line(parse_magic_line("--experiment 'my exp' --data 'a b.csv' --params lr --no-mlflow"))
     assert parse_magic_line(line.removeprefix("%mlops_track")).experiment == "my exp"
+
+
+def test_secret_names_are_added_by_a_repeatable_option_or_a_keyword():
+    assert parse_magic_line("--secret salt --secret pepper,api_pin").secrets == ("salt", "pepper", "api_pin")
+    assert from_mapping({"secrets": ["salt"]}).secrets == ("salt",)
+    with pytest.raises(OptionsError, match="not a name: my-salt"):
+        parse_magic_line("--secret my-salt")
+    # a start with another secret is another session's options: said as the flag, read back the same
+    from jupyter_mlops.core.options import as_line, differences
+
+    running, wanted = parse_magic_line(""), parse_magic_line("--secret salt,pepper")
+    assert differences(running, wanted) == ["--secret salt,pepper (now none)"]
+    assert parse_magic_line(as_line(wanted).removeprefix("%mlops_track")).secrets == ("salt", "pepper")

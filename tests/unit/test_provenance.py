@@ -76,6 +76,9 @@ def test_what_git_status_will_read_is_found_without_reading_anything(tmp_path):
 
 
 def test_announcements_name_their_paths_and_go_when_the_helper_is_done(tmp_path):
+    with own_io.announced(tmp_path, [tmp_path / "data"]):  # no kernel watches: nothing announced, nothing left
+        assert not (tmp_path / ".mlops").exists()
+    own_io.folder(tmp_path).mkdir(parents=True)  # what a tracking kernel's watcher makes
     big = tmp_path / "d" / ("x" * 300)
     with own_io.announced(tmp_path, [tmp_path / "data" / "a b.csv", big, tmp_path / ".." / "outside"]):
         names = os.listdir(own_io.folder(tmp_path))
@@ -100,6 +103,7 @@ def test_git_status_runs_while_its_reads_are_announced(tmp_path, monkeypatch):
     git(src, "commit", "-qm", "x")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(src), str(clone))
+    own_io.folder(clone).mkdir(parents=True)  # a kernel tracks the clone
     seen: list[list[str]] = []
     real_run = subprocess.run
 

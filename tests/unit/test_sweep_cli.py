@@ -20,7 +20,10 @@ def repo(tmp_path):
 
 
 def sweep(capsys, *argv):
-    code = main(["sweep", *argv])
+    try:
+        code = main(["sweep", *argv])
+    except SystemExit as exit:  # argparse's refusal of a bad argument
+        code = exit.code
     return code, capsys.readouterr().err
 
 
@@ -29,7 +32,7 @@ def test_a_sweep_needs_a_notebook_workers_dvc_and_a_commit(repo, capsys):
     code, err = sweep(capsys, "-S", "max_depth=2,3")
     assert code == 2 and "which notebook?" in err
     code, err = sweep(capsys, nb, "-S", "max_depth=2,3", "-j", "0")
-    assert code == 2 and "-j 0" in err
+    assert code == 2 and "-j must be a whole number from 1 to 64, not 0" in err
     code, err = sweep(capsys, nb, "-S", "max_depth=2,3")
     assert code == 2 and "not a DVC project" in err and "hint: `dvc init`" in err
     (repo / ".dvc").mkdir()

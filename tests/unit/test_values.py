@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
+from jupyter_mlops.core.redact import REDACTED
 from jupyter_mlops.kernel.values import (
-    REDACTED,
     assigned_names,
     metric_value,
     param_value,
