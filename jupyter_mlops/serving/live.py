@@ -63,7 +63,7 @@ def _from_folder(folder: Path, model: str, version: str) -> LiveWindow:
     windows = []
     for path in files:
         try:
-            saved = state.read_json(path)
+            saved = state.read_json(folder, path)
         except (OSError, ValueError):
             continue
         if isinstance(saved, dict) and {"model", "version", "window"} <= saved.keys():

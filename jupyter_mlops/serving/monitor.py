@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from jupyter_mlops.errors import one_line
+from jupyter_mlops.errors import MlopsError, one_line
 from jupyter_mlops.serving import state
 from jupyter_mlops.serving.feedback import Feedback, scores_of
 from jupyter_mlops.serving.feedback import quality as feedback_quality
@@ -142,6 +142,7 @@ class Monitor:
         self._snapshot: Snapshot | None = None
         self._latencies: deque[tuple[float, float]] = deque(maxlen=100_000)
         self._changed = self._unsaved = True
+        self._state_refused = False  # the path rule refused .mlops/serving: said once
         self._stop = threading.Event()
         self.cpu_s = 0.0  # the monitor thread's own CPU time: what the statistics cost, whatever the traffic
         self._thread = threading.Thread(target=self._run, name="jupyter-mlops-monitor", daemon=True)
@@ -190,8 +191,8 @@ class Monitor:
         self._queue.put(None)
         self._stop.set()
         self._thread.join(timeout=30)
-        self._save()
-        state.server_path(self.root, self.name).unlink(missing_ok=True)
+        self._keeping(self._save)
+        self._keeping(lambda: state.remove(self.root, state.server_path(self.root, self.name)))
 
     def _run(self) -> None:
         if self._training_outputs is not None:
@@ -217,10 +218,10 @@ class Monitor:
                     self._refresh()
                     next_stats = now + STATS_S
                 if now >= next_save and self._unsaved:
-                    self._save()
+                    self._keeping(self._save)
                     next_save = now + SAVE_S
                 if now >= next_status:
-                    self._publish()
+                    self._keeping(self._publish)
                     next_status = now + STATUS_S
             except Exception:  # a bug of ours must not stop the monitoring of later traffic
                 log.exception("the serving monitor failed a pass; it goes on")
@@ -285,16 +286,26 @@ class Monitor:
             else:
                 row[1].update({name: float(v) for name, v in zip(names, p, strict=False)})
 
+    def _keeping(self, write: Callable[[], None]) -> None:
+        """``write`` the state under ``.mlops/serving/``; a refusal of the path rule (a link out of the
+        project, a FIFO) is one warning in the log, and the traffic is still served and monitored."""
+        try:
+            write()
+        except MlopsError as exc:
+            if not self._state_refused:
+                self._state_refused = True
+                log.warning("the serving state is not kept: %s", exc.message)
+
     def _save(self) -> None:
         with self._lock:
             feedback = self.feedback.to_state()
-        state.write_json(state.window_path(self.root, self.name), {
+        state.write_json(self.root, state.window_path(self.root, self.name), {
             "model": self.record["model"], "version": self.record["version"], "saved_at": time.time(),
             "window": self.window.to_state(), "feedback": feedback})
         self._unsaved = False
 
     def _publish(self) -> None:
-        state.write_json(state.server_path(self.root, self.name), {
+        state.write_json(self.root, state.server_path(self.root, self.name), {
             **self.record, "pid": os.getpid(), "host_name": socket.gethostname(), "started_at": self.started_at,
             "updated_at": time.time(), "status": self.status()})
 

@@ -176,7 +176,7 @@ def _restore(root: Path, name: str, version: target.ServedVersion,
     if not path.exists():
         return (*fresh, f"kept in {path.relative_to(root)}")
     try:
-        saved = state.read_json(path)
+        saved = state.read_json(root, path)
         if (saved["model"], saved["version"]) != (version.name, version.version):
             raise ValueError("another version's window")
         window = Window.from_state(saved["window"])

@@ -9,22 +9,23 @@
   (requests/s, p50/p99 over the last minute, each input's drift), rewritten every few seconds and removed
   at a clean stop; the panel's Serving section and ``drift --live DIR`` read these.
 
-Every write is a temporary file in the same folder renamed over the old one (``os.replace``): a reader, or
-a server killed mid-write, never sees half a file. Standard library only.
+Every read and write goes through ``project_files``, the one rule for the project's files: inside the
+project with no link out, regular files only, and a write is a uniquely named temporary renamed over the
+old file, so a reader, or a server killed mid-write, never sees half a file. Standard library only.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from jupyter_mlops import project_files
+from jupyter_mlops.errors import MlopsError
 from jupyter_mlops.journal import pid_alive
 
 SERVING_DIR = "serving"
@@ -45,24 +46,28 @@ def key(model: str, version: str, host: str, port: int) -> str:
     return f"{safe(model)}-v{safe(version)}-{safe(host)}-{port}"
 
 
-def write_json(path: Path, value: Any) -> None:
-    """``value`` as JSON at ``path``, atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def write_json(root: Path, path: Path, value: Any) -> None:
+    """``value`` as JSON at ``path`` (in the project at ``root``), atomically; Conflict for a link out of
+    the project or a FIFO in its place."""
+    # dumps, not dump: json.dump encodes in pure Python, 10 times slower, holding the GIL the server's
+    # requests need
+    project_files.write_text(root, path, json.dumps(value, separators=(",", ":")))
+
+
+def read_json(root: Path, path: Path) -> Any:
+    """The JSON at ``path`` (in the project at ``root``); ``ValueError`` when it is missing, not a regular
+    file inside the project, or not JSON."""
     try:
-        with os.fdopen(fd, "w") as f:
-            # dumps, not dump: json.dump encodes in pure Python, 10 times slower, holding the GIL the
-            # server's requests need
-            f.write(json.dumps(value, separators=(",", ":")))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        text = project_files.read_text(root, path)
+    except MlopsError as exc:
+        raise ValueError(exc.message) from None
+    if text is None:
+        raise ValueError(f"{path.name} is gone")
+    return json.loads(text)
 
 
-def read_json(path: Path) -> Any:
-    """The JSON at ``path``; ``ValueError`` (or ``OSError``) when it cannot be read."""
-    return json.loads(path.read_text())
+def remove(root: Path, path: Path) -> None:
+    project_files.remove(root, path)
 
 
 def window_path(root: Path, name: str) -> Path:
@@ -81,7 +86,7 @@ def running_servers(root: Path) -> Iterator[dict[str, Any]]:
     now = time.time()
     for path in sorted(folder.glob("*.json")):
         try:
-            record = read_json(path)
+            record = read_json(root, path)
         except (OSError, ValueError):
             continue  # being replaced, or not ours
         if not isinstance(record, Mapping) or not isinstance(record.get("pid"), int):

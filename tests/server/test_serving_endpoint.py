@@ -19,7 +19,7 @@ from tests.support.server import notebook_project
 
 
 def write_record(root, name: str, *, notebook: str, pid: int, updated: float) -> None:
-    state.write_json(state.server_path(root, name), {
+    state.write_json(root, state.server_path(root, name), {
         "model": "churn", "version": name[-1], "aliases": ["candidate"], "session": "s1", "notebook": notebook,
         "commit": "c" * 40, "url": f"http://127.0.0.1:500{name[-1]}", "key": name, "pid": pid,
         "host_name": socket.gethostname(),

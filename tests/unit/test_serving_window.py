@@ -79,3 +79,25 @@ def test_model_inputs_and_outputs_as_columns():
     assert as_columns(np.array([[0.2, 0.8]]), "prediction")[0].keys() == {"prediction_0", "prediction_1"}
     assert as_columns({"a": [1, 2], "b": [3]}, "x") is None and as_columns("text", "x") is None
     assert plain(np.float64("nan")) is None and plain(np.int64(3)) == 3 and plain(pd.NA) is None
+
+
+def test_the_serving_state_keeps_to_the_project_rule(tmp_path):
+    """``.mlops/serving`` linked out of the project: nothing is written there, and nothing is read from there."""
+    from jupyter_mlops.errors import Conflict
+    from jupyter_mlops.serving import state
+
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    (project / ".mlops").mkdir(parents=True)
+    outside.mkdir()
+    path = state.window_path(project, "churn-v1-127.0.0.1-5001")
+    state.write_json(project, path, {"model": "churn"})
+    assert state.read_json(project, path) == {"model": "churn"}
+    state.remove(project, path)
+    (project / ".mlops" / "serving").rename(outside / "serving")
+    (project / ".mlops" / "serving").symlink_to(outside / "serving")
+    with pytest.raises(Conflict, match="symlink"):
+        state.write_json(project, path, {"model": "churn"})
+    (outside / "serving" / "windows" / path.name).write_text('{"model": "elsewhere"}')
+    with pytest.raises(ValueError, match="symlink"):
+        state.read_json(project, path)
+    assert list(state.running_servers(project)) == []
