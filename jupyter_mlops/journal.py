@@ -24,132 +24,8 @@ from typing import Any
 
 from jupyter_mlops import inputs, project_files
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
+from jupyter_mlops.journal_schema import CREATE, INDEXES, MIGRATIONS, SCHEMA_VERSION
 
-SCHEMA_VERSION = 4
-# The profiles of tabular data (monitor/): one per content (md5) however many sessions read it, the frames a
-# session profiled with --profile, and why a file read could not be profiled (it changed since).
-_PROFILES_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS profiles (
-    md5 TEXT PRIMARY KEY,             -- the file's md5 as file_accesses has it; a frame's: of its profile
-    profile TEXT,                     -- JSON (monitor/profile.py); NULL when it could not be made
-    error TEXT,                       -- why not (not a table this reader understands)
-    profiled_at REAL NOT NULL
-)""",
-    """CREATE TABLE IF NOT EXISTS frame_profiles (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    seq INTEGER,                      -- the cell run that bound it
-    name TEXT NOT NULL,
-    md5 TEXT NOT NULL REFERENCES profiles(md5)
-)""",
-    """CREATE TABLE IF NOT EXISTS profile_notes (
-    file_id INTEGER PRIMARY KEY REFERENCES file_accesses(id),
-    note TEXT NOT NULL                -- why this read was not profiled (the file changed since the cell read it)
-)""",
-)
-# Where each session ran (provenance.py captures it while the tracking cell runs): the git commit, branch and
-# dirtiness of the work tree and the environment. Schema 4 made it the journal's; before, the MLflow follower
-# kept the same table in the same file for the sessions it mirrored, and those rows are kept as they are.
-_PROVENANCE_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS session_provenance (
-    session_id TEXT PRIMARY KEY,
-    git_commit TEXT,                  -- NULL with git_note saying why (not a repository, no commit, no git)
-    git_branch TEXT,                  -- NULL on a detached HEAD
-    git_dirty INTEGER,                -- tracked files differ from HEAD (untracked ones do not count)
-    git_remote TEXT,
-    git_note TEXT,
-    python TEXT NOT NULL,
-    packages TEXT NOT NULL,           -- one "name==version" a line, sorted
-    packages_hash TEXT NOT NULL,      -- md5 of packages: equal hashes, equal environments
-    captured_at REAL NOT NULL
-)""",
-    "CREATE INDEX IF NOT EXISTS session_provenance_commit ON session_provenance(git_commit)",
-)
-# How a journal of each older version is brought to the next (statements run in one transaction):
-# journals are kept across upgrades.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: ("ALTER TABLE cell_runs ADD COLUMN rebound TEXT",),
-    2: _PROFILES_SCHEMA,
-    3: _PROVENANCE_SCHEMA,
-}
-
-# The journal is append-only (no row of these tables is ever deleted), so a plain INTEGER PRIMARY KEY
-# never reuses an id and readers may page by id. AUTOINCREMENT would promise the same at the price of a
-# third page written per cell (its sqlite_sequence row): journals created before keep it, harmlessly.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    experiment TEXT,
-    notebook TEXT,
-    root TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    state TEXT NOT NULL,              -- running | ended | abandoned
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    python TEXT,
-    ipython TEXT,
-    options TEXT NOT NULL             -- JSON of the %mlops_track options
-);
-CREATE TABLE IF NOT EXISTS cell_runs (
-    id INTEGER PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    seq INTEGER NOT NULL,
-    cell_id TEXT NOT NULL,
-    execution_count INTEGER,
-    code TEXT NOT NULL,
-    code_hash TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    duration REAL NOT NULL,
-    status TEXT NOT NULL,             -- ok | error | refused
-    error TEXT,
-    reproducible INTEGER,             -- the verdict after this cell; NULL when not assessed
-    issues TEXT,                      -- JSON list of the issues of that verdict
-    rebound TEXT                      -- JSON list of the names the run bound anew (the detector's runtime facts)
-);
-CREATE INDEX IF NOT EXISTS cell_runs_session ON cell_runs(session_id, seq);
-CREATE TABLE IF NOT EXISTS file_accesses (
-    id INTEGER PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    cell_run_id INTEGER REFERENCES cell_runs(id),
-    path TEXT NOT NULL,               -- relative to the project root, POSIX separators
-    mode TEXT NOT NULL,               -- read | write | declared
-    size INTEGER,
-    mtime_ns INTEGER,
-    md5 TEXT,
-    nfiles INTEGER,
-    pending INTEGER NOT NULL DEFAULT 0,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS file_accesses_session ON file_accesses(session_id);
-CREATE TABLE IF NOT EXISTS params (
-    id INTEGER PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    cell_run_id INTEGER REFERENCES cell_runs(id),
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,              -- JSON
-    source TEXT NOT NULL              -- parameters | watched | api
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    id INTEGER PRIMARY KEY,
-    session_id TEXT NOT NULL REFERENCES sessions(id),
-    cell_run_id INTEGER REFERENCES cell_runs(id),
-    name TEXT NOT NULL,
-    value REAL,                       -- NULL is NaN: SQLite has no NaN and stores it as NULL; ±inf are kept
-    step INTEGER,
-    logged_at REAL NOT NULL,
-    source TEXT NOT NULL,             -- api | watched
-    reproducible INTEGER              -- was the state reproducible when it was logged
-);
-""" + ";".join(_PROFILES_SCHEMA + _PROVENANCE_SCHEMA) + ";"
-# Indexes every reader's per-session query needs. Added to existing journals when a kernel opens them
-# (no schema version: an index changes no row, and an older jupyter-mlops reads the file as before).
-_INDEXES = {
-    "params_session": "CREATE INDEX IF NOT EXISTS params_session ON params(session_id)",
-    "metrics_session": "CREATE INDEX IF NOT EXISTS metrics_session ON metrics(session_id)",
-    "sessions_notebook": "CREATE INDEX IF NOT EXISTS sessions_notebook ON sessions(notebook, started_at)",
-}
 DEFAULT_BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another process's write lock before it fails with "database is locked"."""
 INTERRUPTED = "interrupted: the kernel ended before the digest was known"
@@ -173,6 +49,10 @@ def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             except sqlite3.Error:
                 pass  # SQLite already rolled back (it does on SQLITE_FULL and I/O errors)
         raise
+
+
+Row = sqlite3.Row
+"""A row of the journal, read by name (``row["id"]``): what a feature's query returns."""
 
 
 class JournalError(Conflict):
@@ -357,9 +237,9 @@ class Journal:
                     f"the journal {self.path} was written by a newer jupyter-mlops (schema {version}, "
                     f"this one reads {SCHEMA_VERSION}): upgrade with `pip install -U jupyter-mlops`"
                 )
-            if version in _MIGRATIONS:
+            if version in MIGRATIONS:
                 self._migrate()
-            if version == SCHEMA_VERSION or version in _MIGRATIONS:
+            if version == SCHEMA_VERSION or version in MIGRATIONS:
                 if create:
                     self._add_indexes()
                 return
@@ -367,14 +247,14 @@ class Journal:
             raise JournalError(f"{self.path} is not a jupyter-mlops journal (no schema version)")
         # executescript would commit an open transaction first, so the script carries its own.
         self._db.executescript(
-            f"BEGIN IMMEDIATE;{_SCHEMA}{';'.join(_INDEXES.values())};"
+            f"BEGIN IMMEDIATE;{CREATE}{';'.join(INDEXES.values())};"
             f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
         )
 
     def _add_indexes(self) -> None:
         """Indexes a journal made by an earlier release lacks; one read when none is missing."""
         present = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        missing = [sql for name, sql in _INDEXES.items() if name not in present]
+        missing = [sql for name, sql in INDEXES.items() if name not in present]
         if missing:
             self._db.executescript(f"BEGIN IMMEDIATE;{';'.join(missing)};COMMIT;")
 
@@ -383,7 +263,7 @@ class Journal:
         with self._transaction() as db:
             version = int(db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
             while version < SCHEMA_VERSION:
-                for statement in _MIGRATIONS[version]:
+                for statement in MIGRATIONS[version]:
                     db.execute(statement)
                 version += 1
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
@@ -392,7 +272,15 @@ class Journal:
         return transaction(self._db)
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One transaction on the journal's connection, for a feature's own tables (the MLflow mirror's
+        marks, a verify's verdict): the journal made them (``journal_schema.py``), the feature asks here
+        rather than opening the file itself. Rolled back on any failure, which is raised as SQLite's error."""
+        with self._lock, self._transaction() as db:
+            yield db
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
         """The connection for a read; a damaged file becomes a JournalError that says what to do."""
         with self._lock:
             if self._db is None:
@@ -561,13 +449,13 @@ class Journal:
     def provenance(self, session_id: str) -> Provenance | None:
         """Where the session ran; None for a session from before the journal recorded it (and that no
         MLflow follower mirrored)."""
-        with self._reading() as db:
+        with self.reading() as db:
             return read_provenance(db, session_id)
 
     def sessions_at_commit(self, commit: str, notebook: str | None = None) -> list[str]:
         """The sessions (of ``notebook``, root-relative) that ran at ``commit``, oldest first."""
         where, args = ("AND s.notebook=?", (notebook,)) if notebook is not None else ("", ())
-        with self._reading() as db:
+        with self.reading() as db:
             rows = db.execute(
                 "SELECT s.id FROM sessions s JOIN session_provenance p ON p.session_id = s.id"
                 f" WHERE p.git_commit=? {where} ORDER BY s.started_at", (commit, *args),
@@ -578,7 +466,7 @@ class Journal:
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (SQLite's ``PRAGMA data_version``): a poller's cue."""
-        with self._reading() as db:
+        with self.reading() as db:
             return int(db.execute("PRAGMA data_version").fetchone()[0])
 
     def unprofiled_reads(self, suffixes: Iterable[str]) -> list[dict]:
@@ -586,7 +474,7 @@ class Journal:
         which no note excludes: the profiler's work, oldest first."""
         suffixes = sorted(suffixes)
         like = " OR ".join("lower(f.path) LIKE ?" for _ in suffixes) or "0"
-        with self._reading() as db:
+        with self.reading() as db:
             rows = db.execute(
                 "SELECT f.id, f.path, f.md5, f.size, f.mtime_ns, s.root FROM file_accesses f"
                 " JOIN sessions s ON s.id = f.session_id"
@@ -625,7 +513,7 @@ class Journal:
         """What a session's inputs look like: per file read (path and md5, first read first) its profile,
         the error that prevented one, the note that excluded it, or none of these while it is not made yet;
         per frame profiled (the last profile of each name) its profile."""
-        with self._reading() as db:
+        with self.reading() as db:
             files = db.execute(
                 "SELECT f.path, f.md5, MIN(f.id) AS first, p.profile, p.error, MAX(n.note) AS note"
                 " FROM file_accesses f LEFT JOIN profiles p ON p.md5 = f.md5"
@@ -653,14 +541,14 @@ class Journal:
         if notebook is not None:
             sql += " WHERE notebook = ?"
             args = (notebook,)
-        with self._reading() as db:
+        with self.reading() as db:
             rows = db.execute(sql + " ORDER BY started_at", args).fetchall()
         return [_session_dict(r) for r in rows]
 
     def find_session(self, ref: str, *, notebook: str | None = None) -> str:
         """A session id from a full id, a unique prefix, ``latest`` or ``latest~N`` (the N-th before it);
         ``notebook`` (root-relative) limits ``latest`` to that notebook's sessions."""
-        with self._reading() as db:
+        with self.reading() as db:
             if (back := _latest_back(ref)) is not None:
                 where, args = ("WHERE notebook=?", (notebook,)) if notebook else ("", ())
                 row = db.execute(f"SELECT id FROM sessions {where} ORDER BY started_at DESC LIMIT 1 OFFSET ?",
@@ -685,7 +573,7 @@ class Journal:
         first run) — so a page of a 10,000-cell session costs a page; ``cells``, ``errors`` and
         ``runs_offset`` describe the whole. Files, params and metrics are always whole.
         """
-        with self._reading() as db:
+        with self.reading() as db:
             row = db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
             if row is None:
                 raise SessionNotFound(f"no session {session_id!r} in {self.path}")

@@ -2,7 +2,7 @@
 
 A verify re-runs the notebook as it stands in a clean kernel and compares with its last tracked session; a
 pass says "this code, at this commit, gives that session's model and metrics". Each verdict is one row of
-``verify_results`` (its own table in the journal file, created on first use, like the MLflow mirror's),
+``verify_results`` (a table of the journal, ``journal_schema.py``),
 with the session it compared against, the git commit and dirtiness of the tree it ran in, the gates of
 ``--expect`` and the one-line message. Standard library only: the CLI and the server both write it.
 """
@@ -10,29 +10,14 @@ with the session it compared against, the git commit and dirtiness of the tree i
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jupyter_mlops.journal import check_files, transaction
+from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import journal_path
 from jupyter_mlops.provenance import git_state
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS verify_results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL,      -- the tracked session the re-run was compared with
-    notebook TEXT NOT NULL,
-    git_commit TEXT,               -- HEAD of the tree verify ran in; NULL outside git
-    git_dirty INTEGER,
-    ok INTEGER NOT NULL,
-    expect TEXT NOT NULL,          -- JSON list of the --expect gates, as written
-    message TEXT NOT NULL,
-    verified_at REAL NOT NULL
-)
-"""
 
 
 @dataclass(frozen=True)
@@ -55,40 +40,32 @@ class VerifyRecord:
         return f"{'passed' if self.ok else 'failed'} {where}{gates} against session {self.session_id} ({when} UTC)"
 
 
-def _connect(root: Path) -> sqlite3.Connection:
-    check_files(journal_path(root))
-    db = sqlite3.connect(str(journal_path(root)), timeout=10.0, isolation_level=None)
-    db.row_factory = sqlite3.Row
-    with transaction(db) as tx:
-        tx.execute(_SCHEMA)
-    return db
-
-
 def record(root: Path, notebook: str, session_id: str, ok: bool, message: str, expect: Sequence[str]) -> None:
     """Keep one verify's verdict, with the commit of the tree it ran in."""
     git = git_state(root)  # what git reads of the work tree is announced: no kernel's cell is given it
-    db = _connect(root)
+    journal = Journal(journal_path(root), create=False)
     try:
-        with transaction(db) as tx:
-            tx.execute(
+        with journal.writing() as db:
+            db.execute(
                 "INSERT INTO verify_results(session_id, notebook, git_commit, git_dirty, ok, expect, message,"
                 " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (session_id, notebook, git.commit, None if git.dirty is None else int(git.dirty), int(ok),
                  json.dumps(list(expect)), message, time.time()),
             )
     finally:
-        db.close()
+        journal.close()
 
 
 def results(root: Path, notebook: str) -> list[VerifyRecord]:
     """Every verify of ``notebook`` (root-relative), oldest first."""
     if not journal_path(root).exists():
         return []
-    db = _connect(root)
+    journal = Journal(journal_path(root), create=False)
     try:
-        rows = db.execute("SELECT * FROM verify_results WHERE notebook=? ORDER BY id", (notebook,)).fetchall()
+        with journal.reading() as db:
+            rows = db.execute("SELECT * FROM verify_results WHERE notebook=? ORDER BY id", (notebook,)).fetchall()
     finally:
-        db.close()
+        journal.close()
     return [VerifyRecord(r["session_id"], r["notebook"], r["git_commit"],
                          None if r["git_dirty"] is None else bool(r["git_dirty"]), bool(r["ok"]),
                          tuple(json.loads(r["expect"])), r["message"], r["verified_at"]) for r in rows]

@@ -6,7 +6,7 @@ time the dataset is logged, the whole profile is the dataset's ``profile`` (MLfl
 inputs). The profiler works beside the follower, so a profile may come later than its dataset, and MLflow
 keeps a dataset's first ``profile``: every profile is therefore also logged as ``profiles/<input>.json``
 on the run, on the first pass that finds it (a frame's as ``profiles/frame-<name>.json``). What was sent
-is kept in ``mlflow_profiles_sent`` in the journal file, so a pass, or ``sync``, sends each once per store.
+is kept in the journal's ``mlflow_profiles_sent``, so a pass, or ``sync``, sends each once per store.
 The follower's last pass of a session waits while the profiler is still making one of its profiles
 (``awaiting_profiles``): a notebook that ends right after reading its data still gets them.
 """
@@ -15,19 +15,13 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops.journal import Journal, check_files, transaction
+from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import journal_path
 
 # Stdlib at import: the kernel imports the follower module (for ``ensure_running``), which imports this one.
-
-_SENT_SCHEMA = """CREATE TABLE IF NOT EXISTS mlflow_profiles_sent (
-    session_id TEXT NOT NULL, uri TEXT NOT NULL, artifact TEXT NOT NULL, md5 TEXT NOT NULL,
-    PRIMARY KEY (session_id, uri, artifact, md5))"""
-
 
 def _session_profiles(home: Path, session_id: str) -> dict[str, list[dict]]:
     """``home``, here and below: the project holding the journal (``Bookkeeping.home``), not a session's root."""
@@ -63,12 +57,11 @@ def send_profiles(client: Any, home: Path, session_id: str, run_id: str, uri: st
     from jupyter_mlops.monitor.drift import inputs_of
 
     inputs = inputs_of(_session_profiles(home, session_id))
-    check_files(journal_path(home))
-    db = sqlite3.connect(str(journal_path(home)), timeout=10.0, isolation_level=None)
+    journal = Journal(journal_path(home), create=False)
     try:
-        db.execute(_SENT_SCHEMA)
-        sent = {(r[0], r[1]) for r in db.execute(
-            "SELECT artifact, md5 FROM mlflow_profiles_sent WHERE session_id=? AND uri=?", (session_id, uri))}
+        with journal.reading() as db:
+            sent = {(r[0], r[1]) for r in db.execute(
+                "SELECT artifact, md5 FROM mlflow_profiles_sent WHERE session_id=? AND uri=?", (session_id, uri))}
         count = 0
         for name, entry in inputs.items():
             if entry["profile"] is None:
@@ -79,10 +72,10 @@ def send_profiles(client: Any, home: Path, session_id: str, run_id: str, uri: st
                 continue
             document = {"input": name, "md5": md5, "profile": entry["profile"]}
             client.log_text(run_id, json.dumps(document, indent=1, allow_nan=False), artifact)
-            with transaction(db):
+            with journal.writing() as db:
                 db.execute("INSERT OR IGNORE INTO mlflow_profiles_sent VALUES (?, ?, ?, ?)",
                            (session_id, uri, artifact, md5))
             count += 1
         return count
     finally:
-        db.close()
+        journal.close()

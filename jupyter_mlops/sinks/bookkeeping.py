@@ -11,9 +11,9 @@ follower (``sinks/follower.py``) sends what the journal holds for every open or 
 Two pushers of the same (session, store) would send the same rows twice, so a pass first takes a lease on
 the row; a lease whose holder died on this host, or that is older than ``LEASE_SECONDS``, can be taken over.
 
-This module opens its own SQLite connection (in the kernel only to subscribe and close), and WAL lets
-the follower read while the kernel writes. Its transactions are a few row updates, so it never holds the
-kernel's cells up.
+The tables are the journal's (``journal_schema.py``); this module asks the journal for its connection (in
+the kernel, a second one, only to subscribe and close), and WAL lets the follower read while the kernel
+writes. Its transactions are a few row updates, so it never holds the kernel's cells up.
 """
 
 from __future__ import annotations
@@ -21,59 +21,16 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sqlite3
 import threading
 import time
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jupyter_mlops.journal import Journal, Provenance, check_files, read_provenance, transaction
+from jupyter_mlops.journal import Journal, Provenance, Row
 from jupyter_mlops.project import journal_home
 
 LEASE_SECONDS = 600.0
 """Longer than any pass (MLflow's HTTP retries included), so a live pusher never loses its lease."""
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS mlflow_sync (
-    session_id TEXT NOT NULL,
-    tracking_uri TEXT NOT NULL,
-    experiment_id TEXT,
-    run_id TEXT,
-    last_param_id INTEGER NOT NULL DEFAULT 0,
-    last_metric_id INTEGER NOT NULL DEFAULT 0,
-    last_file_id INTEGER NOT NULL DEFAULT 0,
-    last_cell_run_id INTEGER NOT NULL DEFAULT 0,
-    metric_steps TEXT NOT NULL DEFAULT '{}',   -- JSON: the last step sent per metric name
-    params_sent TEXT NOT NULL DEFAULT '{}',    -- JSON: the value MLflow holds per param (immutable there)
-    provenance_sent INTEGER NOT NULL DEFAULT 0,
-    notebook_stamp TEXT,                       -- size:mtime_ns of the notebook last uploaded
-    finished INTEGER NOT NULL DEFAULT 0,       -- run terminated with everything sent
-    lease_owner TEXT,
-    lease_until REAL,
-    updated_at REAL,
-    PRIMARY KEY (session_id, tracking_uri)
-);
-CREATE TABLE IF NOT EXISTS mlflow_follow (
-    session_id TEXT NOT NULL,
-    tracking_uri TEXT NOT NULL,
-    python TEXT NOT NULL,                      -- the kernel's interpreter: its follower runs the same one
-    closed INTEGER NOT NULL DEFAULT 0,         -- the kernel wrote its last record: one more pass, then done
-    PRIMARY KEY (session_id, tracking_uri)
-);
-CREATE TABLE IF NOT EXISTS mlflow_models (
-    session_id TEXT NOT NULL,
-    tracking_uri TEXT NOT NULL,
-    path TEXT NOT NULL,                        -- the model file or folder a cell wrote, root-relative
-    md5 TEXT NOT NULL,                         -- the version of it that was logged (or judged)
-    model_id TEXT,                             -- the MLflow LoggedModel, NULL when it could not be one
-    flavor TEXT,
-    note TEXT,                                 -- what is missing, in one line (no signature, not a model)
-    logged_at REAL NOT NULL,
-    PRIMARY KEY (session_id, tracking_uri, path, md5)
-);
-"""
-
 
 @dataclass
 class Marks:
@@ -137,10 +94,10 @@ class Followed:
 class Unsent:
     """Journal rows above the marks, oldest first, at most a batch's worth of each."""
 
-    params: list[sqlite3.Row]
-    metrics: list[sqlite3.Row]
-    files: list[sqlite3.Row]
-    latest_cell_run: sqlite3.Row | None
+    params: list[Row]
+    metrics: list[Row]
+    files: list[Row]
+    latest_cell_run: Row | None
 
 
 class LeaseLost(Exception):
@@ -156,32 +113,28 @@ class Bookkeeping:
 
     def __init__(self, journal_path: Path) -> None:
         self.home = journal_home(journal_path)  # the project of this journal (its sessions' roots may differ)
-        check_files(journal_path)
-        if journal_path.exists():
-            Journal(journal_path, create=False).close()  # the journal's own tables brought up to date (provenance)
-        self._db = sqlite3.connect(str(journal_path), timeout=10.0, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 10000")
-        self._db.execute("PRAGMA synchronous = NORMAL")  # per connection: as the journal's own (no fsync per commit)
-        with self._transaction() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
+        self._journal = Journal(journal_path, create=False)  # its tables brought up to date, the mirror's included
         self.owner = _owner()
 
     def close(self) -> None:
-        self._db.close()
+        self._journal.close()
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self._db)
+    def _all(self, sql: str, args: tuple = ()) -> list[Row]:
+        """A read on the journal's connection, fetched while it is ours (the journal shares it under a lock)."""
+        with self._journal.reading() as db:
+            return db.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: tuple = ()) -> Row | None:
+        with self._journal.reading() as db:
+            return db.execute(sql, args).fetchone()
 
     # --- the journal's own rows --------------------------------------------------------------------
 
-    def session(self, session_id: str) -> sqlite3.Row | None:
-        return self._db.execute("SELECT * FROM sessions WHERE id=?", (session_id,)).fetchone()
+    def session(self, session_id: str) -> Row | None:
+        return self._one("SELECT * FROM sessions WHERE id=?", (session_id,))
 
-    def sessions(self) -> list[sqlite3.Row]:
-        return self._db.execute("SELECT * FROM sessions ORDER BY started_at").fetchall()
+    def sessions(self) -> list[Row]:
+        return self._all("SELECT * FROM sessions ORDER BY started_at")
 
     def unsent(self, session_id: str, marks: Marks, *, params: int, metrics: int, files: int,
                wait_pending: bool = True) -> Unsent:
@@ -190,48 +143,51 @@ class Bookkeeping:
         digest still missing never will, and the row is sent without one."""
         sid = session_id
         file_rows = []
-        for row in self._db.execute(
-            "SELECT * FROM file_accesses WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.file, files)
-        ):
-            if row["pending"] and wait_pending:
-                break
-            file_rows.append(row)
-        return Unsent(
-            params=self._db.execute(
-                "SELECT * FROM params WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.param, params)
-            ).fetchall(),
-            metrics=self._db.execute(
-                "SELECT * FROM metrics WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.metric, metrics)
-            ).fetchall(),
-            files=file_rows,
-            latest_cell_run=self._db.execute(
-                "SELECT * FROM cell_runs WHERE session_id=? AND id>? ORDER BY id DESC LIMIT 1", (sid, marks.cell_run)
-            ).fetchone(),
-        )
+        with self._journal.reading() as db:
+            for row in db.execute(
+                "SELECT * FROM file_accesses WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.file, files)
+            ):
+                if row["pending"] and wait_pending:
+                    break
+                file_rows.append(row)
+            return Unsent(
+                params=db.execute(
+                    "SELECT * FROM params WHERE session_id=? AND id>? ORDER BY id LIMIT ?", (sid, marks.param, params)
+                ).fetchall(),
+                metrics=db.execute(
+                    "SELECT * FROM metrics WHERE session_id=? AND id>? ORDER BY id LIMIT ?",
+                    (sid, marks.metric, metrics),
+                ).fetchall(),
+                files=file_rows,
+                latest_cell_run=db.execute(
+                    "SELECT * FROM cell_runs WHERE session_id=? AND id>? ORDER BY id DESC LIMIT 1",
+                    (sid, marks.cell_run),
+                ).fetchone(),
+            )
 
     def written_files(self, session_id: str) -> list[WrittenFile]:
         """Each path's last hashed write in the session, oldest first (the model mirror's candidates)."""
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT f.id, f.path, f.md5, f.size, f.mtime_ns, f.nfiles, c.cell_id FROM file_accesses f"
             " LEFT JOIN cell_runs c ON c.id = f.cell_run_id WHERE f.id IN (SELECT MAX(id) FROM file_accesses"
             " WHERE session_id=? AND mode='write' GROUP BY path) AND f.md5 IS NOT NULL AND f.pending=0"
             " ORDER BY f.id", (session_id,),
-        ).fetchall()
+        )
         return [WrittenFile(r["id"], r["path"], r["md5"], r["size"], r["mtime_ns"], r["nfiles"], r["cell_id"])
                 for r in rows]
 
     # --- models the mirror logged ---------------------------------------------------------------------
 
     def logged_models(self, session_id: str, uri: str) -> list[LoggedModelRecord]:
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT * FROM mlflow_models WHERE session_id=? AND tracking_uri=? ORDER BY logged_at",
             (session_id, uri),
-        ).fetchall()
+        )
         return [LoggedModelRecord(r["path"], r["md5"], r["model_id"], r["flavor"], r["note"], r["logged_at"])
                 for r in rows]
 
     def save_logged_model(self, session_id: str, uri: str, record: LoggedModelRecord) -> None:
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             db.execute(
                 "INSERT OR REPLACE INTO mlflow_models(session_id, tracking_uri, path, md5, model_id, flavor, note,"
                 " logged_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -241,61 +197,58 @@ class Bookkeeping:
 
     def forget_models(self, session_id: str, uri: str) -> None:
         """The store lost the run: its models go again with it."""
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             db.execute("DELETE FROM mlflow_models WHERE session_id=? AND tracking_uri=?", (session_id, uri))
 
     def provenance(self, session_id: str) -> Provenance | None:
         """Where the session ran, as the kernel recorded it in the journal."""
-        return read_provenance(self._db, session_id)
+        return self._journal.provenance(session_id)
 
     # --- subscriptions (the kernel subscribes and closes, the follower reads and drops) ----------------
 
     def follow(self, session_id: str, uri: str, python: str) -> None:
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             db.execute("INSERT OR REPLACE INTO mlflow_follow(session_id, tracking_uri, python) VALUES (?, ?, ?)",
                        (session_id, uri, python))
 
     def close_follow(self, session_id: str, uri: str) -> None:
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             db.execute("UPDATE mlflow_follow SET closed=1 WHERE session_id=? AND tracking_uri=?", (session_id, uri))
 
     def is_closed(self, session_id: str, uri: str) -> bool:
         """Whether the kernel closed this subscription (its last act before it exits)."""
-        row = self._db.execute("SELECT closed FROM mlflow_follow WHERE session_id=? AND tracking_uri=?",
-                               (session_id, uri)).fetchone()
+        row = self._one("SELECT closed FROM mlflow_follow WHERE session_id=? AND tracking_uri=?", (session_id, uri))
         return bool(row and row["closed"])
 
     def unfollow(self, session_id: str, uri: str) -> None:
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             db.execute("DELETE FROM mlflow_follow WHERE session_id=? AND tracking_uri=?", (session_id, uri))
 
     def followed(self, python: str) -> list[Followed]:
         """The subscriptions of kernels running ``python``, oldest session first."""
-        rows = self._db.execute(
+        rows = self._all(
             "SELECT f.session_id, f.tracking_uri, f.closed, s.host, s.pid FROM mlflow_follow f"
             " JOIN sessions s ON s.id = f.session_id WHERE f.python=? ORDER BY s.started_at", (python,),
-        ).fetchall()
+        )
         return [Followed(r["session_id"], r["tracking_uri"], bool(r["closed"]), r["host"], r["pid"]) for r in rows]
 
     def following(self) -> int:
         """How many subscriptions the follower still serves, whatever their interpreter: a process that must
         not end before the mirror is done (a Kubeflow step, whose container goes with it) waits for 0."""
-        return self._db.execute("SELECT COUNT(*) FROM mlflow_follow").fetchone()[0]
+        return self._one("SELECT COUNT(*) FROM mlflow_follow")[0]
 
     def data_version(self) -> int:
         """Changes whenever another connection commits to the file: the follower's cheap "anything new?"."""
-        return self._db.execute("PRAGMA data_version").fetchone()[0]
+        return self._journal.data_version()
 
     def has_cell_runs(self, session_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM cell_runs WHERE session_id=? LIMIT 1", (session_id,)).fetchone()
+        row = self._one("SELECT 1 FROM cell_runs WHERE session_id=? LIMIT 1", (session_id,))
         return row is not None
 
     # --- marks and the lease -------------------------------------------------------------------------
 
     def sync_row(self, session_id: str, uri: str) -> SyncRow | None:
-        row = self._db.execute(
-            "SELECT * FROM mlflow_sync WHERE session_id=? AND tracking_uri=?", (session_id, uri)
-        ).fetchone()
+        row = self._one("SELECT * FROM mlflow_sync WHERE session_id=? AND tracking_uri=?", (session_id, uri))
         if row is None:
             return None
         marks = Marks(row["last_param_id"], row["last_metric_id"], row["last_file_id"], row["last_cell_run_id"],
@@ -306,7 +259,7 @@ class Bookkeeping:
     def claim(self, session_id: str, uri: str) -> bool:
         """Take the lease on (session, store) for one pass; False when a live pusher holds it."""
         now = time.time()
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             db.execute("INSERT OR IGNORE INTO mlflow_sync(session_id, tracking_uri) VALUES (?, ?)", (session_id, uri))
             row = db.execute(
                 "SELECT lease_owner, lease_until FROM mlflow_sync WHERE session_id=? AND tracking_uri=?",
@@ -322,7 +275,7 @@ class Bookkeeping:
         return True
 
     def release(self, session_id: str, uri: str) -> None:
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             db.execute(
                 "UPDATE mlflow_sync SET lease_owner=NULL, lease_until=NULL"
                 " WHERE session_id=? AND tracking_uri=? AND lease_owner=?", (session_id, uri, self.owner),
@@ -333,7 +286,7 @@ class Bookkeeping:
         values = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in columns.items()}
         values["updated_at"] = time.time()
         assignments = ", ".join(f"{name}=?" for name in values)
-        with self._transaction() as db:
+        with self._journal.writing() as db:
             cur = db.execute(
                 f"UPDATE mlflow_sync SET {assignments} WHERE session_id=? AND tracking_uri=? AND lease_owner=?",
                 (*values.values(), session_id, uri, self.owner),

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import re
-import sqlite3
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 from jupyter_mlops import project_files
 from jupyter_mlops.core import redact
 from jupyter_mlops.errors import Conflict, one_line
-from jupyter_mlops.journal import pid_alive
+from jupyter_mlops.journal import Row, pid_alive
 from jupyter_mlops.monitor import mlflow_log
 from jupyter_mlops.sinks import follower, mlflow_batch, mlflow_model, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
@@ -93,7 +92,7 @@ class Pusher:
             return exc.error_code == "RESOURCE_DOES_NOT_EXIST"
         return False
 
-    def _push(self, session: sqlite3.Row) -> PushResult:
+    def _push(self, session: Row) -> PushResult:
         sid = session["id"]
         row = self.book.sync_row(sid, self.uri)
         result = PushResult(run_id=row.run_id, experiment=mlflow_batch.experiment_name(session))
@@ -122,7 +121,7 @@ class Pusher:
             result.complete = True
         return result
 
-    def _create_run(self, session: sqlite3.Row) -> tuple[str, str]:
+    def _create_run(self, session: Row) -> tuple[str, str]:
         name = mlflow_batch.experiment_name(session)
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
@@ -209,7 +208,7 @@ class Pusher:
             self.client.log_text(run_id, provenance.env.packages, mlflow_batch.ENV_ARTIFACT)
         self.book.update(sid, self.uri, provenance_sent=1)
 
-    def _send_notebook(self, session: sqlite3.Row, row: SyncRow) -> None:
+    def _send_notebook(self, session: Row, row: SyncRow) -> None:
         """The notebook as saved when this pass ran, i.e. as it stood after the cell that woke it, its cells'
         secrets masked as the journal's code is."""
         if not session["notebook"]:

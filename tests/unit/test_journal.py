@@ -116,6 +116,40 @@ def test_a_version_1_journal_is_upgraded_in_place(tmp_path):
         assert "rebound" in [r[1] for r in db.execute("PRAGMA table_info(cell_runs)")]
 
 
+def test_a_version_4_journal_gets_the_features_tables_and_keeps_the_rows_they_made(tmp_path):
+    """Before schema 5 the MLflow mirror and verify created their tables in the journal file on first use:
+    a journal where they did keeps its rows, one where they never ran gets the tables from the journal."""
+    from jupyter_mlops.export import verify_log
+    from jupyter_mlops.sinks.bookkeeping import Bookkeeping
+
+    moved = ("mlflow_sync", "mlflow_follow", "mlflow_models", "mlflow_profiles_sent", "verify_results")
+    for used in (True, False):
+        root = tmp_path / str(used)
+        path = root / ".mlops" / "journal.sqlite"
+        journal = Journal(path)
+        _session(journal)
+        journal.close()
+        with sqlite3.connect(path) as db:  # the release before: the journal's own tables only, or theirs too
+            db.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+            if used:
+                db.execute("INSERT INTO mlflow_follow(session_id, tracking_uri, python) VALUES ('s1', 'u', 'py')")
+                db.execute("INSERT INTO verify_results(session_id, notebook, ok, expect, message, verified_at)"
+                           " VALUES ('s1', 'nb.ipynb', 1, '[]', 'agrees', 1.0)")
+            else:
+                for table in moved:
+                    db.execute(f"DROP TABLE {table}")
+        book = Bookkeeping(path)
+        assert [f.uri for f in book.followed("py")] == (["u"] if used else [])
+        book.follow("s1", "v", "py")
+        assert [f.uri for f in book.followed("py")] == (["u", "v"] if used else ["v"])
+        book.close()
+        assert [r.message for r in verify_log.results(root, "nb.ipynb")] == (["agrees"] if used else [])
+        with sqlite3.connect(path) as db:
+            assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "5"
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert set(moved) <= tables
+
+
 def test_a_failed_write_leaves_the_connection_usable(tmp_path):
     # A full journal fails the insert; the transaction must be gone, or every later write would fail too
     j = Journal(tmp_path / "j.sqlite")
