@@ -29,7 +29,7 @@ from jupyter_mlops.export.dvccmd import reason, run_dvc
 from jupyter_mlops.export.dvcfile import METRICS_FILE_ENV
 from jupyter_mlops.export.nbgen import papermill_command
 from jupyter_mlops.project import JOURNAL_DIR, journal_path
-from jupyter_mlops.sinks.follower import state_dir
+from jupyter_mlops.sinks.follower_daemon import state_dir
 from jupyter_mlops.sinks.tracking_uri import DEFAULT_DB
 
 MIRROR_TIMEOUT_S = 600.0

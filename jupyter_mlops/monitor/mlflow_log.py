@@ -21,7 +21,7 @@ from typing import Any
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import journal_path
 
-# Stdlib at import: the kernel imports the follower module (for ``ensure_running``), which imports this one.
+# Stdlib at import: the follower process imports it at start, long before it needs MLflow.
 
 def _session_profiles(home: Path, session_id: str) -> dict[str, list[dict]]:
     """``home``, here and below: the project holding the journal (``Bookkeeping.home``), not a session's root."""

@@ -16,14 +16,12 @@ any store that was down. Nobody waits for MLflow: not the cell, not the exiting 
 
 What the follower has to say to the user (the store is down) is appended to
 ``.mlops/mlflow/<session>.notices``; the kernel prints each line once, under the next cell (one ``stat`` per
-cell). The follower's own output (MLflow's logging) goes to ``.mlops/mlflow/follower.log``.
-
-The kernel side (``ensure_running``, ``NoticeReader``) imports only the standard library.
+cell). The follower's own output (MLflow's logging) goes to ``.mlops/mlflow/follower.log``. What the kernel,
+this process and the pusher share of it (the process's folder and lock, the notices) is ``follower_daemon.py``.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import time
@@ -31,16 +29,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jupyter_mlops.daemon import ProjectDaemon
 from jupyter_mlops.journal import pid_alive
 from jupyter_mlops.monitor.mlflow_log import awaiting_profiles
 from jupyter_mlops.project import journal_path
+from jupyter_mlops.sinks.follower_daemon import DAEMON, notices_path
 
 if TYPE_CHECKING:
     from jupyter_mlops.sinks.bookkeeping import Bookkeeping, Followed
     from jupyter_mlops.sinks.mlflow_push import Pusher
 
-STATE_DIR = "mlflow"
 POLL_S = 0.1
 QUIET_S = 0.5
 MAX_DELAY_S = 5.0
@@ -49,48 +46,6 @@ RECHECK_S = 1.0
 """Subscriptions are re-read at least this often even when the journal is quiet (to notice a dead kernel)."""
 LINGER_S = 3.0
 """With nothing to follow, the follower waits this long (a kernel restart, the next DVC stage) before exiting."""
-
-
-DAEMON = ProjectDaemon("follower", "jupyter_mlops.sinks.follower", STATE_DIR)
-state_dir = DAEMON.state_dir
-
-
-def notices_path(root: Path, session_id: str) -> Path:
-    return state_dir(root) / f"{session_id}.notices"
-
-
-# --- the kernel's side ------------------------------------------------------------------------------
-
-
-def ensure_running(root: Path) -> None:
-    """Start this interpreter's follower for ``root`` unless one runs. Call after subscribing: a follower
-    about to exit re-reads the subscriptions after releasing the lock, so none is orphaned."""
-    DAEMON.ensure_running(root)
-
-
-class NoticeReader:
-    """The kernel's view of its session's notices file: new lines since the last look, one ``stat`` a call."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._offset = 0
-
-    def new(self) -> list[tuple[str, str]]:
-        try:
-            if os.stat(self.path).st_size <= self._offset:
-                return []
-            with open(self.path, "rb") as f:
-                f.seek(self._offset)
-                data = f.read()
-        except OSError:
-            return []
-        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next look
-        self._offset += len(complete)
-        out = []
-        for line in complete.decode("utf-8", "replace").splitlines():
-            key, _, message = line.partition("\t")
-            out.append((key, message))
-        return out
 
 
 # --- the follower process ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_mlops.errors import Conflict
-from jupyter_mlops.sinks import follower, tracking_uri
+from jupyter_mlops.sinks import follower_daemon, tracking_uri
 
 if TYPE_CHECKING:
     from jupyter_mlops.kernel.session import TrackingSession
@@ -32,7 +32,7 @@ class MlflowMirror:
         self._book = book
         self._warn_once: Callable[[str, str], None] = session.warn_once
         self._listeners = session.listeners
-        self._notices = follower.NoticeReader(follower.notices_path(session.home, session.id))
+        self._notices = follower_daemon.NoticeReader(follower_daemon.notices_path(session.home, session.id))
 
     @classmethod
     def start_for(cls, session: TrackingSession) -> MlflowMirror:
@@ -48,7 +48,7 @@ class MlflowMirror:
             session.warn_once("mlflow-git", f"{git.note}: MLflow runs record no git commit (commit the project to "
                               "record one); tracking continues")
         try:
-            follower.ensure_running(session.home)
+            follower_daemon.ensure_running(session.home)
         except (OSError, Conflict) as exc:  # Conflict: .mlops/mlflow/ linked out of the project, a FIFO there
             session.warn_once("mlflow-start", f"cannot start the MLflow follower ({exc}); your cells run "
                               "normally, `jupyter mlops sync` can send this session later")

@@ -40,6 +40,7 @@ from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import journal_path
 from jupyter_mlops.sinks import mlflow_batch
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LoggedModelRecord, WrittenFile
+from jupyter_mlops.sinks.follower_daemon import DAEMON
 from jupyter_mlops.sinks.model_example import input_example, is_table
 
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
@@ -143,8 +144,6 @@ def _still_there(root: Path, home: Path, written: WrittenFile) -> bool:
     except OSError:
         return False
     if path.is_dir():
-        from jupyter_mlops.sinks.follower import DAEMON
-
         try:
             with DAEMON.unwatched(home, path) as readable:  # a folder: announced, not a read of the running cell
                 return file_digest(readable).md5 == written.md5
@@ -181,8 +180,6 @@ def _log_one(client: MlflowClient, root: Path, home: Path, written: WrittenFile,
         return _record(written, None, flavor, f"{flavor} weights only (a run artifact); an MLflow model needs the "
                                               f"model object: save it with mlflow.{flavor}.save_model(model, 'DIR')")
     if path.is_dir():
-        from jupyter_mlops.sinks.follower import DAEMON
-
         with DAEMON.unwatched(home, path) as folder:  # announced: reading it is not the running cell's read
             return _log_mlflow_dir(client, folder, written, ctx)
     return _log_pickle(client, root, home, written, ctx)
@@ -206,8 +203,6 @@ def _log_mlflow_dir(client: MlflowClient, folder: Path, written: WrittenFile, ct
 def _log_pickle(client: MlflowClient, root: Path, home: Path, written: WrittenFile, ctx: Context) -> LoggedModelRecord:
     try:
         import joblib
-
-        from jupyter_mlops.sinks.follower import DAEMON
 
         with DAEMON.unwatched(home, root / written.path) as readable:  # not a read of the cell running now
             obj = joblib.load(readable)  # the user's own pickle, in the mirror's process only

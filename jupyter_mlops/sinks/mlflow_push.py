@@ -28,7 +28,7 @@ from jupyter_mlops.core import redact
 from jupyter_mlops.errors import Conflict, one_line
 from jupyter_mlops.journal import Row, pid_alive
 from jupyter_mlops.monitor import mlflow_log
-from jupyter_mlops.sinks import follower, mlflow_batch, mlflow_model, tracking_uri
+from jupyter_mlops.sinks import follower_daemon, mlflow_batch, mlflow_model, tracking_uri
 from jupyter_mlops.sinks.bookkeeping import Bookkeeping, LeaseLost, Marks, SyncRow, mark_columns
 from jupyter_mlops.sweep import identity
 
@@ -189,7 +189,7 @@ class Pusher:
         for out in outputs:
             path = root / out.path
             if out.small and _unchanged(path, out, root):
-                with follower.DAEMON.unwatched(self.book.home, path) as readable:  # not the running cell's read
+                with follower_daemon.DAEMON.unwatched(self.book.home, path) as readable:  # not the running cell's read
                     self.client.log_artifact(run_id, str(readable), out.artifact_dir())
             else:
                 references.append(RunTag(*out.reference_tag()))
@@ -264,7 +264,7 @@ def _create_sqlite_store(db: Path) -> None:
 
 def _temporaries_dir(db: Path) -> Path:
     """Where a store is made before it is linked into place: on the store's own filesystem, out of sight."""
-    ours = follower.state_dir(db.parent)
+    ours = follower_daemon.state_dir(db.parent)
     return ours if ours.is_dir() else db.parent
 
 

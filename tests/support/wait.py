@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops.sinks import follower
+from jupyter_mlops.sinks import follower_daemon
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
@@ -23,4 +23,4 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "c
 
 def followers_done(root: Path) -> bool:
     """No MLflow follower holds its lock for this project: its last pass (store creation included) is over."""
-    return not follower.DAEMON.running(root)
+    return not follower_daemon.DAEMON.running(root)

@@ -110,7 +110,7 @@ def test_subscriptions_are_per_interpreter_closed_by_the_kernel_and_dropped_by_t
 
 
 def test_notices_are_read_once_and_a_line_being_written_waits(tmp_path):
-    from jupyter_mlops.sinks.follower import NoticeReader
+    from jupyter_mlops.sinks.follower_daemon import NoticeReader
 
     path = tmp_path / "s1.notices"
     reader = NoticeReader(path)
