@@ -85,6 +85,7 @@ class Bridge:
 
     def __init__(self, session: TrackingSession, comm_manager: Any) -> None:
         self.session = session
+        self._ended = False  # the session stopped; unless another follows it in this cell, the views are told
         self._comms: list[Any] = []
         self._comm_manager = comm_manager
         comm_manager.register_target(TARGET, self._on_frontend_open)
@@ -98,9 +99,15 @@ class Bridge:
         if self.on_cell_run in self.session.listeners:
             self.session.listeners.remove(self.on_cell_run)
         self.session = session
+        self._ended = False
         self._listen()
         self._send(self._hello())
         announce(session.shell)
+
+    def close(self) -> None:
+        """The session stopped (its plug-ins are closed): ``--off``, or ``--restart`` before the new session
+        attaches, or the kernel's exit. The views hear of it after the cell, once it is known which."""
+        self._ended = True
 
     def on_cell_run(self, event: dict[str, Any]) -> None:
         self._send({**event, "snapshot": status_dict(self.session)})
@@ -165,10 +172,9 @@ class Bridge:
             self._send({"type": "status", "snapshot": status_dict(self.session)})
 
     def _check_still_tracking(self, result: Any) -> None:
-        """``%mlops_track --off`` stops the session without telling anyone: notice it after that cell."""
-        from jupyter_mlops.kernel import magic
-
-        if magic.current() is None:
+        """After the cell that stopped the session (``%mlops_track --off``), and started none in its place,
+        the views are told and the comms closed."""
+        if self._ended:
             global _bridge
             if _bridge is self:
                 _bridge = None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops import project_files, provenance, sinks
+from jupyter_mlops import project_files, provenance
 from jupyter_mlops.core.analysis import analyze, is_ipython_internal
 from jupyter_mlops.core.history import not_established, unbound_state
 from jupyter_mlops.core.notebook import Cell
@@ -44,7 +44,7 @@ from jupyter_mlops.journal import (
     Provenance,
     explain,
 )
-from jupyter_mlops.kernel import backlog, comm, lineage
+from jupyter_mlops.kernel import backlog, lineage, plugins
 from jupyter_mlops.kernel.backlog import Backlog
 from jupyter_mlops.kernel.notebook_file import PAPERMILL_PATHS
 from jupyter_mlops.kernel.notebook_view import NotebookView, locate_notebook
@@ -121,7 +121,7 @@ class TrackingSession:
         # The notebook as the frontend shows it (unsaved edits included), when a frontend tells us.
         self.live_order: list[Cell] | None = None
         self._metrics_file = os.environ.get(METRICS_FILE_ENV)
-        self._sinks: list[sinks.Sink] = []
+        self._plugins: list[plugins.Plugin] = []
         self.provenance: Provenance | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
@@ -150,9 +150,8 @@ class TrackingSession:
         self.shell.events.register("post_run_cell", self.post_run_cell)
         if self.options.strict:
             self.shell.ast_transformers.append(self._transformer)
-        self._sinks = sinks.start_for(self)
+        self._plugins = plugins.start_for(self)
         atexit.register(self._end_at_exit)
-        self._guarded("connect the lab panel", lambda: comm.attach(self))
 
     def _record_provenance(self) -> None:
         """Where the session runs, captured now, while the cell that starts tracking runs: no record is open,
@@ -181,8 +180,8 @@ class TrackingSession:
         self._guarded("end the session", lambda: self.journal.end_session(self.id))
         self.hasher.close()  # digests still running end as "cancelled" and are written now
         self.backlog.flush()
-        for sink in self._sinks:  # after the last record: the mirror's last pass must see it
-            self._guarded("close a mirror", sink.close)
+        for plugin in self._plugins:  # after the last record: the mirror's last pass must see it
+            self._guarded("close a plug-in", plugin.close)
         if self.backlog:
             self.warn_once("lost", f"{len(self.backlog)} records could not be written to {self.journal.path} "
                                    "before tracking stopped; they are lost")
