@@ -16,7 +16,7 @@ from pathlib import Path
 from jupyter_mlops import inputs, strict_json
 from jupyter_mlops.errors import BadInput, MlopsError
 from jupyter_mlops.journal import Journal
-from jupyter_mlops.project import find_root, journal_path
+from jupyter_mlops.project import find_root, journal_path, notebook_key
 from jupyter_mlops.report import RUNS_SHOWN, render_session, render_sessions
 from jupyter_mlops.session_diff import diff_sessions, render_markdown, render_text
 from jupyter_mlops.session_ref import resolve_session
@@ -25,16 +25,6 @@ from jupyter_mlops.session_ref import resolve_session
 def _open_journal(root: str | None, near: Path) -> Journal:
     base = Path(root).resolve() if root else find_root(near)
     return Journal(journal_path(base), create=False)
-
-
-def notebook_key(notebook: str, root: Path) -> str:
-    path = Path(notebook).resolve()
-    if path.suffix != ".ipynb":
-        raise BadInput(f"{notebook}: expected a .ipynb notebook path")
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError as exc:
-        raise BadInput(f"{notebook} is outside the project root {root}") from exc
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from jupyter_mlops.errors import BadInput
+
 JOURNAL_DIR = ".mlops"
 JOURNAL_NAME = "journal.sqlite"
 
@@ -42,6 +44,17 @@ def find_root(start: Path) -> Path:
         if (folder / ".git").exists():
             return folder
     return start
+
+
+def notebook_key(notebook: str, root: Path) -> str:
+    """How the journal names a notebook given on the command line: its path relative to ``root``."""
+    path = Path(notebook).resolve()
+    if path.suffix != ".ipynb":
+        raise BadInput(f"{notebook}: expected a .ipynb notebook path")
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError as exc:
+        raise BadInput(f"{notebook} is outside the project root {root}") from exc
 
 
 def journal_path(root: Path) -> Path:

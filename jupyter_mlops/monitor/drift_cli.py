@@ -72,7 +72,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def _session_drift(journal: Journal, root: Path, args: argparse.Namespace, wait: float) -> dict[str, Any]:
-    from jupyter_mlops.cli import notebook_key  # the one reading of --notebook (cli imports this module)
+    from jupyter_mlops.project import notebook_key
 
     key = notebook_key(args.notebook, root) if args.notebook else None
     refs = list(args.refs)

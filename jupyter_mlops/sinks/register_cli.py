@@ -69,7 +69,7 @@ class Gate:
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from jupyter_mlops.cli import notebook_key
+    from jupyter_mlops.project import notebook_key
     from jupyter_mlops.sinks.mlflow_registry import render
 
     root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
