@@ -27,8 +27,7 @@ import { showBadges } from './badges';
 import { MlopsPanel } from './components/Panel';
 import { MlopsStatusItem } from './components/StatusItem';
 import { mlopsIcon } from './icon';
-import { TrackedNotebook } from './model';
-import { CommandIDs, IMlopsTracker, ISettings, PANEL_ID, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
+import { CommandIDs, IMlopsTracker, ISettings, ITrackedNotebook, PANEL_ID, PLUGIN_ID, TRANSLATION_DOMAIN } from './tokens';
 import { MlopsTracker } from './tracker';
 
 const PALETTE_CATEGORY = 'MLOps';
@@ -107,7 +106,7 @@ const badgesPlugin: JupyterFrontEndPlugin<void> = {
   optional: [ITranslator],
   activate: (_: JupyterFrontEnd, tracker: IMlopsTracker, translator: ITranslator | null) => {
     const trans = bundle(translator);
-    const badge = (notebook: TrackedNotebook) => {
+    const badge = (notebook: ITrackedNotebook) => {
       if (!notebook.panel.isDisposed) {
         const shown = tracker.settings.cellBadges && notebook.live ? notebook.issues : [];
         showBadges(notebook.panel, shown, trans);

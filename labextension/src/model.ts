@@ -11,9 +11,11 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { KernelLink } from './comm';
 import { api, ApiError } from './server';
 import {
+  IActionState,
   ICellRun,
   ICompare,
   IExportResult,
+  IDataFile,
   IFileAccess,
   IIssue,
   IJob,
@@ -22,6 +24,7 @@ import {
   ISessionDetail,
   ISessionSummary,
   IStatus,
+  ITrackedNotebook,
   KernelMessage
 } from './tokens';
 
@@ -29,24 +32,6 @@ const JOB_POLL_MS = 1000;
 const HASH_REFRESH_MS = 1500;
 // The session list (cells, latest metrics) is re-read once runs pause, not after every cell.
 const HISTORY_REFRESH_MS = 800;
-
-/** One data file as the panel lists it: its latest access, and whether its digest changed. */
-export interface IDataFile {
-  path: string;
-  mode: string;
-  md5: string | null;
-  size: number | null;
-  pending: boolean;
-  cellId: string | null;
-  seq: number | null;
-  changed: boolean;
-}
-
-export interface IActionState<T> {
-  busy: boolean;
-  result: T | null;
-  error: IProblem | null;
-}
 
 /** What went wrong, in the user's language where the words are ours, with the server's hint if any. */
 export function describeError(error: unknown, trans: TranslationBundle): IProblem {
@@ -66,7 +51,7 @@ export function describeError(error: unknown, trans: TranslationBundle): IProble
   };
 }
 
-export class TrackedNotebook {
+export class TrackedNotebook implements ITrackedNotebook {
   constructor(
     readonly panel: NotebookPanel,
     private readonly trans: TranslationBundle

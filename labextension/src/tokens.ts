@@ -1,13 +1,12 @@
 /**
  * The extension's token (`IMlopsTracker`, for other extensions) and the shapes exchanged with the kernel
  * (comm "jupyter_mlops") and the server (`/mlops/...`). The shapes mirror `jupyter_mlops/kernel/status.py`,
- * `kernel/comm.py`, `core/order.py` (`Issue.to_dict`) and `server/history.py`.
+ * `kernel/comm.py`, `core/order.py` (`Issue.to_dict`) and `server/history.py`. It imports nothing of ours:
+ * the model (`model.ts`, `tracker.ts`) implements the interfaces declared here, and views depend on these.
  */
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Token } from '@lumino/coreutils';
 import { ISignal } from '@lumino/signaling';
-
-import type { TrackedNotebook } from './model';
 
 export const COMM_TARGET = 'jupyter_mlops';
 /** The `ename` of `%mlops_track`'s refusal to replace a running session with other options (kernel/magic.py). */
@@ -241,18 +240,75 @@ export interface IProblem {
   refused?: boolean;
 }
 
+/** One data file as the panel lists it: its latest access, and whether its digest changed. */
+export interface IDataFile {
+  path: string;
+  mode: string;
+  md5: string | null;
+  size: number | null;
+  pending: boolean;
+  cellId: string | null;
+  seq: number | null;
+  changed: boolean;
+}
+
+/** A user action's progress: running, its result, or what went wrong. */
+export interface IActionState<T> {
+  busy: boolean;
+  result: T | null;
+  error: IProblem | null;
+}
+
+/**
+ * One open notebook's tracking (`TrackedNotebook` in model.ts): the live session (from the comm) merged
+ * with the journal's history (from REST). Views read the getters; every change emits `changed`.
+ */
+export interface ITrackedNotebook {
+  readonly panel: NotebookPanel;
+  readonly changed: ISignal<ITrackedNotebook, void>;
+  readonly path: string;
+  /** The kernel's status when it is tracking and connected; null otherwise. */
+  readonly live: IStatus | null;
+  readonly sessions: ISessionSummary[];
+  /** Why history is empty, as the server says it ("not tracked yet"…). */
+  readonly historyNote: string | null;
+  /** Why history could not be read (server extension not installed, a journal it refuses…). */
+  readonly historyError: IProblem | null;
+  /** The server answers without our extension: no history, Export or Verify. */
+  readonly serverExtensionMissing: boolean;
+  /** The session the panel details: the live one, else the one picked in the list, else the newest. */
+  readonly shownSession: string | null;
+  readonly reproducible: boolean | null;
+  readonly issues: IIssue[];
+  readonly timeline: ICellRun[];
+  readonly files: IDataFile[];
+  readonly params: Record<string, unknown>;
+  readonly metrics: Map<string, IMetric[]>;
+  metricAcrossSessions(name: string): { session: string; value: number }[];
+  readonly compare: IActionState<ICompare> & { a: string | null; b: string | null };
+  readonly exportState: IActionState<IExportResult>;
+  readonly verifyState: IActionState<IJob>;
+  /** Show a past session (ignored while a live session is shown). */
+  pick(sessionId: string): Promise<void>;
+  reloadHistory(): Promise<void>;
+  compareSessions(a: string, b: string): Promise<void>;
+  exportDvc(): Promise<void>;
+  /** Start a verify job and follow it until it ends (ignored while one is being followed). */
+  verify(): Promise<void>;
+}
+
 /** The tracking state of every open notebook, provided by `jupyter-mlops:plugin`. */
 export interface IMlopsTracker {
   /** The current notebook's tracking; null when no notebook is current. */
-  readonly current: TrackedNotebook | null;
+  readonly current: ITrackedNotebook | null;
   /** The tracking of an open notebook, if it is open. */
-  find(panel: NotebookPanel): TrackedNotebook | undefined;
+  find(panel: NotebookPanel): ITrackedNotebook | undefined;
   /** Every open notebook's tracking. */
-  readonly notebooks: readonly TrackedNotebook[];
+  readonly notebooks: readonly ITrackedNotebook[];
   /** Emitted when the current notebook, or anything of its tracking, changes. */
-  readonly currentChanged: ISignal<IMlopsTracker, TrackedNotebook | null>;
+  readonly currentChanged: ISignal<IMlopsTracker, ITrackedNotebook | null>;
   /** Emitted when any notebook's tracking changes (opened, updated, closed). */
-  readonly notebookChanged: ISignal<IMlopsTracker, TrackedNotebook>;
+  readonly notebookChanged: ISignal<IMlopsTracker, ITrackedNotebook>;
   readonly settings: ISettings;
   readonly settingsChanged: ISignal<IMlopsTracker, ISettings>;
 }

@@ -3,10 +3,10 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { TrackedNotebook } from '../model';
+import { ITrackedNotebook } from '../tokens';
 import { formatValue, Problem, Section } from './common';
 
-export function Actions(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+export function Actions(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const exp = notebook.exportState;
   const ver = notebook.verifyState;

@@ -3,10 +3,10 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { cellNumber, revealCell } from '../actions';
-import { TrackedNotebook } from '../model';
+import { ITrackedNotebook } from '../tokens';
 import { Empty, formatSize, Section, shortHash } from './common';
 
-export function DataFiles(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+export function DataFiles(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const files = notebook.files;
   return (

@@ -7,9 +7,9 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React, { useEffect, useState } from 'react';
 
-import { describeError, TrackedNotebook } from '../model';
+import { describeError } from '../model';
 import { api } from '../server';
-import { IProblem, ISessionModel } from '../tokens';
+import { IProblem, ISessionModel, ITrackedNotebook } from '../tokens';
 import { Empty, Problem, Section, shortHash, useServerRead } from './common';
 
 /** Files the mirror may turn into models: while one is written and not listed yet, the list is read again. */
@@ -17,7 +17,7 @@ const MODEL_SUFFIXES = ['.joblib', '.pkl', '.pickle'];
 const WAIT_FOR_MIRROR_MS = 3000;
 const WAIT_ATTEMPTS = 10;
 
-export function Models(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
+export function Models(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
   const { notebook, trans } = props;
   const session = notebook.shownSession;
   const writes = notebook.files.filter(f => f.mode === 'write' && f.md5);
@@ -71,7 +71,7 @@ export function Models(props: { notebook: TrackedNotebook; trans: TranslationBun
 
 function Model(props: {
   model: ISessionModel;
-  notebook: TrackedNotebook;
+  notebook: ITrackedNotebook;
   session: string;
   suggested: string;
   trans: TranslationBundle;

@@ -4,8 +4,7 @@ import { Button, ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { startTracking } from '../actions';
-import { TrackedNotebook } from '../model';
-import { IMlopsTracker } from '../tokens';
+import { IMlopsTracker, ITrackedNotebook } from '../tokens';
 import { Actions } from './Actions';
 import { Problem } from './common';
 import { DataFiles } from './DataFiles';
@@ -42,7 +41,7 @@ export class MlopsPanel extends ReactWidget {
   }
 }
 
-function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans: TranslationBundle }): JSX.Element {
+function Body(props: { notebook: ITrackedNotebook; tracker: IMlopsTracker; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const mode = props.tracker.settings.defaultMode;
   const live = notebook.live;

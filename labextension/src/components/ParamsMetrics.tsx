@@ -2,10 +2,10 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { TrackedNotebook } from '../model';
+import { ITrackedNotebook } from '../tokens';
 import { Empty, formatValue, Section, Sparkline } from './common';
 
-export function ParamsMetrics(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+export function ParamsMetrics(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const params = Object.entries(notebook.params);
   const metrics = [...notebook.metrics.entries()];

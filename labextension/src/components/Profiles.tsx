@@ -7,12 +7,11 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
-import { TrackedNotebook } from '../model';
 import { api } from '../server';
-import { IProfiledInput, IProfileField } from '../tokens';
+import { IProfiledInput, IProfileField, ITrackedNotebook } from '../tokens';
 import { Empty, Flag, Section, useServerRead } from './common';
 
-export function Profiles(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
+export function Profiles(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
   const { notebook, trans } = props;
   const runs = notebook.timeline.length;
   const { data: profiles, error } = useServerRead(

@@ -8,14 +8,14 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import React, { useEffect, useState } from 'react';
 
-import { describeError, TrackedNotebook } from '../model';
+import { describeError } from '../model';
 import { api } from '../server';
-import { IServedModel } from '../tokens';
+import { IServedModel, ITrackedNotebook } from '../tokens';
 import { Flag, formatTime, Problem, Section, useServerRead } from './common';
 
 const REFRESH_MS = 3000;
 
-export function Serving(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
+export function Serving(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
   const { notebook, trans } = props;
   const [tick, setTick] = useState(0);
   useEffect(() => {

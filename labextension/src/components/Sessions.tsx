@@ -3,11 +3,10 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
-import { TrackedNotebook } from '../model';
-import { ICompareRow } from '../tokens';
+import { ICompareRow, ITrackedNotebook } from '../tokens';
 import { Empty, formatTime, formatValue, Problem, Section, shortHash } from './common';
 
-export function Sessions(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+export function Sessions(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const [checked, setChecked] = React.useState<string[]>([]);
   const sessions = notebook.sessions;
@@ -75,7 +74,7 @@ export function Sessions(props: { notebook: TrackedNotebook; trans: TranslationB
   );
 }
 
-function Comparison(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
+function Comparison(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
   const { trans } = props;
   const { busy, error, result } = props.notebook.compare;
   if (busy) {

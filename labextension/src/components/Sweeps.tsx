@@ -9,9 +9,9 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import React, { useState } from 'react';
 
-import { describeError, TrackedNotebook } from '../model';
+import { describeError } from '../model';
 import { api } from '../server';
-import { IApplyResult, IProblem, ISweep, ISweepRow } from '../tokens';
+import { IApplyResult, IProblem, ISweep, ISweepRow, ITrackedNotebook } from '../tokens';
 import { Empty, formatTime, formatValue, Problem, Section, useServerRead } from './common';
 
 interface IApplyState {
@@ -21,7 +21,7 @@ interface IApplyState {
   error: IProblem | null;
 }
 
-export function Sweeps(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+export function Sweeps(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const [chosen, setChosen] = useState<string | null>(null);
   const [asked, setAsked] = useState(0); // "Refresh": a sweep run from a terminal changes no session of this notebook
@@ -78,7 +78,7 @@ function Choice(props: {
   );
 }
 
-function SweepView(props: { sweep: ISweep; notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+function SweepView(props: { sweep: ISweep; notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { sweep, notebook, trans } = props;
   const [metric, setMetric] = useState(sweep.metric ?? sweep.metrics[0] ?? '');
   const [param, setParam] = useState(sweep.params[0] ?? '');

@@ -3,12 +3,12 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { cellNumber, revealCell } from '../actions';
-import { TrackedNotebook } from '../model';
+import { ITrackedNotebook } from '../tokens';
 import { Empty, formatDuration, Section } from './common';
 
 const MAX_ROWS = 100;
 
-export function Timeline(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+export function Timeline(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const runs = notebook.timeline;
   return (

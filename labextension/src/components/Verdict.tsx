@@ -4,10 +4,9 @@ import { Button } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { applyFix, cellNumber, fixLabel, resolveFix, revealCell } from '../actions';
-import { TrackedNotebook } from '../model';
-import { IIssue } from '../tokens';
+import { IIssue, ITrackedNotebook } from '../tokens';
 
-export function Verdict(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element {
+export function Verdict(props: { notebook: ITrackedNotebook; trans: TranslationBundle }): JSX.Element {
   const { notebook, trans } = props;
   const ok = notebook.reproducible;
   const issues = notebook.issues;
@@ -35,7 +34,7 @@ export function Verdict(props: { notebook: TrackedNotebook; trans: TranslationBu
   );
 }
 
-function IssueItem(props: { notebook: TrackedNotebook; issue: IIssue; trans: TranslationBundle }): JSX.Element {
+function IssueItem(props: { notebook: ITrackedNotebook; issue: IIssue; trans: TranslationBundle }): JSX.Element {
   const { notebook, issue, trans } = props;
   const panel = notebook.panel;
   const number = cellNumber(panel, issue.cell_id);
