@@ -178,7 +178,7 @@ def long_session(project: Path, cells: int) -> None:
     print(f"  journal size {size / 1e6:.1f} MB")
     for args in (["runs"], ["show", "latest"]):
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args], cwd=project, capture_output=True,
+        out = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", *args], cwd=project, capture_output=True,
                              text=True, check=True).stdout
         took = time.perf_counter() - t0
         print(f"  jupyter mlops {' '.join(args):<12} {took:6.2f} s  ({len(out.splitlines()):,} lines)")

@@ -70,7 +70,7 @@ def registered_project(folder: Path) -> Path:
     run(*git, "add", "-A")
     run(*git, "commit", "-qm", "example")
     run(sys.executable, "-m", "papermill", "churn.ipynb", "out.ipynb", "--cwd", str(root), "-k", "python3")
-    run(sys.executable, "-m", "jupyter_mlops.cli", "register", "--name", "churn", "--alias", "candidate",
+    run(sys.executable, "-m", "jupyter_mlops.commands", "register", "--name", "churn", "--alias", "candidate",
         "--allow-unverified")
     return root
 
@@ -98,7 +98,7 @@ def server(kind: str, root: Path) -> Iterator[str]:
         command = [str(BIN / "mlflow"), "models", "serve", "-m", "models:/churn@candidate", "--env-manager", "local",
                    "-h", "127.0.0.1", "-p", str(port)]
     else:
-        command = [sys.executable, "-m", "jupyter_mlops.cli", "serve", "churn@candidate", "--port", str(port),
+        command = [sys.executable, "-m", "jupyter_mlops.commands", "serve", "churn@candidate", "--port", str(port),
                    "--access-log"]
     with open(root / f"{kind}.log", "ab") as log:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=log, start_new_session=True)

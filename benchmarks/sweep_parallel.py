@@ -44,7 +44,7 @@ def project(folder: Path) -> Path:
     shutil.copytree(EXAMPLES / "data", folder / "data")
     (folder / ".gitignore").write_text(".mlops/\nmlflow.db\nmlruns/\nmodel.joblib\nout*.ipynb\n")
     run(folder, sys.executable, "-m", "papermill", "churn.ipynb", "out.ipynb", "-k", "python3")
-    run(folder, sys.executable, "-m", "jupyter_mlops.cli", "export", "churn.ipynb", "--stages", "single")
+    run(folder, sys.executable, "-m", "jupyter_mlops.commands", "export", "churn.ipynb", "--stages", "single")
     run(folder, "git", "add", "-A")
     run(folder, "git", "commit", "-qm", "pipeline")
     return folder
@@ -76,7 +76,7 @@ def main() -> None:
 
         def sweep(jobs: int) -> None:
             axes = [arg for name, values in GRID.items() for arg in ("-S", f"{name}={','.join(values)}")]
-            run(copies[f"j{jobs}"], sys.executable, "-m", "jupyter_mlops.cli", "sweep", "churn.ipynb", *axes,
+            run(copies[f"j{jobs}"], sys.executable, "-m", "jupyter_mlops.commands", "sweep", "churn.ipynb", *axes,
                 "-j", str(jobs))
 
         seconds = {"loop (papermill -p, in a row)": timed(loop), "sweep -j1": timed(lambda: sweep(1)),

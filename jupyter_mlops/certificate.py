@@ -10,7 +10,6 @@ those md5s; the first mismatch is named (exit 1). nbval re-runs; this reads and 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -99,10 +98,11 @@ def problems(nb: Notebook, root: Path, certificate: dict[str, Any]) -> list[str]
     return found
 
 
-def certify(path: Path) -> tuple[dict[str, Any], Path]:
+def certify(path: Path, root: Path | None = None) -> tuple[dict[str, Any], Path]:
     """Write the latest session's certificate into the notebook at ``path`` (under the project's write lock,
-    atomically: a reader sees the notebook before or after, never half of it)."""
-    root = find_root(path.parent)
+    atomically: a reader sees the notebook before or after, never half of it); ``root``: its project (default:
+    the notebook's git root)."""
+    root = root or find_root(path.parent)
     with project_files.writing(root, "certify"):
         return _certify(path, root), root
 
@@ -128,18 +128,3 @@ def _certify(path: Path, root: Path) -> dict[str, Any]:
     document["metadata"] = metadata
     project_files.write_text(root, key, json.dumps(document, indent=1, ensure_ascii=False) + "\n")
     return certificate
-
-
-def cmd_certify(args: argparse.Namespace) -> int:
-    certificate, _ = certify(Path(args.notebook).resolve())
-    files = sum(len(c["reads"]) + len(c["writes"]) for c in certificate["cells"])
-    print(f"{args.notebook}: certified session {certificate['session']}: {len(certificate['cells'])} cells, "
-          f"{files} data files" + (f", commit {certificate['git_commit'][:12]}" if certificate["git_commit"] else ""))
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    certify_cmd = sub.add_parser("certify", help="write the latest reproducible session's provenance certificate "
-                                                 "into the notebook (check verifies it without re-running)")
-    certify_cmd.add_argument("notebook", help="the tracked .ipynb")
-    certify_cmd.set_defaults(func=cmd_certify)

@@ -11,12 +11,47 @@ kernel would stop there with a NameError.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.core.history import ESTABLISH, NOT_ESTABLISHED
-from jupyter_mlops.core.notebook import Cell
+from jupyter_mlops.core.notebook import Cell, Notebook, read_notebook
 from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, Verdict
 from jupyter_mlops.core.redact import NotebookCode
+from jupyter_mlops.journal import Journal
+from jupyter_mlops.project import find_root, journal_path
+
+NEVER_RUN = "never run: no code cell has an execution count and no session of it is tracked"
+
+
+def check_notebook(path: Path, root: Path | None = None) -> tuple[Verdict | None, str]:
+    """The verdict and where it came from ("journal session …" or "saved execution counts"); no verdict
+    for a notebook that was never run."""
+    return judged(read_notebook(path), path, root)
+
+
+def judged(notebook: Notebook, path: Path, root: Path | None) -> tuple[Verdict | None, str]:
+    """``check_notebook`` of a notebook already read. With a journal, the latest tracked session of the
+    notebook replayed against the notebook as saved now (the precise answer); without one, the saved
+    execution counts. A notebook with neither was never run: no verdict, rather than a "reproducible"
+    nobody checked."""
+    base = root or find_root(path.parent)
+    journal_file = journal_path(base)
+    if journal_file.exists():
+        journal = Journal(journal_file, create=False)
+        try:
+            key = path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            key = str(path.resolve())
+        sessions = journal.sessions(key)
+        if sessions:
+            detail = journal.session_detail(sessions[-1]["id"])
+            if detail["cell_runs"]:
+                return replay(detail, notebook.code_cells), f"journal session {detail['id']}"
+    code = notebook.code_cells
+    if code and all(c.execution_count is None for c in code):
+        return None, NEVER_RUN
+    return check_saved_notebook(notebook.cells), "saved execution counts (no tracked session of this notebook)"
 
 
 def check_saved_notebook(cells: Sequence[Cell]) -> Verdict:

@@ -6,7 +6,7 @@ the other — so an error may carry a ``panel_hint`` that replaces the hint in t
 hint applies to both. A hint that names a command-line flag must come with a ``panel_hint``.
 
 The class says what the error means, and with it the HTTP status and the exit code. Two places turn an
-error into output: ``cli.main`` (message and hint on stderr, ``exit_code``) and
+error into output: ``commands/main.main`` (message and hint on stderr, ``exit_code``) and
 ``server.handlers.refusal`` (``status`` and the JSON body). Anything that is not an ``MlopsError`` is a bug
 of ours: a traceback in the CLI, a logged 500 in the server.
 """

@@ -12,15 +12,11 @@ HTTP 400) saying what is expected, never an exception of ours.
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from jupyter_mlops.errors import BadInput
-
-T = TypeVar("T")
 
 MAX_TEXT = 4096
 MAX_INDEX = 2**31 - 1   # offsets and counts: far beyond any journal, far inside SQLite's integers
@@ -94,17 +90,6 @@ def alias(value: Any, what: str = "alias") -> str:
 def metric_gate(value: Any, what: str = "expect") -> str:
     return _matching(value, GATE, f"{what}: {_shown(value)} is not a metric gate such as 'auc>=0.8' "
                                   "(OP: >= <= == != > <)")
-
-
-def argument(parse: Callable[[str], T]) -> Callable[[str], T]:
-    """``parse`` as an argparse ``type=``: its BadInput becomes argparse's usage error (exit 2)."""
-    def parsed(value: str) -> T:
-        try:
-            return parse(value)
-        except BadInput as exc:
-            raise argparse.ArgumentTypeError(exc.message) from None
-    parsed.__name__ = getattr(parse, "__name__", "value")
-    return parsed
 
 
 def _matching(value: Any, pattern: re.Pattern[str], message: str) -> str:

@@ -1,4 +1,4 @@
-"""``jupyter mlops report NOTEBOOK``: one Markdown file for a pull request, CML-style.
+"""The report ``jupyter mlops report NOTEBOOK`` writes: one Markdown file for a pull request, CML-style.
 
 The notebook's latest tracked session against a base (the session before it, another session, or the
 session tracked at a git revision, by the commit the journal recorded for it): the verdict with its issues,
@@ -10,54 +10,47 @@ metric's history over the notebook's sessions is drawn as a PNG beside the file.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.errors import NotFound
-from jupyter_mlops.export.compare import Expectation, parse_expectation
+from jupyter_mlops.export.compare import Expectation
 from jupyter_mlops.journal import Journal, latest_values
 from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.session_diff import SessionDiff, diff_sessions, markdown_table, shown_value
 from jupyter_mlops.session_ref import resolve_session
 
-EXIT_GATES_PASS, EXIT_GATE_FAILED = 0, 1
+
+@dataclass(frozen=True)
+class Written:
+    """What ``write_report`` wrote: the Markdown file, the plots beside it, whether every gate passed."""
+
+    out: Path
+    plots: dict[str, Path]
+    passed: bool
 
 
-def register(subparsers: Any) -> None:
-    report = subparsers.add_parser("report", help="a Markdown report of the latest session for a pull request")
-    report.add_argument("notebook", help="the tracked .ipynb")
-    report.add_argument("--base", default="latest~1",
-                        help="what to compare with: a session (id, prefix, latest~N) or a git revision "
-                             "(the session tracked at that commit); default: the session before the latest")
-    report.add_argument("--expect", action="append", default=[], metavar="'METRIC OP N'",
-                        help="a gate on the latest session's metrics, e.g. 'auc>=0.8' (repeatable); "
-                             "exit 1 when one fails")
-    report.add_argument("--out", default="mlops-report.md", help="the Markdown file (default: mlops-report.md)")
-    report.set_defaults(func=cmd_report)
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    gates = [parse_expectation(e) for e in args.expect]
-    path = Path(args.notebook).resolve()
+def write_report(notebook: str | Path, base_ref: str, gates: list[Expectation], out: Path,
+                 root: Path | None = None) -> Written:
+    """The Markdown report of ``notebook``'s latest session against ``base_ref`` (a session or a git revision),
+    written to ``out`` with its plots; ``root``: its project (default: the notebook's git root)."""
+    path = Path(notebook).resolve()
     if not path.is_file():
-        raise NotFound(f"{args.notebook}: no such notebook")
-    root = find_root(path.parent)
+        raise NotFound(f"{notebook}: no such notebook")
+    root = root or find_root(path.parent)
     key = path.relative_to(root).as_posix()
     journal = Journal(journal_path(root), create=False)
     try:
         now = journal.session_detail(journal.find_session("latest", notebook=key))
-        base = journal.session_detail(resolve_session(journal, root, key, args.base))
+        base = journal.session_detail(resolve_session(journal, root, key, base_ref))
         history = [journal.session_detail(s["id"], runs_limit=1) for s in journal.sessions(key)]
     finally:
         journal.close()
-    out = Path(args.out)
     plots = _plots(history, out)
-    text, passed = render(key, diff_sessions(base, now), now, gates, plots, base_ref=args.base)
+    text, passed = render(key, diff_sessions(base, now), now, gates, plots, base_ref=base_ref)
     out.write_text(text, encoding="utf-8")
-    print(f"wrote {out}" + (f" and {len(plots)} plot(s)" if plots else "") +
-          ("" if passed else "; a gate failed"))
-    return EXIT_GATES_PASS if passed else EXIT_GATE_FAILED
+    return Written(out, plots, passed)
 
 
 def render(notebook: str, diff: SessionDiff, now: dict[str, Any], gates: list[Expectation],

@@ -70,17 +70,18 @@ def export_notebook(notebook: Path, *, out: Path | None = None, stages: str = "a
 
 def export_report(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
                   dry_run: bool = False, allow_dirty: bool = False, remote: str | None = None,
-                  push_data: bool = False, to: str = "dvc", image: str | None = None) -> ExportReport:
+                  push_data: bool = False, to: str = "dvc", image: str | None = None,
+                  root: Path | None = None) -> ExportReport:
     """Plan and write the pipeline; put its raw inputs under DVC; ``remote``: the default DVC remote to set
     up when the project has none; ``push_data``: ``dvc push`` afterwards. ``to``: ``dvc`` writes
     ``dvc.yaml``, ``kfp`` a Kubeflow pipeline of the same stages (``pipeline.py`` and its compiled
-    ``pipeline.yaml``, its steps running in ``image``)."""
+    ``pipeline.yaml``, its steps running in ``image``). ``root``: the project (default: the notebook's git root)."""
     if to not in TARGETS:
         raise BadInput(f"--to {to}: expected one of {', '.join(TARGETS)}")
     if image is not None and to != "kfp":
         raise BadInput("--image names the Kubeflow steps' image: it goes with --to kfp")
     path = Path(notebook).resolve()
-    root = find_root(path.parent)
+    root = root or find_root(path.parent)
     with project_files.writing(root, "this export") if not dry_run else contextlib.nullcontext():
         return _export(path, root, out=out, stages=stages, force=force, dry_run=dry_run, allow_dirty=allow_dirty,
                        remote=remote, push_data=push_data, to=to, image=image)
@@ -161,12 +162,13 @@ def _export(path: Path, root: Path, *, out: Path | None, stages: str, force: boo
 
 
 def verify_notebook(notebook: Path, *, tolerance: float = 1e-9, expect: Sequence[str] = (),
-                    progress: Callable[[int, int], None] | None = None) -> VerifyResult:
-    """Re-run ``notebook`` in a clean kernel and compare with its last tracked session."""
+                    progress: Callable[[int, int], None] | None = None, root: Path | None = None) -> VerifyResult:
+    """Re-run ``notebook`` in a clean kernel and compare with its last tracked session (of the project at
+    ``root``, by default the notebook's git root)."""
     path = Path(notebook).resolve()
     nb = read_notebook(path)
     gates = [parse_expectation(e) for e in expect]
-    root = find_root(path.parent)
+    root = root or find_root(path.parent)
     key = path.relative_to(root).as_posix()
     tracked = _last_session(root, key)
     from jupyter_mlops.export.rerun import rerun_notebook  # papermill and jupyter_client: only when verifying

@@ -4,7 +4,7 @@
 file, pyarrow), ``drift.py`` (PSI per column, a verdict per input), ``profiler.py`` (the process that
 profiles the files sessions read, cached by md5), ``sink.py`` (the kernel's side: start the profiler,
 profile ``--profile`` frames in a background thread), ``mlflow_log.py`` (profiles to MLflow),
-``drift_cli.py`` (``jupyter mlops drift``).
+``drift_report.py`` (the comparisons ``jupyter mlops drift`` prints: sessions, a file against a model, live traffic).
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def register_options(body: dict[str, Any]) -> RegisterOptions:
 def models(ref: NotebookRef, session_id: str) -> dict[str, Any]:
     """The models a session of this notebook wrote, as the mirror logged them, with their registered versions."""
     from jupyter_mlops.server.history import session as one_session
-    from jupyter_mlops.sinks.register_cli import session_models
+    from jupyter_mlops.sinks.registration import session_models
 
     one_session(ref, session_id, limit=1)  # a session of this notebook: 400/404 otherwise
     return session_models(ref.project, session_id)
@@ -103,7 +103,7 @@ def models(ref: NotebookRef, session_id: str) -> dict[str, Any]:
 def register(ref: NotebookRef, options: RegisterOptions) -> dict[str, Any]:
     """The session's model as a new registry version, behind the same gate as ``jupyter mlops register``."""
     from jupyter_mlops.server.history import session as one_session
-    from jupyter_mlops.sinks.register_cli import register_model
+    from jupyter_mlops.sinks.registration import register_model
 
     one_session(ref, options.session, limit=1)
     try:

@@ -1,6 +1,6 @@
 """The panel's sweeps: each ``jupyter mlops sweep`` of the notebook's project as the table ``--show`` prints
-(``sweep.cli.sweep_table``), each row with a summary of its tracked session, and ``dvc exp apply`` of one
-experiment (``sweep.cli.apply_experiment``, as ``--apply``).
+(``sweep.run.sweep_table``), each row with a summary of its tracked session, and ``dvc exp apply`` of one
+experiment (``sweep.run.apply_experiment``, as ``--apply``).
 
 Tornado-free, like ``history.py``. DVC runs as a command: one ``dvc exp show`` per baseline commit, for at
 most ``MAX_SWEEPS`` sweeps, newest first.
@@ -14,7 +14,8 @@ from jupyter_mlops.errors import BadInput, NotFound
 from jupyter_mlops.server.history import _open, summarise
 from jupyter_mlops.server.paths import NotebookRef
 from jupyter_mlops.sweep import identity, queue
-from jupyter_mlops.sweep.cli import SweepRecord, apply_experiment, sweep_table
+from jupyter_mlops.sweep.record import SweepRecord
+from jupyter_mlops.sweep.run import apply_experiment, sweep_table
 
 MAX_SWEEPS = 10
 

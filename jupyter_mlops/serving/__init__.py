@@ -16,7 +16,7 @@ answers:
 * ``monitoring_files.py``: the Prometheus scrape config, alert rules and Grafana dashboard;
 * ``live.py``: a live window read back (over HTTP or from ``.mlops/serving/``) for ``drift --live``;
 * ``server.py``: all of it put together, checked before the port is bound, run under uvicorn;
-* ``serve_cli.py``: the command.
+* the command, ``jupyter mlops serve``, is ``commands/serve.py``.
 
 Nothing here is imported by the kernel.
 """

@@ -35,6 +35,6 @@ def test_papermill_run_with_repeated_code_and_injected_params_is_reproducible(tm
     runs = journal.session_detail(journal.find_session("latest"))["cell_runs"]
     assert [r["cell_id"] for r in runs][-4:] == ["a", "show1", "b", "show2"]
     assert runs[-1]["reproducible"] is True, runs[-1]["issues"]
-    check = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "check", "nb.ipynb"], cwd=tmp_path,
+    check = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "check", "nb.ipynb"], cwd=tmp_path,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr

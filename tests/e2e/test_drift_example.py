@@ -24,7 +24,7 @@ def papermill(project: Path) -> None:
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args], cwd=project, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", *args], cwd=project, capture_output=True,
                           text=True, timeout=300)
 
 

@@ -50,7 +50,7 @@ def test_example_run_is_tracked_with_data_params_metrics_and_model(example):
     assert {("auc", "api"), ("auc", "watched"), ("accuracy", "watched")} <= metrics
     auc = next(m["value"] for m in s["metrics"] if m["name"] == "auc")
     assert 0.7 < auc < 0.95
-    out = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "runs", "churn.ipynb"], cwd=example,
+    out = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "runs", "churn.ipynb"], cwd=example,
                          check=True, capture_output=True, text=True).stdout
     assert "data/churn.csv" in out and "model.joblib" in out and "auc = " in out
 
@@ -63,7 +63,7 @@ def test_papermill_injected_params_are_recorded_and_changes_show(example):
     s = j.session_detail(j.find_session("latest"))
     injected = {p["name"]: p["value"] for p in s["params"] if p["source"] == "injected"}
     assert injected == {"n_estimators": 50}
-    out = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "runs"], cwd=example,
+    out = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "runs"], cwd=example,
                          check=True, capture_output=True, text=True).stdout
     assert "n_estimators=50 (was 100)" in out
 

@@ -198,5 +198,5 @@ def test_records_left_by_a_killed_kernel_during_an_outage_are_delivered_once_by_
 
 
 def sync(project: Path, uri: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "sync", "--to", uri], cwd=project,
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "sync", "--to", uri], cwd=project,
                           capture_output=True, text=True, timeout=120)

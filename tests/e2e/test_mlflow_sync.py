@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 def sync(project: Path, *argv: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "sync", "--root", str(project), *argv],
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "sync", "--root", str(project), *argv],
                           cwd=project, env=env, capture_output=True, text=True, timeout=120)
 
 

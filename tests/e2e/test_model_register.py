@@ -49,7 +49,7 @@ def run_cells(project: Path, cells: dict[str, str], env: dict[str, str] | None =
 
 
 def register(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "register", "--name", "clf", *args],
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "register", "--name", "clf", *args],
                           cwd=project, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
@@ -119,8 +119,9 @@ def test_over_a_real_server_the_follower_logs_the_model_and_register_makes_its_v
     assert [m.model_id for m in logged()] == [model.model_id]  # the version points at it: no second copy
     version = client.get_model_version_by_alias("clf", "candidate")
     assert version.source == model.artifact_location and version.tags["mlops.model.id"] == model.model_id
-    shown = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "show", "--model", "clf@candidate", "--json"],
-                           cwd=project, capture_output=True, text=True, timeout=120, env={**os.environ, **env})
+    shown = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "show", "--model", "clf@candidate",
+                            "--json"], cwd=project, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, **env})
     assert shown.returncode == 0, shown.stderr
     lineage = json.loads(shown.stdout)
     assert lineage["model_id"] == model.model_id and lineage["allow_unverified"] is True

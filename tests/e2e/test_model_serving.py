@@ -31,7 +31,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def cli(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args], cwd=root, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", *args], cwd=root, capture_output=True,
                           text=True, timeout=300, env={**os.environ, **(env or {})})
 
 

@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from jupyter_mlops.journal import Journal
-from jupyter_mlops.sweep import cli as sweep_cli
 from jupyter_mlops.sweep import identity, queue
+from jupyter_mlops.sweep import run as sweep_run
+from jupyter_mlops.sweep.record import SweepRecord
 from tests.support.repo import mlops, run, tracked_example
 from tests.support.wait import followers_done, wait_for
 
@@ -133,9 +134,9 @@ def test_a_queue_without_workers_is_reported_stuck_with_the_command_that_clears_
     baseline = queue.baseline(repo)
     name = identity.experiment_name(identity.new_sweep_id(), 1, 1)
     queue.queue(repo, name, (("max_depth", "3"),))  # queued, and no `dvc queue start`: nothing will run it
-    record = sweep_cli.SweepRecord(identity.sweep_of(name), "churn.ipynb", baseline, ["max_depth"],
+    record = SweepRecord(identity.sweep_of(name), "churn.ipynb", baseline, ["max_depth"],
                                    {name: {"max_depth": "3"}}, 1, 0.0)
-    stuck = sweep_cli.follow(repo, record, io.StringIO(), patience=3.0)
+    stuck = sweep_run.follow(repo, record, io.StringIO(), patience=3.0)
     assert stuck is not None and stuck.queued == (name,) and stuck.running == ()
     assert stuck.workers is not None and stuck.workers.alive == 0
     remedies = stuck.remedies(jobs=1)

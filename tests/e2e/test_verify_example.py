@@ -18,7 +18,7 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("JPY_SESSION_NAME", "JUP
 
 
 def mlops(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args], cwd=repo, env=ENV,
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", *args], cwd=repo, env=ENV,
                           capture_output=True, text=True, timeout=600)
 
 

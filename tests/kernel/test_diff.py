@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from tests.support.kernel import Kernel
 
 pytestmark = pytest.mark.kernel

@@ -199,7 +199,7 @@ def test_a_cell_tagged_injected_parameters_is_the_parameters_cell_for_the_kernel
     kernel.cell("beta = alpha * 2", "work")
     # Then the kernel records alpha as papermill's parameter, the export puts it in params.yaml, and check
     # judges the journal's session against the same cells
-    from jupyter_mlops.check_cli import check_notebook
+    from jupyter_mlops.check import check_notebook
     from jupyter_mlops.core.notebook import read_notebook
     from jupyter_mlops.export.layout import Layout
     from jupyter_mlops.export.stages import plan_pipeline

@@ -36,7 +36,7 @@ def journal(project: Path) -> Journal:
 
 
 def check(project: Path, notebook: str = "nb.ipynb") -> tuple[int, dict]:
-    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "check", "--json", notebook],
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "check", "--json", notebook],
                           cwd=project, capture_output=True, text=True, timeout=120)
     return done.returncode, json.loads(done.stdout)
 

@@ -60,7 +60,7 @@ def read_while_writing(project: Path, stop: threading.Event, failures: list[str]
     """The CLI (a process) and the server's history code read the journal the whole time."""
     ref = notebook_ref(project, "shared.ipynb")
     while not stop.is_set():
-        result = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "runs"], cwd=project,
+        result = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "runs"], cwd=project,
                                 capture_output=True, text=True, timeout=60)
         counts["cli"] += 1
         if result.returncode != 0:
@@ -138,7 +138,7 @@ def test_a_lock_held_past_the_busy_timeout_keeps_records_in_memory_and_writes_th
         k.eval(f"{session}.hasher.wait(30)")
         waits_while_behind = k.eval(f"{session}.journal.busy_timeout")
         # (readers are not blocked by a writer: the CLI still lists the journal)
-        listed = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "runs"], cwd=project,
+        listed = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "runs"], cwd=project,
                                 capture_output=True, text=True, timeout=60)
         holder.communicate("go\n", timeout=30)
         after = k.cell("w = 4", "after")

@@ -159,7 +159,7 @@ def test_sigkill_mid_mlflow_send_then_sync_sends_everything_once(project):
     stored = len(j.session_detail(sid)["metrics"])
     j.close()
     # When sync finishes the job from another process
-    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "sync"], cwd=project, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "sync"], cwd=project, capture_output=True,
                           text=True, timeout=180, env={**os.environ, "MLFLOW_TRACKING_URI": ""})
     assert done.returncode == 0, done.stderr
     # Then MLflow holds every metric the journal holds, exactly once

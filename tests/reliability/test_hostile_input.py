@@ -23,7 +23,7 @@ pytestmark = pytest.mark.kernel
 
 
 def cli(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", *args], cwd=project, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", *args], cwd=project, capture_output=True,
                           text=True, timeout=60)
 
 
@@ -315,7 +315,7 @@ def test_metrics_nan_inf_and_strings(kernel, project):
     assert metrics[1:3] == [("loss", math.inf), ("loss", -math.inf)] and metrics[3] == ("score", 0.5)
     assert len(metrics) == 4
     assert "log_metric('loss')" in reply.stderr and "a metric must be a number, not str" in reply.stderr
-    listing = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "show", "latest"], cwd=project,
+    listing = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "show", "latest"], cwd=project,
                              capture_output=True, text=True, timeout=60).stdout
     assert "loss = NaN" in listing and "loss = inf" in listing
 

@@ -46,7 +46,7 @@ def hostile(template: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def export(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "export", NOTEBOOK, "--stages", "single",
+    return subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "export", NOTEBOOK, "--stages", "single",
                            *args], cwd=root, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 

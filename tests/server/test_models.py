@@ -62,7 +62,7 @@ async def test_register_is_refused_until_verified_then_the_models_show_their_ver
         assert code == 400
 
     # Once the session is mirrored (as its follower does; here `sync`), its model is listed, not registered
-    synced = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "sync", sid], cwd=jp_root_dir,
+    synced = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "sync", sid], cwd=jp_root_dir,
                             capture_output=True, text=True, timeout=300)
     assert synced.returncode == 0, synced.stderr
     # (the server imports MLflow for these: on a loaded 2-core machine that alone can pass Tornado's 20 s)

@@ -33,7 +33,7 @@ def run(repo: Path, *argv: str, check: bool = True, timeout: float = 900) -> sub
 
 
 def mlops(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(repo, sys.executable, "-m", "jupyter_mlops.cli", *args, check=check)
+    return run(repo, sys.executable, "-m", "jupyter_mlops.commands", *args, check=check)
 
 
 def tracked_example(repo: Path, executed: Path, *, commit_ignoring: str | None = None) -> Path:

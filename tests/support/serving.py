@@ -56,7 +56,8 @@ class Served:
         env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "jupyter_mlops.cli", "serve", self.model, "--port", str(self.port), *self.args],
+                [sys.executable, "-m", "jupyter_mlops.commands", "serve", self.model, "--port", str(self.port),
+                 *self.args],
                 cwd=self.root, env=env, stdout=log, stderr=log, start_new_session=True)
 
         def ready() -> bool:

@@ -45,7 +45,7 @@ def swept_project(repo: Path, values: str = "1,3") -> dict[str, Any]:
     (repo / ".gitignore").write_text(".mlops/\n")
     run(repo, "git", "add", "-A")
     run(repo, "git", "commit", "-qm", "the notebook")
-    done = run(repo, sys.executable, "-m", "jupyter_mlops.cli", "sweep", NOTEBOOK, "-S", f"a={values}", "-j", "2",
+    done = run(repo, sys.executable, "-m", "jupyter_mlops.commands", "sweep", NOTEBOOK, "-S", f"a={values}", "-j", "2",
                "--stages", "single", "--json")
     return json.loads(done.stdout)
 

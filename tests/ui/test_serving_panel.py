@@ -60,7 +60,7 @@ def test_the_serving_section_shows_the_running_server_its_traffic_and_drift_live
     # Given the example run tracked under papermill and its model registered
     (root / "out").mkdir()
     cli(root, "papermill", "churn.ipynb", "out/churn.ipynb", "--cwd", str(root), "-k", "python3")
-    cli(root, "jupyter_mlops.cli", "register", "--name", "churn", "--alias", "candidate", "--allow-unverified")
+    cli(root, "jupyter_mlops.commands", "register", "--name", "churn", "--alias", "candidate", "--allow-unverified")
     # And served, with drifted traffic
     server = Served(root, "churn@candidate", "--window", "1000", "--sample", "500").start()
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, ParamRecord
 
 CELLS = (("params", "threshold = 2"), ("load", "rows = open('data.csv').read()"),

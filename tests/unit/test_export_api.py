@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.errors import BadInput, NotFound, Refused
 from jupyter_mlops.export.api import export_notebook
 from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal

@@ -41,8 +41,9 @@ def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
         yield from _imports(node)
 
 
-def python_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
-    """Each module of the package → the modules of the package it imports."""
+def python_graph(package: Path = PACKAGE, *, external: bool = False) -> dict[str, set[str]]:
+    """Each module of the package → the modules of the package it imports (``external``: the top-level names
+    of everything else it imports instead, ``argparse``, ``tornado``…)."""
     files = {module_name(p): p for p in package.rglob("*.py")}
     graph: dict[str, set[str]] = {name: set() for name in files}
     for name, path in files.items():
@@ -58,7 +59,10 @@ def python_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
                     base = ".".join([*anchor, base] if base else anchor)
                 # `from a import b` imports the module a.b when there is one, else a name of a
                 targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
-            graph[name].update(t for t in targets if t in files and t != name)
+            if external:
+                graph[name].update(t.split(".")[0] for t in targets if t.split(".")[0] != package.name)
+            else:
+                graph[name].update(t for t in targets if t in files and t != name)
     return graph
 
 
@@ -174,3 +178,29 @@ def test_no_file_of_the_lab_extension_imports_itself_back():
     assert "tokens" in graph and "index" in graph
     assert graph["tokens"] == set(), "tokens.ts declares the interfaces: it imports nothing local"
     assert cycles(graph) == []
+
+
+def test_only_the_doors_parse_arguments_and_serve_http():
+    """Operations are free of argparse and Tornado: the command line lives in ``commands/`` (and the
+    ``%mlops_track`` line, the kernel's own door, in ``core/options.py``), HTTP in ``server/``."""
+    imports = python_graph(external=True)
+    argparse_users = {m for m, used in imports.items() if "argparse" in used}
+    assert argparse_users, "the reader finds argparse where it is used"
+    assert {m for m in argparse_users if not m.startswith("jupyter_mlops.commands")} == {"jupyter_mlops.core.options"}
+    tornado_users = {m for m, used in imports.items() if {"tornado", "jupyter_server"} & used}
+    assert tornado_users and all(m.startswith("jupyter_mlops.server") for m in tornado_users), tornado_users
+
+
+def test_nothing_imports_a_command_module():
+    """A command is a door: only the command list (``commands/main.py``) knows it, and the server and every
+    operation call what the commands call, never a command."""
+    graph = python_graph()
+    commands = {m for m in graph if m.startswith("jupyter_mlops.commands.")} - {"jupyter_mlops.commands.main",
+                                                                              "jupyter_mlops.commands.__main__"}
+    assert {"jupyter_mlops.commands.runs", "jupyter_mlops.commands.arguments"} <= commands
+    for module, imported in graph.items():
+        reached = imported & commands - {"jupyter_mlops.commands.arguments"}
+        if module != "jupyter_mlops.commands.main":
+            assert not reached, f"{module} imports the command(s) {sorted(reached)}"
+        if not module.startswith("jupyter_mlops.commands"):
+            assert not imported & (commands | {"jupyter_mlops.commands.main"}), f"{module} imports commands/"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from jupyter_mlops import inputs
@@ -66,11 +64,3 @@ def test_the_cli_and_the_server_parse_gates_alike():
     assert parse_expectation("auc>=0.8").value == 0.8
     with pytest.raises(BadInput):
         parse_expectation("auc>=0.8\n")
-
-
-def test_an_argparse_type_turns_bad_input_into_a_usage_error():
-    parser = argparse.ArgumentParser(exit_on_error=False)
-    parser.add_argument("-j", type=inputs.argument(lambda v: inputs.whole_number(v, "-j", low=1, high=4)))
-    assert parser.parse_args(["-j", "2"]).j == 2
-    with pytest.raises(argparse.ArgumentError, match="-j must be a whole number from 1 to 4"):
-        parser.parse_args(["-j", "²"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.journal import CellRunRecord, FileRecord, Journal, MetricRecord, ParamRecord
 from jupyter_mlops.session_diff import ADDED, CHANGED, REMOVED, SAME, diff_sessions
 

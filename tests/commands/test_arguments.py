@@ -3,13 +3,16 @@ by ``inputs`` as the server parses a request (never a traceback)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops import inputs
+from jupyter_mlops.commands.arguments import argument
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.journal import CellRunRecord, Journal
 
 
@@ -53,3 +56,11 @@ def cli(capsys, *argv: str) -> tuple[int, str]:
 def test_bad_arguments_are_exit_2_with_what_is_expected(project, capsys, argv, said):
     code, err = cli(capsys, *argv)
     assert code == 2 and said in err and "Traceback" not in err, err
+
+
+def test_an_argparse_type_turns_bad_input_into_a_usage_error():
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("-j", type=argument(lambda v: inputs.whole_number(v, "-j", low=1, high=4)))
+    assert parser.parse_args(["-j", "2"]).j == 2
+    with pytest.raises(argparse.ArgumentError, match="-j must be a whole number from 1 to 4"):
+        parser.parse_args(["-j", "²"])

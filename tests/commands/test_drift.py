@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.journal import FileRecord, Journal
 from jupyter_mlops.monitor.profiler import profile_pending
 from jupyter_mlops.sinks.mlflow_batch import SESSION_TAG
@@ -131,6 +131,6 @@ def test_an_unknown_model_is_a_not_found_with_a_hint(project, capsys, registry):
 def test_the_command_is_reachable_as_jupyter_mlops_drift(project):
     session_reading(project, "s1", batch(1), 1.0)
     session_reading(project, "s2", batch(1, shift=30.0), 2.0)
-    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.cli", "drift", "--root", str(project)],
+    done = subprocess.run([sys.executable, "-m", "jupyter_mlops.commands", "drift", "--root", str(project)],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "charges" in done.stdout, done.stderr

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.journal import (
     SCHEMA_VERSION,
     CellRunRecord,

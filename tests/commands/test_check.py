@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.journal import CellRunRecord, Journal
 
 

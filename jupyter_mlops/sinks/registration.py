@@ -1,4 +1,5 @@
-"""``jupyter mlops register``: the model a tracked session wrote becomes a version in MLflow's Model Registry.
+"""Registration: the model a tracked session wrote becomes a version in MLflow's Model Registry. The command
+(``jupyter mlops register``) and the panel's Register button both call :func:`register_model`.
 
 The CI gate the registry exists for: a version is made only from a session whose state was reproducible
 (the verdict ``check`` gives: its history replayed against the notebook as saved now) and whose code passed
@@ -8,50 +9,27 @@ version's tags. The session is first sent to the store as ``sync`` would (so a r
 papermill does not race the follower), which also logs its model as a LoggedModel (``mlflow_model.py``);
 the version then points at that LoggedModel, and carries the lineage ``show --model`` reads back.
 
-MLflow is imported only once a command needs it (``mlflow_registry.py``), so the CLI starts fast.
+MLflow is imported only once it is needed (``mlflow_registry.py``): neither the CLI nor the server waits for it.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jupyter_mlops import inputs, strict_json
 from jupyter_mlops.check import replay
 from jupyter_mlops.core.notebook import NotebookError, read_notebook
 from jupyter_mlops.errors import BadInput, NotFound, Refused
 from jupyter_mlops.export import verify_log
 from jupyter_mlops.journal import Journal
-from jupyter_mlops.project import find_root, journal_path
+from jupyter_mlops.project import journal_path
 from jupyter_mlops.session_ref import resolve_session
 from jupyter_mlops.sinks import tracking_uri
 
 if TYPE_CHECKING:
     from jupyter_mlops.sinks.mlflow_registry import Registered
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    reg = subparsers.add_parser("register", help="register the model a tracked session wrote in MLflow's Model "
-                                                 "Registry (refused unless reproducible and verified)")
-    reg.add_argument("session", nargs="?", default="latest", metavar="SESSION",
-                     help="session id, unique prefix, 'latest' (default), 'latest~N', or a git revision")
-    reg.add_argument("--name", required=True, type=inputs.argument(inputs.model_name),
-                     help="the registered model's name, e.g. churn")
-    reg.add_argument("--model", metavar="PATH",
-                     help="the model file or folder the session wrote (default: its only one)")
-    reg.add_argument("--alias", action="append", default=[], metavar="ALIAS", type=inputs.argument(inputs.alias),
-                     help="point this alias at the new version, e.g. candidate (repeatable)")
-    reg.add_argument("--allow-unverified", action="store_true",
-                     help="register without a passing `jupyter mlops verify` (recorded in the version's tags)")
-    reg.add_argument("--notebook", help="'latest' means this notebook's latest session")
-    reg.add_argument("--to", metavar="URI",
-                     help="tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///<root>/mlflow.db)")
-    reg.add_argument("--json", action="store_true", help="machine-readable output")
-    reg.add_argument("--root", help="project root (default: the git root of cwd)")
-    reg.set_defaults(func=cmd_register)
 
 
 @dataclass(frozen=True)
@@ -66,23 +44,6 @@ class Gate:
         if self.allow_unverified:
             tags["mlops.allow_unverified"] = "true"
         return tags
-
-
-def cmd_register(args: argparse.Namespace) -> int:
-    from jupyter_mlops.project import notebook_key
-    from jupyter_mlops.sinks.mlflow_registry import render
-
-    root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
-    key = notebook_key(args.notebook, root) if args.notebook else None
-    sid, registered = register_model(root, args.session, args.name, notebook=key, model=args.model,
-                                     aliases=args.alias, allow_unverified=args.allow_unverified, uri=args.to)
-    if args.json:
-        print(strict_json.dumps(registered.to_dict(), indent=2))
-    else:
-        print(f"registered {registered.name} version {registered.version} from session {sid} "
-              f"({'models:/' + registered.name + '@' + args.alias[0] if args.alias else 'no alias'})")
-        print(render(registered))
-    return 0
 
 
 def register_model(root: Path, session: str, name: str, *, notebook: str | None = None, model: str | None = None,
@@ -192,7 +153,7 @@ def _first_issue(root: Path, session: dict) -> str | None:
 def _logged_model(book, uri: str, session: dict, wanted: str | None, root: Path) -> tuple[str, str]:
     """(run id, LoggedModel id) of the session's model, once the session is in the store."""
     from jupyter_mlops.sinks.mlflow_push import Pusher, StoreUnavailable, limit_http_retries
-    from jupyter_mlops.sinks.sync_cli import push_when_free
+    from jupyter_mlops.sinks.sync import push_when_free
 
     limit_http_retries()
     try:
@@ -250,9 +211,9 @@ def _client(uri: str):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def cmd_show_model(args: argparse.Namespace) -> int:
-    """``jupyter mlops show --model NAME@alias``: where a registered version came from."""
-    root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
+def model_lineage(root: Path, model: str) -> Registered:
+    """Where a registered version (``NAME@alias``, ``NAME/VERSION``, ``NAME``) came from, read from the project's
+    store (``show --model``); NotFound when there is no store, Refused when it does not answer."""
     uri = tracking_uri.resolve(root)
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():  # MLflow would create one
         raise NotFound(f"no MLflow store at {uri}", hint="run the notebook tracked, then `jupyter mlops register`, "
@@ -261,9 +222,7 @@ def cmd_show_model(args: argparse.Namespace) -> int:
     if reason:
         raise Refused(f"cannot reach the MLflow store: {reason}", hint="start it, or set MLFLOW_TRACKING_URI")
     from jupyter_mlops.sinks.mlflow_push import limit_http_retries
-    from jupyter_mlops.sinks.mlflow_registry import lineage, render
+    from jupyter_mlops.sinks.mlflow_registry import lineage
 
     limit_http_retries()
-    registered = lineage(_client(uri), args.model)
-    print(strict_json.dumps(registered.to_dict(), indent=2) if args.json else render(registered))
-    return 0
+    return lineage(_client(uri), model)

@@ -1,4 +1,4 @@
-"""``jupyter mlops drift``: has the data moved? Two sessions' inputs, or a file against a model's training data.
+"""Has the data moved? Two sessions' inputs, or a file against a model's training data (``jupyter mlops drift``).
 
 ``drift [A [B]]`` compares the profiles of the inputs session B read (default: the latest) with those of
 session A (default: the one before B), matched by path (``frame:NAME`` for ``--profile`` frames).
@@ -10,72 +10,25 @@ compares the live window of a ``jupyter mlops serve`` server of that version (it
 window is saved in) instead, each model input matched to the training data as the server matches it
 (``serving/reference.py``: one-hot indicators against their category's frequency).
 
-Profiles the profiler has not made yet are waited for (``--wait``); with no profiler running they are made
-here. Exit 0 without drift, 1 when an input drifts (so a scheduled job can watch a new batch), 2 for bad
-input. Thresholds and the PSI are explained in ``drift.py``.
+Profiles the profiler has not made yet are waited for (``wait`` seconds); with no profiler running they are
+made here. Each comparison is a report (a dict, as ``--json`` prints it) whose ``verdict`` is the worst of its
+inputs'; ``render`` is the report for people. Thresholds and the PSI are explained in ``drift.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
-from jupyter_mlops import strict_json
 from jupyter_mlops.errors import BadInput, NotFound
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.monitor import drift, is_tabular, profiler
-from jupyter_mlops.project import find_root, journal_path
 from jupyter_mlops.session_ref import resolve_session
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("drift", help="data drift per column (PSI) between two sessions' inputs, or a file "
-                                            "against a registered model's training data; exit 1 on drift")
-    p.add_argument("refs", nargs="*", metavar="A B",
-                   help="sessions (id, prefix, latest~N, git revision; default latest~1 latest); with --model: FILE")
-    p.add_argument("--model", metavar="NAME@ALIAS", help="compare FILE with this registered model's training data "
-                                                         "(NAME@alias or NAME/version)")
-    p.add_argument("--live", metavar="URL_OR_DIR", help="with --model: the live traffic of `jupyter mlops serve` "
-                                                        "(its URL, or the project or .mlops/serving folder) instead "
-                                                        "of a FILE")
-    p.add_argument("--notebook", help="'latest' means this notebook's latest session")
-    p.add_argument("--wait", type=float, default=60.0, metavar="S",
-                   help="seconds to wait for profiles still being made (default 60)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--root", help="project root (default: the git root of cwd)")
-    p.set_defaults(func=cmd_drift)
-
-
-def cmd_drift(args: argparse.Namespace) -> int:
-    root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
-    journal = Journal(journal_path(root), create=False)
-    try:
-        if args.live:
-            if not args.model or args.refs:
-                raise BadInput("drift --live compares a served model's traffic: give --model NAME@ALIAS and no "
-                               "FILE", hint="jupyter mlops drift --model churn@candidate --live http://127.0.0.1:5001")
-            report = _live_drift(journal, root, args.model, args.live, args.wait)
-        elif args.model:
-            if len(args.refs) != 1:
-                raise BadInput("drift --model NAME@ALIAS takes one FILE", hint="jupyter mlops drift --model churn@prod "
-                               "data/new_batch.csv")
-            report = _model_drift(journal, root, args.model, Path(args.refs[0]), args.wait)
-        else:
-            if len(args.refs) > 2:
-                raise BadInput("drift takes at most two sessions", hint="jupyter mlops drift latest~1 latest")
-            report = _session_drift(journal, root, args, args.wait)
-    finally:
-        journal.close()
-    print(strict_json.dumps(report, indent=2) if args.json else render(report))
-    return 1 if report["verdict"] == drift.DRIFT else 0
-
-
-def _session_drift(journal: Journal, root: Path, args: argparse.Namespace, wait: float) -> dict[str, Any]:
-    from jupyter_mlops.project import notebook_key
-
-    key = notebook_key(args.notebook, root) if args.notebook else None
-    refs = list(args.refs)
+def session_drift(journal: Journal, root: Path, refs: list[str], key: str | None, wait: float) -> dict[str, Any]:
+    """Session B's inputs (``refs[1]``, default the latest) against session A's (``refs[0]``, default the one
+    before B); ``key``: the notebook ``latest`` means."""
     current_ref = refs[1] if len(refs) == 2 else "latest"
     current = resolve_session(journal, root, key, current_ref)
     reference = resolve_session(journal, root, key, refs[0]) if refs else _previous(journal, current, key)
@@ -97,7 +50,8 @@ def _previous(journal: Journal, session_id: str, notebook: str | None) -> str:
     return earlier[-1]
 
 
-def _model_drift(journal: Journal, root: Path, model: str, file: Path, wait: float) -> dict[str, Any]:
+def model_drift(journal: Journal, root: Path, model: str, file: Path, wait: float) -> dict[str, Any]:
+    """FILE, profiled now, against the training data of the session ``model`` (NAME@ALIAS) came from."""
     from jupyter_mlops.monitor.tables import NotTabular, profile_file
 
     session_id, version = _model_session(root, model)
@@ -118,7 +72,8 @@ def _model_drift(journal: Journal, root: Path, model: str, file: Path, wait: flo
     return _report({"model": model, "version": version, "session": session_id}, {"file": str(file)}, inputs)
 
 
-def _live_drift(journal: Journal, root: Path, model: str, source: str, wait: float) -> dict[str, Any]:
+def live_drift(journal: Journal, root: Path, model: str, source: str, wait: float) -> dict[str, Any]:
+    """The live window of a ``jupyter mlops serve`` of ``model`` (its URL or folder) against its training data."""
     from jupyter_mlops.serving import live, reference
 
     session_id, version = _model_session(root, model)

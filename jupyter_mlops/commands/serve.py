@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jupyter_mlops.commands.arguments import Subparsers, add_root, open_project
 from jupyter_mlops.errors import BadInput
-from jupyter_mlops.project import find_root
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("serve", help="serve a registered model version with MLflow's scoring app, plus "
+def register(sub: Subparsers) -> None:
+    p = sub.add_parser("serve", help="serve a registered model version with MLflow's scoring app, plus "
                                             "/metrics (Prometheus), drift against its training data and /feedback")
     p.add_argument("model", metavar="MODEL", help="NAME@ALIAS, NAME/VERSION, NAME (latest version) or models:/…")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
@@ -39,11 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     o.add_argument("--error-rate", type=float, default=0.05, help="alert above this share of failed requests")
     p.add_argument("--to", metavar="URI", help="tracking URI (default: $MLFLOW_TRACKING_URI, else "
                                                "sqlite:///<root>/mlflow.db)")
-    p.add_argument("--root", help="project root (default: the git root of cwd)")
-    p.set_defaults(func=cmd_serve)
+    add_root(p)
+    p.set_defaults(func=run)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from jupyter_mlops.serving import monitoring_files
     from jupyter_mlops.serving.server import ServeOptions, open_server
 
@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.check()
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-    root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
+    root = open_project(args).root
     options = ServeOptions(host=args.host, port=args.port, window_rows=args.window, sample_rows=args.sample,
                            seed=args.seed, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                            request_id_field=args.request_id_field, access_log=args.access_log,

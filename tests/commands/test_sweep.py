@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_mlops.cli import main
+from jupyter_mlops.commands.main import main
 from jupyter_mlops.journal import Journal
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn.ipynb"
@@ -64,7 +64,7 @@ def test_runs_sweep_lists_only_that_sweeps_sessions(repo, capsys):
 
 def test_the_projects_sweep_records_are_listed_newest_first_and_a_damaged_one_is_named(repo):
     from jupyter_mlops.errors import Conflict
-    from jupyter_mlops.sweep.cli import SweepRecord
+    from jupyter_mlops.sweep.record import SweepRecord
 
     assert SweepRecord.all(repo) == []
     for sweep, created in (("sweep-aaaaaa", 10.0), ("sweep-bbbbbb", 30.0), ("sweep-cccccc", 20.0)):

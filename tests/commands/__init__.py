@@ -1,0 +1,1 @@
+"""Tests of `jupyter mlops …`, one file per module of `jupyter_mlops/commands/`."""
