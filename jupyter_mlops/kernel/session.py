@@ -458,10 +458,16 @@ class TrackingSession:
         """The cells run before tracking started (imports above ``%mlops_track``, or a whole notebook run
         in a plain kernel) count as run, in the order they ran, and the verdict judges them at once. A
         history that does not explain the state (code no cell holds now, names no run bound) makes the
-        session's verdict *not established* for as long as it runs (``core.history``)."""
+        session's verdict *not established* for as long as it runs (``core.history``). The cell running
+        now, which started the session, is never a cell run of its own: the journal keeps its id and code
+        (``certify`` counts it as run with its code)."""
         executions, why = self.notebook.history()
         for execution in executions:
             self.detector.record(execution)
+        started_in = self.notebook.tracking_cell
+        if started_in is not None:
+            self.journal.set_tracking_cell(self.id, started_in.cell_id, self.redact.code(started_in.code),
+                                           code_digest(started_in.code))
         if why is None:
             hidden = getattr(self.shell, "user_ns_hidden", {})  # what IPython put there itself (open, In…)
             why = unbound_state((e.code for e in executions), (
