@@ -2,11 +2,15 @@
 # The whole test suite on a fresh machine: install, lint, then every test (kernels, DVC, MLflow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The browser tests drive Debian's Chromium; Playwright never downloads a browser here.
-if [ ! -x /usr/bin/chromium ]; then
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here); the README's
+# blocks (tests/e2e/test_readme.py) ask the model server with curl.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root=""; [ "$(id -u)" -eq 0 ] || as_root="sudo"
   $as_root apt-get update -qq
-  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 # Installs the package with the test extras; the build hook compiles the lab extension (needs node).
