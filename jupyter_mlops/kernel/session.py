@@ -466,8 +466,9 @@ class TrackingSession:
             self.detector.record(execution)
         started_in = self.notebook.tracking_cell
         if started_in is not None:
-            self.journal.set_tracking_cell(self.id, started_in.cell_id, self.redact.code(started_in.code),
-                                           code_digest(started_in.code))
+            code, digest = self.redact.code(started_in.code), code_digest(started_in.code)
+            self._write("note the cell tracking started in",
+                        lambda: self.journal.set_tracking_cell(self.id, started_in.cell_id, code, digest))
         if why is None:
             hidden = getattr(self.shell, "user_ns_hidden", {})  # what IPython put there itself (open, In…)
             why = unbound_state((e.code for e in executions), (
