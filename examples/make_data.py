@@ -11,6 +11,8 @@ promise the same random stream across releases, which is why the CSV itself is c
     python examples/make_data.py            # writes examples/data/churn.csv
     python examples/make_data.py --seed 8 --shift monthly_charges=15 --out /tmp/churn.csv
                                             # a new batch whose monthly charges moved up (drift demo)
+    python examples/make_data.py --seed 8 --shift monthly_charges=15 --features --out batch.csv
+                                            # the same batch as the model's inputs, to POST as text/csv
 """
 
 from __future__ import annotations
@@ -87,6 +89,16 @@ def shifted(df: pd.DataFrame, shifts: list[str]) -> pd.DataFrame:
     return df
 
 
+def features(df: pd.DataFrame) -> pd.DataFrame:
+    """The model's inputs as the notebook makes them (``pd.get_dummies`` of the categories), every indicator
+    column present even when a small batch lacks a category, so a served model accepts the file as it is."""
+    categories = {"contract": CONTRACTS, "payment_method": PAYMENTS, "internet_service": INTERNET}
+    X = df.drop(columns=["customer_id", "churned"])
+    for column, values in categories.items():
+        X[column] = pd.Categorical(X[column], categories=sorted(values))
+    return pd.get_dummies(X, columns=list(categories), dtype=int)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=3000)
@@ -94,13 +106,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--shift", action="append", default=[], metavar="COLUMN=DELTA",
                         help="add DELTA to a numeric column (repeatable): a drifted batch")
+    parser.add_argument("--features", action="store_true",
+                        help="write the model's inputs (one-hot encoded as the notebook does), not the table")
     args = parser.parse_args()
 
     df = shifted(make_churn(args.rows, args.seed), args.shift)
+    churn_rate = df["churned"].mean()
+    if args.features:
+        df = features(df)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Fixed float format and line ending keep the file byte-identical across platforms and pandas versions.
     df.to_csv(args.out, index=False, float_format="%.2f", lineterminator="\n")
-    print(f"wrote {len(df)} rows to {args.out} (churn rate {df['churned'].mean():.1%})")
+    print(f"wrote {len(df)} rows to {args.out} (churn rate {churn_rate:.1%})")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "jupyter_mlops.sinks.sync_cli",
     "jupyter_mlops.sweep.cli",
     "jupyter_mlops.sinks.register_cli",
+    "jupyter_mlops.serving.serve_cli",
 )
 
 

@@ -2,10 +2,12 @@
 # The whole test suite on a fresh machine: install, lint, then every test (kernels, DVC, MLflow).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser here); the README's
-# blocks (tests/e2e/test_readme.py) ask the model server with curl.
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser here); the serving tests
+# scrape with Debian's Prometheus and check the alert rules with its promtool; the README's blocks
+# (tests/e2e/test_readme.py) ask the model server with curl.
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
 command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root=""; [ "$(id -u)" -eq 0 ] || as_root="sudo"

@@ -5,7 +5,10 @@ session A (default: the one before B), matched by path (``frame:NAME`` for ``--p
 ``drift --model NAME@ALIAS FILE`` (or ``NAME/VERSION``) profiles FILE now and compares it with the training
 data of the session the registered model version came from: the version's ``mlops.session_id`` tag (else
 the ``mlops.session`` tag of its run), read through MLflow's client in this process. The training input is
-the one of the same path, else the one sharing most columns.
+the one of the same path, else the one sharing most columns. ``drift --model NAME@ALIAS --live URL_OR_DIR``
+compares the live window of a ``jupyter mlops serve`` server of that version (its URL, or the folder its
+window is saved in) instead, each model input matched to the training data as the server matches it
+(``serving/reference.py``: one-hot indicators against their category's frequency).
 
 Profiles the profiler has not made yet are waited for (``--wait``); with no profiler running they are made
 here. Exit 0 without drift, 1 when an input drifts (so a scheduled job can watch a new batch), 2 for bad
@@ -15,7 +18,6 @@ input. Thresholds and the PSI are explained in ``drift.py``.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="sessions (id, prefix, latest~N, git revision; default latest~1 latest); with --model: FILE")
     p.add_argument("--model", metavar="NAME@ALIAS", help="compare FILE with this registered model's training data "
                                                          "(NAME@alias or NAME/version)")
+    p.add_argument("--live", metavar="URL_OR_DIR", help="with --model: the live traffic of `jupyter mlops serve` "
+                                                        "(its URL, or the project or .mlops/serving folder) instead "
+                                                        "of a FILE")
     p.add_argument("--notebook", help="'latest' means this notebook's latest session")
     p.add_argument("--wait", type=float, default=60.0, metavar="S",
                    help="seconds to wait for profiles still being made (default 60)")
@@ -46,7 +51,12 @@ def cmd_drift(args: argparse.Namespace) -> int:
     root = Path(args.root).resolve() if args.root else find_root(Path.cwd())
     journal = Journal(journal_path(root), create=False)
     try:
-        if args.model:
+        if args.live:
+            if not args.model or args.refs:
+                raise BadInput("drift --live compares a served model's traffic: give --model NAME@ALIAS and no "
+                               "FILE", hint="jupyter mlops drift --model churn@candidate --live http://127.0.0.1:5001")
+            report = _live_drift(journal, root, args.model, args.live, args.wait)
+        elif args.model:
             if len(args.refs) != 1:
                 raise BadInput("drift --model NAME@ALIAS takes one FILE", hint="jupyter mlops drift --model churn@prod "
                                "data/new_batch.csv")
@@ -69,7 +79,7 @@ def _session_drift(journal: Journal, root: Path, args: argparse.Namespace, wait:
     current_ref = refs[1] if len(refs) == 2 else "latest"
     current = resolve_session(journal, root, key, current_ref)
     reference = resolve_session(journal, root, key, refs[0]) if refs else _previous(journal, current, key)
-    profiles = [_profiles(journal, root, sid, wait) for sid in (reference, current)]
+    profiles = [profiler.settled_profiles(journal, root, sid, wait) for sid in (reference, current)]
     inputs = drift.compare_sessions(*profiles)
     return _report({"session": reference}, {"session": current}, inputs)
 
@@ -91,7 +101,7 @@ def _model_drift(journal: Journal, root: Path, model: str, file: Path, wait: flo
     from jupyter_mlops.monitor.tables import NotTabular, profile_file
 
     session_id, version = _model_session(root, model)
-    training = drift.inputs_of(_profiles(journal, root, journal.find_session(session_id), wait))
+    training = drift.inputs_of(profiler.settled_profiles(journal, root, journal.find_session(session_id), wait))
     training = {name: entry for name, entry in training.items() if not name.startswith("frame:")}
     if not training:
         raise NotFound(f"the session {session_id} that trained {model} read no tabular data file",
@@ -106,6 +116,20 @@ def _model_drift(journal: Journal, root: Path, model: str, file: Path, wait: flo
     name = _training_input(training, path, root, current["profile"])
     inputs = [drift.compare_inputs(training[name], current, reference_name=name, current_name=str(file))]
     return _report({"model": model, "version": version, "session": session_id}, {"file": str(file)}, inputs)
+
+
+def _live_drift(journal: Journal, root: Path, model: str, source: str, wait: float) -> dict[str, Any]:
+    from jupyter_mlops.serving import live, reference
+
+    session_id, version = _model_session(root, model)
+    name = model.split("@")[0].split("/")[0]
+    window = live.read(source, name, version)
+    training = drift.inputs_of(profiler.settled_profiles(journal, root, journal.find_session(session_id), wait))
+    inputs = [f["name"] for f in window.profile["fields"]]
+    ref = reference.build(inputs, training, session_id)
+    result = ref.compare(window.profile, current_name=f"live traffic ({window.source})")
+    return _report({"model": model, "version": version, "session": session_id},
+                   {"live": window.source, "rows": window.window_rows, "sample": window.sample_rows}, [result])
 
 
 def _model_session(root: Path, model: str) -> tuple[str, str]:
@@ -147,19 +171,6 @@ def _training_input(training: dict[str, dict], path: Path, root: Path, profile: 
     return best
 
 
-def _profiles(journal: Journal, root: Path, session_id: str, wait: float) -> dict[str, list[dict]]:
-    """The session's profiles, once none is still being made: waited for while a profiler runs, else made here."""
-    deadline = time.monotonic() + wait
-    while True:
-        profiles = journal.session_profiles(session_id)
-        if not drift.missing_profiles(profiles) or time.monotonic() >= deadline:
-            return profiles
-        if not profiler.running(root):
-            profiler.profile_pending(journal, log=lambda _: None)
-            return journal.session_profiles(session_id)
-        time.sleep(0.2)
-
-
 def _report(reference: dict, current: dict, inputs: list[drift.InputDrift]) -> dict[str, Any]:
     return {
         "reference": reference, "current": current,
@@ -174,6 +185,8 @@ def render(report: dict[str, Any]) -> str:
     def side(s: dict) -> str:
         if "model" in s:
             return f"model {s['model']} (version {s['version']}, session {s['session'][:12]})"
+        if "live" in s:
+            return f"the live window of {s['live']} (the last {s['rows']} rows, a sample of {s['sample']})"
         return f"session {s['session'][:12]}" if "session" in s else s["file"]
 
     lines = [f"drift: {report['verdict']} — {side(report['current'])} against {side(report['reference'])} "

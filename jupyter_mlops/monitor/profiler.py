@@ -81,6 +81,22 @@ def profile_pending(journal: Journal, *, log: Callable[[str], None] = print) -> 
     return made
 
 
+def settled_profiles(journal: Journal, root: Path, session_id: str, wait: float) -> dict[str, list[dict]]:
+    """A session's profiles (``Journal.session_profiles``) once none is still being made: waited for while a
+    profiler runs (at most ``wait`` seconds), else made here, in the caller's process."""
+    from jupyter_mlops.monitor import drift
+
+    deadline = time.monotonic() + wait
+    while True:
+        profiles = journal.session_profiles(session_id)
+        if not drift.missing_profiles(profiles) or time.monotonic() >= deadline:
+            return profiles
+        if not running(root):
+            profile_pending(journal, log=lambda _: None)
+            return journal.session_profiles(session_id)
+        time.sleep(POLL_S)
+
+
 def _still_there(md5: str, reads: list[dict], home: Path) -> Path | None:
     """A path holding the content ``md5`` now: stat-identical to a read's record, else re-hashed."""
     from jupyter_mlops.hashing import md5_file

@@ -25,7 +25,7 @@ from tornado.ioloop import IOLoop
 
 from jupyter_mlops import __version__, inputs, strict_json
 from jupyter_mlops.errors import MlopsError
-from jupyter_mlops.server import actions, history, profiles, sweeps
+from jupyter_mlops.server import actions, history, profiles, serving, sweeps
 from jupyter_mlops.server.paths import NotebookRef, RequestError, notebook_ref
 
 NAMESPACE = "mlops"
@@ -169,6 +169,16 @@ class ProfilesHandler(MlopsHandler):
         await self.respond(lambda: profiles.profiles(ref))
 
 
+class ServingHandler(MlopsHandler):
+    """``GET /mlops/serving?notebook=PATH``: the running model servers of the notebook's registered models,
+    with their live traffic, latency and drift (``server/serving.py``)."""
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        ref = self.notebook()
+        await self.respond(lambda: serving.servers(ref, self.root))
+
+
 class SweepsHandler(MlopsHandler):
     """``GET /mlops/sweeps?notebook=PATH``: the project's sweeps, newest first, each its table
     (``server/sweeps.py``)."""
@@ -252,6 +262,7 @@ def setup_handlers(web_app: Any) -> None:
         (r"sessions/([^/]+)", SessionHandler),
         ("compare", CompareHandler),
         ("profiles", ProfilesHandler),
+        ("serving", ServingHandler),
         ("sweeps", SweepsHandler),
         ("sweeps/apply", SweepApplyHandler),
         ("export", ExportHandler),

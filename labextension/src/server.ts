@@ -11,9 +11,10 @@ import {
   ICompare,
   IExportResult,
   IJob,
-  IProfiles,
   IModelList,
+  IProfiles,
   IRegistered,
+  IServing,
   ISessionDetail,
   ISessionList,
   ISweeps
@@ -78,6 +79,7 @@ export const api = {
     requestAPI<ICompare>('compare', {}, { notebook, a, b }),
   profiles: (notebook: string) => requestAPI<IProfiles>('profiles', {}, { notebook }),
   sweeps: (notebook: string) => requestAPI<ISweeps>('sweeps', {}, { notebook }),
+  serving: (notebook: string) => requestAPI<IServing>('serving', {}, { notebook }),
   applySweep: (notebook: string, experiment: string) =>
     post<IApplyResult>('sweeps/apply', { notebook, experiment }),
   exportDvc: (notebook: string) => post<IExportResult>('export', { notebook }),

@@ -338,3 +338,38 @@ export interface IApplyResult {
   changed: Record<string, unknown>;
   params: Record<string, string>;
 }
+
+/** `GET /mlops/serving`: one running `jupyter mlops serve` of a model registered from this notebook. */
+export interface IServedColumn {
+  name: string;
+  psi: number | null;
+  verdict: 'ok' | 'warn' | 'drift' | 'unknown';
+  note: string | null;
+}
+
+export interface IServerStatus {
+  requests_per_s?: number;
+  p50_ms?: number | null;
+  p99_ms?: number | null;
+  window_rows?: number;
+  verdict?: string | null;
+  drift_note?: string | null;
+  accuracy?: number | null;
+  columns?: IServedColumn[];
+}
+
+export interface IServedModel {
+  url: string;
+  model: string;
+  version: string;
+  aliases: string[];
+  session: string | null;
+  commit: string | null;
+  started_at: number;
+  updated_at: number;
+  status: IServerStatus;
+}
+
+export interface IServing {
+  servers: IServedModel[];
+}

@@ -33,6 +33,7 @@ def placeholders(workdir: Path) -> dict[str, str]:
     return {
         "REPO": str(workdir / "churn"),            # the project's git URL: the loop's project itself
         "5001": str(free_port()),                  # the model server's port: a free one (tests run in parallel)
+        "9090": str(free_port()),                  # Prometheus' port, likewise
         # the sweep id the README shows as an example: the latest sweep's
         "sweep-3fa91c": '$(basename "$(ls -t .mlops/sweeps/*.json | head -1)" .json)',
     }

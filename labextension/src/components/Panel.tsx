@@ -12,6 +12,7 @@ import { DataFiles } from './DataFiles';
 import { Models } from './Models';
 import { ParamsMetrics } from './ParamsMetrics';
 import { Profiles } from './Profiles';
+import { Serving } from './Serving';
 import { Sessions } from './Sessions';
 import { Sweeps } from './Sweeps';
 import { Timeline } from './Timeline';
@@ -79,6 +80,7 @@ function Body(props: { notebook: TrackedNotebook; tracker: IMlopsTracker; trans:
       <Profiles notebook={notebook} trans={trans} />
       <ParamsMetrics notebook={notebook} trans={trans} />
       <Models notebook={notebook} trans={trans} />
+      <Serving notebook={notebook} trans={trans} />
       <Sessions notebook={notebook} trans={trans} />
       <Sweeps notebook={notebook} trans={trans} />
       {!missing && <Actions notebook={notebook} trans={trans} />}

@@ -10,7 +10,7 @@ import React from 'react';
 import { TrackedNotebook } from '../model';
 import { api } from '../server';
 import { IProfiledInput, IProfileField } from '../tokens';
-import { Empty, Section, useServerRead } from './common';
+import { Empty, Flag, Section, useServerRead } from './common';
 
 export function Profiles(props: { notebook: TrackedNotebook; trans: TranslationBundle }): JSX.Element | null {
   const { notebook, trans } = props;
@@ -80,7 +80,7 @@ function Column(props: { field: IProfileField; trans: TranslationBundle }): JSX.
       <td className="jp-mlops-path" title={`${field.name} (${field.dtype})`}>
         {field.name}
         <div className="jp-mlops-sub">
-          {field.verdict && <><Flag verdict={field.verdict} psi={field.psi} trans={trans} /> </>}
+          {field.verdict && <><Flag verdict={field.verdict} psi={field.psi} against={trans.__('the previous session')} trans={trans} /> </>}
           {field.kind === 'numeric'
             ? `${number(field.min)} … ${number(field.max)}, ${trans.__('mean')} ${number(field.mean)}`
             : trans.__('%1 distinct', field.cardinality ?? 0)}
@@ -95,22 +95,6 @@ function Column(props: { field: IProfileField; trans: TranslationBundle }): JSX.
         )}
       </td>
     </tr>
-  );
-}
-
-function Flag(props: { verdict: string; psi?: number | null; trans: TranslationBundle }): JSX.Element {
-  const { verdict, psi, trans } = props;
-  const words: Record<string, string> = {
-    ok: trans.__('stable'),
-    warn: trans.__('shifting'),
-    drift: trans.__('drift'),
-    unknown: trans.__('not compared')
-  };
-  return (
-    <span className="jp-mlops-Flag" data-verdict={verdict}
-      title={psi === null || psi === undefined ? words[verdict] : trans.__('PSI %1 against the previous session', psi.toFixed(3))}>
-      {psi !== null && psi !== undefined && verdict === 'ok' ? psi.toFixed(2) : words[verdict] ?? verdict}
-    </span>
   );
 }
 

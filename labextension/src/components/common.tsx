@@ -130,3 +130,25 @@ export function Sparkline(props: { values: number[]; title: string }): JSX.Eleme
     </svg>
   );
 }
+
+/** A drift verdict as a flag (PSI ≥ 0.2 drift, ≥ 0.1 warn: `monitor/drift.py`); `against` names the reference. */
+export function Flag(props: {
+  verdict: string;
+  psi?: number | null;
+  against?: string;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { verdict, psi, against, trans } = props;
+  const words: Record<string, string> = {
+    ok: trans.__('stable'),
+    warn: trans.__('shifting'),
+    drift: trans.__('drift'),
+    unknown: trans.__('not compared')
+  };
+  const title = psi === null || psi === undefined ? words[verdict] : trans.__('PSI %1 against %2', psi.toFixed(3), against ?? '');
+  return (
+    <span className="jp-mlops-Flag" data-verdict={verdict} title={title}>
+      {psi !== null && psi !== undefined && verdict === 'ok' ? psi.toFixed(2) : words[verdict] ?? verdict}
+    </span>
+  );
+}
