@@ -102,7 +102,6 @@ class CellEffects:
     # Calls of free names with plain names as arguments: (function, positional args, keyword args); a
     # function another cell defined may change what it is passed, which only the engine can look up.
     calls: tuple[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]], ...] = ()
-    displays: frozenset[str] = frozenset()  # names its last expression shows
     likely_opaque: frozenset[str] = frozenset()  # names bound to modules, functions, classes, figures
     # Names bound to what a plot call returns: compared by what they draw, which a re-run draws again.
     figures: frozenset[str] = frozenset()
@@ -116,10 +115,6 @@ class CellEffects:
     setup_only: bool = False  # nothing but imports, defs, classes and docstrings
     called: frozenset[str] = frozenset()  # free names it calls: a function another cell defined acts now
     logs_metrics: bool = False  # calls ``log_metric``-like functions (library.METRIC_LOGGERS)
-
-    @property
-    def display_only(self) -> bool:
-        return self.parsed and not self.changes and not self.deletes
 
     @property
     def known(self) -> bool:
@@ -191,22 +186,36 @@ def _parse(code: str) -> tuple[str, ast.Module | None] | None:
 def _shape(node: Any) -> str:
     """What a piece of code is, without where it stands: node types and values, no positions or contexts.
 
-    Equal for code that differs only in layout and comments; ``ast.dump`` says the same at three times
-    the cost, and this runs on every statement of every new cell.
+    Equal for code that differs only in layout and comments; ``ast.dump`` says the same at twice the cost,
+    and this runs on every statement of every new cell. A node's fields are read from its ``__dict__``,
+    where the parser puts them in ``_fields`` order, followed by the positions left out here.
     """
     out: list[str] = []
+    append = out.append
     stack = [node]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        item = stack.pop()
+        item = pop()
         if isinstance(item, ast.AST):
-            out.append(type(item).__name__)
-            stack.extend(getattr(item, field, None) for field in reversed(item._fields) if field != "ctx")
-        elif isinstance(item, list):
-            out.append(f"[{len(item)}")
-            stack.extend(reversed(item))
+            append(item.__class__.__name__)
+            extend([value for key, value in item.__dict__.items() if key not in _NOT_SHAPE][::-1])
+        elif item.__class__ is list:
+            append(f"[{len(item)}")
+            extend(item[::-1])
         else:
-            out.append(repr(item))
+            append(repr(item))
     return "\x1f".join(out)
+
+
+_NOT_SHAPE = frozenset({"ctx", "lineno", "col_offset", "end_lineno", "end_col_offset"})
+
+
+def _with_code(change: Change, code: str) -> Change:
+    """``replace(change, code=code)``, without re-running the dataclass's constructor on every field: each
+    change of every new cell gets its code this way."""
+    new = object.__new__(Change)
+    new.__dict__.update(change.__dict__, code=code)
+    return new
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -384,6 +393,9 @@ def _flag(call: ast.Call, keyword: str) -> bool:
     return any(k.arg == keyword and isinstance(k.value, ast.Constant) and k.value.value for k in call.keywords)
 
 
+_USES_HANDLERS: dict[type, Any] = {}  # node class -> the _Uses method that visits it
+
+
 class _Uses(ast.NodeVisitor):
     """What an expression loads: names whole or by constant key, the calls it makes, walrus targets."""
 
@@ -396,6 +408,27 @@ class _Uses(ast.NodeVisitor):
 
     def _visible(self, name: str) -> bool:
         return not any(name in scope for scope in self._hidden)
+
+    def visit(self, node: ast.AST) -> None:
+        """``NodeVisitor.visit``, its handler looked up by class once (it runs on every node of every new cell)."""
+        handler = _USES_HANDLERS.get(node.__class__)
+        if handler is None:
+            handler = _USES_HANDLERS[node.__class__] = getattr(
+                _Uses, "visit_" + node.__class__.__name__, _Uses.generic_visit
+            )
+        handler(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        """The children of a node, its fields read as ``_shape`` reads them (no positions, no contexts)."""
+        for key, value in node.__dict__.items():
+            if key in _NOT_SHAPE:
+                continue
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
 
     def visit_Constant(self, node: ast.Constant) -> None:
         """A constant loads nothing (and ``NodeVisitor``'s own looks for deprecated handlers on every one)."""
@@ -575,7 +608,6 @@ class _CellWalker:
         self.opaque: set[str] = set()
         self.figures: set[str] = set()
         self.drawings: dict[str, Change] = {}
-        self.displays: frozenset[str] = frozenset()
         self.called: set[str] = set()
         self.dynamic = False
         self.ctrl: frozenset[str] = frozenset()  # deps of the enclosing if/for/while tests
@@ -605,7 +637,7 @@ class _CellWalker:
             return found
 
         changes = {
-            name: replace(change, code=digest(tuple(sorted(sources))))
+            name: _with_code(change, digest(tuple(sorted(sources))))
             if (sources := self.sources.get(name)) and self.statements else change
             for name, change in self.changes.items()
         }
@@ -619,7 +651,6 @@ class _CellWalker:
             method_calls=frozenset(self.method_calls),
             passed=frozenset(self.passed),
             calls=tuple(self.call_sites),
-            displays=self.displays,
             likely_opaque=frozenset(self.opaque),
             figures=frozenset(self.figures),
             drawings=self.drawings,
@@ -923,10 +954,6 @@ class _CellWalker:
             self.index = position
             self._reading = set()
             self.statement(statement)
-        if statements and isinstance(statements[-1], ast.Expr):
-            uses = _Uses()
-            uses.visit(statements[-1].value)
-            self.displays = frozenset(n for n in uses.whole | set(uses.keyed) if n in self.reads)
 
     def block(self, statements: list[ast.stmt], ctrl: frozenset[str], conditional: bool = True) -> None:
         saved = self.ctrl, self.depth

@@ -245,13 +245,6 @@ def test_functions_remember_what_they_draw_from():
     assert NP_RANDOM in info.reads and NP_RANDOM in info.mutates
 
 
-def test_display_only_cells():
-    effects = analyze("print(df.head())")
-    assert effects.display_only and effects.displays == {"df"}
-    assert analyze("df.describe()").display_only
-    assert not analyze("df['z'] = 0").display_only
-
-
 def test_likely_opaque_names():
     effects = analyze("import numpy as np\nfig, ax = plt.subplots()\ndef f():\n    pass\nx = 1")
     assert effects.likely_opaque == {"np", "fig", "ax", "f"}
