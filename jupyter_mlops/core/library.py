@@ -103,7 +103,7 @@ DRAWING_METHODS = _words(
     "fill_between fill_betweenx errorbar step stem pie boxplot violinplot hexbin quiver streamplot eventplot "
     "stackplot loglog semilogx semilogy vlines hlines axvline axhline axvspan axhspan axline text annotate "
     "arrow bar_label table add_patch add_artist add_line add_collection add_table add_subplot add_axes colorbar "
-    "suptitle"
+    "suptitle twinx twiny inset_axes secondary_xaxis secondary_yaxis"
 )
 DRAWN_ON_KEYWORD = "ax"
 
