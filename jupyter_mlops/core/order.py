@@ -141,7 +141,7 @@ class _Step:
     # Symbolic runs: the cell's run of this code raised in a situation a top-to-bottom run would not be
     # in, so the run is assumed to complete there (and the session's failure is not reproducible).
     assumed_ok: bool = False
-    targets: frozenset[str] = frozenset()  # names it changes in place that existed when it ran
+    targets: frozenset[str] = frozenset()  # runs that raised: names it changes in place that existed then
     written_as: dict[str, int] = field(default_factory=dict)  # path -> the symbolic key of its write
     facts: tuple = ()  # real runs: what replaying it depends on (files, names applied; itself if it raised)
     # Names whose version this run may have changed; None: maybe any (an in-place change through an alias).
@@ -386,7 +386,8 @@ class _Sim:
         for name in unknown:
             planned[name] = Change(BIND, frozenset(reads), stmt=_LAST)
         step.applied, step.unknown = frozenset(planned), frozenset(unknown)
-        step.targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in self.names)
+        if not ok:  # only a run that raised is ever compared by what it changed in place (``_same_situation``)
+            step.targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in self.names)
         through_alias = any(
             c.kind != BIND and c.in_place and self.names.get(n) in self.shared for n, c in planned.items()
         )
