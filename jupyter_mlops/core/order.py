@@ -1211,6 +1211,7 @@ class Detector:
         self._written: dict[int, int] = {}
         self._equal: dict[int, int] = {}
         self._by_value: dict[tuple[str, str], int] = {}  # (name, digest) -> the first version seen with it
+        self._made_at: dict[int, int] = {}  # version -> the first position of the cached run that made it
         self._sim = _Sim(self._intern, self._written, self._equal)
         self._runs: dict[str, list[_Step]] = {}
         self._first_run: list[str] = []  # the cell ids of ``_runs`` in the order they first ran, for slicing
@@ -1277,7 +1278,7 @@ class Detector:
         Only whole values (no keyed part or operation of their own, whose readers may see parts) are
         unified, each with the first version its name held with the same digest.
         """
-        learned = False
+        stale = len(self._prefix)  # the first cached position that made a version found equal to another
         for name, digest in values.items():
             oid = self._sim.names.get(name)
             obj = None if oid is None else self._sim.objs[oid]
@@ -1287,10 +1288,10 @@ class Detector:
             if seen != obj.version:
                 self._equal[obj.version] = seen
                 self._sim.objs[oid] = obj._replace(base=seen, version=seen)  # type: ignore[union-attr]
-                learned = True
-        if learned:  # the cached top-to-bottom run may hold the versions just found equal to others
-            self._prefix = []
-            self._differences.forget()
+                stale = min(stale, self._made_at.get(obj.version, stale))
+        if stale < len(self._prefix):  # recomputed from there, with the versions just found equal
+            self._differences.dropped(self._prefix[stale:], stale)
+            del self._prefix[stale:]
 
     def verdict(self, notebook: Sequence[Cell], opaque: frozenset[str] = frozenset()) -> Verdict:
         """Is the tracked state what running ``notebook`` top to bottom in a fresh kernel would give?
@@ -1509,6 +1510,9 @@ class Detector:
             )
             if step.unbound:
                 self._unbound_at.add(position)
+            for name in step.applied:
+                if (made := sim.obj(name)) is not None:
+                    self._made_at.setdefault(made.version, position)
             writes = tuple((symbolic, sim.files[path][0]) for path, symbolic in step.written_as.items())
             prefix.append(_Position(self._position_key(book, position), step, sim, writes))
         run = _Run(self._after(prefix, end), _Steps(prefix, end + 1))
