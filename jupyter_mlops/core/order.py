@@ -149,6 +149,7 @@ class _Step:
     # Names whose idempotent operation this run found already applied (a re-run of ``df.drop(…)`` raising
     # KeyError): a top-to-bottom run, which applies it once, is not in that situation.
     reapplied: frozenset[str] = frozenset()
+    in_place: bool = False  # it changed an object in place (its aliases see the change)
     unbound: tuple[str, ...] = ()  # symbolic runs: names read that nothing above binds (the cell would fail)
 
 
@@ -386,6 +387,7 @@ class _Sim:
         for name in unknown:
             planned[name] = Change(BIND, frozenset(reads), stmt=_LAST)
         step.applied, step.unknown = frozenset(planned), frozenset(unknown)
+        step.in_place = any(c.in_place for c in planned.values())
         if not ok:  # only a run that raised is ever compared by what it changed in place (``_same_situation``)
             step.targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in self.names)
         through_alias = any(
@@ -1148,8 +1150,10 @@ class _Differences:
 
     def ran(self, touched: frozenset[str] | None) -> None:
         """A real run: what it touched may now differ, or agree again."""
-        if self._actual is not None:
-            self._actual = None if touched is None else self._actual | touched
+        if touched is None:
+            self._actual = None
+        elif self._actual is not None:
+            self._actual |= touched  # in place: verdicts may be skipped (``Detector._still_agrees``), runs pile up
 
     def dropped(self, positions: Sequence[_Position], start: int) -> None:
         """Cached positions from ``start`` are gone: what they touched may come out differently."""
@@ -1158,7 +1162,10 @@ class _Differences:
             if self._expected is None:
                 return
             touched = position.step.touched
-            self._expected = None if touched is None else self._expected | touched
+            if touched is None:
+                self._expected = None
+            else:
+                self._expected |= touched
 
     def update(self, actual: _Sim, expected: _Sim, prefix: Sequence[_Position], frontier: int) -> set[str]:
         candidates: set[str] | None = None
@@ -1234,7 +1241,11 @@ class Detector:
         self._differences = _Differences()
         self._rebuilt: int | None = None  # the position whose handed-on namespace was rebuilt last
         self._opaque_union: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None  # see _all_opaque
-        self._agrees: tuple[_Book, int] | None = None  # (book, runs) of the last verdict that found no difference
+        # (book, runs, frontier) of the last verdict that found every name as top to bottom (see ``_still_agrees``)
+        self._agrees: tuple[_Book, int, int] | None = None
+        self._last: _Step | None = None  # the last run recorded, and whether its values were unified with
+        self._unified = False  # others' or it named deleted cells (see ``_still_agrees``)
+        self._last_deleted = False
 
     def record(self, execution: Execution) -> None:
         self._deleted |= execution.deleted_cells
@@ -1247,8 +1258,8 @@ class Detector:
         )
         self._sim.run(step, rebound=execution.rebound, ok=execution.ok, disk=True)
         self._differences.ran(step.touched)
-        if execution.values:
-            self._unify(execution.values)
+        self._unified = bool(execution.values) and self._unify(execution.values)
+        self._last, self._last_deleted = step, bool(execution.deleted_cells)
         self._count += 1
         if execution.cell_id not in self._runs:
             self._first_run.append(execution.cell_id)
@@ -1271,7 +1282,7 @@ class Detector:
             elif self._ran_opaque_all is not None and not effects.likely_opaque <= self._ran_opaque_all:
                 self._ran_opaque_all |= effects.likely_opaque  # only names added: no pass over every cell
 
-    def _unify(self, values: Mapping[str, str]) -> None:
+    def _unify(self, values: Mapping[str, str]) -> bool:
         """Values equal to ones another provenance made take that provenance's version, in the session and
         in every symbolic run from now on: objects by value, as the README's definition compares them.
 
@@ -1279,6 +1290,7 @@ class Detector:
         unified, each with the first version its name held with the same digest.
         """
         stale = len(self._prefix)  # the first cached position that made a version found equal to another
+        learned = False
         for name, digest in values.items():
             oid = self._sim.names.get(name)
             obj = None if oid is None else self._sim.objs[oid]
@@ -1289,9 +1301,11 @@ class Detector:
                 self._equal[obj.version] = seen
                 self._sim.objs[oid] = obj._replace(base=seen, version=seen)  # type: ignore[union-attr]
                 stale = min(stale, self._made_at.get(obj.version, stale))
+                learned = True
         if stale < len(self._prefix):  # recomputed from there, with the versions just found equal
             self._differences.dropped(self._prefix[stale:], stale)
             del self._prefix[stale:]
+        return learned
 
     def verdict(self, notebook: Sequence[Cell], opaque: frozenset[str] = frozenset()) -> Verdict:
         """Is the tracked state what running ``notebook`` top to bottom in a fresh kernel would give?
@@ -1303,13 +1317,37 @@ class Detector:
         book = self._book(notebook)
         if book.frontier < 0:
             return Verdict(True, ())
+        if self._still_agrees(book):
+            self._agrees = (book, self._count, book.frontier)
+            return Verdict(True, ())
         run = self._expected(book, book.frontier)
         differing = self._differences.update(self._sim, run.sim, self._prefix, book.frontier)
         judge = _Judge(self, book, run, self._all_opaque(book))
         issues = judge.issues(sorted(differing))
         # Every name (generators' states included) as top to bottom: what ``preflight`` can take for granted.
-        self._agrees = (book, self._count) if not issues and not differing else None
+        self._agrees = (book, self._count, book.frontier) if not issues and not differing else None
         return Verdict(not issues, tuple(issues))
+
+    def _still_agrees(self, book: _Book) -> bool:
+        """Does the state agree with top to bottom, without a symbolic run? Yes after one run of the next cell
+        down (or a new one below) that only rebinds names, in a state that agreed: it read what a top-to-bottom
+        run would feed it there, so it made what that run makes. The common case, a user going down the
+        notebook, costs no symbolic step; the cached run catches up the next time it is needed.
+
+        Anything else is left to the full verdict: a run that raised, read or wrote a file, changed an object in
+        place (aliases may differ between the two runs, which versions do not show), named a deleted cell, was
+        found equal to another provenance's value, or skipped a cell above it.
+        """
+        agreed, last = self._agrees, self._last
+        if agreed is None or agreed[0] is not book or agreed[1] != self._count - 1 or last is None:
+            return False
+        pos = book.pos.get(last.cell_id)
+        return (
+            last.ok and not last.in_place and not last.unknown and not last.files_read and not last.files_written
+            and not self._unified and not self._last_deleted and last.effects.known and pos is not None
+            and pos == book.frontier > agreed[2] and book.effects[pos].fingerprint == last.fingerprint
+            and bisect.bisect_right(book.unrun, agreed[2]) == bisect.bisect_left(book.unrun, pos)
+        )
 
     def preflight(self, notebook: Sequence[Cell], cell_id: str, code: str) -> tuple[Issue, ...]:
         """Issues that running this code now would create by *using* stale, from-below or hidden state.
@@ -1323,7 +1361,8 @@ class Detector:
             return ()
         book = self._book(notebook)
         pos = book.pos.get(cell_id, len(book.cells))
-        if (self._agrees == (book, self._count) and pos > book.frontier
+        agreed = self._agrees
+        if (agreed is not None and agreed[0] is book and agreed[1] == self._count and pos > book.frontier
                 and bisect.bisect_right(book.unrun, book.frontier) == bisect.bisect_left(book.unrun, pos)):
             # The next cell down (or a new one) in a state where every name is what top to bottom gives: it
             # reads what a top-to-bottom run would feed it and leaves no cell above it unrun. The common

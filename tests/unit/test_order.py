@@ -705,12 +705,26 @@ def test_cache_follows_a_written_file_that_changes():
 def test_idle_rerun_replays_nothing():
     cells = notebook(*CACHE_CELLS)
     tracked = Tracked()
-    for cell in "ABCD":
+    for cell in "ABCD":  # going down the notebook: the first verdict's symbolic step, then none (``_still_agrees``)
         tracked.run(cells, cell)
+    assert len(tracked.detector._prefix) == 1
+    tracked.run(cells, "D")  # a re-run: the cached run is made, once
     cached = [p.step for p in tracked.detector._prefix]
+    assert len(cached) == 4
     tracked.run(cells, "D")
     tracked.run(cells, "B")
     assert [p.step for p in tracked.detector._prefix] == cached
+
+
+def test_going_down_the_notebook_is_judged_without_a_symbolic_run_only_when_that_is_sound():
+    cells = notebook(("A", "a = []"), ("B", "b = a"), ("C", "b.append(1)"), ("D", "n = len(a)"))
+    tracked = Tracked()  # each verdict is also checked against one computed from scratch
+    for cell in "ABA":  # A again: a is a new list, b still the old one (the versions cannot tell)
+        tracked.run(cells, cell)
+    assert not tracked.run(cells, "C").reproducible  # in place: judged in full, a is not what top to bottom gives
+    tracked = Tracked()
+    for cell in "ABCD":
+        assert_clean(tracked.run(cells, cell))
 
 
 # -- mutation through functions ---------------------------------------------------------------------
