@@ -21,6 +21,7 @@ def test_inputs_are_hard_linked_and_a_rewritten_input_is_a_copy(tmp_path):
     (root / "helpers.py").write_text("X = 1\n")
     scratch = root / ".mlops" / "verify" / "run-x"
     scratch.mkdir(parents=True)
+    (root / ".mlops" / "own-io").mkdir()  # a kernel watches this project: its watcher made the folder
     linked = _build_scratch(root, scratch, "nb.ipynb", ["data/in.csv", "data/parts", "data/state.json"],
                             ["data/state.json", "model.joblib"])
     assert linked == {"data/in.csv", "data/parts"}
@@ -32,4 +33,4 @@ def test_inputs_are_hard_linked_and_a_rewritten_input_is_a_copy(tmp_path):
     copy.write_text('{"rewritten": true}')
     assert (root / "data" / "state.json").read_text() == "{}"
     assert (scratch / ".git").resolve() == (root / ".git").resolve() and (scratch / "helpers.py").is_symlink()
-    assert os.listdir(root / ".mlops" / "own-io") == []
+    assert os.listdir(root / ".mlops" / "own-io") == []  # the build's announcement is withdrawn once done
