@@ -46,6 +46,7 @@ from jupyter_mlops.journal import (
 )
 from jupyter_mlops.kernel import backlog, comm, lineage
 from jupyter_mlops.kernel.backlog import Backlog
+from jupyter_mlops.kernel.fingerprint import fingerprints
 from jupyter_mlops.kernel.notebook_file import PAPERMILL_PATHS
 from jupyter_mlops.kernel.notebook_view import NotebookView, locate_notebook
 from jupyter_mlops.kernel.pending import PendingDigests
@@ -248,6 +249,7 @@ class TrackingSession:
             files_read={f.path: f.md5 for f in files if f.mode == "read"},
             files_written={f.path: f.md5 for f in files if f.mode == "write"},
             ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells, error=error,
+            values=fingerprints(self.shell.user_ns, rebound),
         )
         self.notebook.ran(execution)
         previous, judged = self.verdict, self._judge(execution, status)
