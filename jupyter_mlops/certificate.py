@@ -17,15 +17,16 @@ from typing import Any
 
 from jupyter_mlops import own_io, project_files
 from jupyter_mlops.check import replay
-from jupyter_mlops.core.notebook import Notebook, read_notebook
+from jupyter_mlops.core.notebook import Cell, Notebook, read_notebook
 from jupyter_mlops.core.redact import NotebookCode
 from jupyter_mlops.errors import NotFound, Refused
 from jupyter_mlops.hashing import file_digest
-from jupyter_mlops.journal import Journal, Provenance, latest_values
+from jupyter_mlops.journal import TRACKING_CELL, Journal, Provenance, latest_values
 from jupyter_mlops.project import find_root, journal_path
 
 METADATA_KEY = "jupyter_mlops"
 CERTIFICATE_KEY = "certificate"
+INJECTED_KEY = "injected_parameters"  # the values papermill injected into the certified run
 VERSION = 1
 
 
@@ -39,37 +40,75 @@ def certificate_of(nb: Notebook) -> dict[str, Any] | None:
 
 
 def build(session: dict[str, Any], nb: Notebook, provenance: Provenance | None = None) -> dict[str, Any]:
-    """The certificate of ``session`` for ``nb`` as saved; Refused when the session does not vouch for it."""
+    """The certificate of ``session`` for ``nb`` as saved; Refused when the session does not vouch for it.
+
+    Every code cell must have run with its code: the cell the session started in (``%mlops_track``, never a
+    cell run of its own) counts as run with the code the session recorded for it, its reads being the data
+    declared with ``--data``. papermill's injected parameters cell, which the session ran and the notebook
+    does not hold, is certified apart: the notebook reproduces the certified run with those values.
+    """
     verdict = replay(session, nb.code_cells)
     if not verdict.reproducible:
         first = verdict.issues[0]
         raise Refused(f"the latest session is not reproducible ({first.kind}: {first.message})",
                       hint=f"{first.fix}, then certify again")
-    runs = {r["cell_id"]: r for r in session["cell_runs"] if r["status"] == "ok"}
+    ok = [r for r in session["cell_runs"] if r["status"] == "ok"]
+    runs = {r["cell_id"]: r for r in ok}
     ran = NotebookCode(c.source for c in nb.code_cells)  # stored code has its secrets masked
+    started_in = (session.get("options") or {}).get(TRACKING_CELL)
     cells = []
     for position, cell in enumerate(nb.code_cells, 1):
         run = runs.get(cell.cell_id)
-        if run is None and cell.is_tracking:  # the cell that starts tracking is the one run never recorded
-            cells.append({"id": cell.cell_id, "code_md5": code_md5(cell.source), "reads": {}, "writes": {}})
-            continue
-        if run is None or ran.of(run).strip() != cell.source.strip():
+        if run is not None:
+            code = ran.of(run)
+            files = [f for f in session["files"] if f["seq"] == run["seq"]]
+        elif isinstance(started_in, dict) and started_in.get("cell_id") == cell.cell_id:
+            code = ran.of(started_in)
+            files = [f | {"mode": "read"} for f in session["files"] if f["mode"] == "declared"]
+        elif started_in is None and cell.is_tracking:  # a journal from before the session named its cell
+            code, files = cell.source, []
+        else:
+            code = None
+        if code is None or code.strip() != cell.source.strip():
             if not cell.source.strip():
                 continue
             raise Refused(f"cell {position} ({cell.cell_id}) did not run with its code in session {session['id']}",
                           hint="restart the kernel and run all cells (tracked), then certify again")
-        files = [f for f in session["files"] if f["seq"] == run["seq"]]
         cells.append({
             "id": cell.cell_id, "code_md5": code_md5(cell.source),
             "reads": {f["path"]: f["md5"] for f in files if f["mode"] == "read"},
             "writes": {f["path"]: f["md5"] for f in files if f["mode"] == "write"},
         })
-    return {
+    certificate = {
         "version": VERSION, "session": session["id"], "reproducible": True,
         "git_commit": provenance.git.commit if provenance else None,
         "environment_md5": provenance.env.packages_hash if provenance else None,
         "params": latest_values(session["params"]), "cells": cells,
     }
+    injected = _injected_parameters(session, ok, {c.cell_id for c in nb.code_cells})
+    if injected is not None:
+        certificate[INJECTED_KEY] = injected
+    return certificate
+
+
+def _injected_parameters(session: dict[str, Any], ok: list[dict[str, Any]], held: set[str]) -> dict[str, Any] | None:
+    """papermill's injected parameters cell as the session ran it, when the notebook does not hold it: its
+    code's md5 and the values it set (the params recorded from it)."""
+    injected = [r for r in ok if r["cell_id"] not in held and Cell(r["cell_id"], r["code"]).is_injected_parameters]
+    if not injected:
+        return None
+    run = injected[-1]
+    return {"code_md5": code_md5(run["code"]),
+            "params": {p["name"]: p["value"] for p in session["params"] if p["seq"] == run["seq"]}}
+
+
+def injected_note(certificate: dict[str, Any]) -> str | None:
+    """What a certified run owes to papermill's injected parameters ("max_depth=8"), None when nothing."""
+    injected = certificate.get(INJECTED_KEY)
+    if not isinstance(injected, dict):
+        return None
+    values = injected.get("params") or {}
+    return ", ".join(f"{name}={value!r}" for name, value in values.items()) or "(none recorded)"
 
 
 def problems(nb: Notebook, root: Path, certificate: dict[str, Any]) -> list[str]:

@@ -18,7 +18,7 @@ from jupyter_mlops.core.history import ESTABLISH, NOT_ESTABLISHED
 from jupyter_mlops.core.notebook import Cell, Notebook, read_notebook
 from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, Verdict
 from jupyter_mlops.core.redact import NotebookCode
-from jupyter_mlops.journal import Journal
+from jupyter_mlops.journal import TRACKING_CELL, Journal
 from jupyter_mlops.project import find_root, journal_path
 
 NEVER_RUN = "never run: no code cell has an execution count and no session of it is tracked"
@@ -107,7 +107,8 @@ def replay(session: dict, notebook: list[Cell]) -> Verdict:
     """The verdict of a journal session's history against the notebook's code cells as they stand now.
 
     A run's code is stored with its secrets masked: where a cell holds the code it ran (by digest), the
-    detector is given the cell's code, so masking never makes a cell look edited."""
+    detector is given the cell's code, so masking never makes a cell look edited. The cell the session
+    started in, which the journal names apart, ran before the first run."""
     ran = NotebookCode(c.source for c in notebook)
     files: dict[int, dict[str, dict[str, str | None]]] = {}
     for f in session["files"]:
@@ -115,6 +116,10 @@ def replay(session: dict, notebook: list[Cell]) -> Verdict:
             files.setdefault(f["seq"], {"read": {}, "write": {}})[f["mode"]][f["path"]] = f["md5"]
     notebook = _with_injected_parameters(session["cell_runs"], notebook)
     detector = Detector()
+    started_in = (session.get("options") or {}).get(TRACKING_CELL)
+    if isinstance(started_in, dict) and started_in.get("cell_id"):  # ran first, never a cell run of its own
+        declared = {f["path"]: f["md5"] for f in session["files"] if f["mode"] == "declared"}
+        detector.record(Execution(started_in["cell_id"], ran.of(started_in), files_read=declared))
     for run in session["cell_runs"]:
         if run["status"] == "refused":
             continue

@@ -16,7 +16,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,8 @@ from jupyter_mlops import inputs, project_files
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
 from jupyter_mlops.journal_schema import CREATE, INDEXES, MIGRATIONS, SCHEMA_VERSION
 
+# The key of a session's options naming the cell it started in: {"cell_id", "code", "code_hash"}.
+TRACKING_CELL = "tracking_cell"
 DEFAULT_BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another process's write lock before it fails with "database is locked"."""
 INTERRUPTED = "interrupted: the kernel ended before the digest was known"
@@ -341,11 +343,37 @@ class Journal:
                 (notebook, Path(notebook).stem, session_id),
             )
 
+    def set_tracking_cell(self, session_id: str, cell_id: str, code: str, code_hash: str | None = None) -> None:
+        """The cell the session started in (``%mlops_track``): it is running while the session begins, so it
+        is never a cell run of its own; its id, code (secrets masked, as a cell run's) and the digest of the
+        code as it ran go to the session's options as ``tracking_cell``."""
+        cell = {"cell_id": cell_id, "code": code, "code_hash": code_hash}
+        with self._lock, self._transaction() as db:
+            self._update_options(db, session_id, lambda o: o | {TRACKING_CELL: cell})
+
     def rename_cells(self, session_id: str, renamed: Mapping[str, str]) -> None:
-        """Cells recorded under their code's id before the notebook was found get the notebook's ids."""
+        """Cells recorded under their code's id before the notebook was found get the notebook's ids (the
+        tracking cell's included)."""
         with self._lock, self._transaction() as db:
             db.executemany("UPDATE cell_runs SET cell_id=? WHERE session_id=? AND cell_id=?",
                            [(new, session_id, old) for old, new in renamed.items()])
+
+            def rename(options: dict) -> dict:
+                cell = options.get(TRACKING_CELL)
+                if isinstance(cell, dict) and cell.get("cell_id") in renamed:
+                    return options | {TRACKING_CELL: cell | {"cell_id": renamed[cell["cell_id"]]}}
+                return options
+
+            self._update_options(db, session_id, rename)
+
+    @staticmethod
+    def _update_options(db: sqlite3.Connection, session_id: str, change: Callable[[dict], dict]) -> None:
+        row = db.execute("SELECT options FROM sessions WHERE id=?", (session_id,)).fetchone()
+        if row is not None:
+            before = json.loads(row["options"])
+            after = change(before)
+            if after != before:
+                db.execute("UPDATE sessions SET options=? WHERE id=?", (_json(after), session_id))
 
     def end_session(self, session_id: str) -> None:
         with self._lock, self._transaction() as db:

@@ -3,15 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser here); the serving tests
-# scrape with Debian's Prometheus and check the alert rules with its promtool.
-missing=""
-[ -x /usr/bin/chromium ] || missing="$missing chromium"
-[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing="$missing prometheus"
-if [ -n "$missing" ]; then
+# scrape with Debian's Prometheus and check the alert rules with its promtool; the README's blocks
+# (tests/e2e/test_readme.py) ask the model server with curl.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || missing+=(prometheus)
+command -v curl >/dev/null || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root=""; [ "$(id -u)" -eq 0 ] || as_root="sudo"
   $as_root apt-get update -qq
-  # shellcheck disable=SC2086 # one word per package
-  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 # Installs the package with the test extras; the build hook compiles the lab extension (needs node).

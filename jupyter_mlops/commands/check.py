@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jupyter_mlops.certificate import certificate_of, problems
+from jupyter_mlops.certificate import INJECTED_KEY, certificate_of, injected_note, problems
 from jupyter_mlops.check import judged
 from jupyter_mlops.commands.arguments import Subparsers, add_json, add_root, open_project
 from jupyter_mlops.core.notebook import Notebook, read_notebook
@@ -57,13 +57,15 @@ def _check_certificate(args: argparse.Namespace, notebook: Notebook, root: Path,
     """A certified notebook is checked against its certificate: no journal and no kernel needed."""
     found = problems(notebook, root, certificate)
     source = f"certificate of session {certificate.get('session')}"
+    injected = injected_note(certificate)
     if args.json:
         print(json.dumps({"reproducible": not found, "never_run": False, "certified": True, "problems": found,
-                          "source": source}, indent=2))
+                          "source": source, "injected_parameters": certificate.get(INJECTED_KEY)}, indent=2))
     elif not found:
         cells = certificate.get("cells") or []
         files = sum(len(c.get("reads") or {}) + len(c.get("writes") or {}) for c in cells)
-        print(f"{args.notebook}: reproducible ({source}: {len(cells)} cells and {files} data files match)")
+        print(f"{args.notebook}: reproducible ({source}: {len(cells)} cells and {files} data files match"
+              + (f"; run with papermill's parameters {injected}" if injected else "") + ")")
     else:
         print(f"{args.notebook}: NOT reproducible ({source} no longer holds)")
         for problem in found:

@@ -59,6 +59,8 @@ class FunctionInfo:
     reads: frozenset[str] = frozenset()
     rebinds: frozenset[str] = frozenset()  # assigned after a ``global`` statement
     mutates: frozenset[str] = frozenset()  # changed in place (``results.append(v)``)
+    # Globals whose methods it calls or that it passes to a function: a generator among them is drawn from.
+    draws: frozenset[str] = frozenset()
     params: tuple[str, ...] = ()  # positional parameter names, to match a call's arguments
     # How it changes the objects passed in (``def clip(frame): frame['t'] = …``), as a cell would change them.
     param_changes: tuple[tuple[str, Change], ...] = ()
@@ -96,13 +98,16 @@ class CellEffects:
     changes: Mapping[str, Change] = field(default_factory=dict)
     deletes: frozenset[str] = frozenset()
     method_calls: frozenset[str] = frozenset()  # free names whose methods it calls (an RNG draws when called)
+    passed: frozenset[str] = frozenset()  # free names given to a function call (``random_state=rng`` draws)
     # Calls of free names with plain names as arguments: (function, positional args, keyword args); a
     # function another cell defined may change what it is passed, which only the engine can look up.
     calls: tuple[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]], ...] = ()
-    displays: frozenset[str] = frozenset()  # names its last expression shows
     likely_opaque: frozenset[str] = frozenset()  # names bound to modules, functions, classes, figures
     # Names bound to what a plot call returns: compared by what they draw, which a re-run draws again.
     figures: frozenset[str] = frozenset()
+    # Free names it draws on (``ax.axvline(…)``, ``df.plot(ax=ax)``): a change of the figure they hold, if they
+    # hold one, which only the engine knows.
+    drawings: Mapping[str, Change] = field(default_factory=dict)
     dynamic: bool = False  # star import, %run, exec(): names may appear that no cell shows
     python: bool = True  # False for a cell magic whose body is not Python (``%%bash``, ``%%sql``)
     # The import/def/class statement that binds each name, as source: another stage copies it, not its value.
@@ -110,10 +115,6 @@ class CellEffects:
     setup_only: bool = False  # nothing but imports, defs, classes and docstrings
     called: frozenset[str] = frozenset()  # free names it calls: a function another cell defined acts now
     logs_metrics: bool = False  # calls ``log_metric``-like functions (library.METRIC_LOGGERS)
-
-    @property
-    def display_only(self) -> bool:
-        return self.parsed and not self.changes and not self.deletes
 
     @property
     def known(self) -> bool:
@@ -145,31 +146,92 @@ class CellEffects:
 
 @lru_cache(maxsize=8192)
 def analyze(code: str) -> CellEffects:
-    """Def/use effects of one cell's code. IPython magics and shell lines are not Python and are skipped."""
-    source = _python_source(code)
-    if source is None:
+    """Def/use effects of one cell's code. IPython magics and shell lines are not Python and are skipped.
+
+    The session calls it once for every cell of new code a user runs, so it parses once and serialises each
+    statement once (``_CellWalker.shape``), however many names and digests need it.
+    """
+    parsed = _parse(code)
+    if parsed is None:
         return CellEffects(parsed=True, fingerprint=_digest(code.strip()), python=False)
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    source, tree = parsed
+    if tree is None:
         return CellEffects(parsed=False, fingerprint=_digest(code.strip()))
     walker = _CellWalker()
     walker.body(tree.body)
     dynamic = walker.dynamic or code.lstrip().startswith(library.DYNAMIC_MAGICS)
-    return walker.effects(_digest(ast.dump(tree)), dynamic=dynamic, lines=source.splitlines())
+    return walker.effects(dynamic=dynamic, source=source)
 
 
 def _digest(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def _python_source(code: str) -> str | None:
-    """The Python in a cell, magics and shell escapes replaced by ``pass``; None if the cell is not Python."""
+def _parse(code: str) -> tuple[str, ast.Module | None] | None:
+    """The Python in a cell (magics and shell escapes replaced by ``pass``) and its tree, None where it does
+    not parse; None if the cell is not Python (a cell magic such as ``%%bash``)."""
     try:
-        ast.parse(code)
-        return code
+        return code, ast.parse(code)
     except (SyntaxError, ValueError):
         pass
+    source = _without_magics(code)
+    if source is None:
+        return None
+    try:
+        return source, ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source, None
+
+
+def _shape(node: Any) -> str:
+    """What a piece of code is, without where it stands: node types and values, no positions or contexts.
+
+    Equal for code that differs only in layout and comments; ``ast.dump`` says the same at twice the cost,
+    and this runs on every statement of every new cell. A node's fields are read from its ``__dict__``,
+    where the parser puts them in ``_fields`` order, followed by the positions left out here.
+    """
+    out: list[str] = []
+    append = out.append
+    stack = [node]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        if isinstance(item, ast.AST):
+            append(item.__class__.__name__)
+            extend([value for key, value in item.__dict__.items() if key not in _NOT_SHAPE][::-1])
+        elif item.__class__ is list:
+            append(f"[{len(item)}")
+            extend(item[::-1])
+        else:
+            append(repr(item))
+    return "\x1f".join(out)
+
+
+_NOT_SHAPE = frozenset({"ctx", "lineno", "col_offset", "end_lineno", "end_col_offset"})
+
+
+def _with_code(change: Change, code: str) -> Change:
+    """``replace(change, code=code)``, without re-running the dataclass's constructor on every field: each
+    change of every new cell gets its code this way."""
+    new = object.__new__(Change)
+    new.__dict__.update(change.__dict__, code=code)
+    return new
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Are two expressions the same code, whatever their contexts (``df['a']`` stored or loaded)?"""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, ast.AST):
+        return all(_same(getattr(a, f, None), getattr(b, f, None)) for f in a._fields if f != "ctx")
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _without_magics(code: str) -> str | None:
+    """A cell that is not Python as it stands: magics and shell escapes replaced by ``pass``, ``%time x = …``
+    by ``x = …``; None for a cell magic whose body is not Python."""
     lines = code.splitlines()
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].lstrip().startswith("%%"):
@@ -230,7 +292,37 @@ def _random_module(call: ast.Call) -> tuple[str, str] | None:
     return None
 
 
+def _draws_global_state(call: ast.Call) -> bool:
+    """``df.sample(5)``, ``train_test_split(X, y)``: a library call drawing from numpy's global generator.
+
+    Only without a ``random_state`` (``None`` is the global one) and, for a method, only pandas' ``sample``:
+    ``rng.shuffle(a)`` draws from ``rng``, ``df.resample("W")`` from nothing.
+    """
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        if func.attr != "sample":
+            return False
+    elif not (isinstance(func, ast.Name) and func.id in library.GLOBAL_RANDOM_CALLS):
+        return False
+    for keyword in call.keywords:
+        if keyword.arg == library.RANDOM_STATE_KEYWORD:
+            return isinstance(keyword.value, ast.Constant) and keyword.value.value is None
+        if keyword.arg == "shuffle" and isinstance(keyword.value, ast.Constant) and keyword.value.value is False:
+            return False
+    return True
+
+
+_LITERAL_NODES = (ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp, ast.USub, ast.UAdd,
+                  ast.Add, ast.Sub, ast.Load)
+
+
 def _is_literal(value: ast.expr) -> bool:
+    if not all(
+        isinstance(node, _LITERAL_NODES) or (isinstance(node, ast.Name) and node.id == "set")
+        or (isinstance(node, ast.Call) and not node.args and not node.keywords)  # ``set()``
+        for node in ast.walk(value)
+    ):
+        return False  # what ``literal_eval`` refuses, told without the cost of its exception
     try:
         ast.literal_eval(value)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -259,10 +351,9 @@ def _is_plot(value: ast.expr) -> bool:
 
 def _idempotent_transform(value: ast.expr, target: ast.expr) -> bool:
     """Is ``target = value`` a transformation of target's own value that is a no-op when repeated?"""
-    wanted = ast.dump(_as_load(target))
     node = value
     for _ in range(32):
-        if ast.dump(_as_load(node)) == wanted:
+        if _same(node, target):
             return node is not value
         if isinstance(node, ast.Call):
             parts = _dotted(node.func)
@@ -302,12 +393,7 @@ def _flag(call: ast.Call, keyword: str) -> bool:
     return any(k.arg == keyword and isinstance(k.value, ast.Constant) and k.value.value for k in call.keywords)
 
 
-def _as_load(node: ast.expr) -> ast.expr:
-    """A copy of an expression with every context set to Load, so targets compare equal to reads."""
-    text = ast.dump(node)
-    if "ctx=Store()" not in text and "ctx=Del()" not in text:
-        return node
-    return ast.parse(ast.unparse(node), mode="eval").body
+_USES_HANDLERS: dict[type, Any] = {}  # node class -> the _Uses method that visits it
 
 
 class _Uses(ast.NodeVisitor):
@@ -322,6 +408,30 @@ class _Uses(ast.NodeVisitor):
 
     def _visible(self, name: str) -> bool:
         return not any(name in scope for scope in self._hidden)
+
+    def visit(self, node: ast.AST) -> None:
+        """``NodeVisitor.visit``, its handler looked up by class once (it runs on every node of every new cell)."""
+        handler = _USES_HANDLERS.get(node.__class__)
+        if handler is None:
+            handler = _USES_HANDLERS[node.__class__] = getattr(
+                _Uses, "visit_" + node.__class__.__name__, _Uses.generic_visit
+            )
+        handler(self, node)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        """The children of a node, its fields read as ``_shape`` reads them (no positions, no contexts)."""
+        for key, value in node.__dict__.items():
+            if key in _NOT_SHAPE:
+                continue
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.visit(item)
+            elif isinstance(value, ast.AST):
+                self.visit(value)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        """A constant loads nothing (and ``NodeVisitor``'s own looks for deprecated handlers on every one)."""
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load) and self._visible(node.id):
@@ -348,7 +458,10 @@ class _Uses(ast.NodeVisitor):
             and node.attr not in library.WHOLE_OBJECT_ATTRIBUTES
             and not node.attr.startswith("_")
         ):
-            self.keyed.setdefault(node.value.id, set()).add(node.attr)
+            keys = self.keyed.setdefault(node.value.id, set())
+            keys.add(node.attr)
+            if node.attr.endswith("_"):  # scikit-learn's fitted attributes (``coef_``): what the last fit learned
+                keys.add(library.FITTED)
             return
         self.generic_visit(node)
 
@@ -403,6 +516,7 @@ def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) ->
     stored: set[str] = set()
     loads: set[str] = set()
     changed: set[str] = set()
+    used: set[str] = set()  # receivers of method calls and names given to function calls
     for sub in (n for stmt in body for n in ast.walk(stmt)):
         if isinstance(sub, ast.Global):
             declared.update(sub.names)
@@ -419,6 +533,13 @@ def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) ->
         elif isinstance(sub, ast.Call):
             if isinstance(sub.func, ast.Attribute) and sub.func.attr in library.MUTATORS:
                 changed.add(_base_name(sub.func.value) or "")
+            if isinstance(sub.func, ast.Attribute) and isinstance(sub.func.value, ast.Name):
+                used.add(sub.func.value.id)
+            if not _is_class_call(sub):
+                used.update(a.id for a in (*sub.args, *(k.value for k in sub.keywords)) if isinstance(a, ast.Name))
+            if _draws_global_state(sub):
+                loads.add(NP_RANDOM)
+                changed.add(NP_RANDOM)
             if (random := _random_module(sub)) is not None:
                 loads.add(random[0])
                 changed.add(random[0])
@@ -442,6 +563,7 @@ def _function_info(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) ->
         reads=frozenset(loads - local - _IGNORED),
         rebinds=frozenset(declared & stored),
         mutates=frozenset(n for n in changed if n and n not in local),
+        draws=frozenset(used - local - _IGNORED),
         params=params,
         param_changes=param_changes,
     )
@@ -481,53 +603,74 @@ class _CellWalker:
         self.changes: dict[str, Change] = {}
         self.deleted: set[str] = set()
         self.method_calls: set[str] = set()
+        self.passed: set[str] = set()
         self.call_sites: list[tuple[str, tuple[str | None, ...], tuple[tuple[str, str], ...]]] = []
         self.opaque: set[str] = set()
         self.figures: set[str] = set()
-        self.displays: frozenset[str] = frozenset()
+        self.drawings: dict[str, Change] = {}
         self.called: set[str] = set()
         self.dynamic = False
         self.ctrl: frozenset[str] = frozenset()  # deps of the enclosing if/for/while tests
         self.depth = 0  # > 0 inside a block that may not run
         self.index = 0
         self.statements: list[ast.stmt] = []
+        self._shapes: dict[int, str] = {}
         self.sources: dict[str, set[int]] = {}  # name -> top-level statements its value comes from
         self._reading: set[int] = set()  # statements behind the cell's own names read by this statement
 
-    def effects(self, fingerprint: str, dynamic: bool, lines: list[str]) -> CellEffects:
+    def shape(self, index: int) -> str:
+        """The ``_shape`` of top-level statement ``index``, made once: the fingerprint, the digest of how each
+        name is made and a definition's content all read it."""
+        found = self._shapes.get(index)
+        if found is None:
+            found = self._shapes[index] = _shape(self.statements[index])
+        return found
+
+    def effects(self, dynamic: bool, source: str) -> CellEffects:
         key_reads = {n: frozenset(keys) for n, keys in self.key_reads.items() if n not in self.whole_reads}
+        digests: dict[tuple[int, ...], str] = {}  # statements -> digest of their shapes, made once each
+
+        def digest(statements: tuple[int, ...]) -> str:
+            found = digests.get(statements)
+            if found is None:
+                found = digests[statements] = _digest("\n".join(self.shape(i) for i in statements))
+            return found
+
         changes = {
-            name: replace(change, code=_digest("\n".join(ast.dump(self.statements[i]) for i in sorted(sources))))
+            name: _with_code(change, digest(tuple(sorted(sources))))
             if (sources := self.sources.get(name)) and self.statements else change
             for name, change in self.changes.items()
         }
         return CellEffects(
             parsed=True,
-            fingerprint=fingerprint,
+            fingerprint=digest(tuple(range(len(self.statements)))),
             reads=frozenset(self.reads),
             key_reads=key_reads,
             changes=changes,
             deletes=frozenset(self.deleted),
             method_calls=frozenset(self.method_calls),
+            passed=frozenset(self.passed),
             calls=tuple(self.call_sites),
-            displays=self.displays,
             likely_opaque=frozenset(self.opaque),
             figures=frozenset(self.figures),
+            drawings=self.drawings,
             dynamic=dynamic,
-            definitions=self._definitions(changes, lines),
+            definitions=self._definitions(changes, source),
             setup_only=bool(self.statements) and all(_is_setup(s) for s in self.statements),
             called=frozenset(self.called),
-            logs_metrics=any(
+            logs_metrics=any(word in source for word in library.METRIC_LOGGERS) and any(
                 isinstance(n, ast.Call) and _callee(n) in library.METRIC_LOGGERS
                 for statement in self.statements for n in ast.walk(statement)
             ),
         )
 
-    def _definitions(self, changes: Mapping[str, Change], lines: list[str]) -> dict[str, str]:
+    def _definitions(self, changes: Mapping[str, Change], source: str) -> dict[str, str]:
         found = {}
+        lines: list[str] | None = None
         for name, change in changes.items():
             statement = self.statements[change.stmt] if change.stmt < len(self.statements) else None
             if not change.in_place and isinstance(statement, _DEFINITIONS):
+                lines = source.splitlines() if lines is None else lines
                 found[name] = _statement_text(statement, lines)
         return found
 
@@ -545,7 +688,8 @@ class _CellWalker:
         for name, keys in uses.keyed.items():
             self._read(name, keys, deps)
         for call in uses.calls:
-            if (random := _random_module(call)) is not None and random[1] not in library.RNG_CONSTRUCTORS | {"seed"}:
+            random = _random_module(call) or ((NP_RANDOM, "sample") if _draws_global_state(call) else None)
+            if random is not None and random[1] not in library.RNG_CONSTRUCTORS | {"seed"}:
                 if random[0] in self.bound:  # seeded earlier in this cell: the draws follow from the seed
                     deps |= self.bound[random[0]]
                     self._reading |= self.sources.get(random[0], set())
@@ -644,24 +788,24 @@ class _CellWalker:
         """Mutating method calls (``lst.append``, ``df.dropna(inplace=True)``, ``model.fit``) and RNG use."""
         for call in calls:
             random = _random_module(call)
-            if random is not None:
+            if random is None and _draws_global_state(call):
+                self._draw(NP_RANDOM)  # and on: the call may also change what it is passed
+            elif random is not None:
                 pseudo, function = random
                 if function == "seed":
                     seeded = any(not (isinstance(a, ast.Constant) and a.value is None) for a in call.args)
-                    content = ast.dump(call) if seeded else None
+                    content = _shape(call) if seeded else None
                     self.changes[pseudo] = Change(
                         BIND, frozenset(), stmt=self.index, content=content, nondet=not seeded
                     )
                     self.bound[pseudo] = frozenset()
-                elif function not in library.RNG_CONSTRUCTORS and pseudo in self.bound:
-                    # Seeded in this cell, then drawn from: the state it leaves is this cell's own, but
-                    # no longer what the seed alone gives, so it is not shared with other seeding cells.
-                    self.changes[pseudo] = replace(self.changes[pseudo], content=None, stmt=self.index)
                 elif function not in library.RNG_CONSTRUCTORS:
-                    self.change(pseudo, UPDATE, frozenset({pseudo}))
+                    self._draw(pseudo)
                 if function == "shuffle" and call.args and (target := _base_name(call.args[0])):
                     self.change(target, UPDATE, deps | {pseudo})
                 continue
+            self._passed(call)
+            self._drawing(call, deps)
             if isinstance(call.func, ast.Name):
                 self._call_site(call, call.func.id, deps)
                 continue
@@ -681,10 +825,55 @@ class _CellWalker:
             if _flag(call, "inplace"):
                 idempotent = method in library.IDEMPOTENT_INPLACE or (method == "reset_index" and _flag(call, "drop"))
                 self.change(owner, IDEMPOTENT if idempotent else UPDATE, deps)
+            elif method in library.REFIT_METHODS:
+                self.change(owner, KEYS, deps, keys=frozenset({library.FITTED}))
+            elif method == "set_params" and call.keywords and all(k.arg for k in call.keywords):
+                self.change(owner, KEYS, deps, keys=frozenset(k.arg for k in call.keywords))  # type: ignore[misc]
             elif method in library.IDEMPOTENT_MUTATORS:
                 self.change(owner, IDEMPOTENT, deps)
             elif method in library.UPDATE_MUTATORS:
                 self.change(owner, UPDATE, deps)
+
+    def _draw(self, pseudo: str) -> None:
+        """A draw from a module-level generator: it reads and advances its state."""
+        if pseudo in self.bound:
+            # Seeded in this cell, then drawn from: the state it leaves is this cell's own, but
+            # no longer what the seed alone gives, so it is not shared with other seeding cells.
+            self.changes[pseudo] = replace(self.changes[pseudo], content=None, stmt=self.index)
+        else:
+            self.change(pseudo, UPDATE, frozenset({pseudo}))
+
+    def _passed(self, call: ast.Call) -> None:
+        """Free names a function call is given: a generator passed (``random_state=rng``) is drawn from.
+
+        Not a class's call (``KFold(random_state=rng)``): a constructor keeps what it is given for later.
+        """
+        if _is_class_call(call):
+            return
+        for node in (*call.args, *(k.value for k in call.keywords)):
+            if isinstance(node, ast.Name) and node.id not in self.bound and node.id not in _IGNORED:
+                self.passed.add(node.id)
+
+    def _drawing(self, call: ast.Call, deps: frozenset[str]) -> None:
+        """A call that draws: on the cell's own figure, it is part of how the figure is made (what it draws);
+        on a name made elsewhere (``ax.axvline(…)``, ``axes[0].plot(…)``, ``s.plot(ax=ax)``), a change of
+        the figure that name holds, if it holds one."""
+        on = [k.value.id for k in call.keywords if k.arg == library.DRAWN_ON_KEYWORD and isinstance(k.value, ast.Name)]
+        if isinstance(call.func, ast.Attribute) and (owner := _base_name(call.func.value)) is not None:
+            if owner in library.PLOT_MODULES or owner in self.figures:
+                on.append(owner)  # ``plt.title(…)`` draws on the current figure: the cell's own
+            elif call.func.attr in library.DRAWING_METHODS:
+                on.append(owner)
+        for name in on:
+            if name in self.bound or name in library.PLOT_MODULES:
+                for figure in self.figures:
+                    self.change(figure, BIND, deps)
+            elif name not in _IGNORED and name not in library.MODULE_ALIASES:
+                previous = self.drawings.get(name)
+                self.drawings[name] = Change(
+                    UPDATE, deps | {name} | (previous.deps if previous else frozenset()), in_place=True,
+                    conditional=self.depth > 0, stmt=self.index,
+                )
 
     def _call_site(self, call: ast.Call, function: str, deps: frozenset[str]) -> None:
         """``clip(df, 'temp')``: a function of this cell changes the arguments now; one of another cell, later."""
@@ -736,10 +925,9 @@ class _CellWalker:
     @staticmethod
     def _reads_target(value: ast.expr, target: ast.expr) -> bool:
         """Does the right-hand side read the very key it overwrites (``df['y'] = df['y'] * 2``)?"""
-        wanted = ast.dump(_as_load(target))
         key = _target_key(target)
         for node in ast.walk(value):
-            if isinstance(node, ast.Subscript | ast.Attribute) and ast.dump(node) == wanted:
+            if isinstance(node, ast.Subscript | ast.Attribute) and _same(node, target):
                 return True
             if (
                 isinstance(target, ast.Subscript | ast.Attribute)
@@ -766,10 +954,6 @@ class _CellWalker:
             self.index = position
             self._reading = set()
             self.statement(statement)
-        if statements and isinstance(statements[-1], ast.Expr):
-            uses = _Uses()
-            uses.visit(statements[-1].value)
-            self.displays = frozenset(n for n in uses.whole | set(uses.keyed) if n in self.reads)
 
     def block(self, statements: list[ast.stmt], ctrl: frozenset[str], conditional: bool = True) -> None:
         saved = self.ctrl, self.depth
@@ -864,15 +1048,15 @@ class _CellWalker:
             self.opaque.add(target.id)
             info = _function_info(value)
             self.local_functions[target.id] = info
-            return {"function": info, "content": ast.dump(value)}
+            return {"function": info, "content": _shape(value)}
         if (rng := _rng_constructor(value)) is not None:
             seeded, constant = rng
-            return {"generator": True, "nondet": not seeded, "content": ast.dump(value) if constant else None}
+            return {"generator": True, "nondet": not seeded, "content": _shape(value) if constant else None}
         if not _is_literal(value):
             return {}
         # A literal is the same value whichever cell or run assigns it: editing one line of a parameters
         # cell must not make every other parameter it assigns look new.
-        meta: dict[str, object] = {"content": "literal " + ast.dump(value)}
+        meta: dict[str, object] = {"content": "literal " + _shape(value)}
         if isinstance(value, ast.List | ast.Tuple) and value.elts and all(
             isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
         ):
@@ -908,7 +1092,8 @@ class _CellWalker:
             function = _function_info(node)
             self.local_functions[node.name] = function
         self.opaque.add(node.name)
-        self.bind(node.name, deps, content=ast.dump(node), function=function)
+        top_level = self.index < len(self.statements) and self.statements[self.index] is node
+        self.bind(node.name, deps, content=self.shape(self.index) if top_level else _shape(node), function=function)
 
     def _delete(self, node: ast.Delete) -> None:
         for target in node.targets:
@@ -941,7 +1126,7 @@ def _target_key(target: ast.Subscript | ast.Attribute) -> str:
         keys = _const_keys(node.slice)
         if keys is not None and len(keys) == 1 and isinstance(node.value, ast.Name):
             return next(iter(keys))
-    return "[" + ast.unparse(_as_load(target)) + "]"
+    return "[" + ast.unparse(target) + "]"
 
 
 # -- definitions, parameters and files, for the export ------------------------------------------------
@@ -961,6 +1146,12 @@ def _statement_text(statement: ast.stmt, lines: list[str]) -> str:
     return "\n".join(lines[start - 1 : statement.end_lineno])
 
 
+def _is_class_call(node: ast.Call) -> bool:
+    """``KFold(…)``, ``np.random.RandomState(…)``: by the naming convention, a class being instantiated."""
+    name = _callee(node)
+    return bool(name) and name[0].isupper()  # type: ignore[index]
+
+
 def _callee(node: ast.Call) -> str | None:
     func = node.func
     if isinstance(func, ast.Attribute):
@@ -970,9 +1161,8 @@ def _callee(node: ast.Call) -> str | None:
 
 def literal_assignments(code: str) -> tuple[dict[str, Any], list[str]]:
     """``name = <literal>`` pairs of a parameters cell, and the names assigned something else (not YAML-able)."""
-    try:
-        tree = ast.parse(_python_source(code) or "")
-    except (SyntaxError, ValueError):
+    tree = (_parse(code) or ("", None))[1]
+    if tree is None:
         return {}, []
     values: dict[str, Any] = {}
     other: list[str] = []
@@ -1005,9 +1195,8 @@ def file_paths(code: str, strings: Mapping[str, str] | None = None) -> tuple[lis
     the cell's own ``name = "…"`` assignments are followed statement by statement. Calls are recognised by
     the tables in ``library``; a path that is not knowable from the code alone is left out.
     """
-    try:
-        tree = ast.parse(_python_source(code) or "")
-    except (SyntaxError, ValueError):
+    tree = (_parse(code) or ("", None))[1]
+    if tree is None:
         return [], []
     known = dict(strings or {})
     reads: list[str] = []

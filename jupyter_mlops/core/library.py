@@ -30,15 +30,20 @@ DYNAMIC_MAGICS = ("%run", "%store", "%load", "%autoreload")
 
 # In-place methods whose second application changes nothing (or raises before changing anything).
 IDEMPOTENT_MUTATORS = _words(
-    "clear update setdefault add discard sort fit fit_transform fit_predict set_params fill "
-    "difference_update intersection_update compile train eval"
+    "clear update setdefault add discard sort set_params fill difference_update intersection_update compile "
+    "train eval"
 )
+# Methods that replace what an estimator has learned with what they learn from their arguments, whatever it
+# learned before: the last fit wins, so re-running an earlier fit after a later one leaves the earlier data's
+# model (``model.fit(X, y)``, ``scaler.fit_transform(X)``). Its fitted attributes (``coef_``) read that state.
+REFIT_METHODS = _words("fit fit_transform fit_predict")
+FITTED = "<fit>"  # the key of that learned state among the receiver's parts
 # In-place methods that change their receiver again each time they run.
 UPDATE_MUTATORS = _words(
     "append extend insert pop popitem remove reverse appendleft extendleft rotate partial_fit "
     "symmetric_difference_update shuffle resize put itemset"
 )
-MUTATORS = IDEMPOTENT_MUTATORS | UPDATE_MUTATORS
+MUTATORS = IDEMPOTENT_MUTATORS | UPDATE_MUTATORS | REFIT_METHODS
 # Methods that with ``inplace=True`` are idempotent; any other ``inplace=True`` call is an update.
 IDEMPOTENT_INPLACE = _words(
     "dropna drop_duplicates fillna ffill bfill rename rename_axis sort_values sort_index drop "
@@ -70,6 +75,16 @@ ROW_ATTRIBUTES = _words("shape index")
 
 # -- modules, randomness, plots ------------------------------------------------------------------
 
+# Calls that draw from numpy's global generator unless given a ``random_state`` (pandas' ``sample``,
+# scikit-learn's splitters and dataset makers): after ``np.random.seed(…)`` every later draw depends on them.
+GLOBAL_RANDOM_CALLS = _words(
+    "sample train_test_split shuffle resample make_classification make_regression make_blobs make_moons "
+    "make_circles make_gaussian_quantiles make_friedman1 make_friedman2 make_friedman3 make_s_curve "
+    "make_swiss_roll make_sparse_spd_matrix make_spd_matrix make_low_rank_matrix make_sparse_uncorrelated "
+    "make_multilabel_classification make_hastie_10_2 make_biclusters make_checkerboard"
+)
+RANDOM_STATE_KEYWORD = "random_state"
+
 # Conventional module aliases: ``np.append(a, 1)`` is a function call, not a mutation of ``np``.
 MODULE_ALIASES = _words("np numpy pd pandas plt sns os math torch tf scipy sp json pickle re sys shutil")
 # ``np.random.default_rng(0)``, ``random.Random(1)``: a generator object, seeded by its arguments.
@@ -80,6 +95,17 @@ PLOT_CALLS = _words(
     "subplots figure subplot add_subplot twinx twiny plot hist scatter bar barh boxplot imshow "
     "heatmap histplot lineplot scatterplot barplot boxplot countplot pairplot jointplot FacetGrid"
 )
+
+# Methods that add artists to the figure or axes they are called on (``ax.plot(…)`` in a later cell draws a
+# second line on every run), and the keyword that hands a library plot an existing axes (``df.plot(ax=ax)``).
+DRAWING_METHODS = _words(
+    "plot scatter bar barh hist hist2d imshow matshow pcolor pcolormesh contour contourf clabel fill "
+    "fill_between fill_betweenx errorbar step stem pie boxplot violinplot hexbin quiver streamplot eventplot "
+    "stackplot loglog semilogx semilogy vlines hlines axvline axhline axvspan axhspan axline text annotate "
+    "arrow bar_label table add_patch add_artist add_line add_collection add_table add_subplot add_axes colorbar "
+    "suptitle twinx twiny inset_axes secondary_xaxis secondary_yaxis"
+)
+DRAWN_ON_KEYWORD = "ax"
 
 # -- files a call names ------------------------------------------------------------------------------
 

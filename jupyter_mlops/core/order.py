@@ -68,6 +68,9 @@ class Execution:
     rebound: frozenset[str] | None = None  # names whose global binding changed; None if unknown
     deleted_cells: frozenset[str] = frozenset()  # cell ids the frontend reported deleted
     error: str | None = None  # "NameError: name 'np' is not defined" when the cell raised
+    # Digests of the values of names it rebound (``kernel/fingerprint.py``), where one is cheap: a value
+    # equal to one a different provenance made is that value, whichever cell made it.
+    values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,16 @@ class _Step:
     # Symbolic runs: the cell's run of this code raised in a situation a top-to-bottom run would not be
     # in, so the run is assumed to complete there (and the session's failure is not reproducible).
     assumed_ok: bool = False
-    targets: frozenset[str] = frozenset()  # names it changes in place that existed when it ran
+    targets: frozenset[str] = frozenset()  # runs that raised: names it changes in place that existed then
     written_as: dict[str, int] = field(default_factory=dict)  # path -> the symbolic key of its write
     facts: tuple = ()  # real runs: what replaying it depends on (files, names applied; itself if it raised)
     # Names whose version this run may have changed; None: maybe any (an in-place change through an alias).
     touched: frozenset[str] | None = frozenset()
+    # Names whose idempotent operation this run found already applied (a re-run of ``df.drop(…)`` raising
+    # KeyError): a top-to-bottom run, which applies it once, is not in that situation.
+    reapplied: frozenset[str] = frozenset()
+    in_place: bool = False  # it changed an object in place (its aliases see the change)
+    unbound: tuple[str, ...] = ()  # symbolic runs: names read that nothing above binds (the cell would fail)
 
 
 # NamedTuples rather than dataclasses below: the symbolic run makes hundreds of thousands of them.
@@ -176,10 +184,10 @@ class _Obj(NamedTuple):
     ops: tuple[tuple[int, _Step], ...] = ()
     comps: tuple[tuple[str, int, _Step], ...] = ()  # sorted by key
     generator: bool = False
+    figure: bool = False  # made by a plot call: later drawing calls on it change what it draws
     module: bool = False
     function: FunctionInfo | None = None
     consts: frozenset[str] | None = None
-    read: bool = False  # some other run read this version
     via: tuple[tuple[str, int], ...] = ()  # (name, seq) of recent in-place changes
 
     def makers(self) -> list[_Step]:
@@ -194,9 +202,10 @@ def _latest(makers: Iterable[_Step | None]) -> _Step | None:
 class _Sim:
     """A namespace of provenances that cell runs are applied to."""
 
-    def __init__(self, intern: _Interner, written: dict[int, int]) -> None:
+    def __init__(self, intern: _Interner, written: dict[int, int], equal: dict[int, int]) -> None:
         self.intern = intern
         self.written = written  # symbolic file write -> the md5 version a real run observed for it
+        self.equal = equal  # version -> the version of an equal value the session saw first (``Detector._unify``)
         self.names: dict[str, int] = {}
         self.objs: dict[int, _Obj] = {}
         self.files: dict[str, tuple[int, _Step | None]] = {}
@@ -205,7 +214,7 @@ class _Sim:
         self.shared: set[int] = set()
 
     def copy(self) -> _Sim:
-        other = _Sim(self.intern, self.written)
+        other = _Sim(self.intern, self.written, self.equal)
         other.names, other.objs, other.files = dict(self.names), dict(self.objs), dict(self.files)
         other.next_oid = self.next_oid
         if self.shared:
@@ -218,6 +227,7 @@ class _Sim:
 
     def make(self, base: int, maker: _Step | None, ops: tuple = (), comps: tuple = (), **meta: Any) -> _Obj:
         if not ops and not comps:
+            base = self.equal.get(base, base)
             return _Obj(base, maker, base, maker, **meta)
         version = self.intern(("v", base, tuple(o for o, _ in ops), tuple((k, v) for k, v, _ in comps)))
         latest = _latest((maker, *(m for _, m in ops), *(m for _, _, m in comps)))
@@ -293,10 +303,19 @@ class _Sim:
                 continue
             for name, (change, deps) in passed_changes(obj.function, args, kwargs).items():
                 planned.setdefault(name, Change(change.kind, deps, change.keys, in_place=True, stmt=_LAST))
-        for name in effects.method_calls:
+        # A generator whose method is called, or that is given to a function (``random_state=rng``), is
+        # drawn from, by the cell or by a function it calls: its state moves on, and so does every later draw.
+        drawn = effects.method_calls | effects.passed
+        for info in direct.values():
+            drawn = drawn | info.draws
+        for name in drawn:
             obj = self.obj(name)
             if obj is not None and obj.generator:
                 planned.setdefault(name, Change(UPDATE, frozenset({name}), in_place=True, stmt=_LAST))
+        for name, change in effects.drawings.items():  # a figure drawn on again draws more
+            obj = self.obj(name)
+            if obj is not None and obj.figure:
+                planned.setdefault(name, change)
         closure: dict[str, set[str]] = {}
         for name in direct:
             seen, stack = set(), [name]
@@ -311,7 +330,10 @@ class _Sim:
     def inputs(
         self, step: _Step, reads: Iterable[str], *, disk: bool = False, mark: bool = False
     ) -> tuple[dict[str, _Input], dict[str, int]]:
-        """The version of everything the run reads, each seen through the cell's own spec."""
+        """The version of everything the run reads, each seen through the cell's own spec.
+
+        ``mark``: a real run, whose reads of files tell what they hold now.
+        """
         effects = step.effects
         inputs: dict[str, _Input] = {}
         opkeys: dict[str, int] = {}
@@ -341,10 +363,6 @@ class _Sim:
             inputs[FILE + path] = _Input(version, maker, None, _WHOLE)
             if mark:
                 self.files[path] = (version, maker)
-        if mark:
-            for got in inputs.values():
-                if got.oid is not None and not self.objs[got.oid].read:
-                    self.objs[got.oid] = self.objs[got.oid]._replace(read=True)
         return inputs, opkeys
 
     def run(
@@ -369,13 +387,17 @@ class _Sim:
         for name in unknown:
             planned[name] = Change(BIND, frozenset(reads), stmt=_LAST)
         step.applied, step.unknown = frozenset(planned), frozenset(unknown)
-        step.targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in self.names)
+        step.in_place = any(c.in_place for c in planned.values())
+        if not ok:  # only a run that raised is ever compared by what it changed in place (``_same_situation``)
+            step.targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in self.names)
         through_alias = any(
             c.kind != BIND and c.in_place and self.names.get(n) in self.shared for n, c in planned.items()
         )
         step.touched = None if through_alias else frozenset(planned) | deletes
         inputs, opkeys = self.inputs(step, reads, disk=disk, mark=disk)
         step.inputs = inputs
+        if opkeys:
+            step.reapplied = self.reapplied(opkeys)
         files = {k for k in inputs if k.startswith(FILE)}
         for name, change in sorted(planned.items(), key=lambda item: item[1].stmt):
             deps = set(change.deps) | files
@@ -395,6 +417,15 @@ class _Sim:
                 version = self.written.get(symbolic, symbolic)
             self.files[path] = (version, step)
             step.depends[FILE + path] = frozenset(inputs)
+
+    def reapplied(self, opkeys: Mapping[str, int]) -> frozenset[str]:
+        """The names whose idempotent operation (``opkeys``: name -> operation) their value already carries."""
+        found = []
+        for name, op in opkeys.items():
+            obj = self.obj(name)
+            if obj is not None and any(o == op for o, _ in obj.ops):
+                found.append(name)
+        return frozenset(found)
 
     def _apply(self, step: _Step, name: str, change: Change, versions: tuple, opkey: int | None) -> None:
         oid = self.names.get(name)
@@ -418,8 +449,8 @@ class _Sim:
             self._bind(
                 name,
                 self.make(
-                    base, step, generator=change.generator, module=module, function=change.function,
-                    consts=change.consts,
+                    base, step, generator=change.generator, figure=name in step.effects.figures, module=module,
+                    function=change.function, consts=change.consts,
                 ),
             )
             return
@@ -427,7 +458,9 @@ class _Sim:
             if current.generator and current.base == _NONDET:
                 return
             code = change.code or step.fingerprint
-            new = self.make(self.intern(("out", code, name, versions)), step, generator=current.generator)
+            new = self.make(
+                self.intern(("out", code, name, versions)), step, generator=current.generator, figure=current.figure,
+            )
         elif change.kind == IDEMPOTENT:
             # Not the value's own version: applying the operation again must find it already applied.
             others = tuple(v for v in versions if v[0] != name)
@@ -437,19 +470,22 @@ class _Sim:
             else:
                 new = self.make(
                     current.base, current.base_maker, (*current.ops, (op, step)), current.comps,
-                    generator=current.generator,
+                    generator=current.generator, figure=current.figure,
                 )
         else:
             comps = {k: (v, m) for k, v, m in current.comps}
             for key in change.keys:
                 comps[key] = (self.intern(("comp", change.code or step.fingerprint, name, key, versions)), step)
             parts = tuple((k, v, m) for k, (v, m) in sorted(comps.items()))
-            new = self.make(current.base, current.base_maker, current.ops, parts, generator=current.generator)
+            new = self.make(
+                current.base, current.base_maker, current.ops, parts,
+                generator=current.generator, figure=current.figure,
+            )
         if change.in_place and oid is not None:
             if new is not current:
                 self.objs[oid] = new._replace(via=(*current.via, (name, step.seq))[-4:])
         else:
-            self._bind(name, new._replace(read=False, via=()) if new.read or new.via else new)
+            self._bind(name, new._replace(via=()) if new.via else new)
 
     def _bind(self, name: str, obj: _Obj) -> None:
         self.next_oid += 1
@@ -496,7 +532,6 @@ class _Book:
     pos: dict[str, int]
     frontier: int  # the lowest cell that ever ran; cells below it have simply not been reached yet
     static_opaque: frozenset[str] = frozenset()  # names the cells' code shows are modules, functions, figures
-    figures: frozenset[str] = frozenset()  # names the cells' code binds to plots
     inert: list[bool] = field(default_factory=list)  # per position: a cell with no effect to miss (``_inert``)
     effective: list[int] = field(default_factory=list)  # per position: how many cells above it are not inert
     unrun: list[int] = field(default_factory=list)  # sorted positions of cells that are not inert and never ran
@@ -586,7 +621,7 @@ class _Judge:
             if obj is None:
                 if expected is not None:
                     add(self.absent(name), name)
-            elif self.differs(name, obj, expected):
+            elif _differs(obj, expected):
                 for cause in self.explain(name, obj, expected, 0) or [self._unexplained(name, obj)]:
                     add(cause, name)
         for path, (version, maker) in self.actual.files.items():
@@ -605,25 +640,6 @@ class _Judge:
             ))
         return sorted(issues, key=lambda i: (self.book.pos.get(i.cell_id, len(self.book.cells)), i.kind))
 
-    def differs(self, name: str, obj: _Obj, expected: _Obj | None) -> bool:
-        """Does the session's value of ``name`` differ from what a top-to-bottom run ends with?
-
-        A name only the session has differs (a fresh run would not have it, so the next cell that uses it
-        works here and fails there). Figures compare by what they draw: re-running a plot cell draws the
-        same picture again, so a figure nothing read differs only when its making cell was edited.
-        """
-        if expected is None:
-            return True
-        if expected.version == obj.version:
-            return False
-        return obj.read or name not in self.book.figures or self._edited_since(obj)
-
-    def _edited_since(self, obj: _Obj) -> bool:
-        return any(
-            (pos := self.book.pos.get(m.cell_id)) is None or m.fingerprint != self.book.effects[pos].fingerprint
-            for m in obj.makers()
-        )
-
     # -- outcomes and cells never run ----------------------------------------------------------------
 
     def outcome_causes(self) -> list[_Cause]:
@@ -634,8 +650,9 @@ class _Judge:
         run failed in a state a top-to-bottom run would not be in (``NameError`` before the cell making
         the name ran) would succeed there.
         """
-        key = (self.book, len(self.book.cells), len(self.detector._runs), len(self.detector._latest),
-               self.run.steps[-1])
+        # Any run may change what a cell's latest run read (a cell that used a name from below), so the
+        # number of runs recorded is part of the key: the cache serves repeated verdicts on the same state.
+        key = (self.book, len(self.book.cells), self.detector._count, self.run.steps[-1])
         cached = self.detector._outcomes
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -657,6 +674,9 @@ class _Judge:
                 found.append((pos, _Cause(
                     "hidden-state", cell.cell_id, f"cell {pos + 1} was edited and not re-run", frozenset({pos}),
                 )))
+        for pos in sorted(self.detector._unbound_at):
+            if pos <= frontier and pos < len(self.run.steps) and (cause := self._fails_below(pos)) is not None:
+                found.append((pos, cause))
         for cell_id, fingerprint in self.detector._failing:
             pos = book.pos.get(cell_id)
             if (pos is not None and pos <= frontier and book.effects[pos].fingerprint == fingerprint
@@ -665,6 +685,28 @@ class _Judge:
         causes = [cause for _, cause in sorted(found, key=lambda item: item[0])]
         self.detector._outcomes = (key, causes)
         return causes
+
+    def _fails_below(self, pos: int) -> _Cause | None:
+        """A cell that ran fine on a name only a cell below it makes: top to bottom it fails.
+
+        Its values may all agree (a display cell), so only its outcome tells. A name from a deleted or
+        edited cell is the session's alone, and that difference is reported as hidden state.
+        """
+        expected = self.run.steps[pos]
+        cell = self.book.cells[pos]
+        ran = self.detector._latest.get((cell.cell_id, self.book.effects[pos].fingerprint))
+        if not expected.unbound or ran is None or not ran.ok:
+            return None
+        for name in expected.unbound:
+            got = ran.inputs.get(name)
+            made_at = self.book.pos.get(got.maker.cell_id) if got is not None and got.maker is not None else None
+            if made_at is not None and made_at > pos:
+                return _Cause(
+                    "read-from-below", cell.cell_id,
+                    f"cell {pos + 1} used {_show(name)} from cell {made_at + 1}, which is below it; "
+                    "top to bottom it fails", frozenset({pos, made_at}), RESTART,
+                )
+        return None
 
     def _unrun_cause(self, positions: list[int]) -> _Cause:
         first, last = positions[0], positions[-1]
@@ -1023,7 +1065,7 @@ class _Judge:
             if before == oid and self.actual.objs.get(oid) is sim.objs[oid]:
                 continue
             was = self.actual.obj(name)
-            was_fine = was is None or not self.differs(name, was, self.run.sim.obj(name))
+            was_fine = was is None or not _differs(was, self.run.sim.obj(name))
             if was_fine and not self._settled(sim, name):
                 return False
         return True
@@ -1035,7 +1077,7 @@ class _Judge:
         obj, expected = sim.obj(name), self.run.sim.obj(name)
         if obj is None:
             return expected is None  # a name the fresh run has is not settled by leaving it out
-        return not self.differs(name, obj, expected)
+        return not _differs(obj, expected)
 
 
 _NO_SUCH_FILE = re.compile(r"^(?:FileNotFoundError|OSError|IOError): .*?No such file or directory: '(.+?)'")
@@ -1108,8 +1150,10 @@ class _Differences:
 
     def ran(self, touched: frozenset[str] | None) -> None:
         """A real run: what it touched may now differ, or agree again."""
-        if self._actual is not None:
-            self._actual = None if touched is None else self._actual | touched
+        if touched is None:
+            self._actual = None
+        elif self._actual is not None:
+            self._actual |= touched  # in place: verdicts may be skipped (``Detector._still_agrees``), runs pile up
 
     def dropped(self, positions: Sequence[_Position], start: int) -> None:
         """Cached positions from ``start`` are gone: what they touched may come out differently."""
@@ -1118,7 +1162,10 @@ class _Differences:
             if self._expected is None:
                 return
             touched = position.step.touched
-            self._expected = None if touched is None else self._expected | touched
+            if touched is None:
+                self._expected = None
+            else:
+                self._expected |= touched
 
     def update(self, actual: _Sim, expected: _Sim, prefix: Sequence[_Position], frontier: int) -> set[str]:
         candidates: set[str] | None = None
@@ -1131,10 +1178,11 @@ class _Differences:
                     break
                 candidates |= position.step.touched
         if candidates is None or self.names is None:
-            self.names = {n for n in actual.names.keys() | expected.names.keys() if _differs(n, actual, expected)}
+            self.names = {n for n in actual.names.keys() | expected.names.keys()
+                          if _differs(actual.obj(n), expected.obj(n))}
         else:
             for name in candidates:
-                if _differs(name, actual, expected):
+                if _differs(actual.obj(name), expected.obj(name)):
                     self.names.add(name)
                 else:
                     self.names.discard(name)
@@ -1142,9 +1190,14 @@ class _Differences:
         return self.names
 
 
-def _differs(name: str, actual: _Sim, expected: _Sim) -> bool:
-    """Do the two namespaces hold different versions of ``name`` (or only one of them has it)?"""
-    mine, theirs = actual.obj(name), expected.obj(name)
+def _differs(mine: _Obj | None, theirs: _Obj | None) -> bool:
+    """Do the session and a top-to-bottom run end with different values for a name?
+
+    A name only one side has differs: a fresh run lacking it fails where the session works, and the
+    reverse. Figures compare by what they draw, which is their provenance: the cell that made them, what it
+    drew from and the drawing calls made on them since. A re-run plot cell draws the same picture again;
+    an earlier plot cell re-run leaves its picture where, top to bottom, a later one's would be.
+    """
     if mine is None or theirs is None:
         return mine is not theirs
     return mine.version != theirs.version
@@ -1163,7 +1216,10 @@ class Detector:
     def __init__(self) -> None:
         self._intern = _Interner()
         self._written: dict[int, int] = {}
-        self._sim = _Sim(self._intern, self._written)
+        self._equal: dict[int, int] = {}
+        self._by_value: dict[tuple[str, str], int] = {}  # (name, digest) -> the first version seen with it
+        self._made_at: dict[int, int] = {}  # version -> the first position of the cached run that made it
+        self._sim = _Sim(self._intern, self._written, self._equal)
         self._runs: dict[str, list[_Step]] = {}
         self._first_run: list[str] = []  # the cell ids of ``_runs`` in the order they first ran, for slicing
         self._latest: dict[tuple[str, str], _Step] = {}  # (cell id, fingerprint) -> its last run
@@ -1181,9 +1237,15 @@ class Detector:
         self.repairs: dict[tuple, tuple[bool, tuple]] = {}  # fix searches, see _Judge._repairs
         self._outcomes: tuple[tuple, list[_Cause]] | None = None  # see _Judge.outcome_causes
         self._failing: set[tuple[str, str]] = set()  # (cell id, fingerprint) whose latest run raised
+        self._unbound_at: set[int] = set()  # positions of the cached run whose cell reads a name unbound there
         self._differences = _Differences()
         self._rebuilt: int | None = None  # the position whose handed-on namespace was rebuilt last
         self._opaque_union: tuple[tuple[frozenset[str], ...], frozenset[str]] | None = None  # see _all_opaque
+        # (book, runs, frontier) of the last verdict that found every name as top to bottom (see ``_still_agrees``)
+        self._agrees: tuple[_Book, int, int] | None = None
+        self._last: _Step | None = None  # the last run recorded, and whether its values were unified with
+        self._unified = False  # others' or it named deleted cells (see ``_still_agrees``)
+        self._last_deleted = False
 
     def record(self, execution: Execution) -> None:
         self._deleted |= execution.deleted_cells
@@ -1196,6 +1258,8 @@ class Detector:
         )
         self._sim.run(step, rebound=execution.rebound, ok=execution.ok, disk=True)
         self._differences.ran(step.touched)
+        self._unified = bool(execution.values) and self._unify(execution.values)
+        self._last, self._last_deleted = step, bool(execution.deleted_cells)
         self._count += 1
         if execution.cell_id not in self._runs:
             self._first_run.append(execution.cell_id)
@@ -1218,6 +1282,31 @@ class Detector:
             elif self._ran_opaque_all is not None and not effects.likely_opaque <= self._ran_opaque_all:
                 self._ran_opaque_all |= effects.likely_opaque  # only names added: no pass over every cell
 
+    def _unify(self, values: Mapping[str, str]) -> bool:
+        """Values equal to ones another provenance made take that provenance's version, in the session and
+        in every symbolic run from now on: objects by value, as the README's definition compares them.
+
+        Only whole values (no keyed part or operation of their own, whose readers may see parts) are
+        unified, each with the first version its name held with the same digest.
+        """
+        stale = len(self._prefix)  # the first cached position that made a version found equal to another
+        learned = False
+        for name, digest in values.items():
+            oid = self._sim.names.get(name)
+            obj = None if oid is None else self._sim.objs[oid]
+            if obj is None or obj.ops or obj.comps or obj.base == _NONDET:
+                continue
+            seen = self._by_value.setdefault((name, digest), obj.version)
+            if seen != obj.version:
+                self._equal[obj.version] = seen
+                self._sim.objs[oid] = obj._replace(base=seen, version=seen)  # type: ignore[union-attr]
+                stale = min(stale, self._made_at.get(obj.version, stale))
+                learned = True
+        if stale < len(self._prefix):  # recomputed from there, with the versions just found equal
+            self._differences.dropped(self._prefix[stale:], stale)
+            del self._prefix[stale:]
+        return learned
+
     def verdict(self, notebook: Sequence[Cell], opaque: frozenset[str] = frozenset()) -> Verdict:
         """Is the tracked state what running ``notebook`` top to bottom in a fresh kernel would give?
 
@@ -1228,11 +1317,37 @@ class Detector:
         book = self._book(notebook)
         if book.frontier < 0:
             return Verdict(True, ())
+        if self._still_agrees(book):
+            self._agrees = (book, self._count, book.frontier)
+            return Verdict(True, ())
         run = self._expected(book, book.frontier)
         differing = self._differences.update(self._sim, run.sim, self._prefix, book.frontier)
         judge = _Judge(self, book, run, self._all_opaque(book))
         issues = judge.issues(sorted(differing))
+        # Every name (generators' states included) as top to bottom: what ``preflight`` can take for granted.
+        self._agrees = (book, self._count, book.frontier) if not issues and not differing else None
         return Verdict(not issues, tuple(issues))
+
+    def _still_agrees(self, book: _Book) -> bool:
+        """Does the state agree with top to bottom, without a symbolic run? Yes after one run of the next cell
+        down (or a new one below) that only rebinds names, in a state that agreed: it read what a top-to-bottom
+        run would feed it there, so it made what that run makes. The common case, a user going down the
+        notebook, costs no symbolic step; the cached run catches up the next time it is needed.
+
+        Anything else is left to the full verdict: a run that raised, read or wrote a file, changed an object in
+        place (aliases may differ between the two runs, which versions do not show), named a deleted cell, was
+        found equal to another provenance's value, or skipped a cell above it.
+        """
+        agreed, last = self._agrees, self._last
+        if agreed is None or agreed[0] is not book or agreed[1] != self._count - 1 or last is None:
+            return False
+        pos = book.pos.get(last.cell_id)
+        return (
+            last.ok and not last.in_place and not last.unknown and not last.files_read and not last.files_written
+            and not self._unified and not self._last_deleted and last.effects.known and pos is not None
+            and pos == book.frontier > agreed[2] and book.effects[pos].fingerprint == last.fingerprint
+            and bisect.bisect_right(book.unrun, agreed[2]) == bisect.bisect_left(book.unrun, pos)
+        )
 
     def preflight(self, notebook: Sequence[Cell], cell_id: str, code: str) -> tuple[Issue, ...]:
         """Issues that running this code now would create by *using* stale, from-below or hidden state.
@@ -1246,6 +1361,13 @@ class Detector:
             return ()
         book = self._book(notebook)
         pos = book.pos.get(cell_id, len(book.cells))
+        agreed = self._agrees
+        if (agreed is not None and agreed[0] is book and agreed[1] == self._count and pos > book.frontier
+                and bisect.bisect_right(book.unrun, book.frontier) == bisect.bisect_left(book.unrun, pos)):
+            # The next cell down (or a new one) in a state where every name is what top to bottom gives: it
+            # reads what a top-to-bottom run would feed it and leaves no cell above it unrun. The common
+            # case, a user going down the notebook, told without a symbolic run.
+            return ()
         run = self._expected(book, max(book.frontier, pos - 1), snapshot=pos)
         opaque = self._all_opaque(book) | effects.likely_opaque
         judge = _Judge(self, book, run, opaque)
@@ -1301,7 +1423,7 @@ class Detector:
             ), set()))
         binds = [
             n for n, c in planned.items()
-            if c.kind == BIND and not c.in_place and not n.startswith("<") and n not in book.figures
+            if c.kind == BIND and not c.in_place and not n.startswith("<")
         ]
         if pos >= book.frontier or not binds:
             return created
@@ -1368,7 +1490,6 @@ class Detector:
         frontier = max((pos[c] for c in self._runs if c in pos), default=-1)
         effects = [analyze(c.source) for c in cells]
         static = frozenset().union(*(e.likely_opaque for e in effects))
-        figures = frozenset().union(*(e.figures for e in effects))
         inert = [_inert(c.source) for c in cells]
         effective = list(itertools.accumulate((not i for i in inert), initial=0))
         unrun = [p for p, c in enumerate(cells) if not inert[p] and c.cell_id not in self._runs]
@@ -1376,7 +1497,7 @@ class Detector:
             p for p, c in enumerate(cells)
             if c.cell_id in self._runs and (c.cell_id, effects[p].fingerprint) not in self._latest
         }
-        book = _Book(cells, effects, pos, frontier, static, figures, inert, effective, unrun, edited, len(self._runs))
+        book = _Book(cells, effects, pos, frontier, static, inert, effective, unrun, edited, len(self._runs))
         self._book_cache = (key, book)
         return book
 
@@ -1394,8 +1515,6 @@ class Detector:
             book.effective.append(book.effective[-1] + (not inert))
             if not effects.likely_opaque <= book.static_opaque:
                 book.static_opaque |= effects.likely_opaque
-            if not effects.figures <= book.figures:
-                book.figures |= effects.figures
             if cell.cell_id in self._runs:
                 book.frontier = position
                 if (cell.cell_id, effects.fingerprint) not in self._latest:
@@ -1425,6 +1544,14 @@ class Detector:
         for position in range(len(prefix), end + 1):
             sim = self._continued(prefix)
             step = self._symbolic_step(sim, book, position, position)
+            step.unbound = tuple(  # no object: neither a file, nor a generator's state, nor anything bound
+                n for n, got in step.inputs.items() if got.oid is None and n[0] != "<" and not n.startswith(FILE)
+            )
+            if step.unbound:
+                self._unbound_at.add(position)
+            for name in step.applied:
+                if (made := sim.obj(name)) is not None:
+                    self._made_at.setdefault(made.version, position)
             writes = tuple((symbolic, sim.files[path][0]) for path, symbolic in step.written_as.items())
             prefix.append(_Position(self._position_key(book, position), step, sim, writes))
         run = _Run(self._after(prefix, end), _Steps(prefix, end + 1))
@@ -1491,7 +1618,7 @@ class Detector:
 
     def _start(self) -> _Sim:
         """A fresh kernel: no names, files as they are on disk now."""
-        sim = _Sim(self._intern, self._written)
+        sim = _Sim(self._intern, self._written, self._equal)
         sim.files = {path: (version, None) for path, (version, _) in self._sim.files.items()}
         return sim
 
@@ -1522,15 +1649,15 @@ class Detector:
 
     @staticmethod
     def _same_situation(sim: _Sim, step: _Step, ran: _Step) -> bool:
+        """Would a top-to-bottom run reach this cell in the situation its run that raised was in?"""
         missing = _missing_file(ran.error)
-        if missing is not None and any(
-            maker is not None and (path == missing or path.endswith("/" + missing))
-            for path, (_, maker) in sim.files.items()
-        ):
-            return False  # it failed for want of a file that a cell above writes
+        if missing is not None and any(path == missing or path.endswith("/" + missing) for path in sim.files):
+            # It failed for want of a file that a cell above writes, or that exists now (the session has
+            # read or written it since): a top-to-bottom run on the files as they are finds it.
+            return False
         reads, _, _ = sim.expand(step.effects)
-        inputs, _ = sim.inputs(step, reads)
+        inputs, opkeys = sim.inputs(step, reads)
         targets = frozenset(n for n, c in step.effects.changes.items() if c.kind != BIND and n in sim.names)
-        return targets == ran.targets and all(
+        return targets == ran.targets and sim.reapplied(opkeys) == ran.reapplied and all(
             ran.inputs.get(name, got).version == got.version for name, got in inputs.items()
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,13 +27,28 @@ CONFIG_FILES = (".dvc", ".dvc/config", ".dvc/config.local")
 
 
 def run_dvc(root: Path, *args: str, touches: Iterable[Path] | None = None) -> subprocess.CompletedProcess[str]:
-    """``dvc ARGS`` at ``root``; never raises for DVC's own failures (read ``returncode`` and ``reason``).
-    ``touches``: the project paths it reads or writes (default: any), announced while it runs."""
+    """``dvc ARGS`` at ``root``; never raises for DVC's own failures (read ``returncode`` and ``reason``), nor
+    when it does not finish within ``TIMEOUT_S`` (a failure whose reason says so). ``touches``: the project
+    paths it reads or writes (default: any), announced while it runs.
+
+    Its output goes through temporary files (outside the project), not pipes: the daemons a command starts
+    (``dvc queue start``'s workers) inherit them, and reading a pipe to its end would wait for the daemons,
+    i.e. the whole queue.
+    """
     check_config(root)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    with own_io.announced(root, [root] if touches is None else touches):
-        return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, env=env, capture_output=True,
-                              text=True, timeout=TIMEOUT_S, check=False)
+    argv = [sys.executable, "-m", "dvc", *args]
+    with (own_io.announced(root, [root] if touches is None else touches),
+          tempfile.TemporaryFile("w+", encoding="utf-8") as out, tempfile.TemporaryFile("w+", encoding="utf-8") as err):
+        try:
+            done = subprocess.run(argv, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                  timeout=TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(argv, 1, "", f"ERROR: `dvc {' '.join(args)}` did not finish "
+                                                            f"within {TIMEOUT_S} s")
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, done.returncode, out.read(), err.read())
 
 
 def check_config(root: Path) -> None:

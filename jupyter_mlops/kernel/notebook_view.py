@@ -80,6 +80,9 @@ class NotebookView:
         self._in_run_order: list[Cell] | None = []
         self._in_run_order_frozen: tuple[Cell, ...] | None = None
         self._deleted: set[str] = set()      # cells the frontend said it deleted
+        # The cell that started tracking, as ``history`` found it (None: started by a request that keeps no
+        # history, the panel's Start)
+        self.tracking_cell: Execution | None = None
         self._last_code: dict[str, tuple[str, float]] = {}
         self._last_cell: str | None = None  # the cell run last, where a cell without an id most likely follows
         self._cells: dict[tuple[str, str], Cell] = {}
@@ -158,7 +161,8 @@ class NotebookView:
         earlier = list(enumerate(history[:-1] if in_history else history, start=1))
         rebuilt = rebuild(earlier, saved if readable else None)
         runs = [(cell_id, code) for _, cell_id, code in rebuilt.runs if cell_id is not None or not readable]
-        if in_history and history[-1].strip():
+        started = in_history and bool(history[-1].strip())
+        if started:
             runs.append((self.cell_id(str(current), history[-1]) if current else None, history[-1]))
         executions = []
         for cell_id, code in runs:
@@ -168,6 +172,7 @@ class NotebookView:
             if self._discovery is not None:
                 self._early.append(execution)  # replayed under the notebook's ids once it is known
             executions.append(execution)
+        self.tracking_cell = executions[-1] if started else None
         return executions, rebuilt.unexplained
 
     def parameters_source(self, cell_id: str, code: str) -> str | None:

@@ -46,6 +46,7 @@ from jupyter_mlops.journal import (
 )
 from jupyter_mlops.kernel import backlog, lineage, plugins
 from jupyter_mlops.kernel.backlog import Backlog
+from jupyter_mlops.kernel.fingerprint import fingerprints
 from jupyter_mlops.kernel.notebook_file import PAPERMILL_PATHS
 from jupyter_mlops.kernel.notebook_view import NotebookView, locate_notebook
 from jupyter_mlops.kernel.pending import PendingDigests
@@ -247,6 +248,7 @@ class TrackingSession:
             files_read={f.path: f.md5 for f in files if f.mode == "read"},
             files_written={f.path: f.md5 for f in files if f.mode == "write"},
             ok=status == "ok", rebound=rebound, deleted_cells=run.deleted_cells, error=error,
+            values=fingerprints(self.shell.user_ns, rebound),
         )
         self.notebook.ran(execution)
         previous, judged = self.verdict, self._judge(execution, status)
@@ -457,10 +459,17 @@ class TrackingSession:
         """The cells run before tracking started (imports above ``%mlops_track``, or a whole notebook run
         in a plain kernel) count as run, in the order they ran, and the verdict judges them at once. A
         history that does not explain the state (code no cell holds now, names no run bound) makes the
-        session's verdict *not established* for as long as it runs (``core.history``)."""
+        session's verdict *not established* for as long as it runs (``core.history``). The cell running
+        now, which started the session, is never a cell run of its own: the journal keeps its id and code
+        (``certify`` counts it as run with its code)."""
         executions, why = self.notebook.history()
         for execution in executions:
             self.detector.record(execution)
+        started_in = self.notebook.tracking_cell
+        if started_in is not None:
+            code, digest = self.redact.code(started_in.code), code_digest(started_in.code)
+            self._write("note the cell tracking started in",
+                        lambda: self.journal.set_tracking_cell(self.id, started_in.cell_id, code, digest))
         if why is None:
             hidden = getattr(self.shell, "user_ns_hidden", {})  # what IPython put there itself (open, In…)
             why = unbound_state((e.code for e in executions), (

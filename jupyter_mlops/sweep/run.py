@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import yaml
 
 from jupyter_mlops import project_files
-from jupyter_mlops.errors import BadInput, MlopsError, Refused
+from jupyter_mlops.errors import BadInput, Conflict, MlopsError, Refused
 from jupyter_mlops.export.stages import MODES
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.project import journal_path
@@ -119,8 +119,20 @@ def follow(root: Path, record: SweepRecord, out: TextIO, *, patience: float) -> 
     """Poll DVC until every experiment finished (None) or the queue is stuck (its verdict)."""
     follower = watch.QueueWatch(list(record.experiments), patience_s=patience)
     display = watch.Display(out, {n: assignments(c.items()) for n, c in record.experiments.items()})
+    failing_since: float | None = None
     while True:
-        states = {n: e.state for n, e in queue.experiments(root, record.baseline).items()}
+        try:
+            states = {n: e.state for n, e in queue.experiments(root, record.baseline).items()}
+        except Conflict:
+            # `dvc exp show` fails now and then while a worker creates or removes an experiment's temporary
+            # copy ("… .dvc/tmp/exps/tmp…/.dvc does not exist"): asked again, it answers; failing for longer
+            # than the queue's patience, it is DVC's answer.
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > patience:
+                raise
+            time.sleep(POLL_S)
+            continue
+        failing_since = None
         now = time.monotonic()
         display.show(follower.observe(now, states), follower.counts)
         stuck = follower.stuck(now, queue.workers(root)) if follower.needs_worker_check(now) else None

@@ -1,5 +1,6 @@
 """`jupyter mlops sweep`'s refusals before anything is queued, and `runs --sweep` (real git, no DVC run)."""
 
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -7,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from jupyter_mlops.commands.main import main
+from jupyter_mlops.errors import Conflict
 from jupyter_mlops.journal import Journal
+from jupyter_mlops.sweep import queue
+from jupyter_mlops.sweep import run as sweep_run
+from jupyter_mlops.sweep.record import SweepRecord
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "churn.ipynb"
 
@@ -63,9 +68,6 @@ def test_runs_sweep_lists_only_that_sweeps_sessions(repo, capsys):
 
 
 def test_the_projects_sweep_records_are_listed_newest_first_and_a_damaged_one_is_named(repo):
-    from jupyter_mlops.errors import Conflict
-    from jupyter_mlops.sweep.record import SweepRecord
-
     assert SweepRecord.all(repo) == []
     for sweep, created in (("sweep-aaaaaa", 10.0), ("sweep-bbbbbb", 30.0), ("sweep-cccccc", 20.0)):
         SweepRecord(sweep, "churn.ipynb", "0" * 40, ["max_depth"], {f"{sweep}-1": {"max_depth": "2"}}, 1,
@@ -75,3 +77,28 @@ def test_the_projects_sweep_records_are_listed_newest_first_and_a_damaged_one_is
     (repo / ".mlops" / "sweeps" / "sweep-dddddd.json").write_text('{"sweep": "sweep-dddddd"')
     with pytest.raises(Conflict, match=r"sweep-dddddd\.json is not a sweep record"):
         SweepRecord.all(repo)
+
+
+def test_following_a_sweep_asks_dvc_again_when_exp_show_fails_for_a_moment(monkeypatch):
+    """`dvc exp show` fails now and then while a worker sets up or removes an experiment's copy: the sweep asks
+    again; failing for longer than its patience, DVC's error is the sweep's."""
+    record = SweepRecord("sweep-abcdef", "churn.ipynb", "HEAD", ["a"], {"sweep-abcdef-1": {"a": "1"}}, 1, 0)
+    answers: list[object] = [Conflict("dvc exp show failed: … .dvc/tmp/exps/tmp1/.dvc' does not exist"),
+                             {"sweep-abcdef-1": queue.Experiment("sweep-abcdef-1", queue.SUCCESS)}]
+
+    def experiments(root, rev):
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(queue, "experiments", experiments)
+    monkeypatch.setattr(queue, "workers", lambda root: queue.Workers(0, 1))
+    monkeypatch.setattr(sweep_run, "POLL_S", 0.01)
+    out = io.StringIO()
+    assert sweep_run.follow(Path("."), record, out, patience=60) is None
+    assert "1/1 finished" in out.getvalue()
+
+    answers[:] = [Conflict("dvc exp show failed: for good")]
+    with pytest.raises(Conflict, match="for good"):
+        sweep_run.follow(Path("."), record, io.StringIO(), patience=0.05)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from jupyter_mlops.errors import Conflict
 from jupyter_mlops.journal import Journal
 from jupyter_mlops.sweep import identity, queue
 from jupyter_mlops.sweep import run as sweep_run
@@ -143,3 +144,36 @@ def test_a_queue_without_workers_is_reported_stuck_with_the_command_that_clears_
     assert "dvc queue remove --queued" in " ".join(remedies)
     run(repo, sys.executable, "-m", "dvc", "queue", "remove", "--queued")
     assert queue.experiments(repo, baseline).get(name) is None  # the command named clears it
+
+
+def test_queue_start_returns_while_its_workers_run_the_queue(tmp_path: Path):
+    """DVC's workers inherit ``dvc queue start``'s output: read through pipes it would return only when they
+    exit, after the whole queue (the sweep then showed no progress, and a long queue hit the timeout)."""
+    repo, release = tmp_path / "held", tmp_path / "release"
+    repo.mkdir()
+    run(repo, "git", "init", "-q")
+    for key, value in (("user.name", "test"), ("user.email", "test@example.com")):
+        run(repo, "git", "config", key, value)
+    run(repo, "dvc", "init", "-q")
+    (repo / "params.yaml").write_text("a: 1\n")
+    # the stage holds until the test releases it (at most 3 minutes, then it fails)
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"held": {
+        "cmd": f"for i in $(seq 900); do [ -e {release} ] && break; sleep 0.2; done; "
+               f"test -e {release} && echo ok > out.txt",
+        "params": ["a"], "outs": ["out.txt"]}}}))
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "held stage")
+    queue.queue(repo, "held-1", (("a", "2"),))
+
+    queue.start(repo, 1)
+
+    def held() -> str | None:
+        try:  # DVC's `exp show` fails now and then while a worker sets an experiment up (sweep.run.follow retries)
+            return {e.name: e.state for e in queue.experiments(repo, queue.baseline(repo)).values()}["held-1"]
+        except Conflict:
+            return None
+
+    # the stage cannot end before the release: a start that waited for its worker would see it failed
+    assert wait_for(held, timeout=60, what="DVC to report the held experiment") in (queue.QUEUED, queue.RUNNING)
+    release.touch()
+    wait_for(lambda: held() == queue.SUCCESS, timeout=180, what="the released experiment to succeed")

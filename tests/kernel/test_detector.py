@@ -141,13 +141,15 @@ def test_8_seeded_in_one_cell_is_fine(numpy_kernel):
     assert_clean(numpy_kernel)
 
 
-def test_9_write_only_temporaries(kernel):
+def test_9_figures_compare_by_what_they_draw(kernel):
     kernel.cell("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt", "plt")
     start(kernel)
     a = "fig, ax = plt.subplots(); ax.plot([1])"
     b = "fig, ax = plt.subplots(); ax.hist([1])"
-    run(kernel, ("B", b), ("A", a), ("B", b))
+    run(kernel, ("B", b), ("A", a), ("A", a))  # the same picture again
     assert_clean(kernel)
+    run(kernel, ("B", b))  # no file: execution order is the notebook's, and top to bottom A's picture is last
+    assert kinds(verdict(kernel)) == {("overwritten", "B")}
 
 
 def test_10_stale_through_a_file(kernel, project):
@@ -290,3 +292,93 @@ def write_notebook(path, cells, tracking: bool = False, strict: bool = False) ->
         {"cell_type": "code", "id": cid, "metadata": {}, "source": code, "outputs": [], "execution_count": None}
         for cid, code in cells]}
     path.write_text(json.dumps(nb))
+
+
+# -- issue 24: the classes the held-out sessions showed --------------------------------------------------
+
+
+def test_a_seeded_generator_advanced_by_a_rerun_changes_every_later_draw(kernel, project):
+    cells = [
+        ("I", "import numpy as np\nfrom sklearn.model_selection import train_test_split"),
+        ("R", "rng = np.random.default_rng(7)\nrs = np.random.RandomState(0)"),
+        ("F", "def noisy(n):\n    return rng.normal(size=n)"),
+        ("D", "noise = noisy(5)"),  # draws through a function of the notebook
+        ("S", "X = np.arange(20.0).reshape(10, 2)\nX_tr, X_te = train_test_split(X, random_state=rs)"),
+        ("L", "later = rng.normal()\nlater_split = rs.randint(10)"),
+    ]
+    write_notebook(project / "nb.ipynb", cells, tracking=True)
+    start(kernel)
+    run(kernel, *cells)
+    assert_clean(kernel)
+    run(kernel, *cells[1:5], cells[3], cells[4], cells[5])  # each draw twice: every later draw differs
+    status = verdict(kernel)
+    assert {("unseeded-random", "D"), ("unseeded-random", "S")} <= kinds(status), status["issues"]
+    assert any("rng" in i["names"] for i in status["issues"]) and any("rs" in i["names"] for i in status["issues"])
+    run(kernel, *cells[1:])
+    assert_clean(kernel)
+
+
+def test_an_estimator_refitted_out_of_order_and_an_edited_fit_rerun(kernel, project):
+    cells = [
+        ("I", "import numpy as np\nfrom sklearn.linear_model import Ridge\nX = np.arange(12.0).reshape(6, 2)\n"
+              "y = X @ [1.0, 2.0]"),
+        ("M", "model = Ridge(alpha=1.0)"),
+        ("F", "model.fit(X, y)"),
+        ("N", "X_noisy = X + 0.5"),
+        ("G", "model.fit(X_noisy, y)\ncoef = model.coef_"),
+    ]
+    write_notebook(project / "nb.ipynb", cells, tracking=True)
+    start(kernel)
+    run(kernel, *cells, cells[4])  # the last fit again: the same model
+    assert_clean(kernel)
+    run(kernel, cells[2])  # the first fit again, after the second: the model learned the clean data
+    status = verdict(kernel)
+    assert ("overwritten", "F") in kinds(status), status["issues"]
+    assert next(i["run"] for i in status["issues"] if i["kind"] == "overwritten") == ["G"]
+    edited = [*cells[:4], ("G", "model.fit(X_noisy * 2, y)\ncoef = model.coef_")]
+    write_notebook(project / "nb.ipynb", edited, tracking=True)
+    run(kernel, edited[4])  # edited and re-run: the model is the edited cell's fit, nothing hidden is left
+    assert_clean(kernel)
+
+
+def test_outcomes_that_differ_top_to_bottom(kernel, project):
+    cells = [
+        ("P", "import pandas as pd\ndf = pd.DataFrame({'x': [1, 2], 'tmp': [0, 0]})"),
+        ("D", "df = df.drop(columns=['tmp'])"),
+        ("S", "summary.describe()"),
+        ("B", "summary = df.x * 2"),
+    ]
+    write_notebook(project / "nb.ipynb", cells, tracking=True)
+    start(kernel)
+    replies = run(kernel, cells[0], cells[1], cells[1])
+    assert replies[2].ename == "KeyError"  # the second run of the drop raises: top to bottom it runs once
+    assert kinds(verdict(kernel)) == {("failed-out-of-order", "D")}
+    run(kernel, cells[0], cells[1], cells[3], cells[2])  # shows a value made below it: fails top to bottom
+    status = verdict(kernel)
+    assert kinds(status) == {("read-from-below", "S")}, status["issues"]
+    assert "top to bottom it fails" in status["issues"][0]["message"]
+
+
+def test_equal_index_objects_from_two_cells_and_figures_by_what_they_draw(kernel, project):
+    cells = [
+        ("I", "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nimport pandas as pd\n"
+              "sales = pd.DataFrame({'store': ['n', 's', 'e', 'n'], 'units': [1, 2, 3, 4]})"),
+        ("A", "stores = pd.Index(sorted(sales['store'].unique()), name='store')\n"
+              "totals = sales.groupby('store')['units'].sum().reindex(stores)"),
+        ("P", "fig, ax = plt.subplots()\nbars = ax.bar(totals.index, totals.to_numpy())"),
+        ("C", "pivot = sales.pivot_table(columns='store', values='units', aggfunc='sum')\nstores = pivot.columns"),
+        ("Q", "fig, ax = plt.subplots()\nax.plot(sales['units'])"),
+    ]
+    write_notebook(project / "nb.ipynb", cells, tracking=True)
+    start(kernel)
+    run(kernel, *cells, cells[1])  # A again: `stores` is C's value anyway (the same index)
+    assert_clean(kernel)
+    run(kernel, cells[2])  # P again: fig and ax hold the bar chart where top to bottom they hold Q's line
+    status = verdict(kernel)
+    assert kinds(status) == {("overwritten", "P")} and {"ax", "fig"} <= set(status["issues"][0]["names"])
+    run(kernel, cells[4])
+    assert_clean(kernel)
+    kernel.run("ax.axvline(1)", "V")
+    write_notebook(project / "nb.ipynb", [*cells, ("V", "ax.axvline(1)")], tracking=True)
+    run(kernel, ("V", "ax.axvline(1)"))  # a second line on the same axes
+    assert ("non-idempotent-rerun", "V") in kinds(verdict(kernel))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_mlops.core.redact import code_digest
 from jupyter_mlops.journal import Journal
 from tests.support.kernel import Kernel
 
@@ -53,6 +54,9 @@ def test_every_cell_after_track_is_recorded_and_none_before(kernel, project):
     assert None not in took and min(took) >= 0
     session = latest(project)
     assert session["state"] == "running" and session["python"] and session["ipython"]
+    # the cell tracking started in is no cell run, but the journal knows it (certify counts it as run)
+    assert session["options"]["tracking_cell"] == {"cell_id": "track", "code": "%mlops_track --no-mlflow",
+                                                   "code_hash": code_digest("%mlops_track --no-mlflow")}
 
 
 def test_files_read_and_written_are_recorded_with_their_md5(kernel, project):

@@ -102,7 +102,7 @@ def test_calling_a_function_defined_in_the_same_cell_reads_its_globals():
         ("d.update(other)", IDEMPOTENT),
         ("s.add(1)", IDEMPOTENT),
         ("lst.sort()", IDEMPOTENT),
-        ("model.fit(X, y)", IDEMPOTENT),
+        ("model.fit(X, y)", KEYS),  # what it learned: each fit replaces it
         ("df.dropna(inplace=True)", IDEMPOTENT),
         ("df.reset_index(inplace=True)", UPDATE),
         ("df.reset_index(drop=True, inplace=True)", IDEMPOTENT),
@@ -208,11 +208,41 @@ def test_module_level_random_draws_and_seeds():
     assert shuffle.changes["deck"].kind == UPDATE and PY_RANDOM in shuffle.changes["deck"].deps
 
 
-def test_display_only_cells():
-    effects = analyze("print(df.head())")
-    assert effects.display_only and effects.displays == {"df"}
-    assert analyze("df.describe()").display_only
-    assert not analyze("df['z'] = 0").display_only
+def test_generators_given_to_functions_are_drawn_from_and_kept_by_constructors():
+    assert analyze("a, b = train_test_split(X, random_state=rng)").passed == {"X", "rng"}
+    assert analyze("s = df.sample(5, random_state=rng)").passed == {"rng"}
+    assert analyze("cv = KFold(5, shuffle=True, random_state=rng)").passed == frozenset()  # kept for later
+    assert analyze("rng = np.random.default_rng(0)\na = f(rng)").passed == frozenset()  # the cell's own
+
+
+def test_library_calls_drawing_from_the_global_generator():
+    for code in ("s = df.sample(5)", "a, b = train_test_split(X, y)", "X, y = make_blobs(100)",
+                 "a, b = train_test_split(X, y, random_state=None)"):
+        effects = analyze(code)
+        assert effects.changes[NP_RANDOM].kind == UPDATE, code
+        assert any(NP_RANDOM in c.deps for n, c in effects.changes.items() if n != NP_RANDOM), code
+    for code in ("s = df.sample(5, random_state=0)", "a, b = train_test_split(X, y, random_state=rs)",
+                 "a, b = train_test_split(X, y, shuffle=False)", "w = df.resample('W').sum()", "rng.shuffle(a)"):
+        assert NP_RANDOM not in analyze(code).changes, code
+
+
+def test_fits_replace_the_learned_state_which_fitted_attributes_read():
+    fit = analyze("model.fit(X, y)").changes["model"]
+    assert fit.kind == KEYS and fit.keys == {"<fit>"} and {"X", "y"} <= fit.deps
+    assert analyze("Xs = scaler.fit_transform(X)").changes["scaler"].keys == {"<fit>"}
+    assert analyze("c = model.coef_").key_reads["model"] == {"coef_", "<fit>"}
+    assert analyze("c = model.C").key_reads["model"] == {"C"}
+    assert analyze("model.set_params(C=2.0)").changes["model"].keys == {"C"}
+    assert analyze("model.set_params(**best)").changes["model"].kind == IDEMPOTENT
+
+
+def test_functions_remember_what_they_draw_from():
+    info = analyze("def noisy(v):\n    return v + rng.normal(size=len(v))").changes["noisy"].function
+    assert "rng" in info.draws and "rng" in info.reads
+    info = analyze("def split(X):\n    return train_test_split(X, random_state=rs)").changes["split"].function
+    assert "rs" in info.draws
+    info = analyze("def pick(df):\n    return df.sample(3)").changes["pick"].function
+    assert NP_RANDOM in info.reads and NP_RANDOM in info.mutates
 
 
 def test_likely_opaque_names():

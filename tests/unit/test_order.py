@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import pytest
 
+from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.order import Detector, Execution, Verdict
 
@@ -218,18 +219,70 @@ def test_global_random_after_seed_in_another_cell():
     assert replay(cells, "ABAB").verdict(cells, OPAQUE).reproducible
 
 
+@pytest.mark.parametrize("draw", [
+    "s = noisy(3)",  # a function of the notebook draws from the generator
+    "a, b = train_test_split(X, random_state=rng)",  # a library function is given it
+    "idx = rng.permutation(10)",
+])
+def test_every_way_of_drawing_from_a_seeded_generator_moves_it_on(draw):
+    cells = notebook(
+        ("R", "rng = np.random.RandomState(0)"), ("F", "def noisy(n):\n    return rng.normal(size=n)"),
+        ("D", draw), ("L", "later = rng.normal()"),
+    )
+    assert_clean(replay(cells, "RFDL").verdict(cells, OPAQUE))
+    verdict = replay(cells, "RFDLD").verdict(cells, OPAQUE)  # the draw again: every later draw differs
+    assert ("unseeded-random", "D") in kinds(verdict), verdict.issues
+    assert "rng" in next(i.names for i in verdict.issues if i.cell_id == "D")
+
+
+def test_a_constructor_keeps_the_generator_it_is_given_and_draws_nothing():
+    cells = notebook(("R", "rng = np.random.RandomState(0)"), ("K", "cv = KFold(5, shuffle=True, random_state=rng)"),
+                     ("L", "later = rng.normal()"))
+    assert_clean(replay(cells, "RKKL").verdict(cells, OPAQUE))  # made twice: the later draw is the same
+
+
+def test_library_draws_from_the_seeded_global_generator():
+    cells = notebook(("A", "np.random.seed(0)"), ("S", "rows = df.sample(5)"), ("B", "x = np.random.rand(3)"))
+    assert_clean(replay(cells, "ASB").verdict(cells, OPAQUE))
+    verdict = replay(cells, "ASBS").verdict(cells, OPAQUE)
+    assert kinds(verdict) == {("unseeded-random", "S")}
+    assert_clean(replay(notebook(("S", "rows = df.sample(5)")), "SS").verdict(notebook(("S", "rows = df.sample(5)"))))
+
+
 def test_unseeded_randomness_is_nondeterminism_not_an_issue():
     cells = notebook(("A", "x = np.random.rand(3)"), ("B", "rng = np.random.default_rng()"), ("C", "y = rng.random()"))
     assert_clean(replay(cells, "AABCC").verdict(cells, OPAQUE))
 
 
-def test_plot_temporaries_in_two_cells_any_order():
+def test_figures_compare_by_what_they_draw():
     cells = notebook(
         ("A", "fig, ax = plt.subplots(); ax.plot([1])"), ("B", "fig, ax = plt.subplots(); ax.hist([1])"),
     )
-    assert_clean(replay(cells, "BAB").verdict(cells, OPAQUE))
-    assert_clean(replay(cells, "BA").verdict(cells, OPAQUE))
-    assert_clean(replay(cells, "BA").verdict(cells))  # the code alone shows these are figures
+    assert_clean(replay(cells, "BAB").verdict(cells, OPAQUE))  # each cell again: the same pictures
+    assert_clean(replay(cells, "ABB").verdict(cells, OPAQUE))
+    verdict = replay(cells, "BA").verdict(cells)  # fig holds A's line where top to bottom it holds B's histogram
+    assert kinds(verdict) == {("overwritten", "A")} and verdict.issues[0].names == ("ax", "fig")
+    assert verdict.issues[0].fix == "run cell 2"
+
+
+def test_drawing_again_on_an_axes_made_by_another_cell_draws_more():
+    cells = notebook(
+        ("F", "fig, ax = plt.subplots()\nax.plot(x)"), ("M", "marker = ax.axvline(peak)"), ("T", "t = 1"),
+    )
+    assert_clean(replay(cells, "FMT").verdict(cells))
+    verdict = replay(cells, "FMTM").verdict(cells)  # a second vertical line on the same axes
+    assert kinds(verdict) == {("non-idempotent-rerun", "M")}, verdict.issues
+    assert "ax" in verdict.issues[0].names
+    assert_clean(replay(cells, "FMTFM").verdict(cells))  # a fresh figure, drawn on once
+    shown = notebook(("F", "fig, ax = plt.subplots()"), ("S", "series.plot(ax=ax)"))
+    assert not replay(shown, "FSS").verdict(shown).reproducible
+    assert_clean(replay(shown, "FSFS").verdict(shown))
+
+
+def test_what_a_plot_cell_draws_is_part_of_its_figure():
+    cells = notebook(("X", "x = [1, 2]"), ("P", "fig, ax = plt.subplots()\nax.plot(x)"), ("Y", "x = [3, 4]"))
+    verdict = replay(cells, "XPYP").verdict(cells)  # the plot drew the later x
+    assert ("read-from-below", "P") in kinds(verdict) and "fig" in verdict.issues[0].names
 
 
 def test_stale_through_a_written_file():
@@ -420,7 +473,6 @@ def test_data_science_notebook_top_to_bottom():
     [
         ["peek", "shape", "peek"],  # display cells again
         ["plot", "plot2", "plot", "plot2"],  # plots again
-        ["plot2", "plot"],  # plots in the other order
         ["clean", "types"],  # idempotent cleaning again
         ["model", "score"],  # refit on the same data
         ["split", "model", "score"],  # re-split with a fixed seed
@@ -437,14 +489,18 @@ def test_data_science_notebook_with_harmless_reruns(extra: list[str]):
 
 
 def test_data_science_notebook_independent_cells_reordered():
-    order = ["imp", "load", "shape", "peek", "clean", "types", "feat", "cols", "plot2", "xy", "plot", "split",
+    order = ["imp", "load", "shape", "peek", "clean", "types", "feat", "cols", "plot", "xy", "plot2", "split",
              "model", "save", "score"]
     assert_clean(replay(DS, order, **DS_RUNS).verdict(DS, OPAQUE))
+    # fig and ax end with the histogram, where top to bottom they hold the scatter plot
+    plots_swapped = ["imp", "load", "peek", "shape", "clean", "types", "feat", "cols", "xy", "split", "model",
+                     "score", "plot2", "plot", "save"]
+    assert kinds(replay(DS, plots_swapped, **DS_RUNS).verdict(DS, OPAQUE)) == {("overwritten", "plot")}
 
 
 def test_data_science_notebook_display_cells_rerun_after_later_cells_pass_preflight():
     detector = clean_run(DS, **DS_RUNS)
-    for cell_id in ["peek", "shape", "plot", "score"]:
+    for cell_id in ["peek", "shape", "plot2", "score"]:
         assert detector.preflight(DS, cell_id, code_of(DS, cell_id)) == (), cell_id
 
 
@@ -649,12 +705,26 @@ def test_cache_follows_a_written_file_that_changes():
 def test_idle_rerun_replays_nothing():
     cells = notebook(*CACHE_CELLS)
     tracked = Tracked()
-    for cell in "ABCD":
+    for cell in "ABCD":  # going down the notebook: the first verdict's symbolic step, then none (``_still_agrees``)
         tracked.run(cells, cell)
+    assert len(tracked.detector._prefix) == 1
+    tracked.run(cells, "D")  # a re-run: the cached run is made, once
     cached = [p.step for p in tracked.detector._prefix]
+    assert len(cached) == 4
     tracked.run(cells, "D")
     tracked.run(cells, "B")
     assert [p.step for p in tracked.detector._prefix] == cached
+
+
+def test_going_down_the_notebook_is_judged_without_a_symbolic_run_only_when_that_is_sound():
+    cells = notebook(("A", "a = []"), ("B", "b = a"), ("C", "b.append(1)"), ("D", "n = len(a)"))
+    tracked = Tracked()  # each verdict is also checked against one computed from scratch
+    for cell in "ABA":  # A again: a is a new list, b still the old one (the versions cannot tell)
+        tracked.run(cells, cell)
+    assert not tracked.run(cells, "C").reproducible  # in place: judged in full, a is not what top to bottom gives
+    tracked = Tracked()
+    for cell in "ABCD":
+        assert_clean(tracked.run(cells, cell))
 
 
 # -- mutation through functions ---------------------------------------------------------------------
@@ -756,15 +826,17 @@ def test_rerunning_a_cell_that_rebinds_the_same_value_creates_nothing():
     assert_clean(detector.verdict(cells, OPAQUE))
 
 
-def test_rerun_plot_cells_above_later_plots_are_fine():
+def test_rerun_plot_cell_above_a_later_plot_leaves_its_picture_in_the_later_names():
     cells = notebook(
         ("I", "import matplotlib.pyplot as plt"), ("P", "fig, ax = plt.subplots()\nax.plot([1, 2])"),
         ("Q", "fig, ax = plt.subplots()\nax.plot([3, 4])"),
     )
     detector = clean_run(cells)
-    assert detector.preflight(cells, "P", code_of(cells, "P")) == ()  # strict mode lets it run
+    assert detector.preflight(cells, "Q", code_of(cells, "Q")) == ()  # the last plot again: the same state
+    (refused,) = detector.preflight(cells, "P", code_of(cells, "P"))  # strict mode: it would create one
+    assert (refused.kind, refused.cell_id, refused.fix) == ("overwritten", "Q", "run cell 3")
     replay(cells, "P", detector)
-    assert_clean(detector.verdict(cells, OPAQUE))
+    assert kinds(detector.verdict(cells, OPAQUE)) == {("overwritten", "P")}
 
 
 def test_running_a_cell_below_one_never_run_is_refused_in_strict_mode():
@@ -812,6 +884,70 @@ def test_cell_that_failed_after_a_later_cell_changed_its_input_needs_a_restart()
     issue = next(i for i in detector.verdict(cells).issues if i.kind == "failed-out-of-order")
     assert "cell 2 failed with KeyError: d had been changed by cell 3, below it" in issue.message
     assert issue.fix == "run cells 1–3"
+
+
+FITS = (
+    ("I", "from sklearn.linear_model import Ridge"), ("M", "model = Ridge()"), ("F", "model.fit(X, y)"),
+    ("S", "score = model.score(X, y)"), ("N", "X_noisy = X + 1"), ("G", "model.fit(X_noisy, y)"),
+    ("C", "coef = model.coef_"),
+)
+
+
+def test_an_estimator_refitted_out_of_order_holds_the_earlier_fit():
+    cells = notebook(*FITS)
+    assert_clean(replay(cells, "IMFSNGC").verdict(cells, OPAQUE))
+    verdict = replay(cells, "IMFSNGCF").verdict(cells, OPAQUE)  # the first fit again, after the second
+    assert not verdict.reproducible
+    issue = next(i for i in verdict.issues if "model" in i.names)
+    assert (issue.kind, issue.cell_id) == ("overwritten", "F")
+    assert issue.fix == "run cell 6"
+
+
+def test_refitting_with_the_same_data_is_idempotent_and_fitted_attributes_follow_the_last_fit():
+    cells = notebook(*FITS)
+    assert_clean(replay(cells, "IMFSNGCGG").verdict(cells, OPAQUE))
+    assert_clean(replay(cells, "IMFFSNGC").verdict(cells, OPAQUE))
+    detector = replay(cells, "IMFSNGC")
+    replay(cells, "NG", detector)  # X_noisy made again (same value), refit: coef still what top to bottom gives
+    assert_clean(detector.verdict(cells, OPAQUE))
+    verdict = replay(cells, "IMFSNCG").verdict(notebook(*FITS[:5], FITS[6], FITS[5]), OPAQUE)
+    assert_clean(verdict)
+
+
+def test_an_edited_fit_cell_that_was_rerun_is_not_hidden_state():
+    cells = notebook(*FITS[:3])
+    detector = replay(cells, "IMF")
+    edited = notebook(*FITS[:2], ("F", "model.fit(X * 2, y)"))
+    replay(edited, "F", detector)
+    assert_clean(detector.verdict(edited, OPAQUE))
+
+
+def test_a_rerun_that_raises_on_its_own_earlier_change_would_run_top_to_bottom():
+    cells = notebook(("A", "df = load()"), ("D", "df = df.drop(columns=['tmp'])"), ("E", "m = df.x.mean()"))
+    detector = replay(cells, "ADE")
+    replay(cells, "D", detector, D={"ok": False, "rebound": frozenset(), "error": "KeyError: \"['tmp'] not found\""})
+    verdict = detector.verdict(cells)
+    assert kinds(verdict) == {("failed-out-of-order", "D")}, verdict.issues
+    replay(cells, "AD", detector)
+    assert_clean(detector.verdict(cells))
+
+
+def test_a_cell_that_failed_for_a_file_written_since_would_run_top_to_bottom():
+    cells = notebook(("R", "clean = pd.read_csv('out/clean.csv')"), ("W", "df.to_csv('out/clean.csv')"))
+    runs = {"R": {"ok": False, "rebound": frozenset(),
+                  "error": "FileNotFoundError: [Errno 2] No such file or directory: 'out/clean.csv'"},
+            "W": {"files_written": {"out/clean.csv": "m1"}}}
+    (issue,) = replay(cells, "RW", **runs).verdict(cells).issues
+    assert (issue.kind, issue.cell_id) == ("failed-out-of-order", "R")
+
+
+def test_a_cell_that_showed_a_value_made_below_it_fails_top_to_bottom():
+    cells = notebook(("A", "x = 1"), ("S", "summary.head()"), ("B", "summary = make(x)"))
+    (issue,) = replay(cells, "ABS").verdict(cells).issues
+    assert (issue.kind, issue.cell_id, issue.fix) == ("read-from-below", "S", "restart and run all")
+    assert "cell 2 used summary from cell 3, which is below it; top to bottom it fails" in issue.message
+    moved = [cells[0], cells[2], cells[1]]  # the cell moved below the one making what it shows
+    assert_clean(replay(moved, "ABS").verdict(moved))
 
 
 def test_the_readme_explains_every_issue_kind():
@@ -895,10 +1031,13 @@ def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed, checkpoin
         else:
             cell = draw.choice(cells)
             ok = draw.random() > 0.1
+            # Digests from a few values: some runs make a value another provenance made (unified).
+            values = {n: f"d{(len(cell.source) + step) % 3}" for n in analyze(cell.source).changes}
             for detector in (incremental, full):
-                detector.record(Execution(cell.cell_id, cell.source, ok=ok, error=None if ok else "ValueError: x"))
+                detector.record(Execution(cell.cell_id, cell.source, ok=ok, error=None if ok else "ValueError: x",
+                                          values=values))
         checked = draw.choice(cells)  # strict mode's check before a cell reads the cached run too
-        full._prefix = []
+        full._prefix, full._agrees = [], None  # the whole check, never the shortcut of a clean state
         assert incremental.preflight(cells, checked.cell_id, checked.source) == full.preflight(
             cells, checked.cell_id, checked.source)
         assert incremental.verdict(cells) == _fully_judged(full, cells)
@@ -912,3 +1051,30 @@ def test_an_in_place_change_through_an_alias_is_judged_on_both_names_incremental
     full = replay(cells, "ABCC")
     assert incremental.verdict(cells) == _fully_judged(full, cells)
     assert {"alias", "rows"} <= {n for issue in incremental.verdict(cells).issues for n in issue.names}
+
+
+# -- objects by value: equal values from different cells are one value ---------------------------------
+
+
+def test_an_equal_value_made_by_another_cell_is_the_same_value():
+    cells = notebook(
+        ("A", "stores = pd.Index(sorted(sales.store.unique()))"), ("B", "by_store = totals.reindex(stores)"),
+        ("C", "stores = pivot.columns"), ("D", "share = pivot.loc[:, stores]"),
+    )
+    equal = {"A": {"values": {"stores": "d1"}}, "C": {"values": {"stores": "d1"}}}
+    verdict = replay(cells, "ABCDA", **equal).verdict(cells)
+    assert_clean(verdict)
+    different = {"A": {"values": {"stores": "d1"}}, "C": {"values": {"stores": "d2"}}}
+    verdict = replay(cells, "ABCDA", **different).verdict(cells)
+    assert ("overwritten", "A") in kinds(verdict)
+
+
+def test_unified_values_keep_their_readers_equal_and_edits_that_change_nothing_are_quiet():
+    cells = notebook(("P", "n_iter = 500"), ("M", "coef = fit(X, n_iter)"), ("S", "score = evaluate(coef)"))
+    detector = replay(cells, "PMS", M={"values": {"coef": "c1"}})
+    edited = [Cell("P", "n_iter = 501"), *cells[1:]]
+    replay(edited, "PM", detector, M={"values": {"coef": "c1"}})  # the edit changed no result
+    assert_clean(detector.verdict(edited))
+    edited = [Cell("P", "n_iter = 5"), *cells[1:]]
+    replay(edited, "PM", detector, M={"values": {"coef": "c2"}})  # this one did: score is stale
+    assert kinds(detector.verdict(edited)) == {("stale-input", "S")}
