@@ -6,5 +6,5 @@ the project (``arguments.open_project``), calls the operation that lives beside 
 ``sinks/registration.py``, ``sweep/run.py``…) and prints. It holds no logic another door would need: the
 server calls the same operations, never a command. ``main.py`` holds the one command list and turns errors
 into exit codes; nothing else imports a command module, and no module outside this package imports
-``argparse``.
+``argparse`` but the kernel's own door, the ``%mlops_track`` line's parser (``core/options.py``).
 """

@@ -204,3 +204,19 @@ def test_nothing_imports_a_command_module():
             assert not reached, f"{module} imports the command(s) {sorted(reached)}"
         if not module.startswith("jupyter_mlops.commands"):
             assert not imported & (commands | {"jupyter_mlops.commands.main"}), f"{module} imports commands/"
+
+
+def test_only_the_journal_opens_its_file_and_only_its_schema_makes_tables():
+    """Features ask the journal for its connection (``Journal.reading``/``writing``): none connects to SQLite
+    or creates a table of its own."""
+    connecting, creating = set(), set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "connect"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "sqlite3"):
+                connecting.add(module_name(path))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "CREATE TABLE" in node.value.upper():
+                creating.add(module_name(path))
+    assert connecting == {"jupyter_mlops.journal"}
+    assert creating == {"jupyter_mlops.journal_schema"}
