@@ -12,7 +12,7 @@ from jupyter_mlops.commands.arguments import Subparsers, open_project
 
 def register(sub: Subparsers) -> None:
     certify_cmd = sub.add_parser("certify", help="write the latest reproducible session's provenance certificate "
-                                                 "into the notebook (check verifies it without re-running)")
+                                                     "into the notebook (check verifies it without re-running)")
     certify_cmd.add_argument("notebook", help="the tracked .ipynb")
     certify_cmd.set_defaults(func=run)
 

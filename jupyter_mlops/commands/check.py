@@ -21,7 +21,7 @@ EXIT_REPRODUCIBLE, EXIT_NOT_REPRODUCIBLE, EXIT_NEVER_RUN = 0, 1, 3  # 2, bad inp
 
 def register(sub: Subparsers) -> None:
     check = sub.add_parser("check", help="is the saved notebook reproducible? exit 0 yes, 1 no, 2 bad input, "
-                                                "3 never run")
+                                         "3 never run")
     check.add_argument("notebook", help="the .ipynb to check")
     add_json(check)
     add_root(check, "the notebook")

@@ -14,8 +14,7 @@ from jupyter_mlops.export.stages import MODES
 
 
 def register(sub: Subparsers) -> None:
-    export = sub.add_parser("export", help="the notebook as a DVC (or Kubeflow) pipeline of papermill "
-                                   "stages")
+    export = sub.add_parser("export", help="the notebook as a DVC (or Kubeflow) pipeline of papermill stages")
     export.add_argument("notebook", help="the .ipynb to export")
     export.add_argument("--to", choices=TARGETS, default="dvc",
                         help="dvc: dvc.yaml (default); kfp: a Kubeflow Pipelines v2 pipeline.py and its compiled "

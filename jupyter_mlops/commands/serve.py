@@ -14,7 +14,7 @@ from jupyter_mlops.errors import BadInput
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser("serve", help="serve a registered model version with MLflow's scoring app, plus "
-                                            "/metrics (Prometheus), drift against its training data and /feedback")
+                                     "/metrics (Prometheus), drift against its training data and /feedback")
     p.add_argument("model", metavar="MODEL", help="NAME@ALIAS, NAME/VERSION, NAME (latest version) or models:/…")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=5001, help="port (default 5001)")

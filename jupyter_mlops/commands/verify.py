@@ -15,7 +15,7 @@ from jupyter_mlops.commands.arguments import Subparsers, argument, open_project
 
 def register(sub: Subparsers) -> None:
     verify = sub.add_parser("verify", help="re-run the notebook in a clean kernel, compare with its last "
-                                   "tracked session")
+                                           "tracked session")
     verify.add_argument("notebook", help="the .ipynb to re-run")
     verify.add_argument("--tolerance", type=argument(lambda v: inputs.number(v, "--tolerance", low=0, high=1)),
                         default=1e-9, metavar="X",
