@@ -24,7 +24,7 @@ from typing import Any
 
 from jupyter_mlops import inputs, project_files
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
-from jupyter_mlops.journal_schema import CREATE, INDEXES, MIGRATIONS, SCHEMA_VERSION
+from jupyter_mlops.journal_schema import CREATE, FEATURE_TABLES, INDEXES, MIGRATIONS, SCHEMA_VERSION
 
 # The key of a session's options naming the cell it started in: {"cell_id", "code", "code_hash"}.
 TRACKING_CELL = "tracking_cell"
@@ -242,8 +242,7 @@ class Journal:
             if version in MIGRATIONS:
                 self._migrate()
             if version == SCHEMA_VERSION or version in MIGRATIONS:
-                if create:
-                    self._add_indexes()
+                self._add_missing(create)
                 return
         if not create:
             raise JournalError(f"{self.path} is not a jupyter-mlops journal (no schema version)")
@@ -253,12 +252,24 @@ class Journal:
             f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
         )
 
-    def _add_indexes(self) -> None:
-        """Indexes a journal made by an earlier release lacks; one read when none is missing."""
-        present = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-        missing = [sql for name, sql in INDEXES.items() if name not in present]
-        if missing:
+    def _add_missing(self, create: bool) -> None:
+        """The features' tables a journal lacks (``FEATURE_TABLES``: earlier releases made them on first use)
+        and, when a kernel opens it, the indexes an earlier release did not make; one read when none is
+        missing. A reader that cannot write (a read-only copy of the project) reads without them: the feature
+        that needs one says so when it asks."""
+        present = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        missing = [sql for name, sql in FEATURE_TABLES.items() if name not in present]
+        if create:
+            missing += [sql for name, sql in INDEXES.items() if name not in present]
+        if not missing:
+            return
+        try:  # executescript would commit an open transaction first, so the script carries its own
             self._db.executescript(f"BEGIN IMMEDIATE;{';'.join(missing)};COMMIT;")
+        except sqlite3.OperationalError:
+            if self._db.in_transaction:
+                self._db.rollback()
+            if create:
+                raise
 
     def _migrate(self) -> None:
         """Upgrade in one transaction; another kernel may be doing the same, so re-read the version inside."""

@@ -3,13 +3,17 @@
 The journal owns this schema (``journal.py`` is its only reader): the kernel's records, the profiles of
 ``monitor/``, each session's provenance, the MLflow mirror's marks and subscriptions (``sinks/bookkeeping.py``)
 and what each ``verify`` concluded (``export/verify_log.py``). Features ask the journal for a connection;
-none creates a table of its own. Before schema 5 the mirror and ``verify`` created theirs on first use, so
-an older journal may hold them already: every statement here is ``IF NOT EXISTS``.
+none creates a table of its own.
+
+The mirror's and ``verify``'s tables (``FEATURE_TABLES``) are not versioned: earlier releases created them,
+with these very statements, the first time the feature ran, so a journal may hold them or not at any
+version. The journal adds the ones missing when it opens the file, as it adds indexes, and an earlier
+jupyter-mlops sharing the project (another environment's kernel) still reads the file as before.
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 4
 
 # The profiles of tabular data (monitor/): one per content (md5) however many sessions read it, the frames a
 # session profiled with --profile, and why a file read could not be profiled (it changed since).
@@ -51,9 +55,10 @@ PROVENANCE = (
     "CREATE INDEX IF NOT EXISTS session_provenance_commit ON session_provenance(git_commit)",
 )
 # The MLflow mirror (sinks/bookkeeping.py): how far each session was sent to each store (the marks, the lease),
-# which sessions a kernel asked to mirror, the models logged, the profiles sent (monitor/mlflow_log.py).
-MIRROR = (
-    """CREATE TABLE IF NOT EXISTS mlflow_sync (
+# which sessions a kernel asked to mirror, the models logged, the profiles sent (monitor/mlflow_log.py); and
+# what each `verify` concluded (export/verify_log.py): the record `register`'s gate asks.
+FEATURE_TABLES = {
+    "mlflow_sync": """CREATE TABLE IF NOT EXISTS mlflow_sync (
     session_id TEXT NOT NULL,
     tracking_uri TEXT NOT NULL,
     experiment_id TEXT,
@@ -72,14 +77,14 @@ MIRROR = (
     updated_at REAL,
     PRIMARY KEY (session_id, tracking_uri)
 )""",
-    """CREATE TABLE IF NOT EXISTS mlflow_follow (
+    "mlflow_follow": """CREATE TABLE IF NOT EXISTS mlflow_follow (
     session_id TEXT NOT NULL,
     tracking_uri TEXT NOT NULL,
     python TEXT NOT NULL,                      -- the kernel's interpreter: its follower runs the same one
     closed INTEGER NOT NULL DEFAULT 0,         -- the kernel wrote its last record: one more pass, then done
     PRIMARY KEY (session_id, tracking_uri)
 )""",
-    """CREATE TABLE IF NOT EXISTS mlflow_models (
+    "mlflow_models": """CREATE TABLE IF NOT EXISTS mlflow_models (
     session_id TEXT NOT NULL,
     tracking_uri TEXT NOT NULL,
     path TEXT NOT NULL,                        -- the model file or folder a cell wrote, root-relative
@@ -90,13 +95,10 @@ MIRROR = (
     logged_at REAL NOT NULL,
     PRIMARY KEY (session_id, tracking_uri, path, md5)
 )""",
-    """CREATE TABLE IF NOT EXISTS mlflow_profiles_sent (
+    "mlflow_profiles_sent": """CREATE TABLE IF NOT EXISTS mlflow_profiles_sent (
     session_id TEXT NOT NULL, uri TEXT NOT NULL, artifact TEXT NOT NULL, md5 TEXT NOT NULL,
     PRIMARY KEY (session_id, uri, artifact, md5))""",
-)
-# What each `verify` concluded (export/verify_log.py): the record `register`'s gate asks.
-VERIFY = (
-    """CREATE TABLE IF NOT EXISTS verify_results (
+    "verify_results": """CREATE TABLE IF NOT EXISTS verify_results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL,      -- the tracked session the re-run was compared with
     notebook TEXT NOT NULL,
@@ -107,14 +109,13 @@ VERIFY = (
     message TEXT NOT NULL,
     verified_at REAL NOT NULL
 )""",
-)
+}
 # How a journal of each older version is brought to the next (statements run in one transaction):
 # journals are kept across upgrades.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE cell_runs ADD COLUMN rebound TEXT",),
     2: PROFILES,
     3: PROVENANCE,
-    4: MIRROR + VERIFY,
 }
 
 # The journal is append-only (no row of these tables is ever deleted), so a plain INTEGER PRIMARY KEY
@@ -194,6 +195,6 @@ INDEXES = {
     "metrics_session": "CREATE INDEX IF NOT EXISTS metrics_session ON metrics(session_id)",
     "sessions_notebook": "CREATE INDEX IF NOT EXISTS sessions_notebook ON sessions(notebook, started_at)",
 }
-CREATE = CORE + ";".join(PROFILES + PROVENANCE + MIRROR + VERIFY) + ";"
+CREATE = CORE + ";".join(PROFILES + PROVENANCE + tuple(FEATURE_TABLES.values())) + ";"
 """A new journal, as one script (its comments hold semicolons: it is not split into statements)."""
 

@@ -116,38 +116,67 @@ def test_a_version_1_journal_is_upgraded_in_place(tmp_path):
         assert "rebound" in [r[1] for r in db.execute("PRAGMA table_info(cell_runs)")]
 
 
-def test_a_version_4_journal_gets_the_features_tables_and_keeps_the_rows_they_made(tmp_path):
-    """Before schema 5 the MLflow mirror and verify created their tables in the journal file on first use:
-    a journal where they did keeps its rows, one where they never ran gets the tables from the journal."""
+def test_the_features_tables_are_the_journals_and_an_earlier_release_still_reads_the_file(tmp_path):
+    """Earlier releases made the MLflow mirror's and verify's tables in the journal file the first time the
+    feature ran: a journal where they did keeps its rows, one where they never ran gets the tables when the
+    journal opens it (a reader too), and the schema version stays, so an earlier kernel sharing the project
+    still reads the file."""
     from jupyter_mlops.export import verify_log
+    from jupyter_mlops.journal_schema import FEATURE_TABLES
     from jupyter_mlops.sinks.bookkeeping import Bookkeeping
 
-    moved = ("mlflow_sync", "mlflow_follow", "mlflow_models", "mlflow_profiles_sent", "verify_results")
     for used in (True, False):
         root = tmp_path / str(used)
         path = root / ".mlops" / "journal.sqlite"
         journal = Journal(path)
         _session(journal)
         journal.close()
-        with sqlite3.connect(path) as db:  # the release before: the journal's own tables only, or theirs too
-            db.execute("UPDATE meta SET value='4' WHERE key='schema_version'")
+        with sqlite3.connect(path) as db:  # as the release before left it: the features' tables, or none
             if used:
                 db.execute("INSERT INTO mlflow_follow(session_id, tracking_uri, python) VALUES ('s1', 'u', 'py')")
                 db.execute("INSERT INTO verify_results(session_id, notebook, ok, expect, message, verified_at)"
                            " VALUES ('s1', 'nb.ipynb', 1, '[]', 'agrees', 1.0)")
             else:
-                for table in moved:
+                for table in FEATURE_TABLES:
                     db.execute(f"DROP TABLE {table}")
+        assert [r.message for r in verify_log.results(root, "nb.ipynb")] == (["agrees"] if used else [])
         book = Bookkeeping(path)
         assert [f.uri for f in book.followed("py")] == (["u"] if used else [])
         book.follow("s1", "v", "py")
         assert [f.uri for f in book.followed("py")] == (["u", "v"] if used else ["v"])
         book.close()
-        assert [r.message for r in verify_log.results(root, "nb.ipynb")] == (["agrees"] if used else [])
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "5"
+            assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "4"
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        assert set(moved) <= tables
+        assert set(FEATURE_TABLES) <= tables
+
+
+def test_a_reader_that_cannot_write_reads_without_the_features_tables(tmp_path):
+    """Adding a missing table is a write: while the file cannot be written (another process holds its write
+    lock, as a kernel does during a cell's transaction; a read-only copy fails the same way) the history is
+    still read, and the tables come with the next open that can write."""
+    from jupyter_mlops.journal_schema import FEATURE_TABLES
+
+    path = tmp_path / ".mlops" / "journal.sqlite"
+    journal = Journal(path)
+    _session(journal)
+    journal.close()
+    with sqlite3.connect(path) as db:
+        for table in FEATURE_TABLES:
+            db.execute(f"DROP TABLE {table}")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        reader = Journal(path, create=False, busy_timeout=0.05)
+        assert [s["id"] for s in reader.sessions()] == ["s1"]
+        reader.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    tables = lambda: {r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")}  # noqa: E731
+    assert not set(FEATURE_TABLES) & tables()
+    Journal(path, create=False).close()
+    assert set(FEATURE_TABLES) <= tables()
 
 
 def test_a_failed_write_leaves_the_connection_usable(tmp_path):

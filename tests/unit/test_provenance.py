@@ -163,7 +163,7 @@ def test_a_version_3_journal_keeps_what_the_follower_recorded(tmp_path):
         assert journal.provenance("s") == (expected if mirrored else None)
         journal.close()
         with sqlite3.connect(path) as db:
-            assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "5"
+            assert db.execute("SELECT value FROM meta").fetchone()[0] == str(SCHEMA_VERSION) == "4"
 
 
 def test_a_dead_helpers_announcement_does_not_hide_anything(tmp_path):
