@@ -3,8 +3,11 @@
 A circle means neither side can be read, tested or moved alone, and the order Python happens to load them in
 decides whether a name exists yet. Read from the source with ``ast`` (nothing is imported): every import
 counts, a function's own included, since it runs the first time the function does; only imports under
-``if TYPE_CHECKING:`` do not (they never run). The lab's ``labextension/src`` is held to the same rule
-through its relative ``import … from './x'``.
+``if TYPE_CHECKING:`` do not (they never run). ``from package import module`` depends on that module, not
+on the package's ``__init__``: Python runs every parent package before any of its modules, so a package's
+own facade (``jupyter_mlops/__init__``, whose functions import ``kernel.magic``; ``server/__init__``, which
+loads ``handlers``) is not in a circle with its children. The lab's ``labextension/src`` is held to the same
+rule through its relative ``import … from './x'``.
 """
 
 from __future__ import annotations
