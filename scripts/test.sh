@@ -19,4 +19,6 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 bash scripts/setup.sh test
 export PATH="$PWD/.venv/bin:$PATH" DVC_NO_ANALYTICS=1
 ruff check .
-python -m pytest -n 2 -q "$@"
+# Three workers on two cores: most of a test's time is spent waiting on a kernel, a server or a subprocess.
+# A file's tests stay on one worker (loadfile), so a module's server, lab or registered model is built once.
+python -m pytest -n 3 --dist loadfile -q "$@"

@@ -20,7 +20,7 @@ from jupyter_mlops.journal import Journal
 from tests.support.repo import mlops, run, tracked_example
 from tests.support.wait import followers_done, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def timed(repo: Path, *argv: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.perf_counter()
     done = run(repo, *argv)

@@ -23,7 +23,7 @@ from jupyter_mlops.journal import Journal
 from tests.support.repo import EXAMPLES, mlops, run
 from tests.support.wait import followers_done, wait_for
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture

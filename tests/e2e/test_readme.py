@@ -22,7 +22,7 @@ from tests.support.readme import bash_blocks, run_block
 from tests.support.repo import ENV
 from tests.ui.lab import free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README = REPO_ROOT / "README.md"
 BLOCK_TIMEOUT_S = 1200

@@ -24,7 +24,7 @@ from jupyter_mlops.sweep.record import SweepRecord
 from tests.support.repo import mlops, run, tracked_example
 from tests.support.wait import followers_done, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory) -> Path:
     """The example in a committed git + DVC repository, run once with papermill (its %mlops_track)."""

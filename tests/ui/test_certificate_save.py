@@ -21,6 +21,7 @@ from tests.ui.lab import CHROMIUM, Lab, open_notebook, run_command
 pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.ui,
+    pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: scripts/test.sh installs it"),
 ]
 

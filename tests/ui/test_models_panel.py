@@ -16,6 +16,7 @@ from tests.ui.lab import CHROMIUM, Lab, open_notebook_and_panel, run_command, sh
 pytest.importorskip("playwright.sync_api")
 pytestmark = [
     pytest.mark.ui,
+    pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing: scripts/test.sh installs it"),
 ]
 
