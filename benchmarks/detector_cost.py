@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.core.notebook import Cell
-from jupyter_mlops.core.order import Detector, Execution
+from jupyter_mlops.core.verdict.detector import Detector
+from jupyter_mlops.core.verdict.model import Execution
 
 
 def build_notebook(size: int) -> list[Cell]:

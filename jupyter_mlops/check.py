@@ -16,8 +16,9 @@ from pathlib import Path
 from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.core.history import ESTABLISH, NOT_ESTABLISHED
 from jupyter_mlops.core.notebook import Cell, Notebook, read_notebook
-from jupyter_mlops.core.order import RESTART, Detector, Execution, Issue, Verdict
 from jupyter_mlops.core.redact import NotebookCode
+from jupyter_mlops.core.verdict.detector import Detector
+from jupyter_mlops.core.verdict.model import RESTART, Execution, Issue, Verdict
 from jupyter_mlops.journal import TRACKING_CELL, Journal
 from jupyter_mlops.project import find_root, journal_path
 

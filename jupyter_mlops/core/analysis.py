@@ -1,6 +1,6 @@
 """What one cell's code reads and changes, from its AST alone.
 
-The verdict engine (``order.py``) replays cells symbolically, so it needs, per cell: the global names
+The verdict engine (``verdict/``) replays cells symbolically, so it needs, per cell: the global names
 the cell reads before binding them, and for every global it changes *how* it changes it. The "how"
 decides precision: ``x = f(a)`` re-run gives the same value, ``lst.append(4)`` re-run does not,
 ``df = df.dropna()`` re-run is a no-op and ``df['y'] = df.x * 2`` re-run overwrites column ``y`` with

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from jupyter_mlops.core.analysis import analyze, is_ipython_internal
 from jupyter_mlops.core.notebook import Cell
-from jupyter_mlops.core.order import RESTART, Issue, _inert
+from jupyter_mlops.core.verdict.model import RESTART, Issue
+from jupyter_mlops.core.verdict.simulation import is_inert
 
 NOT_ESTABLISHED = "not-established"
 ESTABLISH = f"{RESTART} to establish it"
@@ -91,7 +92,7 @@ def unexplained_names(history: Iterable[str], bound: Iterable[str]) -> list[str]
     made: set[str] = set()
     for code in history:
         effects = analyze(code)
-        if (effects.dynamic or not effects.known) and not _inert(code):  # settings magics bind nothing
+        if (effects.dynamic or not effects.known) and not is_inert(code):  # settings magics bind nothing
             return []
         made.update(effects.changes)
         for change in effects.changes.values():  # what a function it defines binds when called

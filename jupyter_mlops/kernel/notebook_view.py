@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from jupyter_mlops.core.history import rebuild
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.options import TrackOptions
-from jupyter_mlops.core.order import Execution
+from jupyter_mlops.core.verdict.model import Execution
 from jupyter_mlops.kernel.notebook_file import (
     CodeDiscovery,
     NotebookFile,

@@ -31,8 +31,9 @@ from jupyter_mlops.core.analysis import analyze, is_ipython_internal
 from jupyter_mlops.core.history import not_established, unbound_state
 from jupyter_mlops.core.notebook import Cell
 from jupyter_mlops.core.options import TrackOptions
-from jupyter_mlops.core.order import Detector, Execution, Issue, Verdict
 from jupyter_mlops.core.redact import Redactor, code_digest
+from jupyter_mlops.core.verdict.detector import Detector
+from jupyter_mlops.core.verdict.model import Execution, Issue, Verdict
 from jupyter_mlops.hashing import Hasher
 from jupyter_mlops.journal import (
     CellRunRecord,

@@ -1,7 +1,7 @@
 /**
  * The extension's token (`IMlopsTracker`, for other extensions) and the shapes exchanged with the kernel
  * (comm "jupyter_mlops") and the server (`/mlops/...`). The shapes mirror `jupyter_mlops/kernel/status.py`,
- * `kernel/comm.py`, `core/order.py` (`Issue.to_dict`) and `server/history.py`. It imports nothing of ours:
+ * `kernel/comm.py`, `core/verdict/model.py` (`Issue.to_dict`) and `server/history.py`. It imports nothing of ours:
  * the model (`model.ts`, `tracker.ts`) implements the interfaces declared here, and views depend on these.
  */
 import { NotebookPanel } from '@jupyterlab/notebook';

@@ -13,7 +13,8 @@ import pytest
 
 from jupyter_mlops.core.analysis import analyze
 from jupyter_mlops.core.notebook import Cell
-from jupyter_mlops.core.order import Detector, Execution, Verdict
+from jupyter_mlops.core.verdict.detector import Detector
+from jupyter_mlops.core.verdict.model import Execution, Verdict
 
 OPAQUE = frozenset({"pd", "np", "plt", "sns", "fig", "ax", "math", "model", "rng", "clf"})
 
@@ -953,7 +954,7 @@ def test_a_cell_that_showed_a_value_made_below_it_fails_top_to_bottom():
 def test_the_readme_explains_every_issue_kind():
     from pathlib import Path
 
-    from jupyter_mlops.core.order import KINDS
+    from jupyter_mlops.core.verdict.model import KINDS
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert [kind for kind in KINDS if f"| `{kind}` |" not in readme] == []
@@ -1003,9 +1004,9 @@ def test_incremental_verdicts_equal_full_ones_on_random_sessions(seed, checkpoin
     """Every 16th position keeps its namespace (3 and 1 here: namespaces handed on and rebuilt often)."""
     import random
 
-    from jupyter_mlops.core import order
+    from jupyter_mlops.core.verdict import detector as engine
 
-    monkeypatch.setattr(order, "_CHECKPOINT_EVERY", checkpoints)
+    monkeypatch.setattr(engine, "_CHECKPOINT_EVERY", checkpoints)
 
     draw = random.Random(seed)
     base = [
