@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -23,7 +22,9 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from tests.e2e.test_mlflow_server import MLFLOW, free_port
+from tests.e2e.test_mlflow_server import MLFLOW
+from tests.support.ports import free_port
+from tests.support.serving import stop_group
 from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -89,20 +90,6 @@ def served(registered: Path) -> Iterator[str]:
         yield url
     finally:
         stop_group(process)
-
-
-def stop_group(process: subprocess.Popen) -> None:
-    """Stop the server and its uvicorn worker (its own process group), if they are still there."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=20)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def client(root: Path):

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 OUTPUT = REPO / "test-output"  # screenshots for a human to look at
 PANEL = "#jupyter-mlops-panel"
@@ -23,12 +24,6 @@ CHROMIUM = "/usr/bin/chromium"
 # What works for Debian's Chromium in a container (TOOLCHAIN.md).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Lab:
