@@ -61,6 +61,11 @@ def test_a_notebook_saved_by_jupyterlab_after_certifying_keeps_its_certificate(l
     shared = Lab(example_project, tmp_path / "shared", collaboration=True)
     try:
         open_notebook(page, shared)
+        # (once the room has saved what the kernel's info added: a certificate written during that save is
+        # overwritten by it, jupyter-collaboration's own race between its check of the file and its write)
+        wait_for(lambda: "version" in json.loads(notebook.read_text())["metadata"].get("language_info", {})
+                 and not page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty"),
+                 timeout=30, what="the shared document to save the kernel's language_info")
         # When it is certified while open, then saved in the lab
         mlops(example_project, "certify", "churn.ipynb")
         wait_for(lambda: page.evaluate("() => 'jupyter_mlops' in window.jupyterapp.shell.currentWidget"
