@@ -3,6 +3,7 @@ the few page helpers the tests share."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -14,6 +15,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from tests.support.ports import free_port
 
@@ -85,12 +88,22 @@ class Lab:
             self.api(f"api/kernels/{kernel['id']}", method="DELETE")
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL for a server that outlives its own shutdown by more than a few seconds.
+
+        jupyter_server can hang at interpreter exit, its kernels already shut down, joining an idle AnyIO
+        worker thread that only the end of a root task would stop (jupyter-collaboration#546): under load
+        most labs did, and each cost its test the whole wait. A kernel it was still shutting down is killed with it.
+        """
+        kernels = psutil.Process(self.process.pid).children()
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+            for kernel in kernels:  # one still shutting down would outlive its server
+                with contextlib.suppress(psutil.Error):
+                    kernel.kill()
         self.log.close()
 
     def _wait_up(self, timeout: float = 60) -> None:
