@@ -11,7 +11,10 @@ as it is now), down to the lowest cell that has run, ends with
     ``get_params()`` and their fitted attributes, random generators by their state;
     modules, functions and classes by what they are; figures by what they draw (the data of their
     artists), never by object identity. Unseeded randomness is excepted by one rule: names whose values
-    differ between two oracle runs of the unchanged notebook are not compared;
+    differ between two oracle runs of the unchanged notebook are not compared (the second run's kernel fills
+    memory it allocates with a byte pattern, glibc's ``MALLOC_PERTURB_``: a value holding memory the notebook
+    never wrote, such as statsmodels' ``np.empty_like`` scratch buffer in a fitted GLM, differs between the two
+    runs as it does between two runs of its cell, and is no state of the notebook);
 (b) the same outcome (ok / error) for every cell that has run: the session's last run of each cell
     against the oracle's run of it (a cell that raises does not stop the oracle's run);
 (c) no cell above that point left unrun whose effects (names, files, displays) the session lacks: a
@@ -477,9 +480,16 @@ class KernelPool:
                         _stop(km, folder)
                         return
 
-    def take(self, files_from: Path | None = None) -> Kernel:
+    def take(self, files_from: Path | None = None, perturb_memory: bool = False) -> Kernel:
+        """A fresh kernel with ``files_from``'s data; ``perturb_memory``: one started now whose allocations
+        come filled with a byte pattern (glibc's ``MALLOC_PERTURB_``), for the second run of ``Nondeterministic``."""
         started = time.perf_counter()
-        km, folder = self.ready.get(timeout=300)
+        if perturb_memory:
+            folder = Path(tempfile.mkdtemp(prefix="strict-"))
+            km = _ThisPython()
+            km.start_kernel(cwd=str(folder), env={**self.env, "MALLOC_PERTURB_": "165"})
+        else:
+            km, folder = self.ready.get(timeout=300)
         self.waited += time.perf_counter() - started
         self.started += 1
         if files_from is not None:
@@ -533,11 +543,11 @@ class Oracle:
         return self.cache[key]
 
     def run(self, codes: list[str], folder: Path, notebook_file: str, files_key: tuple | None = None,
-            cache: bool = True) -> list[OracleState]:
+            cache: bool = True, perturb_memory: bool = False) -> list[OracleState]:
         """Run the cells top to bottom, recording the state after each of them (each prefix's oracle)."""
         started = time.perf_counter()
         self.runs += 1
-        kernel = self.pool.take(files_from=folder)
+        kernel = self.pool.take(files_from=folder, perturb_memory=perturb_memory)
         states = []
         try:
             outcomes: list[str] = []
@@ -554,7 +564,8 @@ class Oracle:
 
 
 class Nondeterministic:
-    """Names two top-to-bottom runs of the unchanged notebook disagree on (unseeded randomness).
+    """Names two top-to-bottom runs of the unchanged notebook disagree on (unseeded randomness, and memory
+    the notebook never wrote: the second run's kernel perturbs what it allocates).
 
     Found the first time a judgement needs it (a name differs): states that differ otherwise, or not at
     all, cost no second run.
@@ -571,7 +582,7 @@ class Nondeterministic:
                 codes = [c["source"] for c in self.notebook.cells if c["cell_type"] == "code"]
                 file = f"{self.notebook.name}.ipynb"
                 first = self.oracle.run(codes, folder, file, tuple(sorted(folder_digest(folder, file).items())))
-                second = self.oracle.run(codes, folder, file, cache=False)
+                second = self.oracle.run(codes, folder, file, cache=False, perturb_memory=True)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
             self._names = set()
