@@ -40,6 +40,8 @@ from jupyter_mlops.errors import Conflict
 
 LOCK_WAIT_S = 120.0
 """How long a writer waits for another to finish (an export with ``dvc add`` of large data takes a while)."""
+REQUEST_LOCK_WAIT_S = 2.0
+"""How long a server request waits for it: a click answered 409 "try again" at once beats a spinner for minutes."""
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _LINK_ERRORS = (errno.ELOOP, errno.ENOTDIR, errno.EMLINK)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jupyter_mlops import project_files
 from jupyter_mlops.errors import BadInput, NotFound
 from jupyter_mlops.server.history import _open, summarise
 from jupyter_mlops.server.paths import NotebookRef
@@ -46,7 +47,8 @@ def apply(ref: NotebookRef, experiment: object) -> dict[str, Any]:
     if experiment not in record.experiments:
         raise NotFound(f"{record.sweep} has no experiment {experiment}",
                        hint=f"its experiments: {', '.join(record.experiments)}")
-    changed = apply_experiment(ref.project, experiment)
+    with project_files.writing(ref.project, f"applying {experiment}", wait_s=project_files.REQUEST_LOCK_WAIT_S):
+        changed = apply_experiment(ref.project, experiment)  # its own wait (minutes) is for the command line
     return {"experiment": experiment, "changed": changed, "params": record.experiments[experiment]}
 
 

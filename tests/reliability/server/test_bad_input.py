@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -120,3 +121,26 @@ async def test_a_damaged_params_yaml_is_a_4xx_for_the_sweeps_section(jp_fetch, s
                            body=json.dumps({"notebook": "churn.ipynb", "experiment": "sweep-abcdef-1"}))
     assert listed[0] == 200 and listed[1]["sweeps"][0]["sweep"] == "sweep-abcdef"
     assert applied[0] == 400 and "params.yaml is not valid YAML" in applied[1]["message"], applied
+
+
+# --- the project's write lock ----------------------------------------------------------------------------
+
+
+async def test_an_export_while_another_writer_holds_the_project_is_a_409_at_once(jp_fetch, tracked):
+    """The command line waits minutes for the project's write lock; a click is told to try again."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from jupyter_mlops import project_files\n"
+                               "with project_files.writing(Path(sys.argv[1]), 'a test'):\n"
+                               "    print('held', flush=True); sys.stdin.read()", str(tracked)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, body = await answer(jp_fetch, "mlops", "export", method="POST", request_timeout=60,
+                                  body=json.dumps({"notebook": "churn.ipynb"}))
+        assert code == 409 and "is writing" in body["message"] and "try again" in body["hint"], body
+    finally:
+        holder.communicate("", timeout=30)
+    # released: the same request gets past the lock (to what the empty notebook's export says)
+    code, body = await answer(jp_fetch, "mlops", "export", method="POST", request_timeout=60,
+                              body=json.dumps({"notebook": "churn.ipynb"}))
+    assert "is writing" not in body.get("message", ""), body
