@@ -23,13 +23,15 @@ from pathlib import Path
 from jupyter_mlops import own_io, project_files
 
 TIMEOUT_S = 600
+TIMED_OUT = 124  # the return code of a command killed at its timeout (as coreutils' ``timeout`` says it)
 CONFIG_FILES = (".dvc", ".dvc/config", ".dvc/config.local")
 
 
-def run_dvc(root: Path, *args: str, touches: Iterable[Path] | None = None) -> subprocess.CompletedProcess[str]:
+def run_dvc(root: Path, *args: str, touches: Iterable[Path] | None = None,
+            timeout_s: float = TIMEOUT_S) -> subprocess.CompletedProcess[str]:
     """``dvc ARGS`` at ``root``; never raises for DVC's own failures (read ``returncode`` and ``reason``), nor
-    when it does not finish within ``TIMEOUT_S`` (a failure whose reason says so). ``touches``: the project
-    paths it reads or writes (default: any), announced while it runs.
+    when it does not finish within ``timeout_s`` (a failure whose reason says so: it is killed). ``touches``:
+    the project paths it reads or writes (default: any), announced while it runs.
 
     Its output goes through temporary files (outside the project), not pipes: the daemons a command starts
     (``dvc queue start``'s workers) inherit them, and reading a pipe to its end would wait for the daemons,
@@ -42,10 +44,10 @@ def run_dvc(root: Path, *args: str, touches: Iterable[Path] | None = None) -> su
           tempfile.TemporaryFile("w+", encoding="utf-8") as out, tempfile.TemporaryFile("w+", encoding="utf-8") as err):
         try:
             done = subprocess.run(argv, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                  timeout=TIMEOUT_S, check=False)
+                                  timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
-            return subprocess.CompletedProcess(argv, 1, "", f"ERROR: `dvc {' '.join(args)}` did not finish "
-                                                            f"within {TIMEOUT_S} s")
+            return subprocess.CompletedProcess(argv, TIMED_OUT, "", f"ERROR: `dvc {' '.join(args)}` did not finish "
+                                                            f"within {timeout_s:g} s")
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(argv, done.returncode, out.read(), err.read())

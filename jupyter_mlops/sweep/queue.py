@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_mlops.errors import BadInput, Conflict, NotFound
-from jupyter_mlops.export.dvccmd import reason, run_dvc
+from jupyter_mlops.export.dvccmd import TIMED_OUT, reason, run_dvc
 from jupyter_mlops.export.layout import PIPELINE_DIR
 from jupyter_mlops.sweep.grid import Combination
 
 QUEUED, RUNNING, SUCCESS, FAILED = "queued", "running", "success", "failed"
 FINISHED = frozenset({SUCCESS, FAILED})
+EXP_SHOW_TIMEOUT_S = 60.0  # a show of a sweep's experiments takes 1-5 s, under load too
+EXP_SHOW_TRIES = 3
 _WORKERS = re.compile(r"Worker status: (\d+) active, (\d+) idle")
 
 
@@ -77,10 +79,19 @@ def start(root: Path, jobs: int) -> None:
 
 
 def experiments(root: Path, rev: str) -> dict[str, Experiment]:
-    """Every named experiment of baseline ``rev``, queued, running and failed ones included."""
+    """Every named experiment of baseline ``rev``, queued, running and failed ones included.
+
+    ``dvc exp show`` can hang for good when it reads a running experiment's metrics just as DVC removes that
+    experiment's temporary repository (DVC 3.x: pygit2's blob reader waits on a thread that is gone); a show
+    takes seconds, so one that takes ``EXP_SHOW_TIMEOUT_S`` is killed and asked again, ``EXP_SHOW_TRIES``
+    times in all.
+    """
     # polled through a whole sweep: it reads the workspace's params, metrics and pipeline files, nothing else
-    done = run_dvc(root, "exp", "show", "--json", "--rev", rev, "--no-fetch",
-                   touches=[root / name for name in ("params.yaml", "dvc.yaml", "dvc.lock", PIPELINE_DIR)])
+    for _ in range(EXP_SHOW_TRIES):
+        done = run_dvc(root, "exp", "show", "--json", "--rev", rev, "--no-fetch", timeout_s=EXP_SHOW_TIMEOUT_S,
+                       touches=[root / name for name in ("params.yaml", "dvc.yaml", "dvc.lock", PIPELINE_DIR)])
+        if done.returncode != TIMED_OUT:
+            break
     if done.returncode != 0:
         raise Conflict(f"dvc exp show failed: {reason(done)}", hint="`dvc exp show` by hand shows why")
     return parse_exp_show(json.loads(done.stdout or "[]"))

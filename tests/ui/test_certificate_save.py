@@ -30,10 +30,19 @@ def certificate_of(notebook: Path) -> dict | None:
     return (json.loads(notebook.read_text())["metadata"].get("jupyter_mlops") or {}).get("certificate")
 
 
+def language_info(notebook: Path) -> dict | None:
+    """The notebook's language_info on disk; None while the lab is writing the file (it saves in place)."""
+    try:
+        return json.loads(notebook.read_text())["metadata"].get("language_info")
+    except ValueError:
+        return None
+
+
 def save_in_lab(page, notebook: Path) -> None:
     before = notebook.stat().st_mtime_ns
     run_command(page, "docmanager:save")
-    wait_for(lambda: notebook.stat().st_mtime_ns != before, timeout=30, what="JupyterLab to save the notebook")
+    wait_for(lambda: notebook.stat().st_mtime_ns != before and language_info(notebook) is not None, timeout=30,
+             what="JupyterLab to save the notebook")
 
 
 def test_a_notebook_saved_by_jupyterlab_after_certifying_keeps_its_certificate(lab: Lab, page, example_project,
@@ -63,7 +72,7 @@ def test_a_notebook_saved_by_jupyterlab_after_certifying_keeps_its_certificate(l
         open_notebook(page, shared)
         # (once the room has saved what the kernel's info added: a certificate written during that save is
         # overwritten by it, jupyter-collaboration's own race between its check of the file and its write)
-        wait_for(lambda: "version" in json.loads(notebook.read_text())["metadata"].get("language_info", {})
+        wait_for(lambda: "version" in (language_info(notebook) or {})
                  and not page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty"),
                  timeout=30, what="the shared document to save the kernel's language_info")
         # When it is certified while open, then saved in the lab

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from jupyter_mlops.errors import BadInput
+from jupyter_mlops.errors import BadInput, Conflict
 from jupyter_mlops.sweep import grid, results, watch
 from jupyter_mlops.sweep.queue import FAILED, QUEUED, RUNNING, SUCCESS, Experiment, Workers, parse_exp_show
 
@@ -122,3 +122,26 @@ def test_progress_is_a_bar_rewritten_in_place_on_a_terminal_and_plain_lines_else
         "s-1 success  max_depth=4", "s-2 failed  max_depth=0", "2/2 finished: 1 done, 1 failed, 0 running, 0 queued"]
     text = tty.getvalue()
     assert "\r\033[K[" in text and text.endswith("0 queued · 1 failed\n") and text.count("\n") == 4
+
+
+def test_a_dvc_exp_show_that_hangs_is_killed_and_asked_again_a_bounded_number_of_times(monkeypatch, tmp_path):
+    """DVC's `exp show` can hang for good on an experiment being cleaned up (seen in CI): the poll asks again."""
+    import subprocess
+
+    from jupyter_mlops.export.dvccmd import TIMED_OUT
+    from jupyter_mlops.sweep import queue
+
+    answers = [subprocess.CompletedProcess([], TIMED_OUT, "", "ERROR: `dvc exp show` did not finish within 60 s"),
+               subprocess.CompletedProcess([], 0, '[{"experiments": [{"executor": {"state": "queued"}, '
+                                                  '"name": "s-1", "revs": [{"rev": "r1", "name": "s-1"}]}]}]', "")]
+    calls = []
+    monkeypatch.setattr(queue, "run_dvc", lambda *a, **k: calls.append(k["timeout_s"]) or answers.pop(0))
+    assert queue.experiments(tmp_path, "HEAD")["s-1"].state == QUEUED
+    assert calls == [queue.EXP_SHOW_TIMEOUT_S] * 2
+
+    hung = subprocess.CompletedProcess([], TIMED_OUT, "", "ERROR: `dvc exp show` did not finish within 60 s")
+    calls.clear()
+    monkeypatch.setattr(queue, "run_dvc", lambda *a, **k: calls.append(1) or hung)
+    with pytest.raises(Conflict, match="did not finish within 60 s"):
+        queue.experiments(tmp_path, "HEAD")
+    assert len(calls) == queue.EXP_SHOW_TRIES
