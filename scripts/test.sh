@@ -19,7 +19,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 bash scripts/setup.sh test
 export PATH="$PWD/.venv/bin:$PATH" DVC_NO_ANALYTICS=1
 ruff check .
-# Three workers on two cores: most of a test's time is spent waiting on a kernel, a server or a subprocess.
+# Four workers on two cores: most of a test's time is spent waiting on a kernel, a server or a subprocess.
 # A file's tests stay on one worker (loadfile), so a module's server, lab or registered model is built once;
 # files go out in collection order (tests/conftest.py puts those taking minutes first), not largest-count first.
-python -m pytest -n 3 --dist loadfile --no-loadscope-reorder -q "$@"
+python -m pytest -n 4 --dist loadfile --no-loadscope-reorder -q "$@"
