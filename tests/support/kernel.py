@@ -17,9 +17,26 @@ from typing import Any
 from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpec
 
+from tests.support.ports import free_port
+
 
 class ThisPythonKernelManager(KernelManager):
-    """Launch ipykernel from the interpreter running the tests, whatever kernelspecs the machine has."""
+    """Launch ipykernel from the interpreter running the tests, whatever kernelspecs the machine has, on ports of
+    this test worker's own slice.
+
+    jupyter_client finds a kernel's five ports by binding port 0 and letting go, so the kernel binds them later:
+    with a few workers each starting kernels, a port found that way was another process's by then (seen in CI:
+    ``Address already in use`` and "Kernel died before replying to kernel_info"). Ports below the ephemeral range
+    are only ever taken by asking for them (:mod:`tests.support.ports`).
+    """
+
+    cache_ports = False
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        for name in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+            if not getattr(self, name):
+                setattr(self, name, free_port())
+        super().write_connection_file(**kwargs)
 
     @property
     def kernel_spec(self) -> KernelSpec:
