@@ -6,7 +6,10 @@ request, which would make the thread contend for the GIL with every request bein
 drains the queue into the window (only the rows the reservoir takes are copied), and every ``STATS_S``
 seconds, when something changed, recomputes the snapshot from the sample (statistics, drift, the
 probabilities of sampled rows that have none yet: one ``predict_proba`` call on at most the sample), so the
-statistics' cost is bounded by the sample, not by the traffic. It saves the window every ``SAVE_S`` seconds
+statistics' cost is bounded by the sample, not by the traffic. A pass that took more CPU than
+``STATS_SHARE`` of the interval (a busy server: the thread waits for the GIL between its numpy calls, and
+each of its calls makes a request wait) spaces the next one out so that the statistics never take more than
+that share of a core from the requests. It saves the window every ``SAVE_S`` seconds
 when it changed (and at a clean stop: a killed server loses at most that much of its window), and rewrites
 the server's record (requests/s, p50/p99 over the last minute, drift per input) every ``STATUS_S`` seconds.
 
@@ -43,11 +46,18 @@ log = logging.getLogger("jupyter_mlops.serving")
 
 DRAIN_S = 0.25
 STATS_S = 2.0
+STATS_SHARE = 0.01  # of one core, at most, for the recomputed statistics (they share the requests' GIL)
 SAVE_S = 15.0
 STATUS_S = 2.0
 QUEUE_LIMIT = 10_000
 LATENCY_WINDOW_S = 60.0
 PROBABILITY = "probability"
+
+
+def next_refresh(now: float, cpu_spent: float) -> float:
+    """When the next statistics pass may start, one having just taken ``cpu_spent`` CPU seconds: ``STATS_S``
+    later, or later still so that the passes take at most ``STATS_SHARE`` of a core (module doc)."""
+    return now + max(STATS_S, cpu_spent / STATS_SHARE)
 
 
 @dataclass
@@ -118,11 +128,11 @@ class Compact:
     values: np.ndarray
 
     @classmethod
-    def of(cls, inputs: Any, rows: int) -> Compact | None:
-        columns = as_columns(inputs, "input")
-        if columns is None or columns[1] != rows or not columns[0]:
+    def of(cls, columns: Mapping[str, Any]) -> Compact | None:
+        """The rows of a request's input columns (``as_columns``), already checked to be its rows."""
+        if not columns:
             return None
-        return cls(list(columns[0]), np.column_stack([np.asarray(v) for v in columns[0].values()]))
+        return cls(list(columns), np.column_stack([np.asarray(v) for v in columns.values()]))
 
 
 class Monitor:
@@ -215,8 +225,9 @@ class Monitor:
             now = time.monotonic()
             try:
                 if now >= next_stats and self._changed:
+                    spent = time.thread_time()
                     self._refresh()
-                    next_stats = now + STATS_S
+                    next_stats = next_refresh(now, time.thread_time() - spent)
                 if now >= next_save and self._unsaved:
                     self._keeping(self._save)
                     next_save = now + SAVE_S
@@ -237,17 +248,17 @@ class Monitor:
     def _take(self, scored: Scored) -> None:
         """A request into the window (its rows are looked at only when the reservoir takes some), and its
         pending feedback's inputs made compact."""
+        inputs = as_columns(scored.inputs, "input")  # once: it is most of what a one-row request costs here
+        columns_in = inputs[0] if inputs is not None and inputs[1] == scored.rows else {}
         if self.probabilities is not None:
-            compact = Compact.of(scored.inputs, scored.rows)
+            compact = Compact.of(columns_in)
             with self._lock:
                 pending = self.feedback.pending.get(scored.request_id)
                 if pending is not None and pending.inputs is scored.inputs:
                     pending.inputs = compact
 
         def row_at(positions: list[int]) -> list[list[dict]]:
-            inputs = as_columns(scored.inputs, "input")
             outputs = as_columns(scored.outputs, "prediction")
-            columns_in = inputs[0] if inputs is not None and inputs[1] == scored.rows else {}
             columns_out = outputs[0] if outputs is not None and outputs[1] == scored.rows else {}
             ins = rows_at(columns_in, positions) if columns_in else [{} for _ in positions]
             outs = rows_at(columns_out, positions) if columns_out else [{} for _ in positions]

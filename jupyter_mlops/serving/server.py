@@ -8,6 +8,7 @@ serves until SIGINT or SIGTERM, then saves the window.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -83,6 +84,11 @@ class Server:
         config = uvicorn.Config(self.app, host=self.options.host, port=self.options.port,
                                 log_level="info" if self.options.access_log else "warning",
                                 access_log=self.options.access_log, lifespan="off")
+        # Everything loaded so far (MLflow, the model, pandas: about a million objects) lives as long as the
+        # server: out of the collector's sight, a full collection only walks what was made since, and the
+        # rows the window keeps alive do not make each one walk the million again.
+        gc.collect()
+        gc.freeze()
         monitor.start()
         try:
             _Uvicorn(config).run()

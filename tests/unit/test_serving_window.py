@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -79,6 +80,15 @@ def test_model_inputs_and_outputs_as_columns():
     assert as_columns(np.array([[0.2, 0.8]]), "prediction")[0].keys() == {"prediction_0", "prediction_1"}
     assert as_columns({"a": [1, 2], "b": [3]}, "x") is None and as_columns("text", "x") is None
     assert plain(np.float64("nan")) is None and plain(np.int64(3)) == 3 and plain(pd.NA) is None
+
+
+def test_a_numeric_frame_is_converted_at_once_to_the_float64_the_statistics_read():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"tenure": [14, 2], "charges": [23.8, float("nan")]})
+    columns, n = as_columns(frame, "input")
+    assert n == 2 and all(v.dtype == np.float64 for v in columns.values())
+    (row,) = rows_at(columns, [1])
+    assert row["tenure"] == 2.0 and math.isnan(row["charges"])
 
 
 def test_the_serving_state_keeps_to_the_project_rule(tmp_path):
