@@ -306,8 +306,8 @@ def check_links(kernel: Kernel, project: Path, tmp_path_factory) -> None:
         reply = kernel.cell(code, cell_id)
         assert "jupyter-mlops" not in reply.stderr, reply.stderr
     kernel.cell("g = pl.scan_parquet('ext/shards/*.parquet').collect()", "glob-link")
-    for cell_id, _, expected in cases:
-        assert files_of(project, cell_id) == {key: md5(project / key[0]) for key in expected}, cell_id
+    got = {cell_id: files_of(project, cell_id) for cell_id, _, _ in cases}  # all at once: a miss shows where
+    assert got == {cell_id: {key: md5(project / key[0]) for key in expected} for cell_id, _, expected in cases}
     shards = dir_digest(project / "ext" / "shards").md5
     assert files_of(project, "glob-link") == {("ext/shards", "read"): shards}
 
