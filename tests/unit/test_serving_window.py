@@ -52,6 +52,15 @@ def test_the_same_traffic_gives_the_same_sample_and_another_seed_another():
     assert run(1) == run(1) and run(1) != run(2)
 
 
+def test_the_sample_does_not_depend_on_how_the_traffic_was_batched():
+    def run(batch: int) -> list[int]:
+        window = Window(rows=500, sample=50, slices=5, seed=4)
+        feed(window, range(3000), batch)
+        return sampled(window)
+
+    assert run(1) == run(7) == run(499) == run(3000)
+
+
 def test_only_the_rows_taken_are_copied():
     window = Window(rows=10_000, sample=100, slices=10, seed=0)
     asked: list[int] = []
