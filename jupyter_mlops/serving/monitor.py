@@ -40,7 +40,7 @@ from jupyter_mlops.serving.feedback import quality as feedback_quality
 from jupyter_mlops.serving.metrics import ServingMetrics
 from jupyter_mlops.serving.reference import Reference
 from jupyter_mlops.serving.statistics import Snapshot, snapshot
-from jupyter_mlops.serving.window import Window, as_columns, rows_at
+from jupyter_mlops.serving.window import Deferred, Window, as_columns
 
 log = logging.getLogger("jupyter_mlops.serving")
 
@@ -257,12 +257,10 @@ class Monitor:
                 if pending is not None and pending.inputs is scored.inputs:
                     pending.inputs = compact
 
-        def row_at(positions: list[int]) -> list[list[dict]]:
+        def row_at(positions: list[int]) -> list[Deferred]:
             outputs = as_columns(scored.outputs, "prediction")
             columns_out = outputs[0] if outputs is not None and outputs[1] == scored.rows else {}
-            ins = rows_at(columns_in, positions) if columns_in else [{} for _ in positions]
-            outs = rows_at(columns_out, positions) if columns_out else [{} for _ in positions]
-            return [[i, o] for i, o in zip(ins, outs, strict=True)]
+            return [Deferred(columns_in, columns_out, p) for p in positions]
 
         self.window.add(scored.rows, row_at)
         self._changed = self._unsaved = True

@@ -11,7 +11,10 @@ thinned in proportion to its fill, so every row of the window had the same chanc
 By count, not by time: "the last 10,000 rows" means the same at 1 request a minute and 1,000 a second,
 and a quiet model still shows the traffic it last saw (the no-traffic alert says it is quiet).
 
-A sampled row is a pair of dicts (inputs, outputs) of plain JSON values, so the window is saved as JSON.
+A sampled row is a pair of dicts (inputs, outputs) of plain JSON values, so the window is saved as JSON. A
+row a request's pass takes may come as a ``Deferred`` one instead, a position in that request's columns: the
+rows are copied out when the sample is read or saved (every few seconds, all the rows of one request at once),
+not on each request, and a row replaced before then is never copied at all.
 Pure: numpy only.
 """
 
@@ -27,6 +30,15 @@ import numpy as np
 Row = list  # [inputs: dict[str, Any], outputs: dict[str, Any]]
 STATE_FORMAT = 1
 UNIFORM_BLOCK = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A sampled row still in its request's columns (``as_columns``: name -> 1-D array): see the module doc."""
+
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    position: int
 
 
 @dataclass
@@ -159,8 +171,24 @@ class Window:
         """How many rows the window stands for now."""
         return sum(s.seen for s in self.slices)
 
+    def _copy_deferred(self) -> None:
+        """Every ``Deferred`` row made a row of plain values, those of one request together."""
+        by_request: dict[int, list[tuple[list[Row], int, Deferred]]] = {}
+        for s in self.slices:
+            for i, row in enumerate(s.rows):
+                if isinstance(row, Deferred):
+                    by_request.setdefault(id(row.inputs), []).append((s.rows, i, row))
+        for places in by_request.values():
+            first = places[0][2]
+            positions = [row.position for _, _, row in places]
+            ins = rows_at(first.inputs, positions) if first.inputs else [{} for _ in positions]
+            outs = rows_at(first.outputs, positions) if first.outputs else [{} for _ in positions]
+            for (rows, i, _), values_in, values_out in zip(places, ins, outs, strict=True):
+                rows[i] = [values_in, values_out]
+
     def sample(self) -> list[Row]:
         """The window's sample: full slices whole, a partly filled newest slice thinned to its share."""
+        self._copy_deferred()
         out: list[Row] = []
         full = any(s.seen >= self.slice_rows for s in self.slices)
         for s in self.slices:
@@ -176,6 +204,7 @@ class Window:
         return out
 
     def to_state(self) -> dict[str, Any]:
+        self._copy_deferred()
         return {"format": STATE_FORMAT, "settings": self.settings, "total_rows": self.total_rows,
                 "slices": [s.to_state() for s in self.slices]}
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from jupyter_mlops.serving.window import Window, as_columns, plain, rows_at
+from jupyter_mlops.serving.window import Deferred, Window, as_columns, plain, rows_at
 
 
 def feed(window: Window, values: range, batch: int) -> None:
@@ -59,6 +59,17 @@ def test_the_sample_does_not_depend_on_how_the_traffic_was_batched():
         return sampled(window)
 
     assert run(1) == run(7) == run(499) == run(3000)
+
+
+def test_rows_left_in_their_requests_columns_are_the_same_sample_once_read_or_saved():
+    eager, deferred = (Window(rows=500, sample=50, slices=5, seed=6) for _ in range(2))
+    feed(eager, range(2000), 37)
+    numbers = np.arange(2000)
+    for start in range(0, 2000, 37):
+        part = {"x": numbers[start:start + 37]}
+        deferred.add(len(part["x"]), lambda positions, part=part: [Deferred(part, {}, p) for p in positions])
+    assert json.loads(json.dumps(deferred.to_state())) == json.loads(json.dumps(eager.to_state()))
+    assert deferred.sample() == eager.sample()
 
 
 def test_only_the_rows_taken_are_copied():
