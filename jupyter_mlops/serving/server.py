@@ -84,9 +84,9 @@ class Server:
         config = uvicorn.Config(self.app, host=self.options.host, port=self.options.port,
                                 log_level="info" if self.options.access_log else "warning",
                                 access_log=self.options.access_log, lifespan="off")
-        # Everything loaded so far (MLflow, the model, pandas: about a million objects) lives as long as the
-        # server: out of the collector's sight, a full collection only walks what was made since, and the
-        # rows the window keeps alive do not make each one walk the million again.
+        # Everything loaded so far (MLflow, the model, pandas: 355,000 objects for the example, 142 ms a full
+        # collection) lives as long as the server: out of the collector's sight, a full collection walks only
+        # what was made since, and the rows the window keeps alive do not make each one walk them all again.
         gc.collect()
         gc.freeze()
         monitor.start()

@@ -49,7 +49,7 @@ class Slice:
     size: int                       # the reservoir's capacity
     seed: int
     seen: int = 0
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Row | Deferred] = field(default_factory=list)
     weight: float = 0.0             # Algorithm L's W
     next_pick: int | None = None    # the index (among the rows received) of the next row to take
     uniforms: list[float] = field(default_factory=list)  # drawn ahead from the generator, used in order
@@ -83,7 +83,7 @@ class Slice:
             next_pick += 1 if weight >= 1.0 else floor(log(uniforms.pop()) / log(1.0 - weight)) + 1
         self.weight, self.next_pick = weight, next_pick
 
-    def put(self, slot: int, row: Row) -> None:
+    def put(self, slot: int, row: Row | Deferred) -> None:
         if slot >= len(self.rows):  # filling: slots come in order
             self.rows.append(row)
         else:
@@ -173,11 +173,11 @@ class Window:
 
     def _copy_deferred(self) -> None:
         """Every ``Deferred`` row made a row of plain values, those of one request together."""
-        by_request: dict[int, list[tuple[list[Row], int, Deferred]]] = {}
+        by_request: dict[tuple[int, int], list[tuple[list[Row | Deferred], int, Deferred]]] = {}
         for s in self.slices:
             for i, row in enumerate(s.rows):
                 if isinstance(row, Deferred):
-                    by_request.setdefault(id(row.inputs), []).append((s.rows, i, row))
+                    by_request.setdefault((id(row.inputs), id(row.outputs)), []).append((s.rows, i, row))
         for places in by_request.values():
             first = places[0][2]
             positions = [row.position for _, _, row in places]
