@@ -62,27 +62,30 @@ class ExportReport:
 
 
 def export_notebook(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
-                    dry_run: bool = False, allow_dirty: bool = False) -> ExportResult:
+                    dry_run: bool = False, allow_dirty: bool = False,
+                    lock_wait_s: float = project_files.LOCK_WAIT_S) -> ExportResult:
     """Write ``dvc.yaml``, ``params.yaml`` and the stage notebooks for ``notebook`` (see ``export_report``)."""
     return export_report(notebook, out=out, stages=stages, force=force, dry_run=dry_run,
-                         allow_dirty=allow_dirty).result
+                         allow_dirty=allow_dirty, lock_wait_s=lock_wait_s).result
 
 
 def export_report(notebook: Path, *, out: Path | None = None, stages: str = "auto", force: bool = False,
                   dry_run: bool = False, allow_dirty: bool = False, remote: str | None = None,
                   push_data: bool = False, to: str = "dvc", image: str | None = None,
-                  root: Path | None = None) -> ExportReport:
+                  root: Path | None = None, lock_wait_s: float = project_files.LOCK_WAIT_S) -> ExportReport:
     """Plan and write the pipeline; put its raw inputs under DVC; ``remote``: the default DVC remote to set
     up when the project has none; ``push_data``: ``dvc push`` afterwards. ``to``: ``dvc`` writes
     ``dvc.yaml``, ``kfp`` a Kubeflow pipeline of the same stages (``pipeline.py`` and its compiled
-    ``pipeline.yaml``, its steps running in ``image``). ``root``: the project (default: the notebook's git root)."""
+    ``pipeline.yaml``, its steps running in ``image``). ``root``: the project (default: the notebook's git root).
+    ``lock_wait_s``: how long to wait for another writer of the project before a Conflict (a server request
+    waits seconds, the command line minutes)."""
     if to not in TARGETS:
         raise BadInput(f"--to {to}: expected one of {', '.join(TARGETS)}")
     if image is not None and to != "kfp":
         raise BadInput("--image names the Kubeflow steps' image: it goes with --to kfp")
     path = Path(notebook).resolve()
     root = root or find_root(path.parent)
-    with project_files.writing(root, "this export") if not dry_run else contextlib.nullcontext():
+    with project_files.writing(root, "this export", wait_s=lock_wait_s) if not dry_run else contextlib.nullcontext():
         return _export(path, root, out=out, stages=stages, force=force, dry_run=dry_run, allow_dirty=allow_dirty,
                        remote=remote, push_data=push_data, to=to, image=image)
 

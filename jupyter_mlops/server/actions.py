@@ -7,7 +7,6 @@ notebook (minutes), so it runs as a background job the panel polls for progress.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import threading
 import time
@@ -62,10 +61,8 @@ def export(ref: NotebookRef, options: ExportOptions) -> dict[str, Any]:
         from jupyter_mlops.export.api import export_notebook
     except ImportError as exc:
         raise RequestError(501, _MISSING) from exc
-    with project_files.writing(ref.project, "this export", wait_s=project_files.REQUEST_LOCK_WAIT_S) \
-            if not options.dry_run else contextlib.nullcontext():  # taken here: the export's own wait is minutes
-        result = export_notebook(ref.path, stages=options.stages, force=options.force, dry_run=options.dry_run,
-                                 allow_dirty=options.allow_dirty)
+    result = export_notebook(ref.path, stages=options.stages, force=options.force, dry_run=options.dry_run,
+                             allow_dirty=options.allow_dirty, lock_wait_s=project_files.REQUEST_LOCK_WAIT_S)
     return {"written": list(result.written), "stages": list(result.stages)}
 
 

@@ -47,8 +47,7 @@ def apply(ref: NotebookRef, experiment: object) -> dict[str, Any]:
     if experiment not in record.experiments:
         raise NotFound(f"{record.sweep} has no experiment {experiment}",
                        hint=f"its experiments: {', '.join(record.experiments)}")
-    with project_files.writing(ref.project, f"applying {experiment}", wait_s=project_files.REQUEST_LOCK_WAIT_S):
-        changed = apply_experiment(ref.project, experiment)  # its own wait (minutes) is for the command line
+    changed = apply_experiment(ref.project, experiment, lock_wait_s=project_files.REQUEST_LOCK_WAIT_S)
     return {"experiment": experiment, "changed": changed, "params": record.experiments[experiment]}
 
 

@@ -167,10 +167,11 @@ def _sessions(root: Path, sweep: str) -> tuple[dict[str, str], list[str]]:
     return {s["options"]["dvc_experiment"]: s["id"] for s in mine}, list(dict.fromkeys(declared))
 
 
-def apply_experiment(root: Path, experiment: str) -> dict[str, Any]:
+def apply_experiment(root: Path, experiment: str, *, lock_wait_s: float = project_files.LOCK_WAIT_S) -> dict[str, Any]:
     """``dvc exp apply``: the experiment's params and outputs into the workspace (under the project's write
-    lock); the params of ``params.yaml`` that changed (name → new value), for the CLI's line and the panel's."""
-    with project_files.writing(root, f"applying {experiment}"):
+    lock, waited for ``lock_wait_s``); the params of ``params.yaml`` that changed (name → new value), for the
+    CLI's line and the panel's."""
+    with project_files.writing(root, f"applying {experiment}", wait_s=lock_wait_s):
         before = read_params(root)
         queue.apply(root, experiment)
         return {k: v for k, v in read_params(root).items() if before.get(k) != v}

@@ -101,7 +101,7 @@ class FakeExport:
     calls: list = field(default_factory=list)
 
     def export_notebook(self, notebook, *, out=None, stages="auto", force=False, dry_run=False,
-                        allow_dirty=False):
+                        allow_dirty=False, lock_wait_s=None):
         self.calls.append(("export", notebook, stages, force, dry_run, allow_dirty))
         return types.SimpleNamespace(written=["dvc.yaml", "params.yaml"], stages=["churn"])
 
